@@ -1,0 +1,70 @@
+// swift-tools-version:6.0
+// dnsaudit — finds DNS and TLS tampering from captures, firewall rules and trusted references.
+import PackageDescription
+
+let package = Package(
+    name: "dnsaudit",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "dnsaudit", targets: ["dnsaudit"]),
+        .executable(name: "dnsaudit-gen", targets: ["dnsaudit-gen"]),
+        .executable(name: "dnsaudit-bench", targets: ["dnsaudit-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
+    ],
+    targets: [
+        // libpcap, through pkg-config.
+        .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+
+        // Wire parsers: no knowledge of capture, flows or findings.
+        .target(name: "WireBytes"),
+        .target(name: "DNSWire", dependencies: ["WireBytes"]),
+        .target(name: "TLSWire", dependencies: [
+            "WireBytes",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ]),
+        .target(name: "PacketDecode", dependencies: ["WireBytes"]),
+
+        // Flows: IP fragment reassembly and TCP stream reassembly, with bounded memory.
+        .target(name: "FlowReassembly", dependencies: ["PacketDecode"]),
+
+        // Capture input (libpcap) and output (pure Swift pcap writer).
+        .target(name: "CaptureSource", dependencies: ["CPcap"]),
+        .target(name: "PcapWriter"),
+
+        // Findings and report model; detectors; the engine that wires them together.
+        .target(name: "Findings"),
+        .target(name: "DNSAnalysis", dependencies: ["DNSWire", "Findings"]),
+        .target(name: "AnalysisEngine", dependencies: [
+            "CaptureSource", "PacketDecode", "FlowReassembly", "DNSWire", "TLSWire", "DNSAnalysis", "Findings",
+        ]),
+
+        // Output formats: reports and decode lines.
+        .target(name: "ReportRender", dependencies: ["Findings", "DNSWire", "TLSWire"]),
+
+        // Executables.
+        .executableTarget(name: "dnsaudit", dependencies: [
+            "AnalysisEngine", "ReportRender", "Findings", "CaptureSource",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "dnsaudit-gen", dependencies: [
+            "PcapWriter", "DNSWire",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "dnsaudit-bench", dependencies: [
+            "AnalysisEngine", "CaptureSource", "PcapWriter", "DNSWire",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Tests.
+        .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),
+        .testTarget(name: "TLSWireTests", dependencies: ["TLSWire"]),
+        .testTarget(name: "PacketDecodeTests", dependencies: ["PacketDecode", "FlowReassembly"]),
+        .testTarget(name: "AnalysisTests", dependencies: ["AnalysisEngine", "DNSAnalysis", "Findings", "ReportRender", "PcapWriter", "DNSWire"]),
+        .testTarget(name: "ConformanceTests", dependencies: []),
+    ],
+    swiftLanguageModes: [.v6]
+)
