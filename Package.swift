@@ -34,6 +34,7 @@ let package = Package(
         // Capture input (libpcap) and output (pure Swift pcap writer).
         .target(name: "CaptureSource", dependencies: ["CPcap"]),
         .target(name: "PcapWriter"),
+        .target(name: "PacketSynth", dependencies: []),
 
         // Findings and report model; detectors; the engine that wires them together.
         .target(name: "Findings"),
@@ -51,11 +52,11 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "dnsaudit-gen", dependencies: [
-            "PcapWriter", "DNSWire",
+            "PcapWriter", "DNSWire", "PacketSynth",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "dnsaudit-bench", dependencies: [
-            "AnalysisEngine", "CaptureSource", "PcapWriter", "DNSWire",
+            "AnalysisEngine", "CaptureSource", "PcapWriter", "DNSWire", "PacketSynth",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -63,8 +64,9 @@ let package = Package(
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),
         .testTarget(name: "TLSWireTests", dependencies: ["TLSWire"]),
         .testTarget(name: "PacketDecodeTests", dependencies: ["PacketDecode", "FlowReassembly"]),
-        .testTarget(name: "AnalysisTests", dependencies: ["AnalysisEngine", "DNSAnalysis", "Findings", "ReportRender", "PcapWriter", "DNSWire"]),
+        .testTarget(name: "AnalysisTests", dependencies: ["AnalysisEngine", "DNSAnalysis", "Findings", "ReportRender", "PcapWriter", "DNSWire", "PacketSynth"]),
         .testTarget(name: "ConformanceTests", dependencies: []),
+        .testTarget(name: "PacketSynthTests", dependencies: ["PacketSynth", "PcapWriter"]),
     ],
     swiftLanguageModes: [.v6]
 )
