@@ -1,0 +1,224 @@
+// Link and network addresses with parsing and RFC 5952 formatting.
+
+/// A 48-bit Ethernet MAC address.
+public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
+    public let bytes: [UInt8]
+
+    /// `bytes` must hold 6 bytes; extra bytes are dropped and missing ones are zero.
+    public init(_ bytes: [UInt8]) {
+        var b = Array(bytes.prefix(6))
+        while b.count < 6 { b.append(0) }
+        self.bytes = b
+    }
+
+    public init(_ b0: UInt8, _ b1: UInt8, _ b2: UInt8, _ b3: UInt8, _ b4: UInt8, _ b5: UInt8) {
+        bytes = [b0, b1, b2, b3, b4, b5]
+    }
+
+    /// Parses `aa:bb:cc:dd:ee:ff` (or with `-`).
+    public init?(_ string: String) {
+        let parts = string.split(whereSeparator: { $0 == ":" || $0 == "-" })
+        guard parts.count == 6 else { return nil }
+        var b: [UInt8] = []
+        for p in parts {
+            guard p.count <= 2, let v = UInt8(p, radix: 16) else { return nil }
+            b.append(v)
+        }
+        bytes = b
+    }
+
+    public static let broadcast = MACAddress(0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+    public static let zero = MACAddress(0, 0, 0, 0, 0, 0)
+
+    public var description: String {
+        bytes.map { hex2($0) }.joined(separator: ":")
+    }
+}
+
+/// An IPv4 address, stored as a host-order 32-bit value (`a.b.c.d` = a<<24 | … | d).
+public struct IPv4Address: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let value: UInt32
+
+    public init(value: UInt32) { self.value = value }
+
+    public init(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) {
+        value = UInt32(a) << 24 | UInt32(b) << 16 | UInt32(c) << 8 | UInt32(d)
+    }
+
+    /// Parses dotted-quad notation.
+    public init?(_ string: String) {
+        let parts = string.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var v: UInt32 = 0
+        for p in parts {
+            guard !p.isEmpty, p.count <= 3, p.allSatisfy({ $0.isASCII && $0.isNumber }),
+                  let octet = UInt8(p) else { return nil }
+            v = v << 8 | UInt32(octet)
+        }
+        value = v
+    }
+
+    public var bytes: [UInt8] {
+        [UInt8(truncatingIfNeeded: value >> 24), UInt8(truncatingIfNeeded: value >> 16),
+         UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value)]
+    }
+
+    public var description: String { bytes.map { String($0) }.joined(separator: ".") }
+
+    public static func < (l: IPv4Address, r: IPv4Address) -> Bool { l.value < r.value }
+
+    /// This address plus `n` (wrapping).
+    public func advanced(by n: UInt32) -> IPv4Address { IPv4Address(value: value &+ n) }
+}
+
+/// An IPv6 address, stored as two host-order 64-bit halves.
+public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let high: UInt64
+    public let low: UInt64
+
+    public init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+
+    /// Eight 16-bit groups; missing trailing groups are zero, extra ones are ignored.
+    public init(groups: [UInt16]) {
+        var g = Array(groups.prefix(8))
+        while g.count < 8 { g.append(0) }
+        var hi: UInt64 = 0
+        var lo: UInt64 = 0
+        for i in 0..<4 { hi = hi << 16 | UInt64(g[i]) }
+        for i in 4..<8 { lo = lo << 16 | UInt64(g[i]) }
+        self.init(high: hi, low: lo)
+    }
+
+    /// Sixteen bytes in network order.
+    public init?(bytes: [UInt8]) {
+        guard bytes.count == 16 else { return nil }
+        var hi: UInt64 = 0
+        var lo: UInt64 = 0
+        for i in 0..<8 { hi = hi << 8 | UInt64(bytes[i]) }
+        for i in 8..<16 { lo = lo << 8 | UInt64(bytes[i]) }
+        self.init(high: hi, low: lo)
+    }
+
+    /// Parses RFC 4291 text (`2001:db8::1`, `::`, `::ffff:192.0.2.1`).
+    public init?(_ string: String) {
+        guard !string.isEmpty, string.allSatisfy({ $0.isASCII }) else { return nil }
+        var text = Substring(string)
+        var tail: [UInt16] = []
+        // An embedded dotted quad at the end.
+        if let lastColon = text.lastIndex(of: ":"), text[text.index(after: lastColon)...].contains(".") {
+            guard let v4 = IPv4Address(String(text[text.index(after: lastColon)...])) else { return nil }
+            tail = [UInt16(v4.value >> 16), UInt16(v4.value & 0xffff)]
+            text = text[...lastColon]
+            if text.hasSuffix(":") && !text.hasSuffix("::") { text = text.dropLast() }
+        }
+        func parseGroups(_ s: Substring) -> [UInt16]? {
+            if s.isEmpty { return [] }
+            var out: [UInt16] = []
+            for part in s.split(separator: ":", omittingEmptySubsequences: false) {
+                guard !part.isEmpty, part.count <= 4, let v = UInt16(part, radix: 16) else { return nil }
+                out.append(v)
+            }
+            return out
+        }
+        var groups: [UInt16]
+        let chars = Array(text)
+        var doubleColon: Int?
+        for i in 0..<max(0, chars.count - 1) where chars[i] == ":" && chars[i + 1] == ":" {
+            if doubleColon != nil { return nil }   // "::" at most once
+            doubleColon = i
+        }
+        if let dc = doubleColon {
+            guard let head = parseGroups(Substring(String(chars[..<dc]))),
+                  let rest = parseGroups(Substring(String(chars[(dc + 2)...]))) else { return nil }
+            let fill = 8 - head.count - rest.count - tail.count
+            guard fill >= 1 else { return nil }
+            groups = head + Array(repeating: 0, count: fill) + rest + tail
+        } else {
+            guard let all = parseGroups(text) else { return nil }
+            groups = all + tail
+        }
+        guard groups.count == 8 else { return nil }
+        self.init(groups: groups)
+    }
+
+    public var groups: [UInt16] {
+        (0..<4).map { UInt16(truncatingIfNeeded: high >> (48 - 16 * UInt64($0))) }
+            + (0..<4).map { UInt16(truncatingIfNeeded: low >> (48 - 16 * UInt64($0))) }
+    }
+
+    public var bytes: [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: high >> (56 - 8 * UInt64($0))) }
+            + (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * UInt64($0))) }
+    }
+
+    /// RFC 5952 text: lowercase, no leading zeros, the longest run (≥ 2) of zero groups as `::`.
+    public var description: String {
+        let g = groups
+        var bestStart = -1, bestLen = 0, i = 0
+        while i < 8 {
+            if g[i] == 0 {
+                var j = i
+                while j < 8 && g[j] == 0 { j += 1 }
+                if j - i > bestLen { bestStart = i; bestLen = j - i }
+                i = j
+            } else {
+                i += 1
+            }
+        }
+        if bestLen < 2 { return g.map { String($0, radix: 16) }.joined(separator: ":") }
+        let head = g[..<bestStart].map { String($0, radix: 16) }.joined(separator: ":")
+        let tail = g[(bestStart + bestLen)...].map { String($0, radix: 16) }.joined(separator: ":")
+        return head + "::" + tail
+    }
+
+    public static func < (l: IPv6Address, r: IPv6Address) -> Bool {
+        (l.high, l.low) < (r.high, r.low)
+    }
+
+    /// This address plus `n` in the low 64 bits (wrapping).
+    public func advanced(by n: UInt64) -> IPv6Address { IPv6Address(high: high, low: low &+ n) }
+}
+
+/// An IPv4 or IPv6 address.
+public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
+    case v4(IPv4Address)
+    case v6(IPv6Address)
+
+    /// Parses either family.
+    public init?(_ string: String) {
+        if string.contains(":") {
+            guard let a = IPv6Address(string) else { return nil }
+            self = .v6(a)
+        } else {
+            guard let a = IPv4Address(string) else { return nil }
+            self = .v4(a)
+        }
+    }
+
+    public var isIPv6: Bool {
+        if case .v6 = self { return true }
+        return false
+    }
+
+    public var bytes: [UInt8] {
+        switch self {
+        case .v4(let a): return a.bytes
+        case .v6(let a): return a.bytes
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .v4(let a): return a.description
+        case .v6(let a): return a.description
+        }
+    }
+}
+
+@inline(__always) func hex2(_ b: UInt8) -> String {
+    let digits = Array("0123456789abcdef")
+    return String([digits[Int(b >> 4)], digits[Int(b & 0xf)]])
+}
