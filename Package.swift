@@ -20,16 +20,18 @@ let package = Package(
 
         // Wire parsers: no knowledge of capture, flows or findings.
         .target(name: "WireBytes"),
+        // Shared value types: timestamps (seconds + nanoseconds), IP addresses, flow keys.
+        .target(name: "NetTypes"),
         .target(name: "DNSWire", dependencies: ["WireBytes"]),
         .target(name: "TLSWire", dependencies: [
             "WireBytes",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
-        .target(name: "PacketDecode", dependencies: ["WireBytes"]),
+        .target(name: "PacketDecode", dependencies: ["WireBytes", "NetTypes"]),
 
         // Flows: IP fragment reassembly and TCP stream reassembly, with bounded memory.
-        .target(name: "FlowReassembly", dependencies: ["PacketDecode"]),
+        .target(name: "FlowReassembly", dependencies: ["PacketDecode", "NetTypes"]),
 
         // Capture input (libpcap) and output (pure Swift pcap writer).
         .target(name: "CaptureSource", dependencies: ["CPcap"]),
@@ -38,13 +40,13 @@ let package = Package(
 
         // Findings and report model; detectors; the engine that wires them together.
         .target(name: "Findings"),
-        .target(name: "DNSAnalysis", dependencies: ["DNSWire", "Findings"]),
+        .target(name: "DNSAnalysis", dependencies: ["DNSWire", "Findings", "NetTypes"]),
         .target(name: "AnalysisEngine", dependencies: [
-            "CaptureSource", "PacketDecode", "FlowReassembly", "DNSWire", "TLSWire", "DNSAnalysis", "Findings",
+            "CaptureSource", "PacketDecode", "FlowReassembly", "DNSWire", "TLSWire", "DNSAnalysis", "Findings", "NetTypes",
         ]),
 
         // Output formats: reports and decode lines.
-        .target(name: "ReportRender", dependencies: ["Findings", "DNSWire", "TLSWire"]),
+        .target(name: "ReportRender", dependencies: ["Findings", "DNSWire", "TLSWire", "AnalysisEngine", "NetTypes"]),
 
         // Executables.
         .executableTarget(name: "dnsaudit", dependencies: [
@@ -60,12 +62,17 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // libFuzzer entry points (scripts/fuzz.sh); a replay tool in normal builds.
+        .executableTarget(name: "dnsaudit-fuzz", dependencies: [
+            "DNSWire", "TLSWire", "PacketDecode", "AnalysisEngine", "NetTypes",
+        ]),
+
         // Tests.
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),
         .testTarget(name: "TLSWireTests", dependencies: ["TLSWire"]),
-        .testTarget(name: "PacketDecodeTests", dependencies: ["PacketDecode", "FlowReassembly"]),
+        .testTarget(name: "PacketDecodeTests", dependencies: ["PacketDecode", "FlowReassembly", "NetTypes", "PacketSynth"]),
         .testTarget(name: "AnalysisTests", dependencies: ["AnalysisEngine", "DNSAnalysis", "Findings", "ReportRender", "PcapWriter", "DNSWire", "PacketSynth"]),
-        .testTarget(name: "ConformanceTests", dependencies: []),
+        .testTarget(name: "ConformanceTests", dependencies: ["DNSWire"], resources: [.copy("known-differences.tsv")]),
         .testTarget(name: "PacketSynthTests", dependencies: ["PacketSynth", "PcapWriter"]),
     ],
     swiftLanguageModes: [.v6]

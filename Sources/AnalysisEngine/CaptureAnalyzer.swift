@@ -1,0 +1,328 @@
+import CaptureSource
+import DNSAnalysis
+import DNSWire
+import Findings
+import FlowReassembly
+import NetTypes
+import PacketDecode
+import TLSWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Settings for one analysis run.
+public struct AnalysisOptions: Sendable {
+    /// BPF filter applied by libpcap before decoding.
+    public var filter: String?
+    /// Produce `DecodeEvent`s (costs a full parse of every message).
+    public var wantDecode = false
+    public var tcpLimits = TCPReassembler.Limits()
+    public var fragmentLimits = IPFragmentReassembler.Limits()
+    public var dnsLimits = DNSTransactionTracker.Limits()
+    public init() {}
+}
+
+/// What a progress display needs.
+public struct ProgressSnapshot: Sendable {
+    public var input: String
+    public var bytesRead: Int64?
+    public var bytesTotal: Int64?
+    public var packets: Int
+    public var elapsedSeconds: Double
+}
+
+/// Facts about one input after reading it.
+public struct InputResult: Sendable {
+    public var name: String
+    public var linkType: LinkType
+    public var packets = 0
+    public var bytes = 0
+    public var first: Timestamp?
+    public var last: Timestamp?
+    public var end: ReadEnd = .endOfFile
+}
+
+/// Streams captures through decoding, reassembly and the detectors, one frame at a time,
+/// with memory bounded by the flow/transaction tables (not by the capture size).
+public final class CaptureAnalyzer {
+    public let options: AnalysisOptions
+    public var onDecode: ((DecodeEvent) -> Void)?
+    public var onProgress: ((ProgressSnapshot) -> Void)?
+
+    public private(set) var inputs: [InputResult] = []
+    public private(set) var packets = 0
+    public private(set) var dnsMessages = 0
+    public private(set) var dnsMalformed = 0
+    public private(set) var tlsClientHellos = 0
+    public private(set) var tlsServerHellos = 0
+    public private(set) var tlsMalformed = 0
+    private(set) var skipped: [SkipReason: Int] = [:]
+    private(set) var malformed: [MalformedReason: Int] = [:]
+    private(set) var dnsAnomalies: [String: Int] = [:]
+    private(set) var unsupportedLinkTypes: [String: Int] = [:]
+    private var truncatedPayloads = 0
+
+    let dns: DNSTransactionTracker
+    let fragments: IPFragmentReassembler
+    private(set) lazy var tcp: TCPReassembler = TCPReassembler(limits: options.tcpLimits) { [unowned self] seg, key in
+        self.decideTCP(seg, key)
+    }
+
+    private var currentInput = 0
+    private var lastTS = Timestamp.zero
+
+    public init(options: AnalysisOptions = AnalysisOptions()) {
+        self.options = options
+        fragments = IPFragmentReassembler(limits: options.fragmentLimits)
+        let nameBox = InputNames()
+        dns = DNSTransactionTracker(limits: options.dnsLimits, inputName: { nameBox.name($0) })
+        self.inputNames = nameBox
+    }
+
+    private let inputNames: InputNames
+
+    /// Name of the input being read (for decode lines over several files).
+    public var currentInputName: String? { inputNames.name(currentInput) }
+
+    /// Opens every input first, so that a bad path fails before any work is done.
+    public static func open(paths: [String], filter: String?) throws -> [PcapFileReader] {
+        var readers: [PcapFileReader] = []
+        for p in paths { readers.append(try PcapFileReader(path: p, filter: filter)) }
+        return readers
+    }
+
+    /// Reads every frame of every reader. Returns when all inputs are consumed.
+    public func run(_ readers: [PcapFileReader]) {
+        for reader in readers {
+            inputNames.append(reader.path == "-" ? "stdin" : reader.path)
+            currentInput = inputs.count
+            var result = InputResult(name: reader.path == "-" ? "stdin" : reader.path, linkType: LinkType(dlt: reader.linkType))
+            let link = result.linkType
+            var frameNumber: UInt64 = 0
+            let started = monotonicSeconds()
+            var nextProgress = 0
+            result.end = reader.forEachFrame { f in
+                frameNumber += 1
+                let ts = Timestamp(seconds: f.seconds, nanoseconds: f.nanoseconds)
+                if result.first == nil { result.first = ts }
+                result.last = ts
+                result.packets += 1
+                result.bytes += f.captureLength
+                self.processFrame(f.data, link: link, frame: frameNumber, ts: ts)
+                if result.packets >= nextProgress, let cb = self.onProgress {
+                    nextProgress = result.packets + 65_536
+                    cb(ProgressSnapshot(input: result.name, bytesRead: reader.bytePosition, bytesTotal: reader.fileSize,
+                                        packets: result.packets, elapsedSeconds: monotonicSeconds() - started))
+                }
+                return true
+            }
+            inputs.append(result)
+            // Flows do not continue across files.
+            tcp.finish(at: lastTS)
+            fragments.finish()
+        }
+    }
+
+    /// Decodes one frame and feeds it to reassembly and the detectors.
+    @inline(__always)
+    public func processFrame(_ data: UnsafeRawBufferPointer, link: LinkType, frame: UInt64, ts: Timestamp) {
+        packets += 1
+        lastTS = ts
+        switch PacketDecoder.decode(data, linkType: link) {
+        case .segment(let seg):
+            handleSegment(seg, frame: frame, ts: ts)
+        case .fragment(let frag):
+            guard let whole = fragments.add(frag, at: ts) else { return }
+            whole.data.withUnsafeBytes { raw in
+                switch PacketDecoder.decodeTransport(proto: whole.protocolNumber, raw, ip: whole.ip, truncated: false) {
+                case .segment(let seg): handleSegment(seg, frame: frame, ts: ts)
+                case .skipped(let r): skipped[r, default: 0] += 1
+                case .malformed(let r): malformed[r, default: 0] += 1
+                case .fragment: malformed[.badFragment, default: 0] += 1
+                }
+            }
+        case .skipped(let r):
+            skipped[r, default: 0] += 1
+            if r == .unsupportedLinkType { unsupportedLinkTypes[link.name, default: 0] += 1 }
+        case .malformed(let r):
+            malformed[r, default: 0] += 1
+        }
+    }
+
+    @inline(__always)
+    func handleSegment(_ seg: TransportSegment, frame: UInt64, ts: Timestamp) {
+        if seg.payloadTruncated { truncatedPayloads += 1 }
+        if seg.proto == .udp {
+            if let flavor = DNSFlavor.forPorts(seg.sport, seg.dport) {
+                guard !seg.payload.isEmpty else { return }
+                handleDNS(seg.payload, flavor: flavor, ip: seg.ip, sport: seg.sport, dport: seg.dport,
+                          transport: .udp, frame: frame, ts: ts)
+            }
+            return
+        }
+        tcp.process(seg, frame: frame, at: ts)
+    }
+
+    /// One complete DNS message from UDP or from a TCP stream.
+    func handleDNS(_ msg: UnsafeRawBufferPointer, flavor: DNSFlavor, ip: IPInfo, sport: UInt16, dport: UInt16,
+                   transport: TransportProtocol, frame: UInt64, ts: Timestamp) {
+        dnsMessages += 1
+        let ctx = { WireContext(input: self.currentInput, frame: frame, ts: ts, src: ip.src, dst: ip.dst,
+                                sport: sport, dport: dport, transport: transport) }
+        guard let summary = DNSSummary.summarize(msg) else {
+            dnsMalformed += 1
+            dnsAnomalies["DNS_short_message", default: 0] += 1
+            onDecode?(.dnsError(ctx(), flavor, "DNS_short_message"))
+            return
+        }
+        var parsed: DNSMessage?
+        if !summary.wellFormed || onDecode != nil {
+            if case .success(let m) = DNSMessage.parse(msg) { parsed = m }
+        }
+        if !summary.wellFormed {
+            dnsMalformed += 1
+            for a in parsed?.anomalies ?? [] { dnsAnomalies[a.code, default: 0] += 1 }
+            if parsed?.anomalies.isEmpty ?? true { dnsAnomalies["DNS_malformed", default: 0] += 1 }
+        }
+        if let cb = onDecode {
+            if let m = parsed { cb(.dns(ctx(), flavor, m)) } else { cb(.dnsError(ctx(), flavor, "DNS_unparseable")) }
+        }
+        if flavor == .dns {
+            dns.observe(DNSObservation(frame: frame, ts: ts, src: ip.src, dst: ip.dst, sport: sport, dport: dport,
+                                       transport: transport, ipTTL: ip.ttl, ipID: ip.ipID, input: currentInput),
+                        bytes: msg, summary: summary)
+        }
+    }
+
+    // MARK: - TCP
+
+    func decideTCP(_ seg: TransportSegment, _ key: FlowKey) -> TCPFlowDecision? {
+        let isSYN = seg.tcpFlags & TransportSegment.syn != 0 && seg.tcpFlags & TransportSegment.ackFlag == 0
+        if let flavor = DNSFlavor.forPorts(seg.sport, seg.dport) {
+            let serverPort: UInt16 = flavor == .dns ? 53 : (flavor == .mdns ? 5353 : 5355)
+            let srcIsClient = isSYN || seg.dport == serverPort
+            return TCPFlowDecision(consumer: DNSStreamWatcher(analyzer: self, flavor: flavor), sourceIsClient: srcIsClient)
+        }
+        return nil
+    }
+
+    // MARK: - Results
+
+    public func finish() -> [Finding] {
+        dns.finish()
+    }
+
+    /// Summary counters per the contract, plus the detail counters.
+    public func summary() -> ReportSummary {
+        var s = ReportSummary()
+        s.packets = packets
+        s.dnsMessages = dnsMessages
+        s.dnsTransactions = dns.stats.transactions
+        s.unansweredQueries = dns.stats.unanswered
+        s.tlsClientHellos = tlsClientHellos
+        s.resolvers = dns.resolvers.sorted().map(\.description)
+        let malformedFrames = malformed.values.reduce(0, +)
+        s.malformed = malformedFrames + dnsMalformed + tlsMalformed
+        let fs = fragments.stats
+        let ts = tcp.stats
+        s.dropped = fs.evicted + fs.timedOut + fs.tooLarge + ts.evicted + ts.droppedSegmentsOverLimit + dns.stats.evictedTransactions
+        var c: [(String, Int)] = []
+        for r in SkipReason.allCases { if let n = skipped[r], n > 0 { c.append(("skipped_" + r.rawValue, n)) } }
+        for (lt, n) in unsupportedLinkTypes.sorted(by: { $0.key < $1.key }) { c.append(("link_type_\(lt)", n)) }
+        for r in MalformedReason.allCases { if let n = malformed[r], n > 0 { c.append(("malformed_" + r.rawValue, n)) } }
+        for (a, n) in dnsAnomalies.sorted(by: { $0.key < $1.key }) { c.append(("dns_anomaly_" + a, n)) }
+        if truncatedPayloads > 0 { c.append(("truncated_payloads", truncatedPayloads)) }
+        c.append(("dns_queries", dns.stats.queries))
+        c.append(("dns_responses", dns.stats.responses))
+        c.append(("dns_retransmitted_queries", dns.stats.retransmittedQueries))
+        c.append(("dns_duplicate_responses", dns.stats.duplicateResponses))
+        c.append(("dns_conflicting_responses", dns.stats.conflictingResponses))
+        c.append(("dns_unsolicited_responses", dns.stats.unsolicitedResponses))
+        c.append(("dns_evicted_transactions", dns.stats.evictedTransactions))
+        c.append(("ip_fragments", fs.fragments))
+        c.append(("ip_datagrams_reassembled", fs.reassembled))
+        c.append(("ip_fragments_timed_out", fs.timedOut))
+        c.append(("ip_fragments_evicted", fs.evicted + fs.tooLarge))
+        c.append(("tcp_connections_followed", ts.connections))
+        c.append(("tcp_retransmitted_segments", ts.retransmittedSegments))
+        c.append(("tcp_out_of_order_segments", ts.outOfOrderSegments))
+        c.append(("tcp_gap_bytes", ts.gapBytes))
+        c.append(("tcp_connections_evicted", ts.evicted))
+        c.append(("tcp_segments_dropped_over_limit", ts.droppedSegmentsOverLimit))
+        c.append(("tls_client_hellos", tlsClientHellos))
+        c.append(("tls_server_hellos", tlsServerHellos))
+        s.counters = c
+        return s
+    }
+
+    /// Plain-language notes about the inputs (truncation, unsupported frames).
+    public func notes() -> [String] {
+        var n: [String] = []
+        for i in inputs {
+            if case .readError(let e) = i.end {
+                n.append("\(i.name): the capture ends early (\(e)); this report covers the \(i.packets) packets read before that.")
+            }
+            if case .unsupported = i.linkType {
+                n.append("\(i.name): link type \(i.linkType.name) is not supported; its \(i.packets) frames were counted but not decoded.")
+            }
+        }
+        let nonIP = skipped[.nonIP] ?? 0
+        if nonIP > 0 { n.append("\(nonIP) frames carried no IP (ARP, LLDP, …) and were skipped.") }
+        if truncatedPayloads > 0 {
+            n.append("\(truncatedPayloads) packets were cut short by the capture's snap length; their payloads were decoded as far as they go.")
+        }
+        return n
+    }
+}
+
+/// Input index → name, shared with the detectors for evidence.
+final class InputNames: @unchecked Sendable {
+    private var names: [String] = []
+    func append(_ n: String) { names.append(n) }
+    func name(_ i: Int) -> String? { i >= 0 && i < names.count ? names[i] : nil }
+}
+
+/// Follows one DNS-over-TCP connection: frames both directions into messages.
+final class DNSStreamWatcher: TCPStreamConsumer {
+    unowned let analyzer: CaptureAnalyzer
+    let flavor: DNSFlavor
+    var toServer = DNSLengthFramer()
+    var toClient = DNSLengthFramer()
+    var lastFromClient: TransportSegment?
+    var lastFromServer: TransportSegment?
+
+    init(analyzer: CaptureAnalyzer, flavor: DNSFlavor) {
+        self.analyzer = analyzer
+        self.flavor = flavor
+    }
+
+    func segment(_ seg: TransportSegment, fromClient: Bool, frame: UInt64, at ts: Timestamp) {
+        var copy = seg
+        copy.payload = UnsafeRawBufferPointer(start: nil, count: 0)
+        if fromClient { lastFromClient = copy } else { lastFromServer = copy }
+    }
+
+    func data(_ bytes: UnsafeRawBufferPointer, fromClient: Bool, frame: UInt64, at ts: Timestamp) -> Bool {
+        guard let seg = fromClient ? lastFromClient : lastFromServer else { return true }
+        let emit: (UnsafeRawBufferPointer) -> Void = { msg in
+            self.analyzer.handleDNS(msg, flavor: self.flavor, ip: seg.ip, sport: seg.sport, dport: seg.dport,
+                                    transport: .tcp, frame: frame, ts: ts)
+        }
+        if fromClient { toServer.feed(bytes, emit: emit) } else { toClient.feed(bytes, emit: emit) }
+        return !(fromClient ? toServer.lostSync : toClient.lostSync)
+    }
+
+    func gap(fromClient: Bool, bytes: Int) {
+        if fromClient { toServer.loseSync() } else { toClient.loseSync() }
+    }
+
+    func closed(_ reason: TCPCloseReason, at ts: Timestamp) {}
+}
+
+@inline(__always)
+func monotonicSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}

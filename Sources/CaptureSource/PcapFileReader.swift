@@ -1,0 +1,120 @@
+import CPcap
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A capture input could not be opened or read. `message` is one line a person can act on.
+public struct CaptureError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// One frame as libpcap delivered it. `data` is borrowed and valid only inside the callback.
+public struct CapturedFrame {
+    public var seconds: Int64
+    public var nanoseconds: UInt32
+    public var captureLength: Int
+    public var originalLength: Int
+    public var data: UnsafeRawBufferPointer
+}
+
+/// How a read loop ended.
+public enum ReadEnd: Sendable, Equatable {
+    case endOfFile
+    /// The file ended inside a record, or libpcap reported another read error.
+    case readError(String)
+    case stopped
+}
+
+/// Reads pcap and pcapng files (or standard input with "-") through libpcap, with
+/// nanosecond timestamps and an optional BPF filter. Not thread-safe: one thread owns it.
+public final class PcapFileReader {
+    private let handle: OpaquePointer
+    public let path: String
+    /// DLT_* link type of the capture.
+    public let linkType: Int32
+    public let snapLength: Int32
+    /// File size in bytes when known (not for stdin or pipes).
+    public let fileSize: Int64?
+
+    public init(path: String, filter: String? = nil) throws {
+        self.path = path
+        var errbuf = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
+        var size: Int64? = nil
+        if path != "-" {
+            var st = stat()
+            guard stat(path, &st) == 0 else {
+                throw CaptureError("cannot open \(path): \(String(cString: strerror(errno)))")
+            }
+            if (st.st_mode & S_IFMT) == S_IFDIR {
+                throw CaptureError("cannot read \(path): it is a directory; give a pcap or pcapng file")
+            }
+            if (st.st_mode & S_IFMT) == S_IFREG { size = Int64(st.st_size) }
+            if size == 0 {
+                throw CaptureError("\(path) is empty: not a pcap or pcapng capture")
+            }
+        }
+        guard let h = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errbuf) else {
+            let reason = String(decoding: errbuf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw CaptureError("cannot read \(path == "-" ? "standard input" : path) as a capture: \(reason)")
+        }
+        handle = h
+        linkType = pcap_datalink(h)
+        snapLength = pcap_snapshot(h)
+        fileSize = size
+        if let filter, !filter.isEmpty {
+            var program = bpf_program()
+            guard pcap_compile(h, &program, filter, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
+                let reason = String(cString: pcap_geterr(h))
+                pcap_close(h)
+                throw CaptureError("invalid filter \"\(filter)\": \(reason)")
+            }
+            defer { pcap_freecode(&program) }
+            guard pcap_setfilter(h, &program) == 0 else {
+                let reason = String(cString: pcap_geterr(h))
+                pcap_close(h)
+                throw CaptureError("cannot apply filter \"\(filter)\": \(reason)")
+            }
+        }
+    }
+
+    deinit {
+        pcap_close(handle)
+    }
+
+    /// Bytes consumed from the file so far (for progress), when libpcap exposes the stream.
+    public var bytePosition: Int64? {
+        guard let f = pcap_file(handle) else { return nil }
+        let pos = ftello(f)
+        return pos >= 0 ? Int64(pos) : nil
+    }
+
+    /// Calls `body` for each frame until the end of the file, an error, or `body` returns false.
+    /// Frame numbers are counted by the caller (filtered frames are not delivered).
+    @discardableResult
+    public func forEachFrame(_ body: (CapturedFrame) -> Bool) -> ReadEnd {
+        var header: UnsafeMutablePointer<pcap_pkthdr>?
+        var data: UnsafePointer<UInt8>?
+        while true {
+            let rc = pcap_next_ex(handle, &header, &data)
+            switch rc {
+            case 1:
+                guard let h = header?.pointee, let d = data else { continue }
+                let frame = CapturedFrame(
+                    seconds: Int64(h.ts.tv_sec),
+                    nanoseconds: UInt32(truncatingIfNeeded: h.ts.tv_usec),  // nanoseconds at NANO precision
+                    captureLength: Int(h.caplen),
+                    originalLength: Int(h.len),
+                    data: UnsafeRawBufferPointer(start: d, count: Int(h.caplen)))
+                if !body(frame) { return .stopped }
+            case 0:
+                continue  // live timeouts only
+            case -2:
+                return .endOfFile
+            default:
+                return .readError(String(cString: pcap_geterr(handle)))
+            }
+        }
+    }
+}

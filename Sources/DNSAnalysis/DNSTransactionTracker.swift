@@ -1,0 +1,376 @@
+import DNSWire
+import Findings
+import NetTypes
+
+/// Where and how one DNS message was seen.
+public struct DNSObservation {
+    public var frame: UInt64
+    public var ts: Timestamp
+    public var src: IPAddress
+    public var dst: IPAddress
+    public var sport: UInt16
+    public var dport: UInt16
+    public var transport: TransportProtocol
+    public var ipTTL: UInt8
+    public var ipID: UInt32
+    /// Index of the input (capture file) the message came from.
+    public var input: Int
+
+    public init(frame: UInt64, ts: Timestamp, src: IPAddress, dst: IPAddress, sport: UInt16, dport: UInt16,
+                transport: TransportProtocol, ipTTL: UInt8, ipID: UInt32, input: Int = 0) {
+        self.frame = frame
+        self.ts = ts
+        self.src = src
+        self.dst = dst
+        self.sport = sport
+        self.dport = dport
+        self.transport = transport
+        self.ipTTL = ipTTL
+        self.ipID = ipID
+        self.input = input
+    }
+}
+
+/// Pairs DNS queries with responses (flow + transaction id + question), measures RTT, counts
+/// unanswered queries, and detects `dns.injection` and `dns.unsolicited-response`.
+///
+/// After Hold-On (Duan, Weaver et al.): once a query is answered we keep listening for a late
+/// window; a second response with *different* answers is injection evidence, and the IP TTL
+/// and arrival time of each response are compared with what the resolver normally shows.
+/// Identical duplicates (retransmissions) are counted, never reported.
+public final class DNSTransactionTracker {
+    public struct Limits: Sendable {
+        /// A query with no response after this long is unanswered.
+        public var queryTimeoutNanoseconds: Int64 = 10_000_000_000
+        /// After the first response, keep listening this long for a second one.
+        public var lateWindowNanoseconds: Int64 = 5_000_000_000
+        /// Open transactions kept at most (oldest evicted and counted).
+        public var maxOpenTransactions = 200_000
+        /// Evidence items kept per finding (the rest are counted).
+        public var maxEvidencePerFinding = 8
+        /// Responses within this long of the start of a capture may answer queries sent before it.
+        public var captureStartGraceNanoseconds: Int64 = 1_000_000_000
+        public init() {}
+    }
+
+    public struct Stats: Sendable {
+        public var queries = 0
+        public var responses = 0
+        public var transactions = 0          // queries that got at least one response
+        public var unanswered = 0
+        public var retransmittedQueries = 0
+        public var duplicateResponses = 0    // identical extra responses (not injection)
+        public var conflictingResponses = 0  // extra responses with different answers
+        public var unsolicitedResponses = 0
+        public var evictedTransactions = 0
+    }
+
+    struct Key: Hashable {
+        var client: IPAddress
+        var server: IPAddress
+        var clientPort: UInt16
+        var serverPort: UInt16
+        var id: UInt16
+        var proto: TransportProtocol
+        var questionHash: UInt64
+    }
+
+    struct Response {
+        var frame: UInt64
+        var ts: Timestamp
+        var ipTTL: UInt8
+        var ipID: UInt32
+        var digest: UInt64
+        var input: Int
+        /// Raw message, kept only while it may become evidence.
+        var raw: [UInt8]
+    }
+
+    struct Transaction {
+        var queryFrame: UInt64
+        var queryTS: Timestamp
+        var lastQueryTS: Timestamp
+        var queryCount: Int
+        var input: Int
+        var responses: [Response] = []
+    }
+
+    /// Evidence gathered for one injection finding, rendered at the end when baselines are known.
+    struct InjectionCase {
+        var key: Key
+        var query: Transaction
+        var responses: [Response]
+    }
+
+    public let limits: Limits
+    public private(set) var stats = Stats()
+    private var open: [Key: Transaction] = [:]
+    private var lastSweep: Timestamp?
+    private var captureStart: [Int: Timestamp] = [:]
+    private var injectionCases: [InjectionCase] = []
+    private var unsolicited: [(obs: DNSObservation, raw: [UInt8])] = []
+    private var unsolicitedCount: [String: Int] = [:]
+    /// Per resolver (server address): IP TTL histogram and a sample of RTTs, for baselines.
+    private var ttlHistogram: [IPAddress: [UInt8: Int]] = [:]
+    private var rttSamples: [IPAddress: [Int64]] = [:]
+    public private(set) var resolvers: Set<IPAddress> = []
+    private let inputName: (Int) -> String?
+
+    public init(limits: Limits = Limits(), inputName: @escaping (Int) -> String? = { _ in nil }) {
+        self.limits = limits
+        self.inputName = inputName
+    }
+
+    public var openTransactions: Int { open.count }
+
+    /// Ports whose traffic is unicast DNS that must pair (mDNS and LLMNR multicast answers are not).
+    @inlinable
+    public static func isUnicastDNSPort(_ p: UInt16) -> Bool { p == 53 }
+
+    /// Feeds one DNS message. `bytes` is the DNS message (without TCP length prefix).
+    public func observe(_ obs: DNSObservation, bytes: UnsafeRawBufferPointer, summary s: DNSSummary) {
+        if captureStart[obs.input] == nil { captureStart[obs.input] = obs.ts }
+        sweepIfDue(now: obs.ts)
+        let isResponse = s.flags & 0x8000 != 0
+        if !isResponse {
+            guard DNSTransactionTracker.isUnicastDNSPort(obs.dport) else { return }
+            stats.queries += 1
+            let key = Key(client: obs.src, server: obs.dst, clientPort: obs.sport, serverPort: obs.dport,
+                          id: s.id, proto: obs.transport, questionHash: s.questionHash)
+            if var t = open[key] {
+                t.queryCount += 1
+                t.lastQueryTS = obs.ts
+                open[key] = t
+                stats.retransmittedQueries += 1
+            } else {
+                if open.count >= limits.maxOpenTransactions { evictOldest(now: obs.ts) }
+                open[key] = Transaction(queryFrame: obs.frame, queryTS: obs.ts, lastQueryTS: obs.ts,
+                                        queryCount: 1, input: obs.input)
+                if resolvers.count < 4096 { resolvers.insert(obs.dst) }
+            }
+            return
+        }
+        guard DNSTransactionTracker.isUnicastDNSPort(obs.sport) else { return }
+        stats.responses += 1
+        let key = Key(client: obs.dst, server: obs.src, clientPort: obs.dport, serverPort: obs.sport,
+                      id: s.id, proto: obs.transport, questionHash: s.questionHash)
+        guard var t = open[key] else {
+            recordUnsolicited(obs, bytes: bytes)
+            return
+        }
+        let resp = Response(frame: obs.frame, ts: obs.ts, ipTTL: obs.ipTTL, ipID: obs.ipID,
+                            digest: s.answerDigest, input: obs.input, raw: [])
+        if t.responses.isEmpty {
+            stats.transactions += 1
+            var first = resp
+            first.raw = Array(bytes)
+            t.responses.append(first)
+            learnBaseline(server: obs.src, ttl: obs.ipTTL, rtt: obs.ts.nanoseconds(since: t.lastQueryTS))
+        } else if t.responses.contains(where: { $0.digest == resp.digest }) {
+            stats.duplicateResponses += 1
+            t.responses.append(resp)
+        } else {
+            stats.conflictingResponses += 1
+            var r = resp
+            r.raw = Array(bytes)
+            t.responses.append(r)
+        }
+        open[key] = t
+    }
+
+    private func learnBaseline(server: IPAddress, ttl: UInt8, rtt: Int64) {
+        ttlHistogram[server, default: [:]][ttl, default: 0] += 1
+        var samples = rttSamples[server, default: []]
+        if samples.count < 256 { samples.append(rtt) } else { samples[Int(UInt64(bitPattern: rtt) % 256)] = rtt }
+        rttSamples[server] = samples
+    }
+
+    private func recordUnsolicited(_ obs: DNSObservation, bytes: UnsafeRawBufferPointer) {
+        // A response right at the start of a capture may answer a query sent before it began.
+        if let start = captureStart[obs.input], obs.ts.nanoseconds(since: start) < limits.captureStartGraceNanoseconds,
+           !open.keys.contains(where: { $0.client == obs.dst && $0.clientPort == obs.dport }) {
+            return
+        }
+        stats.unsolicitedResponses += 1
+        let group = "\(obs.src)|\(obs.dst)"
+        let n = unsolicitedCount[group, default: 0]
+        unsolicitedCount[group] = n + 1
+        if n < limits.maxEvidencePerFinding { unsolicited.append((obs, Array(bytes))) }
+    }
+
+    private func sweepIfDue(now: Timestamp) {
+        guard let last = lastSweep else {
+            lastSweep = now
+            return
+        }
+        if now.nanoseconds(since: last) >= 1_000_000_000 || now < last {
+            lastSweep = now
+            sweep(now: now, all: false)
+        }
+    }
+
+    /// Retires transactions whose windows have passed.
+    private func sweep(now: Timestamp, all: Bool) {
+        var done: [Key] = []
+        for (k, t) in open {
+            if all {
+                done.append(k)
+            } else if let first = t.responses.first {
+                if now.nanoseconds(since: first.ts) > limits.lateWindowNanoseconds { done.append(k) }
+            } else if now.nanoseconds(since: t.lastQueryTS) > limits.queryTimeoutNanoseconds {
+                done.append(k)
+            }
+        }
+        for k in done {
+            if let t = open.removeValue(forKey: k) { retire(k, t) }
+        }
+    }
+
+    private func retire(_ k: Key, _ t: Transaction) {
+        if t.responses.isEmpty {
+            stats.unanswered += 1
+            return
+        }
+        var digests = Set<UInt64>()
+        for r in t.responses { digests.insert(r.digest) }
+        if digests.count > 1 {
+            injectionCases.append(InjectionCase(key: k, query: t, responses: t.responses))
+        }
+    }
+
+    private func evictOldest(now: Timestamp) {
+        sweep(now: now, all: false)
+        guard open.count >= limits.maxOpenTransactions else { return }
+        let victims = open.sorted { $0.value.lastQueryTS < $1.value.lastQueryTS }.prefix(max(1, open.count / 8))
+        for (k, t) in victims {
+            open.removeValue(forKey: k)
+            stats.evictedTransactions += 1
+            retire(k, t)
+        }
+    }
+
+    /// End of input: retire everything and build the findings.
+    public func finish() -> [Finding] {
+        sweep(now: .zero, all: true)
+        var findings: [String: Finding] = [:]
+        var order: [String] = []
+        func add(_ f: Finding) {
+            let id = f.id
+            if var existing = findings[id] {
+                if existing.evidence.count < limits.maxEvidencePerFinding {
+                    existing.evidence.append(contentsOf: f.evidence)
+                }
+                findings[id] = existing
+            } else {
+                findings[id] = f
+                order.append(id)
+            }
+        }
+        for c in injectionCases { add(injectionFinding(c)) }
+        for u in unsolicited { add(unsolicitedFinding(u.obs, raw: u.raw)) }
+        return order.compactMap { findings[$0] }
+    }
+
+    // MARK: - Findings
+
+    /// The resolver's usual IP TTL (the most common one among its first responses).
+    func baselineTTL(_ server: IPAddress) -> UInt8? {
+        guard let h = ttlHistogram[server], let best = h.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }) else { return nil }
+        return best.key
+    }
+
+    func medianRTT(_ server: IPAddress) -> Int64? {
+        guard let s = rttSamples[server], !s.isEmpty else { return nil }
+        return s.sorted()[s.count / 2]
+    }
+
+    static func answersText(_ raw: [UInt8]) -> (qname: String, qtype: String, answers: [String], rcode: String) {
+        let parsed = raw.withUnsafeBytes { DNSMessage.parse($0) }
+        guard case .success(let m) = parsed else { return ("?", "?", [], "?") }
+        let q = m.questions.first
+        let answers = m.answers.map { "\(DNSType.mnemonic($0.type)) \($0.rdata.presentation)" }
+        return (q?.name ?? "?", q.map { DNSType.mnemonic($0.type) } ?? "?", answers, DNSRCode.name(UInt16(m.flags & 0x000f)))
+    }
+
+    static func ms(_ ns: Int64) -> String {
+        let tenths = (ns + 50_000) / 100_000
+        return "\(tenths / 10).\(abs(tenths % 10)) ms"
+    }
+
+    func injectionFinding(_ c: InjectionCase) -> Finding {
+        let server = c.key.server
+        let baseTTL = baselineTTL(server)
+        let rtt = medianRTT(server)
+        let firstText = DNSTransactionTracker.answersText(c.responses.first?.raw ?? [])
+        // Distinct answers, in arrival order.
+        var seen = Set<UInt64>()
+        var distinct: [Response] = []
+        for r in c.responses where !r.raw.isEmpty && seen.insert(r.digest).inserted { distinct.append(r) }
+        var suspicious = 0
+        var evidence: [Evidence] = []
+        let input = inputName(c.query.input)
+        var lines: [String] = []
+        for (i, r) in distinct.enumerated() {
+            let t = DNSTransactionTracker.answersText(r.raw)
+            let delay = r.ts.nanoseconds(since: c.query.lastQueryTS)
+            var marks: [String] = []
+            if let b = baseTTL, abs(Int(r.ipTTL) - Int(b)) > 1 {
+                marks.append("IP TTL \(r.ipTTL) differs from the resolver's usual \(b)")
+            }
+            if let m = rtt, m > 0, delay < m / 2 {
+                marks.append("arrived after \(DNSTransactionTracker.ms(delay)), faster than half the usual \(DNSTransactionTracker.ms(m))")
+            }
+            if !marks.isEmpty { suspicious += 1 }
+            let answers = t.answers.isEmpty ? "no answer (\(t.rcode))" : t.answers.joined(separator: ", ")
+            lines.append("response \(i + 1) (frame \(r.frame)): \(answers)")
+            var facts: [(String, SubjectValue)] = [
+                ("answers", .string(answers)), ("rcode", .string(t.rcode)),
+                ("ip_ttl", .int(Int(r.ipTTL))), ("ip_id", .int(Int(r.ipID))),
+                ("arrival_after_query_ns", .int(Int(delay))),
+            ]
+            if let b = baseTTL { facts.append(("resolver_usual_ip_ttl", .int(Int(b)))) }
+            if let m = rtt { facts.append(("resolver_median_rtt_ns", .int(Int(m)))) }
+            if !marks.isEmpty { facts.append(("suspicious", .string(marks.joined(separator: "; ")))) }
+            evidence.append(Evidence(
+                source: "capture", input: input, frames: [c.query.queryFrame, r.frame],
+                detail: "response \(i + 1) of \(distinct.count): \(answers); IP TTL \(r.ipTTL), IP ID \(r.ipID), "
+                    + "\(DNSTransactionTracker.ms(delay)) after the query" + (marks.isEmpty ? "" : " — " + marks.joined(separator: "; ")),
+                facts: facts))
+        }
+        let retried = c.query.queryCount > 1
+        let confidence: Confidence = retried && suspicious == 0 ? .possible : .likely
+        let severity: Severity = retried && suspicious == 0 ? .medium : .high
+        let title = "Two different answers to one query for \(firstText.qname) \(firstText.qtype) from \(server): "
+            + "an on-path injector is racing the resolver"
+        _ = lines
+        return Finding(
+            kind: FindingKind.dnsInjection, severity: severity, confidence: confidence, title: title,
+            subject: [("qname", .string(firstText.qname)), ("qtype", .string(firstText.qtype)),
+                      ("transport", .string(c.key.proto.name)), ("resolver", .string(server.description)),
+                      ("client", .string(c.key.client.description))],
+            evidence: evidence,
+            remediation: "Do not trust plaintext DNS on this path: use an encrypted resolver (DoT/DoH) or a resolver "
+                + "inside your network, and find the device that injects replies (compare the IP TTLs: the forged reply "
+                + "usually comes from fewer hops away than the real resolver).")
+    }
+
+    func unsolicitedFinding(_ obs: DNSObservation, raw: [UInt8]) -> Finding {
+        let t = DNSTransactionTracker.answersText(raw)
+        let id = raw.count >= 2 ? Int(UInt16(raw[0]) << 8 | UInt16(raw[1])) : 0
+        let answers = t.answers.isEmpty ? "no answer (\(t.rcode))" : t.answers.joined(separator: ", ")
+        return Finding(
+            kind: FindingKind.dnsUnsolicitedResponse, severity: .medium, confidence: .likely,
+            title: "DNS response from \(obs.src) to \(obs.dst) that answers no query (txid \(id))",
+            subject: [("resolver", .string(obs.src.description)), ("client", .string(obs.dst.description)),
+                      ("transport", .string(obs.transport.name))],
+            evidence: [Evidence(
+                source: "capture", input: inputName(obs.input), frames: [obs.frame],
+                detail: "response txid \(id) for \(t.qname) \(t.qtype) to port \(obs.dport) matches no query in the capture: "
+                    + answers + "; IP TTL \(obs.ipTTL), IP ID \(obs.ipID)",
+                facts: [("txid", .int(id)), ("qname", .string(t.qname)), ("qtype", .string(t.qtype)),
+                        ("answers", .string(answers)), ("client_port", .int(Int(obs.dport))),
+                        ("ip_ttl", .int(Int(obs.ipTTL))), ("ip_id", .int(Int(obs.ipID)))])],
+            remediation: "Responses nobody asked for are how blind spoofing and cache poisoning start; check which host "
+                + "sends them and make sure clients use randomised ports and transaction ids, or encrypted DNS.")
+    }
+}

@@ -1,0 +1,130 @@
+/// How bad a finding is. Ordered: `info < low < medium < high < critical`.
+public enum Severity: String, Sendable, CaseIterable, Comparable, Codable {
+    case info, low, medium, high, critical
+
+    var rank: Int {
+        switch self {
+        case .info: return 0
+        case .low: return 1
+        case .medium: return 2
+        case .high: return 3
+        case .critical: return 4
+        }
+    }
+
+    public static func < (a: Severity, b: Severity) -> Bool { a.rank < b.rank }
+}
+
+/// How sure we are. `confirmed` means two independent signals agree.
+public enum Confidence: String, Sendable, CaseIterable, Codable {
+    case confirmed, likely, possible
+}
+
+/// A value in a finding's subject: the contract keeps addresses as strings and ports/handles as numbers.
+public enum SubjectValue: Sendable, Equatable, CustomStringConvertible {
+    case string(String)
+    case int(Int)
+
+    public var description: String {
+        switch self {
+        case .string(let s): return s
+        case .int(let i): return String(i)
+        }
+    }
+}
+
+/// One piece of evidence: where it came from, which frames or rules, and what it shows.
+public struct Evidence: Sendable, Equatable {
+    /// `capture`, `ruleset`, `reference` or `probe`.
+    public var source: String
+    /// The input file or interface, when there are several.
+    public var input: String?
+    public var frames: [UInt64]
+    public var detail: String
+    /// Structured facts (ordered), e.g. ("answers", "203.0.113.66"), ("ip_ttl", "243").
+    public var facts: [(String, SubjectValue)]
+
+    public init(source: String, input: String? = nil, frames: [UInt64] = [], detail: String,
+                facts: [(String, SubjectValue)] = []) {
+        self.source = source
+        self.input = input
+        self.frames = frames
+        self.detail = detail
+        self.facts = facts
+    }
+
+    public static func == (a: Evidence, b: Evidence) -> Bool {
+        a.source == b.source && a.input == b.input && a.frames == b.frames && a.detail == b.detail
+            && a.facts.map(\.0) == b.facts.map(\.0) && a.facts.map(\.1) == b.facts.map(\.1)
+    }
+}
+
+/// A finding per the report contract. `id` is a stable hash of kind + subject.
+public struct Finding: Sendable, Equatable {
+    public var kind: String
+    public var severity: Severity
+    public var confidence: Confidence
+    public var title: String
+    /// Ordered subject keys (contract names: qname, qtype, transport, resolver, client, …).
+    public var subject: [(String, SubjectValue)]
+    public var evidence: [Evidence]
+    public var remediation: String
+
+    public init(kind: String, severity: Severity, confidence: Confidence, title: String,
+                subject: [(String, SubjectValue)], evidence: [Evidence], remediation: String) {
+        self.kind = kind
+        self.severity = severity
+        self.confidence = confidence
+        self.title = title
+        self.subject = subject
+        self.evidence = evidence
+        self.remediation = remediation
+    }
+
+    /// Stable across runs: FNV-1a 64 over the kind and the subject sorted by key.
+    public var id: String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ s: String) {
+            for b in s.utf8 {
+                h ^= UInt64(b)
+                h = h &* 0x0000_0100_0000_01b3
+            }
+            h ^= 0xff
+            h = h &* 0x0000_0100_0000_01b3
+        }
+        mix(kind)
+        for (k, v) in subject.sorted(by: { $0.0 < $1.0 }) {
+            mix(k)
+            mix(v.description)
+        }
+        let hex = String(h, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    public func subjectValue(_ key: String) -> SubjectValue? {
+        subject.first { $0.0 == key }?.1
+    }
+
+    public static func == (a: Finding, b: Finding) -> Bool {
+        a.kind == b.kind && a.severity == b.severity && a.confidence == b.confidence && a.title == b.title
+            && a.subject.map(\.0) == b.subject.map(\.0) && a.subject.map(\.1) == b.subject.map(\.1)
+            && a.evidence == b.evidence && a.remediation == b.remediation
+    }
+}
+
+/// Finding kinds named in the contract.
+public enum FindingKind {
+    public static let dnsInjection = "dns.injection"
+    public static let dnsUnsolicitedResponse = "dns.unsolicited-response"
+    public static let dnsAnswerMismatch = "dns.answer-mismatch"
+    public static let dnsNXDomainRewrite = "dns.nxdomain-rewrite"
+    public static let dnsResolverIdentityMismatch = "dns.resolver-identity-mismatch"
+    public static let dnsUnapprovedResolver = "dns.unapproved-resolver"
+    public static let tlsResetAfterClientHello = "tls.reset-after-clienthello"
+    public static let tlsHandshakeTimeout = "tls.handshake-timeout"
+    public static let tlsUntrustedCertificate = "tls.untrusted-certificate"
+    public static let firewallDNSRedirect = "firewall.dns-redirect"
+    public static let firewallTLSRedirect = "firewall.tls-redirect"
+    public static let firewallEncryptedDNSBlock = "firewall.encrypted-dns-block"
+    public static let encryptedDNSBlocked = "encrypted-dns.blocked"
+}

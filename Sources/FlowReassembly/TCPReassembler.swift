@@ -1,0 +1,299 @@
+import NetTypes
+import PacketDecode
+
+/// Why a TCP connection's tracking ended.
+public enum TCPCloseReason: String, Sendable {
+    case fin, rst, idleTimeout = "idle_timeout", evicted, endOfCapture = "end_of_capture"
+}
+
+/// What a reassembler hands to the protocol code that watches one connection.
+/// All calls happen on the reassembler's thread, in capture order.
+public protocol TCPStreamConsumer: AnyObject {
+    /// Every segment of the connection (also empty ones), before any data it carries is delivered.
+    func segment(_ seg: TransportSegment, fromClient: Bool, frame: UInt64, at ts: Timestamp)
+    /// New in-order bytes of one direction. Return false to stop receiving data for that direction.
+    func data(_ bytes: UnsafeRawBufferPointer, fromClient: Bool, frame: UInt64, at ts: Timestamp) -> Bool
+    /// Bytes of one direction were lost (never captured, or dropped to keep memory bounded);
+    /// delivery continues after the hole.
+    func gap(fromClient: Bool, bytes: Int)
+    /// The connection is no longer tracked.
+    func closed(_ reason: TCPCloseReason, at ts: Timestamp)
+}
+
+/// Decides whether a new connection is worth following and who the client is.
+public struct TCPFlowDecision {
+    public var consumer: any TCPStreamConsumer
+    /// True when the packet that opened the flow was sent by the client.
+    public var sourceIsClient: Bool
+    public init(consumer: any TCPStreamConsumer, sourceIsClient: Bool) {
+        self.consumer = consumer
+        self.sourceIsClient = sourceIsClient
+    }
+}
+
+/// Reassembles TCP byte streams: retransmissions, overlaps and out-of-order segments,
+/// with memory bounded per direction, per connection count and in total, and idle timeouts.
+public final class TCPReassembler {
+    public struct Limits: Sendable {
+        public var maxConnections = 32_768
+        public var maxBufferedPerDirection = 256 << 10
+        public var maxBufferedTotal = 24 << 20
+        public var idleTimeoutNanoseconds: Int64 = 120_000_000_000
+        public init() {}
+    }
+
+    public struct Stats: Sendable {
+        public var segments = 0
+        public var connections = 0
+        public var retransmittedSegments = 0
+        public var outOfOrderSegments = 0
+        public var gapBytes = 0
+        public var droppedSegmentsOverLimit = 0
+        public var timedOut = 0
+        public var evicted = 0
+        public var peakConnections = 0
+        public var peakBufferedBytes = 0
+    }
+
+    final class Direction {
+        var nextSeq: UInt32 = 0
+        var seqKnown = false
+        var finished = false
+        var wantsData = true
+        var pending: [(seq: UInt32, data: [UInt8], frame: UInt64)] = []
+        var pendingBytes = 0
+    }
+
+    final class Connection {
+        let consumer: any TCPStreamConsumer
+        let client: IPAddress
+        let clientPort: UInt16
+        let toServer = Direction()   // client → server
+        let toClient = Direction()   // server → client
+        var lastSeen: Timestamp
+        var finCount = 0
+
+        init(consumer: any TCPStreamConsumer, client: IPAddress, clientPort: UInt16, lastSeen: Timestamp) {
+            self.consumer = consumer
+            self.client = client
+            self.clientPort = clientPort
+            self.lastSeen = lastSeen
+        }
+    }
+
+    public let limits: Limits
+    public private(set) var stats = Stats()
+    private var table: [FlowKey: Connection] = [:]
+    private var bufferedTotal = 0
+    private var lastSweep: Timestamp?
+    private let decide: (TransportSegment, FlowKey) -> TCPFlowDecision?
+
+    /// `decide` is asked about each segment of a flow not yet followed; nil means "ignore".
+    public init(limits: Limits = Limits(), decide: @escaping (TransportSegment, FlowKey) -> TCPFlowDecision?) {
+        self.limits = limits
+        self.decide = decide
+    }
+
+    public var connectionCount: Int { table.count }
+    public var bufferedBytes: Int { bufferedTotal }
+
+    public func process(_ seg: TransportSegment, frame: UInt64, at ts: Timestamp) {
+        stats.segments += 1
+        let key = FlowKey(src: seg.ip.src, sport: seg.sport, dst: seg.ip.dst, dport: seg.dport, proto: .tcp)
+        sweepIfDue(now: ts)
+        let conn: Connection
+        if let c = table[key] {
+            conn = c
+        } else {
+            guard let d = decide(seg, key) else { return }
+            if table.count >= limits.maxConnections { evictOldest(now: ts) }
+            let client = d.sourceIsClient ? seg.ip.src : seg.ip.dst
+            let clientPort = d.sourceIsClient ? seg.sport : seg.dport
+            conn = Connection(consumer: d.consumer, client: client, clientPort: clientPort, lastSeen: ts)
+            table[key] = conn
+            stats.connections += 1
+            stats.peakConnections = max(stats.peakConnections, table.count)
+        }
+        conn.lastSeen = ts
+        let fromClient = seg.ip.src == conn.client && seg.sport == conn.clientPort
+        conn.consumer.segment(seg, fromClient: fromClient, frame: frame, at: ts)
+
+        let dir = fromClient ? conn.toServer : conn.toClient
+        let flags = seg.tcpFlags
+        if flags & TransportSegment.rst != 0 {
+            close(key, conn, .rst, at: ts)
+            return
+        }
+        if flags & TransportSegment.syn != 0 {
+            dir.nextSeq = seg.seq &+ 1
+            dir.seqKnown = true
+        }
+        if !seg.payload.isEmpty && dir.wantsData {
+            deliver(seg, seq: flags & TransportSegment.syn != 0 ? seg.seq &+ 1 : seg.seq,
+                    dir: dir, conn: conn, fromClient: fromClient, frame: frame, at: ts)
+        }
+        if flags & TransportSegment.fin != 0 && !dir.finished {
+            dir.finished = true
+            flushPending(dir, conn: conn, fromClient: fromClient, frame: frame, at: ts)
+            conn.finCount += 1
+            if conn.finCount >= 2 { close(key, conn, .fin, at: ts) }
+        }
+    }
+
+    private func deliver(_ seg: TransportSegment, seq: UInt32, dir: Direction, conn: Connection,
+                         fromClient: Bool, frame: UInt64, at ts: Timestamp) {
+        if !dir.seqKnown {
+            dir.nextSeq = seq
+            dir.seqKnown = true
+        }
+        let rel = Int32(bitPattern: seq &- dir.nextSeq)
+        let len = seg.payload.count
+        if rel == 0 {
+            emit(seg.payload, dir: dir, conn: conn, fromClient: fromClient, frame: frame, at: ts)
+            drainPending(dir, conn: conn, fromClient: fromClient, frame: frame, at: ts)
+        } else if rel < 0 {
+            // Retransmission, possibly carrying new bytes past what we have.
+            let overlap = Int(-Int64(rel))
+            if overlap < len {
+                emit(UnsafeRawBufferPointer(rebasing: seg.payload[overlap...]), dir: dir, conn: conn,
+                     fromClient: fromClient, frame: frame, at: ts)
+                drainPending(dir, conn: conn, fromClient: fromClient, frame: frame, at: ts)
+            } else {
+                stats.retransmittedSegments += 1
+            }
+        } else {
+            stats.outOfOrderSegments += 1
+            if dir.pendingBytes + len > limits.maxBufferedPerDirection || bufferedTotal + len > limits.maxBufferedTotal {
+                // Over budget: give up waiting for the hole and move on.
+                stats.droppedSegmentsOverLimit += 1
+                flushPending(dir, conn: conn, fromClient: fromClient, frame: frame, at: ts)
+                if dir.wantsData {
+                    let hole = Int(Int32(bitPattern: seq &- dir.nextSeq))
+                    if hole > 0 {
+                        stats.gapBytes += hole
+                        conn.consumer.gap(fromClient: fromClient, bytes: hole)
+                        dir.nextSeq = seq
+                    }
+                    if Int32(bitPattern: seq &- dir.nextSeq) == 0 {
+                        emit(seg.payload, dir: dir, conn: conn, fromClient: fromClient, frame: frame, at: ts)
+                    }
+                }
+                return
+            }
+            if !dir.pending.contains(where: { $0.seq == seq && $0.data.count >= len }) {
+                dir.pending.append((seq, Array(seg.payload), frame))
+                dir.pendingBytes += len
+                bufferedTotal += len
+                stats.peakBufferedBytes = max(stats.peakBufferedBytes, bufferedTotal)
+            }
+        }
+    }
+
+    private func emit(_ bytes: UnsafeRawBufferPointer, dir: Direction, conn: Connection,
+                      fromClient: Bool, frame: UInt64, at ts: Timestamp) {
+        dir.nextSeq = dir.nextSeq &+ UInt32(truncatingIfNeeded: bytes.count)
+        guard dir.wantsData else { return }
+        if !conn.consumer.data(bytes, fromClient: fromClient, frame: frame, at: ts) {
+            dir.wantsData = false
+            releasePending(dir)
+        }
+    }
+
+    /// Delivers buffered segments that have become contiguous.
+    private func drainPending(_ dir: Direction, conn: Connection, fromClient: Bool, frame: UInt64, at ts: Timestamp) {
+        var progressed = true
+        while progressed && !dir.pending.isEmpty && dir.wantsData {
+            progressed = false
+            var i = 0
+            while i < dir.pending.count {
+                let p = dir.pending[i]
+                let rel = Int32(bitPattern: p.seq &- dir.nextSeq)
+                if rel <= 0 {
+                    dir.pending.remove(at: i)
+                    dir.pendingBytes -= p.data.count
+                    bufferedTotal -= p.data.count
+                    let overlap = Int(-Int64(rel))
+                    if overlap < p.data.count {
+                        p.data.withUnsafeBytes { raw in
+                            emit(UnsafeRawBufferPointer(rebasing: raw[overlap...]), dir: dir, conn: conn,
+                                 fromClient: fromClient, frame: max(frame, p.frame), at: ts)
+                        }
+                    }
+                    progressed = true
+                } else {
+                    i += 1
+                }
+            }
+        }
+    }
+
+    /// Skips holes: delivers everything buffered in sequence order, reporting each gap.
+    private func flushPending(_ dir: Direction, conn: Connection, fromClient: Bool, frame: UInt64, at ts: Timestamp) {
+        while !dir.pending.isEmpty && dir.wantsData {
+            drainPending(dir, conn: conn, fromClient: fromClient, frame: frame, at: ts)
+            guard let next = dir.pending.min(by: { Int32(bitPattern: $0.seq &- $1.seq) < 0 }) else { break }
+            let hole = Int(Int32(bitPattern: next.seq &- dir.nextSeq))
+            if hole > 0 {
+                stats.gapBytes += hole
+                conn.consumer.gap(fromClient: fromClient, bytes: hole)
+                dir.nextSeq = next.seq
+            }
+        }
+        releasePending(dir)
+    }
+
+    private func releasePending(_ dir: Direction) {
+        bufferedTotal -= dir.pendingBytes
+        dir.pendingBytes = 0
+        dir.pending.removeAll()
+    }
+
+    private func close(_ key: FlowKey, _ conn: Connection, _ reason: TCPCloseReason, at ts: Timestamp) {
+        releasePending(conn.toServer)
+        releasePending(conn.toClient)
+        table.removeValue(forKey: key)
+        conn.consumer.closed(reason, at: ts)
+    }
+
+    private func sweepIfDue(now: Timestamp) {
+        guard let last = lastSweep else {
+            lastSweep = now
+            return
+        }
+        // Sweep once per second of capture time.
+        if now.nanoseconds(since: last) >= 1_000_000_000 {
+            lastSweep = now
+            expire(now: now)
+        }
+    }
+
+    /// Closes connections idle for longer than the timeout.
+    public func expire(now: Timestamp) {
+        let timeout = limits.idleTimeoutNanoseconds
+        let stale = table.filter { now.nanoseconds(since: $0.value.lastSeen) > timeout }
+        for (k, c) in stale {
+            stats.timedOut += 1
+            close(k, c, .idleTimeout, at: now)
+        }
+    }
+
+    private func evictOldest(now: Timestamp) {
+        expire(now: now)
+        guard table.count >= limits.maxConnections else { return }
+        // Still full: drop the eighth of connections idle longest.
+        let victims = table.sorted { $0.value.lastSeen < $1.value.lastSeen }.prefix(max(1, table.count / 8))
+        for (k, c) in victims {
+            stats.evicted += 1
+            close(k, c, .evicted, at: now)
+        }
+    }
+
+    /// End of input: close everything, delivering buffered data past any holes first.
+    public func finish(at ts: Timestamp) {
+        for (k, c) in table {
+            flushPending(c.toServer, conn: c, fromClient: true, frame: 0, at: ts)
+            flushPending(c.toClient, conn: c, fromClient: false, frame: 0, at: ts)
+            close(k, c, .endOfCapture, at: ts)
+        }
+    }
+}

@@ -1,0 +1,188 @@
+/// An IPv4 or IPv6 address stored inline (no allocation), hashable for flow tables.
+public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// IPv6: the 128 bits as hi/lo. IPv4: `lo` holds the address in its low 32 bits, `hi` is 0.
+    public var hi: UInt64
+    public var lo: UInt64
+    public var isV6: Bool
+
+    @inlinable
+    public init(v4 value: UInt32) {
+        hi = 0
+        lo = UInt64(value)
+        isV6 = false
+    }
+
+    @inlinable
+    public init(v6Hi hi: UInt64, lo: UInt64) {
+        self.hi = hi
+        self.lo = lo
+        isV6 = true
+    }
+
+    /// From 4 or 16 network-order bytes.
+    public init?(bytes: UnsafeRawBufferPointer) {
+        if bytes.count == 4 {
+            self.init(v4: UInt32(bytes[0]) << 24 | UInt32(bytes[1]) << 16 | UInt32(bytes[2]) << 8 | UInt32(bytes[3]))
+        } else if bytes.count == 16 {
+            var h: UInt64 = 0, l: UInt64 = 0
+            for i in 0..<8 { h = h << 8 | UInt64(bytes[i]) }
+            for i in 8..<16 { l = l << 8 | UInt64(bytes[i]) }
+            self.init(v6Hi: h, lo: l)
+        } else {
+            return nil
+        }
+    }
+
+    public init?(bytes: [UInt8]) {
+        guard let a = bytes.withUnsafeBytes({ IPAddress(bytes: $0) }) else { return nil }
+        self = a
+    }
+
+    /// Parses dotted-quad IPv4 or RFC 4291 IPv6 text.
+    public init?(_ text: String) {
+        if text.contains(":") {
+            guard let b = IPAddress.parseV6(text) else { return nil }
+            self.init(bytes: b)
+        } else {
+            let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+            guard parts.count == 4 else { return nil }
+            var v: UInt32 = 0
+            for p in parts {
+                guard !p.isEmpty, p.count <= 3, let n = UInt32(p), n <= 255 else { return nil }
+                v = v << 8 | n
+            }
+            self.init(v4: v)
+        }
+    }
+
+    public var bytes: [UInt8] {
+        if isV6 {
+            var out = [UInt8](repeating: 0, count: 16)
+            for i in 0..<8 { out[i] = UInt8(truncatingIfNeeded: hi >> (56 - 8 * UInt64(i))) }
+            for i in 0..<8 { out[8 + i] = UInt8(truncatingIfNeeded: lo >> (56 - 8 * UInt64(i))) }
+            return out
+        }
+        let v = UInt32(truncatingIfNeeded: lo)
+        return [UInt8(v >> 24), UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)]
+    }
+
+    public static func < (a: IPAddress, b: IPAddress) -> Bool {
+        if a.isV6 != b.isV6 { return !a.isV6 }
+        return a.hi != b.hi ? a.hi < b.hi : a.lo < b.lo
+    }
+
+    /// Dotted quad, or RFC 5952 compressed lowercase IPv6.
+    public var description: String {
+        if !isV6 {
+            let v = UInt32(truncatingIfNeeded: lo)
+            return "\(v >> 24).\((v >> 16) & 0xff).\((v >> 8) & 0xff).\(v & 0xff)"
+        }
+        return IPAddress.formatV6(bytes)
+    }
+
+    public static func formatV6(_ b: [UInt8]) -> String {
+        guard b.count == 16 else { return "" }
+        var groups = [UInt16](repeating: 0, count: 8)
+        for i in 0..<8 { groups[i] = UInt16(b[2 * i]) << 8 | UInt16(b[2 * i + 1]) }
+        // IPv4-mapped ::ffff:a.b.c.d
+        if groups[0...4].allSatisfy({ $0 == 0 }) && groups[5] == 0xffff {
+            return "::ffff:\(b[12]).\(b[13]).\(b[14]).\(b[15])"
+        }
+        // Longest run of zero groups (length >= 2), first one wins.
+        var bestStart = -1, bestLen = 0, i = 0
+        while i < 8 {
+            if groups[i] == 0 {
+                var j = i
+                while j < 8 && groups[j] == 0 { j += 1 }
+                if j - i > bestLen && j - i >= 2 { bestStart = i; bestLen = j - i }
+                i = j
+            } else {
+                i += 1
+            }
+        }
+        var out = ""
+        var k = 0
+        while k < 8 {
+            if k == bestStart {
+                out += "::"
+                k += bestLen
+                continue
+            }
+            if !out.isEmpty && !out.hasSuffix(":") { out += ":" }
+            out += String(groups[k], radix: 16)
+            k += 1
+        }
+        return out
+    }
+
+    static func parseV6(_ text: String) -> [UInt8]? {
+        var s = Substring(text)
+        if let pct = s.firstIndex(of: "%") { s = s[..<pct] }  // zone index
+        var tail4: [UInt8] = []
+        if let lastColon = s.lastIndex(of: ":"), s[s.index(after: lastColon)...].contains(".") {
+            guard let v4 = IPAddress(String(s[s.index(after: lastColon)...])), !v4.isV6 else { return nil }
+            tail4 = v4.bytes
+            s = s[...lastColon]
+            if s.hasSuffix(":") && !s.hasSuffix("::") { s = s.dropLast() }
+        }
+        let halves = String(s).components(separatedBy: "::")
+        guard halves.count <= 2 else { return nil }
+        func groups(_ part: String) -> [UInt16]? {
+            if part.isEmpty { return [] }
+            var out: [UInt16] = []
+            for g in part.split(separator: ":", omittingEmptySubsequences: false) {
+                guard !g.isEmpty, g.count <= 4, let v = UInt16(g, radix: 16) else { return nil }
+                out.append(v)
+            }
+            return out
+        }
+        guard let head = groups(halves[0]) else { return nil }
+        let tailGroups = halves.count == 2 ? groups(halves[1]) : []
+        guard let tail = tailGroups else { return nil }
+        let want = tail4.isEmpty ? 8 : 6
+        var all: [UInt16]
+        if halves.count == 2 {
+            let fill = want - head.count - tail.count
+            guard fill >= 1 else { return nil }
+            all = head + [UInt16](repeating: 0, count: fill) + tail
+        } else {
+            all = head
+        }
+        guard all.count == want else { return nil }
+        var out: [UInt8] = []
+        for g in all { out.append(UInt8(g >> 8)); out.append(UInt8(g & 0xff)) }
+        return out + tail4
+    }
+}
+
+extension String {
+    func components(separatedBy sep: String) -> [String] {
+        var result: [String] = []
+        var rest = Substring(self)
+        while let r = rest.range(of: sep) {
+            result.append(String(rest[..<r.lowerBound]))
+            rest = rest[r.upperBound...]
+        }
+        result.append(String(rest))
+        return result
+    }
+}
+
+extension Substring {
+    func range(of needle: String) -> Range<Substring.Index>? {
+        let n = Array(needle.utf8)
+        guard !n.isEmpty else { return nil }
+        var i = startIndex
+        while i < endIndex {
+            var j = i
+            var k = 0
+            while k < n.count, j < endIndex, self.utf8[j] == n[k] {
+                j = self.utf8.index(after: j)
+                k += 1
+            }
+            if k == n.count { return i..<j }
+            i = self.index(after: i)
+        }
+        return nil
+    }
+}

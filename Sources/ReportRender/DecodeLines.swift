@@ -1,0 +1,40 @@
+import AnalysisEngine
+import NetTypes
+
+/// `dnsaudit decode`: one JSON object per DNS message and per TLS hello, in capture order.
+public enum DecodeLineRenderer {
+    public static func line(_ event: DecodeEvent, inputName: String? = nil) -> String {
+        var w = JSONWriter(reserving: 512)
+        w.object { w in
+            switch event {
+            case .dns(let c, let flavor, let m):
+                head(c, inputName, &w)
+                w.field("proto", flavor.rawValue)
+                w.key("dns"); writeDNSObject(m, into: &w)
+            case .dnsError(let c, let flavor, let error):
+                head(c, inputName, &w)
+                w.field("proto", flavor.rawValue)
+                w.key("dns"); w.null()
+                w.field("error", error)
+            case .tlsClientHello(let c, let ch, let transport):
+                head(c, inputName, &w)
+                w.key("tls"); w.object { w in w.field("handshake", "client_hello"); _ = (ch, transport) } // TLSPENDING
+            case .tlsServerHello(let c, let sh):
+                head(c, inputName, &w)
+                w.key("tls"); w.object { w in w.field("handshake", "server_hello"); _ = sh } // TLSPENDING
+            }
+        }
+        return w.output
+    }
+
+    static func head(_ c: WireContext, _ inputName: String?, _ w: inout JSONWriter) {
+        if let n = inputName { w.field("input", n) }
+        w.field("frame", c.frame)
+        w.field("ts", c.ts.description)
+        w.field("src", c.src.description)
+        w.field("dst", c.dst.description)
+        w.field("sport", c.sport)
+        w.field("dport", c.dport)
+        w.field("transport", c.transport.name)
+    }
+}

@@ -1,0 +1,177 @@
+import AnalysisEngine
+import ArgumentParser
+import CaptureSource
+import Findings
+import NetTypes
+import ReportRender
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json, jsonl, markdown, html, sarif, prometheus
+}
+
+extension Severity: ExpressibleByArgument {}
+
+/// Options every report-producing command shares (CONTRACT.md "Common options").
+struct ReportOptions: ParsableArguments {
+    @Option(name: .long, help: "Report format: text, json, jsonl (markdown, html, sarif, prometheus: not yet).")
+    var format: OutputFormat = .text
+    @Option(name: .long, help: "Write the report to this file instead of standard output.")
+    var output: String?
+    @Option(name: .customLong("fail-on"), help: "Exit 1 when a finding is at or above this severity: info, low, medium, high, critical.")
+    var failOn: Severity = .medium
+    @Flag(name: [.short, .long], help: "No progress display on standard error.")
+    var quiet = false
+    @Flag(name: .long, help: "Pretty-print JSON.")
+    var pretty = false
+    @Option(name: .long, help: "Reference resolver (https://HOST/PATH = DoH, tls://HOST = DoT). Not yet used.")
+    var reference: [String] = []
+    @Option(name: .customLong("ca-file"), help: "Trust roots (PEM) for references with a private CA. Not yet used.")
+    var caFile: String?
+    @Option(name: .long, help: "A saved ruleset to correlate with the capture. Not yet used.")
+    var ruleset: String?
+    @Option(name: .long, help: "Policy file. Not yet used.")
+    var policy: String?
+
+    func validateFormat() throws {
+        switch format {
+        case .text, .json, .jsonl: return
+        default: throw RunFailure("--format \(format.rawValue) is not available in this version yet; use text, json or jsonl")
+        }
+        }
+
+    func validateUnsupported() throws {
+        if !reference.isEmpty { throw RunFailure("--reference is not available in this version yet (reference resolvers come with 'probe')") }
+        if ruleset != nil { throw RunFailure("--ruleset is not available in this version yet (it comes with 'rules')") }
+        if policy != nil { throw RunFailure("--policy is not available in this version yet") }
+    }
+}
+
+struct Analyze: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Analyse pcap/pcapng files offline and report DNS and TLS tampering.",
+        discussion: "Use '-' to read a capture from standard input. Several files are analysed together into one report.")
+
+    @Argument(help: "Capture files (pcap or pcapng); '-' for standard input.")
+    var files: [String]
+    @Option(name: .long, help: "BPF filter applied while reading (libpcap syntax).")
+    var filter: String?
+    @OptionGroup var report: ReportOptions
+
+    func run() throws {
+        try report.validateFormat()
+        try report.validateUnsupported()
+        let readers: [PcapFileReader]
+        do {
+            readers = try CaptureAnalyzer.open(paths: files, filter: filter)
+        } catch let e as CaptureError {
+            throw RunFailure(e.message)
+        }
+        let analyzer = CaptureAnalyzer()
+        let progress = ProgressDisplay(enabled: !report.quiet && isatty(2) == 1)
+        analyzer.onProgress = { progress.update($0) }
+        analyzer.run(readers)
+        progress.finish()
+        let findings = analyzer.finish()
+        for i in analyzer.inputs {
+            if case .readError(let e) = i.end {
+                printError("warning: \(i.name) ends early (\(e)); reporting the \(i.packets) packets read")
+            }
+        }
+        let rep = Report(toolVersion: DNSAuditVersion.current, generatedAt: nowRFC3339(),
+                         inputs: analyzer.inputs.map(reportInput), summary: analyzer.summary(),
+                         findings: findings, notes: analyzer.notes())
+        try emit(rep, report)
+        throw ExitCode(rep.exitStatus(failOn: report.failOn))
+    }
+}
+
+func reportInput(_ i: InputResult) -> ReportInput {
+    var facts: [(String, SubjectValue)] = [("link_type", .string(i.linkType.name)), ("packets", .int(i.packets)), ("bytes", .int(i.bytes))]
+    if let f = i.first { facts.append(("first_packet", .string(f.rfc3339))) }
+    if let l = i.last { facts.append(("last_packet", .string(l.rfc3339))) }
+    if case .readError(let e) = i.end {
+        facts.append(("complete", .string("false")))
+        facts.append(("read_error", .string(e)))
+    }
+    return ReportInput(kind: "capture", name: i.name, facts: facts)
+}
+
+/// Renders the report in the chosen format to --output or standard output.
+func emit(_ rep: Report, _ options: ReportOptions) throws {
+    let text: String
+    switch options.format {
+    case .json:
+        text = JSONReportRenderer.render(rep, pretty: options.pretty) + "\n"
+    case .jsonl:
+        text = JSONLinesRenderer.render(rep)
+    default:
+        let color = options.output == nil && isatty(1) == 1 && getenv("NO_COLOR") == nil
+        text = TextReportRenderer.render(rep, color: color)
+    }
+    try writeOutput(text, to: options.output)
+}
+
+func writeOutput(_ text: String, to path: String?) throws {
+    let sink = try path.map { try OutputSink(path: $0) } ?? OutputSink.standardOutput()
+    sink.write(text)
+    sink.close()
+}
+
+func nowRFC3339() -> String {
+    var t = timespec()
+    clock_gettime(CLOCK_REALTIME, &t)
+    let ts = Timestamp(seconds: Int64(t.tv_sec), nanoseconds: 0)
+    let s = ts.rfc3339  // "…T09:00:00.000000000Z"
+    if let dot = s.firstIndex(of: ".") { return String(s[..<dot]) + "Z" }
+    return s
+}
+
+/// Progress on standard error while reading long files: bytes, packets, rate, time left.
+final class ProgressDisplay {
+    let enabled: Bool
+    private var shown = false
+    private var lastDraw = 0.0
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func update(_ p: ProgressSnapshot) {
+        guard enabled, p.elapsedSeconds >= 0.5, p.elapsedSeconds - lastDraw >= 0.25 else { return }
+        lastDraw = p.elapsedSeconds
+        let rate = Double(p.packets) / max(p.elapsedSeconds, 1e-6)
+        var line = "\(p.input): \(p.packets) packets, \(formatRate(rate)) pkt/s"
+        if let read = p.bytesRead {
+            line += ", \(formatBytes(read))"
+            if let total = p.bytesTotal, total > 0 {
+                let frac = min(1.0, Double(read) / Double(total))
+                line += " of \(formatBytes(total)) (\(Int(frac * 100))%)"
+                if frac > 0.01 {
+                    let left = p.elapsedSeconds * (1 - frac) / frac
+                    line += ", ~\(Int(left.rounded()))s left"
+                }
+            }
+        }
+        writeStderr("\r\u{1B}[K" + line)
+        shown = true
+    }
+
+    func finish() {
+        if shown { writeStderr("\r\u{1B}[K") }
+    }
+}
+
+func formatBytes(_ n: Int64) -> String {
+    let d = Double(n)
+    if d >= 1e9 { return String(Int(d / 1e8) / 10) + "." + String(Int(d / 1e8) % 10) + " GB" }
+    if d >= 1e6 { return String(Int(d / 1e5) / 10) + "." + String(Int(d / 1e5) % 10) + " MB" }
+    if d >= 1e3 { return String(Int(d / 1e3)) + " kB" }
+    return "\(n) B"
+}
+
+func formatRate(_ r: Double) -> String {
+    if r >= 1e6 { return String(Int(r / 1e5) / 10) + "." + String(Int(r / 1e5) % 10) + " M" }
+    if r >= 1e3 { return String(Int(r / 1e3)) + " k" }
+    return String(Int(r))
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Findings
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Entry point: maps every failure to the contract's exit codes (2 = could not run, with one line on stderr).
+@main
+enum Main {
+    static func main() {
+        do {
+            var command = try DNSAudit.parseAsRoot()
+            try command.run()
+        } catch let code as ExitCode {
+            exit(code.rawValue)
+        } catch let failure as RunFailure {
+            printError(failure.message)
+            exit(2)
+        } catch {
+            let code = DNSAudit.exitCode(for: error)
+            if code == .success {
+                DNSAudit.exit(withError: error)  // --help, --version
+            }
+            var message = DNSAudit.message(for: error)
+            if let newline = message.firstIndex(of: "\n") { message = String(message[..<newline]) }
+            printError(message + " (see 'dnsaudit --help')")
+            exit(2)
+        }
+    }
+}
+
+/// A run that cannot be done: bad input, missing privilege, unavailable command. Exit 2.
+struct RunFailure: Error {
+    var message: String
+    init(_ message: String) { self.message = message }
+}
+
+func printError(_ message: String) {
+    var line = "dnsaudit: " + message
+    if !line.hasSuffix("\n") { line += "\n" }
+    writeStderr(line)
+}
+
+struct DNSAudit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dnsaudit",
+        abstract: "Find out whether someone is tampering with this machine's DNS and TLS.",
+        discussion: """
+        Exit codes: 0 no finding at or above --fail-on (default medium); 1 at least one such finding; \
+        2 the run could not be done (bad arguments, unreadable input, missing privilege).
+        """,
+        version: DNSAuditVersion.current,
+        subcommands: [Analyze.self, Decode.self, Live.self, Rules.self, Probe.self, Audit.self]
+    )
+}
+
+/// Subcommands that later work will fill in: they exist so scripts can discover them, and fail clearly.
+struct NotYetAvailable {
+    static func fail(_ command: String) -> RunFailure {
+        RunFailure("'\(command)' is not available in this version yet; 'dnsaudit analyze' and 'dnsaudit decode' are")
+    }
+}
+
+struct Live: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Live capture with streaming detection (not available yet).")
+    @Option(name: [.short, .customLong("interface")], help: "Interface to capture on ('any' allowed).") var interface: String?
+    @Argument(parsing: .captureForPassthrough) var rest: [String] = []
+    func run() throws { throw NotYetAvailable.fail("live") }
+}
+
+struct Rules: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Audit nftables/iptables rules for DNS and TLS hijacking (not available yet).")
+    @Option(name: .long, help: "A saved ruleset (nft list ruleset text, or nft -j JSON).") var file: String?
+    @Argument(parsing: .captureForPassthrough) var rest: [String] = []
+    func run() throws { throw NotYetAvailable.fail("rules") }
+}
+
+struct Probe: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Active checks against references (not available yet).")
+    @Argument(parsing: .captureForPassthrough) var rest: [String] = []
+    func run() throws { throw NotYetAvailable.fail("probe") }
+}
+
+struct Audit: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The scheduled all-in-one audit (not available yet).")
+    @Argument(parsing: .captureForPassthrough) var rest: [String] = []
+    func run() throws { throw NotYetAvailable.fail("audit") }
+}

@@ -1,0 +1,47 @@
+import AnalysisEngine
+import ArgumentParser
+import CaptureSource
+import ReportRender
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Decode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print one JSON line per DNS message and TLS hello, in capture order.",
+        discussion: "'frame' is the 1-based packet number in each file, as tshark counts it.")
+
+    @Argument(help: "Capture files (pcap or pcapng); '-' for standard input.")
+    var files: [String]
+    @Option(name: .long, help: "BPF filter applied while reading (libpcap syntax).")
+    var filter: String?
+    @Option(name: .long, help: "Write the lines to this file instead of standard output.")
+    var output: String?
+
+    func run() throws {
+        let readers: [PcapFileReader]
+        do {
+            readers = try CaptureAnalyzer.open(paths: files, filter: filter)
+        } catch let e as CaptureError {
+            throw RunFailure(e.message)
+        }
+        let out = try output.map { try OutputSink(path: $0) } ?? OutputSink.standardOutput()
+        defer { out.close() }
+        var options = AnalysisOptions()
+        options.filter = filter
+        options.wantDecode = true
+        let analyzer = CaptureAnalyzer(options: options)
+        let multi = readers.count > 1
+        analyzer.onDecode = { event in
+            let name: String? = multi ? analyzer.currentInputName : nil
+            out.write(DecodeLineRenderer.line(event, inputName: name) + "\n")
+        }
+        analyzer.run(readers)
+        for i in analyzer.inputs {
+            if case .readError(let e) = i.end {
+                printError("warning: \(i.name) ends early (\(e)); decoded the \(i.packets) packets read")
+            }
+        }
+    }
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class TLSWireTestsPlaceholder: XCTestCase { func testNothing() {} }

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit, conformance (against ../shared/captures-real when present)
+# and, as root, the network-namespace integration tests. Installs the Debian packages it needs
+# when run as root; otherwise says what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=(libpcap-dev tshark tcpdump iproute2 nftables iptables)
+missing=()
+for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  elif ! dpkg -s libpcap-dev >/dev/null 2>&1; then
+    echo "test.sh: libpcap-dev is required: sudo apt-get install -y ${missing[*]}" >&2
+    exit 2
+  else
+    echo "test.sh: optional packages missing (${missing[*]}): the tests that need them will skip" >&2
+  fi
+fi
+
+swift build 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
+swift test 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]'
