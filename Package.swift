@@ -58,7 +58,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "dnsaudit-bench", dependencies: [
-            "AnalysisEngine", "CaptureSource", "PcapWriter", "DNSWire", "PacketSynth",
+            "CaptureSource",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -72,7 +72,8 @@ let package = Package(
         .testTarget(name: "TLSWireTests", dependencies: ["TLSWire"]),
         .testTarget(name: "PacketDecodeTests", dependencies: ["PacketDecode", "FlowReassembly", "NetTypes", "PacketSynth"]),
         .testTarget(name: "AnalysisTests", dependencies: ["AnalysisEngine", "DNSAnalysis", "Findings", "ReportRender", "PcapWriter", "DNSWire", "PacketSynth"]),
-        .testTarget(name: "ConformanceTests", dependencies: ["DNSWire"], resources: [.copy("known-differences.tsv")]),
+        // Black-box tests of the dnsaudit binary: conformance with real captures, hostile inputs, demos.
+        .testTarget(name: "EndToEndTests", dependencies: ["DNSWire", "PcapWriter", "PacketSynth"], resources: [.copy("known-differences.tsv")]),
         .testTarget(name: "PacketSynthTests", dependencies: ["PacketSynth", "PcapWriter"]),
     ],
     swiftLanguageModes: [.v6]

@@ -155,7 +155,7 @@ public final class CaptureAnalyzer {
         if seg.payloadTruncated { truncatedPayloads += 1 }
         if seg.proto == .udp {
             if let flavor = DNSFlavor.forPorts(seg.sport, seg.dport) {
-                guard !seg.payload.isEmpty else { return }
+                // An empty datagram on a DNS port is counted as a short (malformed) message.
                 handleDNS(seg.payload, flavor: flavor, ip: seg.ip, sport: seg.sport, dport: seg.dport,
                           transport: .udp, frame: frame, ts: ts)
             }

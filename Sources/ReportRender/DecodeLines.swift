@@ -18,10 +18,10 @@ public enum DecodeLineRenderer {
                 w.field("error", error)
             case .tlsClientHello(let c, let ch, let transport):
                 head(c, inputName, &w)
-                w.key("tls"); w.object { w in w.field("handshake", "client_hello"); _ = (ch, transport) } // TLSPENDING
+                w.key("tls"); writeTLSClientHelloObject(ch, transport: transport, into: &w)
             case .tlsServerHello(let c, let sh):
                 head(c, inputName, &w)
-                w.key("tls"); w.object { w in w.field("handshake", "server_hello"); _ = sh } // TLSPENDING
+                w.key("tls"); writeTLSServerHelloObject(sh, into: &w)
             }
         }
         return w.output

@@ -69,13 +69,6 @@ struct Live: ParsableCommand {
     func run() throws { throw NotYetAvailable.fail("live") }
 }
 
-struct Rules: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Audit nftables/iptables rules for DNS and TLS hijacking (not available yet).")
-    @Option(name: .long, help: "A saved ruleset (nft list ruleset text, or nft -j JSON).") var file: String?
-    @Argument(parsing: .captureForPassthrough) var rest: [String] = []
-    func run() throws { throw NotYetAvailable.fail("rules") }
-}
-
 struct Probe: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Active checks against references (not available yet).")
     @Argument(parsing: .captureForPassthrough) var rest: [String] = []

@@ -1,9 +1,9 @@
 import Foundation
 import XCTest
 
-/// Paths shared by the conformance and CLI tests.
+/// Paths shared by the end-to-end tests.
 enum TestPaths {
-    /// The package root (…/Tests/ConformanceTests/Support.swift → …).
+    /// The package root (…/Tests/EndToEndTests/Support.swift → …).
     static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// `../shared/captures-real`, present on the developers' and CI machines, not in a user's clone.

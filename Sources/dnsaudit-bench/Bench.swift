@@ -1,0 +1,113 @@
+// The capture-core benchmark: generates a realistic mix, then measures in one run
+// libpcap's own read rate, `dnsaudit analyze` (packets/s, MB/s, peak RSS) and tshark.
+// Run it in release mode: scripts/bench.sh (figures go to standard output).
+import ArgumentParser
+import CaptureSource
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dnsaudit-bench",
+        abstract: "Measure analyze throughput and memory against libpcap and tshark on a generated mix.")
+
+    @Option(help: "Packets in each generated mix (repeatable).") var packets: [Int] = [1_000_000, 5_000_000]
+    @Option(help: "Directory for the generated captures.") var workdir = "bench-out"
+    @Flag(help: "Skip tshark (it takes a while on millions of packets).") var noTshark = false
+    @Flag(help: "Keep the generated captures.") var keep = false
+
+    func run() throws {
+        let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let gen = binDir.appendingPathComponent("dnsaudit-gen").path
+        let dnsaudit = binDir.appendingPathComponent("dnsaudit").path
+        try FileManager.default.createDirectory(atPath: workdir, withIntermediateDirectories: true)
+        print("dnsaudit capture-core benchmark (\(ProcessInfo.processInfo.activeProcessorCount) cores)")
+        for n in packets {
+            let path = "\(workdir)/mix-\(n).pcap"
+            let g = try spawn(gen, ["mix", "--packets", String(n), "--out", path], quiet: true)
+            guard g.status == 0 else { throw ValidationError("dnsaudit-gen failed (exit \(g.status))") }
+            let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            let mb = Double(size) / 1e6
+            print("\n== mix of \(n) packets, \(String(format: "%.1f", mb)) MB (generated in \(String(format: "%.2f", g.seconds)) s)")
+
+            // libpcap alone: open, read every frame, touch one byte.
+            let t0 = now()
+            let reader = try PcapFileReader(path: path)
+            var count = 0
+            var sink: UInt8 = 0
+            reader.forEachFrame { f in
+                count += 1
+                if let b = f.data.first { sink &+= b }
+                return true
+            }
+            let pcapSeconds = now() - t0
+            line("libpcap read loop", packets: count, seconds: pcapSeconds, mb: mb, rssKB: nil)
+            _ = sink
+
+            // dnsaudit analyze, as a user runs it (separate process: its peak RSS is its own).
+            let a = try spawn(dnsaudit, ["analyze", "--quiet", "--format", "json", "--output", "/dev/null", path], quiet: true)
+            guard a.status == 0 || a.status == 1 else { throw ValidationError("analyze failed (exit \(a.status))") }
+            line("dnsaudit analyze", packets: count, seconds: a.seconds, mb: mb, rssKB: a.maxRSSKB)
+            print(String(format: "  analyze / libpcap time ratio: %.2fx", a.seconds / max(pcapSeconds, 1e-9)))
+
+            if !noTshark, let tshark = which("tshark") {
+                let t = try spawn(tshark, ["-n", "-r", path, "-Y", "dns", "-T", "fields", "-e", "dns.id"], quiet: true)
+                line("tshark -Y dns -T fields", packets: count, seconds: t.seconds, mb: mb, rssKB: t.maxRSSKB)
+            } else if !noTshark {
+                print("  tshark: not installed, skipped")
+            }
+            if !keep { try? FileManager.default.removeItem(atPath: path) }
+        }
+    }
+
+    func line(_ what: String, packets: Int, seconds: Double, mb: Double, rssKB: Int?) {
+        var s = "  \(what.padding(toLength: 26, withPad: " ", startingAt: 0)) "
+        s += String(format: "%7.3f s  %6.2f M packets/s  %8.1f MB/s", seconds, Double(packets) / seconds / 1e6, mb / seconds)
+        if let r = rssKB { s += String(format: "  peak RSS %6.1f MB", Double(r) / 1024) }
+        print(s)
+    }
+}
+
+func now() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
+
+func which(_ name: String) -> String? {
+    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+        let p = "\(dir)/\(name)"
+        if access(p, X_OK) == 0 { return p }
+    }
+    return nil
+}
+
+struct SpawnResult {
+    var status: Int32
+    var seconds: Double
+    var maxRSSKB: Int
+}
+
+/// Runs a program with output discarded and returns its exit status, wall time and peak RSS.
+func spawn(_ path: String, _ args: [String], quiet: Bool) throws -> SpawnResult {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    if quiet { posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0) }
+    let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
+    defer { for a in argv { free(a) } }
+    var pid: pid_t = 0
+    let t0 = now()
+    let rc = posix_spawn(&pid, path, &actions, nil, argv, environ)
+    guard rc == 0 else { throw ValidationError("cannot run \(path): \(String(cString: strerror(rc)))") }
+    var status: Int32 = 0
+    var usage = rusage()
+    while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+    let seconds = now() - t0
+    let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    return SpawnResult(status: exitStatus, seconds: seconds, maxRSSKB: Int(usage.ru_maxrss))
+}
