@@ -41,8 +41,9 @@ let package = Package(
         // Findings and report model; detectors; the engine that wires them together.
         .target(name: "Findings"),
         .target(name: "DNSAnalysis", dependencies: ["DNSWire", "Findings", "NetTypes"]),
+        .target(name: "TLSAnalysis", dependencies: ["TLSWire", "Findings", "NetTypes"]),
         .target(name: "AnalysisEngine", dependencies: [
-            "CaptureSource", "PacketDecode", "FlowReassembly", "DNSWire", "TLSWire", "DNSAnalysis", "Findings", "NetTypes",
+            "CaptureSource", "PacketDecode", "FlowReassembly", "DNSWire", "TLSWire", "DNSAnalysis", "TLSAnalysis", "Findings", "NetTypes",
         ]),
 
         // Output formats: reports and decode lines.

@@ -5,6 +5,7 @@ import Findings
 import FlowReassembly
 import NetTypes
 import PacketDecode
+import TLSAnalysis
 import TLSWire
 
 #if canImport(Glibc)
@@ -20,6 +21,7 @@ public struct AnalysisOptions: Sendable {
     public var tcpLimits = TCPReassembler.Limits()
     public var fragmentLimits = IPFragmentReassembler.Limits()
     public var dnsLimits = DNSTransactionTracker.Limits()
+    public var tlsLimits = TLSConnectionTracker.Limits()
     public init() {}
 }
 
@@ -56,7 +58,8 @@ public final class CaptureAnalyzer {
     public private(set) var dnsMalformed = 0
     public private(set) var tlsClientHellos = 0
     public private(set) var tlsServerHellos = 0
-    public private(set) var tlsMalformed = 0
+    public private(set) var quicClientHellos = 0
+    var tlsMalformed = 0
     private(set) var skipped: [SkipReason: Int] = [:]
     private(set) var malformed: [MalformedReason: Int] = [:]
     private(set) var dnsAnomalies: [String: Int] = [:]
@@ -64,6 +67,8 @@ public final class CaptureAnalyzer {
     private var truncatedPayloads = 0
 
     let dns: DNSTransactionTracker
+    let tls: TLSConnectionTracker
+    var quic = QUICClientHelloFinder()
     let fragments: IPFragmentReassembler
     private(set) lazy var tcp: TCPReassembler = TCPReassembler(limits: options.tcpLimits) { [unowned self] seg, key in
         self.decideTCP(seg, key)
@@ -77,6 +82,7 @@ public final class CaptureAnalyzer {
         fragments = IPFragmentReassembler(limits: options.fragmentLimits)
         let nameBox = InputNames()
         dns = DNSTransactionTracker(limits: options.dnsLimits, inputName: { nameBox.name($0) })
+        tls = TLSConnectionTracker(limits: options.tlsLimits, inputName: { nameBox.name($0) })
         self.inputNames = nameBox
     }
 
@@ -158,6 +164,8 @@ public final class CaptureAnalyzer {
                 // An empty datagram on a DNS port is counted as a short (malformed) message.
                 handleDNS(seg.payload, flavor: flavor, ip: seg.ip, sport: seg.sport, dport: seg.dport,
                           transport: .udp, frame: frame, ts: ts)
+            } else if seg.dport == 443 || seg.dport == 853, QUICInitialDecryptor.looksLikeInitial(seg.payload) {
+                handleQUIC(seg, frame: frame, ts: ts)
             }
             return
         }
@@ -195,8 +203,36 @@ public final class CaptureAnalyzer {
         }
     }
 
+    // MARK: - TLS and QUIC
+
+    func handleQUIC(_ seg: TransportSegment, frame: UInt64, ts: Timestamp) {
+        let key = QUICClientHelloFinder.Key(client: seg.ip.src, clientPort: seg.sport, server: seg.ip.dst, serverPort: seg.dport)
+        guard let body = quic.feed(seg.payload, key: key) else { return }
+        guard let ch = ClientHello.parse(body) else {
+            tlsMalformed += 1
+            return
+        }
+        sawClientHello(ch, transport: .quic, seg: seg, frame: frame, ts: ts)
+    }
+
+    func sawClientHello(_ ch: ClientHello, transport: JA4Transport, seg: TransportSegment, frame: UInt64, ts: Timestamp) {
+        tlsClientHellos += 1
+        if transport == .quic { quicClientHellos += 1 }
+        onDecode?(.tlsClientHello(WireContext(input: currentInput, frame: frame, ts: ts, src: seg.ip.src, dst: seg.ip.dst,
+                                              sport: seg.sport, dport: seg.dport, transport: seg.proto), ch, transport))
+    }
+
+    func sawServerHello(_ sh: ServerHello, seg: TransportSegment, frame: UInt64, ts: Timestamp) {
+        tlsServerHellos += 1
+        onDecode?(.tlsServerHello(WireContext(input: currentInput, frame: frame, ts: ts, src: seg.ip.src, dst: seg.ip.dst,
+                                              sport: seg.sport, dport: seg.dport, transport: seg.proto), sh))
+    }
+
     // MARK: - TCP
 
+    static let tlsPorts: Set<UInt16> = [443, 853, 465, 993, 995, 636, 8443]
+
+    /// Which TCP connections to follow, and who the client is.
     func decideTCP(_ seg: TransportSegment, _ key: FlowKey) -> TCPFlowDecision? {
         let isSYN = seg.tcpFlags & TransportSegment.syn != 0 && seg.tcpFlags & TransportSegment.ackFlag == 0
         if let flavor = DNSFlavor.forPorts(seg.sport, seg.dport) {
@@ -204,13 +240,31 @@ public final class CaptureAnalyzer {
             let srcIsClient = isSYN || seg.dport == serverPort
             return TCPFlowDecision(consumer: DNSStreamWatcher(analyzer: self, flavor: flavor), sourceIsClient: srcIsClient)
         }
-        return nil
+        let tlsPort = CaptureAnalyzer.tlsPorts.contains(seg.dport) || CaptureAnalyzer.tlsPorts.contains(seg.sport)
+        // Follow TLS ports, every new connection (TLS on odd ports: its SYN/SYN-ACK are the baseline
+        // for judging resets), and mid-stream connections whose client speaks TLS.
+        guard tlsPort || isSYN || looksLikeTLSHandshake(seg.payload) else { return nil }
+        let srcIsClient: Bool
+        if isSYN || looksLikeTLSHandshake(seg.payload) {
+            srcIsClient = true
+        } else if seg.tcpFlags & TransportSegment.syn != 0 {
+            srcIsClient = false  // SYN-ACK
+        } else {
+            srcIsClient = CaptureAnalyzer.tlsPorts.contains(seg.dport)
+        }
+        let client = srcIsClient ? seg.ip.src : seg.ip.dst
+        let server = srcIsClient ? seg.ip.dst : seg.ip.src
+        let record = tls.open(client: client, clientPort: srcIsClient ? seg.sport : seg.dport, server: server,
+                              serverPort: srcIsClient ? seg.dport : seg.sport, input: currentInput, ts: lastTS)
+        let watcher = TLSStreamWatcher(analyzer: self, record: record, sniffing: !tlsPort)
+        return TCPFlowDecision(consumer: watcher, sourceIsClient: srcIsClient)
     }
 
     // MARK: - Results
 
     public func finish() -> [Finding] {
-        dns.finish()
+        let ends = inputs.map(\.last)
+        return dns.finish() + tls.finish(captureEnd: { i in i >= 0 && i < ends.count ? ends[i] : nil })
     }
 
     /// Summary counters per the contract, plus the detail counters.
@@ -251,7 +305,15 @@ public final class CaptureAnalyzer {
         c.append(("tcp_connections_evicted", ts.evicted))
         c.append(("tcp_segments_dropped_over_limit", ts.droppedSegmentsOverLimit))
         c.append(("tls_client_hellos", tlsClientHellos))
+        c.append(("quic_client_hellos", quicClientHellos))
         c.append(("tls_server_hellos", tlsServerHellos))
+        c.append(("tls_completed_handshakes", tls.stats.completedHandshakes))
+        c.append(("tls_resets_after_client_hello", tls.stats.resetsAfterClientHello))
+        c.append(("tls_handshake_timeouts", tls.stats.timeouts))
+        c.append(("encrypted_dns_dot_connections", tls.stats.dotConnections))
+        c.append(("encrypted_dns_doh_connections", tls.stats.dohConnections))
+        c.append(("quic_initials_decrypted", quic.initials))
+        if tlsMalformed > 0 { c.append(("tls_malformed", tlsMalformed)) }
         s.counters = c
         return s
     }

@@ -4,6 +4,8 @@ import PacketDecode
 /// Why a TCP connection's tracking ended.
 public enum TCPCloseReason: String, Sendable {
     case fin, rst, idleTimeout = "idle_timeout", evicted, endOfCapture = "end_of_capture"
+    /// The consumer said it has learned all it wanted.
+    case consumerDone = "consumer_done"
 }
 
 /// What a reassembler hands to the protocol code that watches one connection.
@@ -18,6 +20,12 @@ public protocol TCPStreamConsumer: AnyObject {
     func gap(fromClient: Bool, bytes: Int)
     /// The connection is no longer tracked.
     func closed(_ reason: TCPCloseReason, at ts: Timestamp)
+    /// True when nothing more is wanted from this connection: the reassembler then forgets it.
+    var isFinished: Bool { get }
+}
+
+extension TCPStreamConsumer {
+    public var isFinished: Bool { false }
 }
 
 /// Decides whether a new connection is worth following and who the client is.
@@ -39,6 +47,8 @@ public final class TCPReassembler {
         public var maxBufferedPerDirection = 256 << 10
         public var maxBufferedTotal = 24 << 20
         public var idleTimeoutNanoseconds: Int64 = 120_000_000_000
+        /// How long a connection is kept after a RST when no more packets come.
+        public var resetLingerNanoseconds: Int64 = 3_000_000_000
         public init() {}
     }
 
@@ -72,6 +82,9 @@ public final class TCPReassembler {
         let toClient = Direction()   // server → client
         var lastSeen: Timestamp
         var finCount = 0
+        /// A RST was seen. The connection lingers a little: injected resets are often
+        /// followed by more packets of the same connection (the real endpoints never saw them).
+        var resetAt: Timestamp?
 
         init(consumer: any TCPStreamConsumer, client: IPAddress, clientPort: UInt16, lastSeen: Timestamp) {
             self.consumer = consumer
@@ -121,7 +134,7 @@ public final class TCPReassembler {
         let dir = fromClient ? conn.toServer : conn.toClient
         let flags = seg.tcpFlags
         if flags & TransportSegment.rst != 0 {
-            close(key, conn, .rst, at: ts)
+            if conn.resetAt == nil { conn.resetAt = ts }
             return
         }
         if flags & TransportSegment.syn != 0 {
@@ -138,6 +151,7 @@ public final class TCPReassembler {
             conn.finCount += 1
             if conn.finCount >= 2 { close(key, conn, .fin, at: ts) }
         }
+        if conn.consumer.isFinished { close(key, conn, .consumerDone, at: ts) }
     }
 
     private func deliver(_ seg: TransportSegment, seq: UInt32, dir: Direction, conn: Connection,
@@ -267,13 +281,21 @@ public final class TCPReassembler {
         }
     }
 
-    /// Closes connections idle for longer than the timeout.
+    /// Closes connections idle for longer than the timeout, and reset ones after their linger time.
     public func expire(now: Timestamp) {
         let timeout = limits.idleTimeoutNanoseconds
-        let stale = table.filter { now.nanoseconds(since: $0.value.lastSeen) > timeout }
+        let linger = limits.resetLingerNanoseconds
+        let stale = table.filter {
+            let idle = now.nanoseconds(since: $0.value.lastSeen)
+            return idle > timeout || ($0.value.resetAt != nil && idle > linger)
+        }
         for (k, c) in stale {
-            stats.timedOut += 1
-            close(k, c, .idleTimeout, at: now)
+            if c.resetAt != nil {
+                close(k, c, .rst, at: now)
+            } else {
+                stats.timedOut += 1
+                close(k, c, .idleTimeout, at: now)
+            }
         }
     }
 
@@ -293,7 +315,7 @@ public final class TCPReassembler {
         for (k, c) in table {
             flushPending(c.toServer, conn: c, fromClient: true, frame: 0, at: ts)
             flushPending(c.toClient, conn: c, fromClient: false, frame: 0, at: ts)
-            close(k, c, .endOfCapture, at: ts)
+            close(k, c, c.resetAt != nil ? .rst : .endOfCapture, at: ts)
         }
     }
 }

@@ -244,8 +244,10 @@ final class TCPReassemblyTests: XCTestCase {
         _ = c.handshake()  // not captured
         var frames = c.send([1, 2, 3], from: .client)
         frames.append(c.reset(from: .server))
-        let (rec, _) = run(frames)
+        let (rec, r) = run(frames)
         XCTAssertEqual(rec.toServer, [1, 2, 3])
+        XCTAssertNil(rec.closedReason, "a reset connection lingers (injected resets are followed by more packets)")
+        r.expire(now: Timestamp(seconds: 100, nanoseconds: 0))
         XCTAssertEqual(rec.closedReason, .rst)
     }
 

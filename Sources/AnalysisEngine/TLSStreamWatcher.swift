@@ -1,0 +1,134 @@
+import FlowReassembly
+import NetTypes
+import PacketDecode
+import TLSAnalysis
+import TLSWire
+
+/// Follows one TCP connection that carries (or may carry) TLS: feeds both directions to the
+/// TLS record layer, reports hellos, and gives the connection's facts to the TLS tracker.
+final class TLSStreamWatcher: TCPStreamConsumer {
+    unowned let analyzer: CaptureAnalyzer
+    let record: TLSConnectionRecord
+    var clientSide = TLSHandshakeReassembler()
+    var serverSide = TLSHandshakeReassembler()
+    /// On ports that are not TLS ports: give up when the client's first bytes are not TLS.
+    let sniffing: Bool
+    private(set) var isFinished = false
+    var lastClient: TransportSegment?
+    var lastServer: TransportSegment?
+    var clientDone = false
+    var serverDone = false
+
+    init(analyzer: CaptureAnalyzer, record: TLSConnectionRecord, sniffing: Bool) {
+        self.analyzer = analyzer
+        self.record = record
+        self.sniffing = sniffing
+    }
+
+    func segment(_ seg: TransportSegment, fromClient: Bool, frame: UInt64, at ts: Timestamp) {
+        record.segment(PacketFacts(frame: frame, ts: ts, fromClient: fromClient, ttl: seg.ip.ttl, ipID: seg.ip.ipID,
+                                   flags: seg.tcpFlags), payloadLength: seg.payload.count)
+        var copy = seg
+        copy.payload = UnsafeRawBufferPointer(start: nil, count: 0)
+        if fromClient { lastClient = copy } else { lastServer = copy }
+    }
+
+    func data(_ bytes: UnsafeRawBufferPointer, fromClient: Bool, frame: UInt64, at ts: Timestamp) -> Bool {
+        guard let seg = fromClient ? lastClient : lastServer else { return true }
+        let events = fromClient ? clientSide.feed(bytes) : serverSide.feed(bytes)
+        for e in events {
+            switch e {
+            case .handshake(let type, let body):
+                if type == TLSHandshakeType.clientHello && fromClient {
+                    if let ch = ClientHello.parse(body) {
+                        record.sawClientHello(ch, frame: frame, ts: ts)
+                        analyzer.sawClientHello(ch, transport: .tcp, seg: seg, frame: frame, ts: ts)
+                    } else {
+                        analyzer.tlsMalformed += 1
+                    }
+                } else if type == TLSHandshakeType.serverHello && !fromClient {
+                    if let sh = ServerHello.parse(body) {
+                        record.sawServerHello(sh, frame: frame, ts: ts)
+                        analyzer.sawServerHello(sh, seg: seg, frame: frame, ts: ts)
+                    } else {
+                        analyzer.tlsMalformed += 1
+                    }
+                }
+            case .alert(let level, let description):
+                record.sawAlert(TLSAlert(level: level, description: description), fromClient: fromClient, frame: frame)
+            case .notTLS:
+                if fromClient && sniffing && !record.hasClientHello { isFinished = true }
+            case .malformed:
+                analyzer.tlsMalformed += 1
+            default:
+                break
+            }
+        }
+        let done = fromClient ? clientSide.isDone : serverSide.isDone
+        if fromClient { clientDone = done } else { serverDone = done }
+        return !done
+    }
+
+    func gap(fromClient: Bool, bytes: Int) {
+        // A hole in the handshake: the record layer cannot resynchronise.
+        if fromClient { clientDone = true } else { serverDone = true }
+    }
+
+    func closed(_ reason: TCPCloseReason, at ts: Timestamp) {
+        if isFinished && !record.hasClientHello { return }  // not TLS after all
+        analyzer.tls.close(record)
+    }
+}
+
+/// Does this payload start like a TLS handshake record (ContentType 22, version 3.x)?
+@inline(__always)
+func looksLikeTLSHandshake(_ p: UnsafeRawBufferPointer) -> Bool {
+    p.count >= 3 && p[0] == 0x16 && p[1] == 0x03 && p[2] <= 0x04
+}
+
+/// Reassembles client Initial CRYPTO data per QUIC connection (bounded) and yields ClientHellos.
+struct QUICClientHelloFinder {
+    struct Key: Hashable {
+        var client: IPAddress
+        var clientPort: UInt16
+        var server: IPAddress
+        var serverPort: UInt16
+    }
+
+    var decryptor = QUICInitialDecryptor(side: .client)
+    var pending: [Key: QUICCryptoAssembler] = [:]
+    var done: Set<Key> = []
+    var initials = 0
+    var undecryptable = 0
+    let maxConnections = 4096
+
+    /// Returns the ClientHello body when this datagram completes one.
+    mutating func feed(_ payload: UnsafeRawBufferPointer, key: Key) -> [UInt8]? {
+        guard !done.contains(key) else { return nil }
+        let d = decryptor.decrypt(datagram: payload)
+        if d.initials.isEmpty {
+            if !d.errors.isEmpty { undecryptable += 1 }
+            return nil
+        }
+        initials += d.initials.count
+        if pending[key] == nil && pending.count >= maxConnections { pending.removeAll(keepingCapacity: true) }
+        var asm = pending[key] ?? QUICCryptoAssembler()
+        for p in d.initials {
+            for f in p.cryptoFrames {
+                if let body = asm.add(f) {
+                    pending.removeValue(forKey: key)
+                    if done.count >= maxConnections * 4 { done.removeAll(keepingCapacity: true) }
+                    done.insert(key)
+                    return body
+                }
+            }
+        }
+        if asm.overflowed || asm.wrongType {
+            pending.removeValue(forKey: key)
+            done.insert(key)
+        } else {
+            pending[key] = asm
+        }
+        return nil
+    }
+}

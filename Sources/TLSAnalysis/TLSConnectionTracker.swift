@@ -1,0 +1,342 @@
+import Findings
+import NetTypes
+import TLSWire
+
+/// One TCP packet's facts that matter for judging a reset.
+public struct PacketFacts: Sendable {
+    public var frame: UInt64
+    public var ts: Timestamp
+    public var fromClient: Bool
+    public var ttl: UInt8
+    public var ipID: UInt32
+    public var flags: UInt8
+
+    public init(frame: UInt64, ts: Timestamp, fromClient: Bool, ttl: UInt8, ipID: UInt32, flags: UInt8) {
+        self.frame = frame
+        self.ts = ts
+        self.fromClient = fromClient
+        self.ttl = ttl
+        self.ipID = ipID
+        self.flags = flags
+    }
+}
+
+/// What was seen of one TLS-over-TCP connection. Fed by the engine, judged by the tracker.
+public final class TLSConnectionRecord {
+    public let client: IPAddress
+    public let clientPort: UInt16
+    public let server: IPAddress
+    public let serverPort: UInt16
+    public let input: Int
+
+    var syn: PacketFacts?
+    var synAck: PacketFacts?
+    /// The client's packets before the ClientHello (its TTL/IP ID baseline).
+    var clientBaseline: PacketFacts?
+    var resets: [PacketFacts] = []
+    var fins: [PacketFacts] = []
+    var clientHello: (hello: ClientHello, frame: UInt64, ts: Timestamp)?
+    var serverHello: (hello: ServerHello, frame: UInt64, ts: Timestamp)?
+    var serverAnswered: (frame: UInt64, ts: Timestamp)?
+    var alerts: [(alert: TLSAlert, fromClient: Bool, frame: UInt64)] = []
+    var lastTS: Timestamp
+
+    init(client: IPAddress, clientPort: UInt16, server: IPAddress, serverPort: UInt16, input: Int, ts: Timestamp) {
+        self.client = client
+        self.clientPort = clientPort
+        self.server = server
+        self.serverPort = serverPort
+        self.input = input
+        lastTS = ts
+    }
+
+    static let synFlag: UInt8 = 0x02, ackFlag: UInt8 = 0x10, rstFlag: UInt8 = 0x04, finFlag: UInt8 = 0x01
+
+    /// Every TCP segment of the connection.
+    public func segment(_ p: PacketFacts, payloadLength: Int) {
+        lastTS = p.ts
+        let f = p.flags
+        if f & Self.rstFlag != 0 {
+            if resets.count < 8 { resets.append(p) }
+            return
+        }
+        if f & Self.synFlag != 0 {
+            if f & Self.ackFlag != 0 { if synAck == nil { synAck = p } } else if syn == nil { syn = p }
+        } else if f & Self.finFlag != 0 {
+            if fins.count < 4 { fins.append(p) }
+        }
+        if p.fromClient && clientHello == nil && clientBaseline == nil && f & Self.rstFlag == 0 { clientBaseline = p }
+        if !p.fromClient && payloadLength > 0 && clientHello != nil && serverAnswered == nil {
+            serverAnswered = (p.frame, p.ts)
+        }
+    }
+
+    public func sawClientHello(_ ch: ClientHello, frame: UInt64, ts: Timestamp) {
+        if clientHello == nil { clientHello = (ch, frame, ts) }
+    }
+
+    public func sawServerHello(_ sh: ServerHello, frame: UInt64, ts: Timestamp) {
+        if serverHello == nil { serverHello = (sh, frame, ts) }
+    }
+
+    public func sawAlert(_ a: TLSAlert, fromClient: Bool, frame: UInt64) {
+        if alerts.count < 4 { alerts.append((a, fromClient, frame)) }
+    }
+
+    public var hasClientHello: Bool { clientHello != nil }
+}
+
+/// Judges TLS connections: resets right after a ClientHello (with the RST's IP TTL and IP ID
+/// compared with the same side's handshake packets — injected resets usually differ),
+/// ClientHellos that got no answer, and handshake alerts; counts encrypted DNS (DoT, DoH).
+public final class TLSConnectionTracker {
+    public struct Limits: Sendable {
+        /// A ClientHello with no answer for this long (and the capture went on that long) timed out.
+        public var handshakeTimeoutNanoseconds: Int64 = 10_000_000_000
+        public var maxEvidencePerFinding = 8
+        public init() {}
+    }
+
+    public struct Stats: Sendable {
+        public var connections = 0
+        public var clientHellos = 0
+        public var serverHellos = 0
+        public var completedHandshakes = 0
+        public var resetsAfterClientHello = 0
+        public var timeouts = 0
+        public var dotConnections = 0
+        public var dohConnections = 0
+    }
+
+    public let limits: Limits
+    public private(set) var stats = Stats()
+    private var pendingTimeouts: [TLSConnectionRecord] = []
+    private var findings: [String: Finding] = [:]
+    private var order: [String] = []
+    private var evidenceOverflow: [String: Int] = [:]
+    private let inputName: (Int) -> String?
+
+    public init(limits: Limits = Limits(), inputName: @escaping (Int) -> String? = { _ in nil }) {
+        self.limits = limits
+        self.inputName = inputName
+    }
+
+    public func open(client: IPAddress, clientPort: UInt16, server: IPAddress, serverPort: UInt16, input: Int,
+                     ts: Timestamp) -> TLSConnectionRecord {
+        stats.connections += 1
+        return TLSConnectionRecord(client: client, clientPort: clientPort, server: server, serverPort: serverPort,
+                                   input: input, ts: ts)
+    }
+
+    /// Well-known DNS-over-HTTPS service names (SNI).
+    public static let dohNames: Set<String> = [
+        "dns.google", "dns.google.com", "dns64.dns.google", "cloudflare-dns.com", "mozilla.cloudflare-dns.com",
+        "chrome.cloudflare-dns.com", "one.one.one.one", "1dot1dot1dot1.cloudflare-dns.com", "security.cloudflare-dns.com",
+        "family.cloudflare-dns.com", "dns.quad9.net", "dns9.quad9.net", "dns10.quad9.net", "dns11.quad9.net",
+        "doh.opendns.com", "dns.nextdns.io", "doh.cleanbrowsing.org", "dns.adguard.com", "dns.adguard-dns.com",
+        "doh.dns.sb", "dns.alidns.com", "doh.pub", "dns.mullvad.net", "doh.mullvad.net", "dns.controld.com",
+        "freedns.controld.com", "dns.switch.ch", "doh.libredns.gr", "dns0.eu", "ordns.he.net",
+    ]
+
+    public static func isEncryptedDNS(port: UInt16, sni: String?) -> (dot: Bool, doh: Bool) {
+        let doh = sni.map { dohNames.contains($0.lowercased()) } ?? false
+        return (port == 853, doh && port == 443)
+    }
+
+    /// The connection is no longer followed: judge it. `captureEnd` is the last timestamp of its input.
+    public func close(_ r: TLSConnectionRecord) {
+        if r.clientHello != nil { stats.clientHellos += 1 }
+        if r.serverHello != nil { stats.serverHellos += 1 }
+        let enc = TLSConnectionTracker.isEncryptedDNS(port: r.serverPort, sni: r.clientHello?.hello.sni)
+        if enc.dot { stats.dotConnections += 1 }
+        if enc.doh { stats.dohConnections += 1 }
+        if r.clientHello != nil && r.serverHello != nil { stats.completedHandshakes += 1 }
+        judge(r, encryptedDNS: enc.dot || enc.doh)
+    }
+
+    func judge(_ r: TLSConnectionRecord, encryptedDNS: Bool) {
+        // A DoT connection whose SYN was refused or never answered.
+        if r.serverPort == 853 && r.clientHello == nil {
+            if r.synAck == nil, let s = r.syn {
+                let reset = r.resets.first { !$0.fromClient }
+                let what = reset != nil ? "was refused with a TCP reset" : "got no answer to its SYN"
+                add(encryptedDNSBlocked(r, what: what, frames: [s.frame] + (reset.map { [$0.frame] } ?? [])))
+            }
+            return
+        }
+        guard let ch = r.clientHello else { return }
+        // A ServerHello before any reset: the handshake got an answer; later resets are the endpoints' business.
+        let shFrame = r.serverHello?.frame
+        let resetsBeforeAnswer = r.resets.filter { shFrame == nil || $0.frame < (shFrame ?? 0) }
+        if shFrame == nil, let alert = r.alerts.first(where: { !$0.fromClient && $0.alert.isFatal }) {
+            add(alertFinding(r, ch: ch, alert: alert.alert, frame: alert.frame))
+            return
+        }
+        if shFrame == nil && !resetsBeforeAnswer.isEmpty {
+            stats.resetsAfterClientHello += 1
+            add(resetFinding(r, ch: ch, resets: resetsBeforeAnswer, encryptedDNS: encryptedDNS))
+            return
+        }
+        if shFrame == nil && r.serverAnswered == nil && r.fins.contains(where: { !$0.fromClient }) {
+            stats.resetsAfterClientHello += 1
+            add(resetFinding(r, ch: ch, resets: r.fins.filter { !$0.fromClient }, encryptedDNS: encryptedDNS, closedWithFIN: true))
+            return
+        }
+        if shFrame == nil && r.serverAnswered == nil && r.resets.isEmpty && r.fins.isEmpty {
+            pendingTimeouts.append(r)
+        }
+    }
+
+    /// End of input: ClientHellos left without an answer time out when the capture ran long enough after them.
+    public func finish(captureEnd: (Int) -> Timestamp?) -> [Finding] {
+        for r in pendingTimeouts {
+            guard let ch = r.clientHello, let end = captureEnd(r.input) else { continue }
+            let waited = end.nanoseconds(since: ch.ts)
+            guard waited >= limits.handshakeTimeoutNanoseconds else { continue }
+            stats.timeouts += 1
+            add(timeoutFinding(r, ch: ch, waited: waited))
+        }
+        pendingTimeouts.removeAll()
+        return order.compactMap { id -> Finding? in
+            guard var f = findings[id] else { return nil }
+            if let more = evidenceOverflow[id], more > 0, var last = f.evidence.last {
+                last.detail += " (and \(more) more connection\(more == 1 ? "" : "s") like this)"
+                f.evidence[f.evidence.count - 1] = last
+            }
+            return f
+        }
+    }
+
+    private func add(_ f: Finding) {
+        let id = f.id
+        if var existing = findings[id] {
+            if existing.evidence.count < limits.maxEvidencePerFinding {
+                existing.evidence.append(contentsOf: f.evidence)
+                // The strongest judgement among the connections wins.
+                if f.severity > existing.severity { existing.severity = f.severity; existing.confidence = f.confidence }
+                findings[id] = existing
+            } else {
+                evidenceOverflow[id, default: 0] += 1
+            }
+        } else {
+            findings[id] = f
+            order.append(id)
+        }
+    }
+
+    // MARK: - Findings
+
+    func sniText(_ ch: ClientHello) -> String { ch.sni ?? "(no SNI)" }
+
+    func subject(_ r: TLSConnectionRecord, _ ch: ClientHello?) -> [(String, SubjectValue)] {
+        var s: [(String, SubjectValue)] = []
+        if let sni = ch?.sni { s.append(("sni", .string(sni))) }
+        s.append(("server", .string(r.server.description)))
+        s.append(("port", .int(Int(r.serverPort))))
+        s.append(("transport", .string("tcp")))
+        return s
+    }
+
+    /// Compares a reset's IP TTL and IP ID with the same side's handshake packet.
+    func injectionMarks(_ r: TLSConnectionRecord, _ p: PacketFacts) -> [String] {
+        let base = p.fromClient ? (r.syn ?? r.clientBaseline) : r.synAck
+        guard let b = base else { return [] }
+        var marks: [String] = []
+        if abs(Int(p.ttl) - Int(b.ttl)) > 1 {
+            marks.append("IP TTL \(p.ttl) where the \(p.fromClient ? "client's SYN" : "server's SYN-ACK") had \(b.ttl)")
+        }
+        let idDelta = Int(p.ipID) - Int(b.ipID)
+        if !r.client.isV6 && b.ipID != 0 && p.ipID != 0 && (idDelta < 0 || idDelta > 1000) {
+            marks.append("IP ID \(p.ipID) far from the handshake's \(b.ipID)")
+        }
+        return marks
+    }
+
+    func resetFinding(_ r: TLSConnectionRecord, ch: (hello: ClientHello, frame: UInt64, ts: Timestamp),
+                      resets: [PacketFacts], encryptedDNS: Bool, closedWithFIN: Bool = false) -> Finding {
+        // One evidence item per connection: every reset's frame, the first one described in full.
+        var injected = false
+        var described: [String] = []
+        var facts: [(String, SubjectValue)] = [("client", .string(r.client.description)), ("client_port", .int(Int(r.clientPort)))]
+        for (i, p) in resets.prefix(4).enumerated() {
+            let marks = injectionMarks(r, p)
+            if !marks.isEmpty { injected = true }
+            let side = p.fromClient ? "from the client's address" : "from the server's address"
+            let delay = p.ts.nanoseconds(since: ch.ts)
+            let when = delay >= 0 ? "\(ms(delay)) after the ClientHello" : "\(ms(-delay)) before the ClientHello arrived"
+            described.append("\(closedWithFIN ? "FIN" : "RST") \(side) \(when), IP TTL \(p.ttl), IP ID \(p.ipID)"
+                + (marks.isEmpty ? "" : " (" + marks.joined(separator: "; ") + ")"))
+            let n = i + 1
+            facts.append(("reset\(n)_from", .string(p.fromClient ? "client" : "server")))
+            facts.append(("reset\(n)_ip_ttl", .int(Int(p.ttl))))
+            facts.append(("reset\(n)_ip_id", .int(Int(p.ipID))))
+            if !marks.isEmpty { facts.append(("reset\(n)_injected", .string(marks.joined(separator: "; ")))) }
+        }
+        if let s = r.syn { facts.append(("client_syn_ip_ttl", .int(Int(s.ttl)))); facts.append(("client_syn_ip_id", .int(Int(s.ipID)))) }
+        if let s = r.synAck { facts.append(("server_synack_ip_ttl", .int(Int(s.ttl)))); facts.append(("server_synack_ip_id", .int(Int(s.ipID)))) }
+        let evidence = [Evidence(
+            source: "capture", input: inputName(r.input), frames: [ch.frame] + resets.prefix(4).map(\.frame),
+            detail: "client port \(r.clientPort): no ServerHello; " + described.joined(separator: "; ")
+                + (injected ? " — likely injected by a middlebox" : ""),
+            facts: facts)]
+        let sni = sniText(ch.hello)
+        if encryptedDNS {
+            return Finding(
+                kind: FindingKind.encryptedDNSBlocked, severity: .high, confidence: injected ? .likely : .possible,
+                title: "Encrypted DNS to \(r.server):\(r.serverPort) (\(sni)) was cut off right after the ClientHello",
+                subject: subject(r, ch.hello), evidence: evidence,
+                remediation: "Something on the path blocks DNS over TLS/HTTPS; plaintext DNS on this network can then be "
+                    + "read and rewritten. Find the filtering device or use another encrypted-DNS endpoint or port.")
+        }
+        return Finding(
+            kind: FindingKind.tlsResetAfterClientHello, severity: injected ? .high : .medium,
+            confidence: injected ? .likely : .possible,
+            title: "TLS to \(sni) (\(r.server):\(r.serverPort)) was \(closedWithFIN ? "closed" : "reset") right after the ClientHello"
+                + (injected ? ": the reset looks injected" : ""),
+            subject: subject(r, ch.hello), evidence: evidence,
+            remediation: injected
+                ? "A middlebox on the path resets connections by SNI. Compare with another network or a VPN; report it to the network operator."
+                : "The server or a device in front of it refused the handshake for this name; check the server's TLS configuration and any firewall or proxy in between.")
+    }
+
+    func alertFinding(_ r: TLSConnectionRecord, ch: (hello: ClientHello, frame: UInt64, ts: Timestamp), alert: TLSAlert,
+                      frame: UInt64) -> Finding {
+        Finding(
+            kind: "tls.handshake-alert", severity: .low, confidence: .likely,
+            title: "TLS to \(sniText(ch.hello)) (\(r.server):\(r.serverPort)) was refused with a \(alert.descriptionName) alert",
+            subject: subject(r, ch.hello) + [("reason", .string(alert.descriptionName))],
+            evidence: [Evidence(source: "capture", input: inputName(r.input), frames: [ch.frame, frame],
+                                detail: "\(alert.levelName) alert \(alert.descriptionName) (\(alert.description)) from the server side, no ServerHello",
+                                facts: [("alert", .int(Int(alert.description)))])],
+            remediation: "The server (or a TLS-terminating device) rejected the handshake; check the SNI, versions and ciphers it accepts.")
+    }
+
+    func timeoutFinding(_ r: TLSConnectionRecord, ch: (hello: ClientHello, frame: UInt64, ts: Timestamp), waited: Int64) -> Finding {
+        let enc = TLSConnectionTracker.isEncryptedDNS(port: r.serverPort, sni: ch.hello.sni)
+        let isDNS = enc.dot || enc.doh
+        return Finding(
+            kind: isDNS ? FindingKind.encryptedDNSBlocked : FindingKind.tlsHandshakeTimeout,
+            severity: isDNS ? .high : .medium, confidence: .possible,
+            title: "ClientHello for \(sniText(ch.hello)) to \(r.server):\(r.serverPort) got no answer",
+            subject: subject(r, ch.hello),
+            evidence: [Evidence(source: "capture", input: inputName(r.input), frames: [ch.frame],
+                                detail: "no ServerHello, reset or close in the \(ms(waited)) the capture ran after the ClientHello",
+                                facts: [("waited_ns", .int(Int(waited)))])],
+            remediation: "Silent drops after the ClientHello are how SNI filtering often looks; compare with another network.")
+    }
+
+    func encryptedDNSBlocked(_ r: TLSConnectionRecord, what: String, frames: [UInt64]) -> Finding {
+        Finding(
+            kind: FindingKind.encryptedDNSBlocked, severity: .high, confidence: .possible,
+            title: "DNS over TLS to \(r.server):853 \(what)",
+            subject: [("server", .string(r.server.description)), ("port", .int(853)), ("transport", .string("tcp"))],
+            evidence: [Evidence(source: "capture", input: inputName(r.input), frames: frames,
+                                detail: "the connection to port 853 \(what)")],
+            remediation: "DoT is blocked on this path; use DoH, another resolver, or ask the network operator why port 853 is filtered.")
+    }
+}
+
+func ms(_ ns: Int64) -> String {
+    let tenths = (ns + 50_000) / 100_000
+    return "\(tenths / 10).\(tenths % 10) ms"
+}
