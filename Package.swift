@@ -13,6 +13,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // libpcap, through pkg-config.
@@ -46,12 +47,21 @@ let package = Package(
             "CaptureSource", "PacketDecode", "FlowReassembly", "DNSWire", "TLSWire", "DNSAnalysis", "TLSAnalysis", "Findings", "NetTypes",
         ]),
 
+        // Firewall audit: libnftables; the rule model (nft JSON, nft text, iptables-save); the analysis
+        // that turns reachable rules into findings; the readers of live and saved rulesets.
+        .systemLibrary(name: "CNftables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
+        .target(name: "FirewallModel"),
+        .target(name: "FirewallAudit", dependencies: [
+            "FirewallModel", "Findings", "NetTypes", .product(name: "TOMLKit", package: "TOMLKit"),
+        ]),
+        .target(name: "FirewallSource", dependencies: ["CNftables", "FirewallModel"]),
+
         // Output formats: reports and decode lines.
         .target(name: "ReportRender", dependencies: ["Findings", "DNSWire", "TLSWire", "AnalysisEngine", "NetTypes"]),
 
         // Executables.
         .executableTarget(name: "dnsaudit", dependencies: [
-            "AnalysisEngine", "ReportRender", "Findings", "CaptureSource",
+            "AnalysisEngine", "ReportRender", "Findings", "CaptureSource", "FirewallAudit", "FirewallSource",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "dnsaudit-gen", dependencies: [
@@ -75,6 +85,7 @@ let package = Package(
         .testTarget(name: "AnalysisTests", dependencies: ["AnalysisEngine", "DNSAnalysis", "Findings", "ReportRender", "PcapWriter", "DNSWire", "PacketSynth"]),
         // Black-box tests of the dnsaudit binary: conformance with real captures, hostile inputs, demos.
         .testTarget(name: "EndToEndTests", dependencies: ["DNSWire", "PcapWriter", "PacketSynth"], resources: [.copy("known-differences.tsv")]),
+        .testTarget(name: "FirewallTests", dependencies: ["FirewallModel", "FirewallAudit", "FirewallSource", "Findings"]),
         .testTarget(name: "PacketSynthTests", dependencies: ["PacketSynth", "PcapWriter"]),
     ],
     swiftLanguageModes: [.v6]

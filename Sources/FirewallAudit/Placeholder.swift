@@ -1,0 +1,1 @@
+// FirewallAudit: filled in by issue 4.

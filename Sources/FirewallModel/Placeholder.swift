@@ -1,0 +1,1 @@
+// FirewallModel: filled in by issue 4.

@@ -1,0 +1,1 @@
+// FirewallSource: filled in by issue 4.

@@ -1,0 +1,2 @@
+import XCTest
+final class FirewallPlaceholderTests: XCTestCase { func testPlaceholder() {} }
