@@ -75,6 +75,15 @@ public final class DNSTransactionTracker {
         var questionHash: UInt64
     }
 
+    /// A query flow (client endpoint → server endpoint), to tell a wrong-txid response from a
+    /// response whose query the capture simply does not contain.
+    struct QueryFlow: Hashable {
+        var client: IPAddress
+        var server: IPAddress
+        var clientPort: UInt16
+        var serverPort: UInt16
+    }
+
     struct Response {
         var frame: UInt64
         var ts: Timestamp
@@ -110,6 +119,10 @@ public final class DNSTransactionTracker {
     private var injectionCases: [InjectionCase] = []
     private var unsolicited: [(obs: DNSObservation, raw: [UInt8])] = []
     private var unsolicitedCount: [String: Int] = [:]
+    /// Responses on flows where no query was seen at all (one-way or partial captures).
+    private var orphans: [(obs: DNSObservation, raw: [UInt8])] = []
+    private var orphanCount = 0
+    private var recentQueryFlows: [QueryFlow: Timestamp] = [:]
     /// Per resolver (server address): IP TTL histogram and a sample of RTTs, for baselines.
     private var ttlHistogram: [IPAddress: [UInt8: Int]] = [:]
     private var rttSamples: [IPAddress: [Int64]] = [:]
@@ -137,6 +150,10 @@ public final class DNSTransactionTracker {
             stats.queries += 1
             let key = Key(client: obs.src, server: obs.dst, clientPort: obs.sport, serverPort: obs.dport,
                           id: s.id, proto: obs.transport, questionHash: s.questionHash)
+            let flow = QueryFlow(client: obs.src, server: obs.dst, clientPort: obs.sport, serverPort: obs.dport)
+            if recentQueryFlows.count < limits.maxOpenTransactions || recentQueryFlows[flow] != nil {
+                recentQueryFlows[flow] = obs.ts
+            }
             if var t = open[key] {
                 t.queryCount += 1
                 t.lastQueryTS = obs.ts
@@ -192,6 +209,13 @@ public final class DNSTransactionTracker {
             return
         }
         stats.unsolicitedResponses += 1
+        let flow = QueryFlow(client: obs.dst, server: obs.src, clientPort: obs.dport, serverPort: obs.sport)
+        guard let asked = recentQueryFlows[flow], obs.ts.nanoseconds(since: asked) <= limits.queryTimeoutNanoseconds else {
+            // No query on this flow at all: most often a capture that misses one direction.
+            orphanCount += 1
+            if orphans.count < limits.maxEvidencePerFinding { orphans.append((obs, Array(bytes))) }
+            return
+        }
         let group = "\(obs.src)|\(obs.dst)"
         let n = unsolicitedCount[group, default: 0]
         unsolicitedCount[group] = n + 1
@@ -223,6 +247,11 @@ public final class DNSTransactionTracker {
         }
         for k in done {
             if let t = open.removeValue(forKey: k) { retire(k, t) }
+        }
+        if all {
+            recentQueryFlows.removeAll()
+        } else if recentQueryFlows.count > 1024 {
+            recentQueryFlows = recentQueryFlows.filter { now.nanoseconds(since: $0.value) <= limits.queryTimeoutNanoseconds }
         }
     }
 
@@ -268,7 +297,9 @@ public final class DNSTransactionTracker {
         }
         for c in injectionCases { add(injectionFinding(c)) }
         for u in unsolicited { add(unsolicitedFinding(u.obs, raw: u.raw)) }
-        return order.compactMap { findings[$0] }
+        var result = order.compactMap { findings[$0] }
+        if orphanCount > 0 { result.append(orphanFinding()) }
+        return result
     }
 
     // MARK: - Findings
@@ -354,18 +385,35 @@ public final class DNSTransactionTracker {
                 + "usually comes from fewer hops away than the real resolver).")
     }
 
+    /// One informational finding for all responses on flows with no query in the capture.
+    func orphanFinding() -> Finding {
+        let evidence = orphans.map { o -> Evidence in
+            let t = DNSTransactionTracker.answersText(o.raw)
+            return Evidence(source: "capture", input: inputName(o.obs.input), frames: [o.obs.frame],
+                            detail: "response from \(o.obs.src) to \(endpointString(o.obs.dst, o.obs.dport)) for \(t.qname) \(t.qtype); "
+                                + "no query on that flow in the capture")
+        }
+        return Finding(
+            kind: FindingKind.dnsUnsolicitedResponse, severity: .info, confidence: .possible,
+            title: "\(orphanCount) DNS response\(orphanCount == 1 ? "" : "s") on flows where the capture has no query at all",
+            subject: [("reason", .string("no-query-in-capture"))],
+            evidence: evidence,
+            remediation: "Usually the capture sees only one direction, or started late; capture both directions "
+                + "(or on the client) to tell spoofed responses from missing packets.")
+    }
+
     func unsolicitedFinding(_ obs: DNSObservation, raw: [UInt8]) -> Finding {
         let t = DNSTransactionTracker.answersText(raw)
         let id = raw.count >= 2 ? Int(UInt16(raw[0]) << 8 | UInt16(raw[1])) : 0
         let answers = t.answers.isEmpty ? "no answer (\(t.rcode))" : t.answers.joined(separator: ", ")
         return Finding(
             kind: FindingKind.dnsUnsolicitedResponse, severity: .medium, confidence: .likely,
-            title: "DNS response from \(obs.src) to \(obs.dst) that answers no query (txid \(id))",
+            title: "DNS response from \(obs.src) to \(obs.dst) that answers none of the client's queries on that flow (txid \(id))",
             subject: [("resolver", .string(obs.src.description)), ("client", .string(obs.dst.description)),
                       ("transport", .string(obs.transport.name))],
             evidence: [Evidence(
                 source: "capture", input: inputName(obs.input), frames: [obs.frame],
-                detail: "response txid \(id) for \(t.qname) \(t.qtype) to port \(obs.dport) matches no query in the capture: "
+                detail: "response txid \(id) for \(t.qname) \(t.qtype) to port \(obs.dport) matches none of the queries the client sent on that flow: "
                     + answers + "; IP TTL \(obs.ipTTL), IP ID \(obs.ipID)",
                 facts: [("txid", .int(id)), ("qname", .string(t.qname)), ("qtype", .string(t.qtype)),
                         ("answers", .string(answers)), ("client_port", .int(Int(obs.dport))),
