@@ -42,17 +42,29 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     public mutating func uint16() -> UInt16 { UInt16(truncatingIfNeeded: next() >> 48) }
     public mutating func uint32() -> UInt32 { UInt32(truncatingIfNeeded: next() >> 32) }
 
-    /// `count` random bytes.
+    /// `count` random bytes (eight per generator step, little-endian).
     public mutating func bytes(_ count: Int) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(count)
-        var word: UInt64 = 0
-        for i in 0..<max(0, count) {
-            if i % 8 == 0 { word = next() }
-            out.append(UInt8(truncatingIfNeeded: word))
-            word >>= 8
+        let n = max(0, count)
+        return [UInt8](unsafeUninitializedCapacity: n) { buffer, initialized in
+            var i = 0
+            while i + 8 <= n {
+                let w = next().littleEndian
+                withUnsafeBytes(of: w) { src in
+                    UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[i..<(i + 8)])
+                        .copyMemory(from: src)
+                }
+                i += 8
+            }
+            if i < n {
+                var w = next()
+                while i < n {
+                    buffer[i] = UInt8(truncatingIfNeeded: w)
+                    w >>= 8
+                    i += 1
+                }
+            }
+            initialized = n
         }
-        return out
     }
 
     /// An element of a non-empty array (nil when empty).

@@ -54,7 +54,7 @@ func readFile(_ path: String) throws -> [UInt8] {
 }
 
 /// Runs a program; returns (status, stdout, stderr). Nil when the program does not exist.
-func run(_ executable: String, _ arguments: [String]) throws -> (Int32, String, String)? {
+func runProgram(_ executable: String, _ arguments: [String]) throws -> (Int32, String, String)? {
     guard FileManager.default.isExecutableFile(atPath: executable) else { return nil }
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
@@ -83,7 +83,7 @@ func tshark(_ file: String, _ extra: [String]) throws -> [String] {
     guard let path = tsharkPath() else { throw XCTSkip("tshark not installed: skipping the tshark cross-check") }
     let args = ["-n", "-r", file, "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE",
                 "-o", "tcp.check_checksum:TRUE"] + extra
-    guard let (status, out, err) = try run(path, args) else { throw XCTSkip("tshark not runnable") }
+    guard let (status, out, err) = try runProgram(path, args) else { throw XCTSkip("tshark not runnable") }
     guard status == 0 else { throw TestFailure.badFile("tshark failed (\(status)): \(err)") }
     return out.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
 }
