@@ -159,6 +159,12 @@ public final class PcapFileWriter {
                   originalLength: originalLength)
     }
 
+    /// Appends one record; this overload lets integer literals and `Int` values pick a
+    /// timestamp type without ambiguity (`write(seconds: 1_700_000_000, nanoseconds: 0, frame: f)`).
+    public func write(seconds: Int, nanoseconds: UInt32, frame: [UInt8], originalLength: UInt32? = nil) throws {
+        try write(seconds: Int64(seconds), nanoseconds: nanoseconds, frame: frame, originalLength: originalLength)
+    }
+
     /// Appends one record stamped with nanoseconds since the Unix epoch.
     public func write(nanosecondsSinceEpoch ns: Int64, frame: [UInt8], originalLength: UInt32? = nil) throws {
         guard ns >= 0 else { throw PcapWriterError.timestampOutOfRange(seconds: ns / 1_000_000_000 - 1) }

@@ -37,6 +37,11 @@ final class PcapWriterTests: XCTestCase {
 
     func testTimestampRange() throws {
         let w = try PcapFileWriter(path: temporaryPath("range.pcap"))
+        // Integer literals and Int values resolve without ambiguity.
+        try w.write(seconds: 1_700_000_000, nanoseconds: 0, frame: [1])
+        let s = 1_700_000_001
+        try w.write(seconds: s, nanoseconds: 0, frame: [1])
+        XCTAssertThrowsError(try w.write(seconds: -5, nanoseconds: 0, frame: [1]))
         XCTAssertThrowsError(try w.write(seconds: Int64(-1), nanoseconds: 0, frame: [1]))
         XCTAssertThrowsError(try w.write(seconds: Int64(UInt32.max) + 1, nanoseconds: 0, frame: [1]))
         XCTAssertThrowsError(try w.write(seconds: Int64(UInt32.max), nanoseconds: 1_000_000_000, frame: [1]))
