@@ -1,0 +1,91 @@
+import XCTest
+import TLSWire
+
+/// Deterministic mutation loops over real inputs: nothing may trap, hang or grow without bound.
+final class MutationTests: XCTestCase {
+    private func mutate(_ input: [UInt8], _ rng: inout XorShift) -> [UInt8] {
+        var m = input
+        let ops = 1 + rng.below(4)
+        for _ in 0..<ops {
+            guard !m.isEmpty else { m = [UInt8(truncatingIfNeeded: rng.next())]; continue }
+            let i = rng.below(m.count)
+            switch rng.below(6) {
+            case 0: m[i] = UInt8(truncatingIfNeeded: rng.next())
+            case 1: m[i] ^= UInt8(1 << rng.below(8))
+            case 2: m.removeSubrange(i..<min(m.count, i + 1 + rng.below(16)))
+            case 3: m.insert(contentsOf: (0..<(1 + rng.below(8))).map { _ in UInt8(truncatingIfNeeded: rng.next()) }, at: i)
+            case 4: m[i] = [0x00, 0xff, 0x7f, 0x80, 0x01][rng.below(5)]
+            default: m = Array(m.prefix(i))
+            }
+        }
+        return m
+    }
+
+    func testClientHelloRecordMutations() {
+        var rng = XorShift(seed: 0xC0FFEE)
+        let seeds = [Vectors.chromeClientHelloRecord, Vectors.tls12ClientHelloRecord, Vectors.nonASCIIALPNRecord,
+                     Vectors.hrrClientSegment1 + Vectors.hrrClientSegment2]
+        var parsed = 0
+        for n in 0..<20_000 {
+            let input = mutate(seeds[n % seeds.count], &rng)
+            var r = TLSHandshakeReassembler(maxPending: 8192, preambleLimit: n % 2 == 0 ? 0 : 256)
+            var i = 0
+            while i < input.count && !r.isDone {
+                let k = 1 + rng.below(700)
+                for case .handshake(let t, let body) in r.feed(Array(input[i..<min(i + k, input.count)])) {
+                    if t == 1, let ch = ClientHello.parse(body) {
+                        parsed += 1
+                        _ = JA3.compute(ch)
+                        _ = JA4.compute(ch, transport: .tcp)
+                        _ = ch.versionString
+                    } else if t == 2 {
+                        _ = ServerHello.parse(body)
+                    } else if t == 11 {
+                        _ = body.withUnsafeBytes { CertificateMessage.parse($0) }
+                    }
+                }
+                i += k
+            }
+            // Raw body parsing of the mutated bytes, too.
+            _ = ClientHello.parse(Array(input.dropFirst(9)))
+            _ = ServerHello.parse(Array(input.dropFirst(9)))
+            _ = input.withUnsafeBytes { CertificateMessage.parse($0) }
+            _ = input.withUnsafeBytes { CertificateMessage.parseTLS13($0) }
+        }
+        XCTAssertGreaterThan(parsed, 1000)
+    }
+
+    func testQUICInitialMutations() throws {
+        var rng = XorShift(seed: 0xBADC0DE)
+        // Header / ciphertext mutations of real datagrams.
+        let seeds = [Vectors.quicChromeInitial, Vectors.quicFirefoxInitial]
+        for n in 0..<10_000 {
+            let input = mutate(seeds[n % seeds.count], &rng)
+            var dec = QUICInitialDecryptor()
+            let res = dec.decrypt(datagram: input)
+            var asm = QUICCryptoAssembler(maxBytes: 4096)
+            for p in res.initials { for f in p.cryptoFrames { if let b = asm.add(f) { _ = ClientHello.parse(b) } } }
+        }
+        // Plaintext mutations, re-sealed so that they reach the frame parser and the assembler.
+        let (chBody, _) = try XCTUnwrap(clientHelloFromQUIC([Vectors.quicChromeInitial]))
+        let msg: [UInt8] = [0x06, 0x00, 0x42, 0x00] + [0x01, 0x00, UInt8(chBody.count >> 8), UInt8(chBody.count & 0xff)] + chBody
+        let dcid: [UInt8] = [1, 2, 3, 4, 5, 6, 7, 8]
+        let keys = try XCTUnwrap(QUICInitialKeys(version: QUICVersion.v1, initialDCID: dcid, side: .client))
+        var reached = 0
+        for _ in 0..<10_000 {
+            let frames = mutate(msg, &rng)
+            let pnLength = 1 + rng.below(4)
+            let pn = UInt32(truncatingIfNeeded: rng.next() & ((1 << UInt64(8 * pnLength)) - 1))
+            guard let pkt = keys.sealInitial(dcid: dcid, scid: [], packetNumber: pn,
+                                             packetNumberLength: pnLength, frames: frames) else { continue }
+            var dec = QUICInitialDecryptor()
+            let res = dec.decrypt(datagram: pkt)
+            var asm = QUICCryptoAssembler(maxBytes: 4096)
+            for p in res.initials {
+                reached += 1
+                for f in p.cryptoFrames { if let b = asm.add(f) { _ = ClientHello.parse(b) } }
+            }
+        }
+        XCTAssertGreaterThan(reached, 9_000)
+    }
+}
