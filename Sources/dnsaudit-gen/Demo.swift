@@ -159,14 +159,16 @@ enum Demo {
         s.timeline.at(2_069.940, fin[2])
         client.sync(client: conv, server: resolver)
 
-        // A response nobody asked for: txid 0xbeef to a port with no query outstanding.
+        // A response nobody asked for: txid 0xbeef and a question never asked, sent to the port
+        // of a query that is outstanding (so it cannot be a query the capture missed).
         let unsolicited = try DNSPayloads.response(id: 0xbeef, name: "login.example.net", type: RRType.a,
                                                    answers: [.init(name: "login.example.net", ttl: 300,
                                                                    data: .a(unsolicitedAnswer))],
                                                    ednsSize: nil)
-        s.dns(3_000, injector.udp(53, to: client, 53999, unsolicited), "unsolicited")
         try lookup(&s, at: 3_100.4, rttMs: 23.907, client: client, resolver: resolver, sport: 53015, id: 0x1a2f,
-                   name: "example.org", type: RRType.a, answers: [.init(name: "example.org", ttl: 2_048, data: .a(exampleV4))])
+                   name: "example.org", type: RRType.a, answers: [.init(name: "example.org", ttl: 2_048, data: .a(exampleV4))],
+                   labels: ("last-query", nil))
+        s.dns(3_104.518, injector.udp(53, to: client, 53015, unsolicited), "unsolicited")
 
         s.text = """
         ## dns-injection.pcap — an on-path injector racing the resolver
@@ -183,7 +185,7 @@ enum Demo {
         | {{inj-forged}} | **forged** answer `\(forgedAnswer)` (RR TTL 300), 2.137 ms after the query, IP TTL \(injectorTTL), IP ID 0, no DF, no EDNS |
         | {{inj-genuine}} | genuine answer `\(exampleV4)` (RR TTL 1800), 25.731 ms after the query, IP TTL \(resolverTTL), IP ID `0x\(String(genuineID, radix: 16))` |
         | {{tcp-syn}}… | DNS over TCP, client port 41234: `example.com` TXT; query in frame {{tcp-query}}, the answer split over frames {{tcp-answer-1}} and {{tcp-answer-2}} (completed in {{tcp-answer-2}}) |
-        | {{unsolicited}} | **unsolicited** response, txid `0xbeef`, `login.example.net` A → `\(unsolicitedAnswer)`, to port 53999 where nothing was asked (IP TTL \(injectorTTL)) |
+        | {{unsolicited}} | **unsolicited** response, txid `0xbeef`, `login.example.net` A → `\(unsolicitedAnswer)` (IP TTL \(injectorTTL)), sent to port 53015 while the query in frame {{last-query}} (txid `0x1a2f`, `example.org` A) is outstanding: a txid and a question never asked on that flow; the genuine answer follows |
 
         `dnsaudit analyze captures/dns-injection.pcap` should report exactly:
 
@@ -194,7 +196,9 @@ enum Demo {
           resolver's baseline is \(resolverTTL) in every other answer), IP ID 0 vs `0x\(String(genuineID, radix: 16))`,
           arrival 2.137 ms vs 25.731 ms after the query (the forged one far below half the
           resolver's ~24 ms RTT).
-        - `dns.unsolicited-response` — frame {{unsolicited}}, txid `0xbeef`, `login.example.net` A.
+        - `dns.unsolicited-response` — frame {{unsolicited}}, txid `0xbeef`, `login.example.net` A, on the
+          client's flow `192.0.2.10:53015` ↔ `198.51.100.53:53` (a response on a flow that did
+          ask, with the wrong txid — not a capture that missed a query).
 
         Nothing about the DNS-over-TCP lookup or the other lookups.
 

@@ -41,6 +41,22 @@ final class GeneratorTests: XCTestCase {
         XCTAssertEqual(times, times.sorted(), "timestamps never go back")
     }
 
+    /// The committed captures/ must be what the generator writes today.
+    func testCommittedCapturesAreUpToDate() throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+        let committed = repo + "/captures"
+        guard FileManager.default.fileExists(atPath: committed + "/dns-injection.pcap") else {
+            throw XCTSkip("no captures/ directory next to the sources")
+        }
+        let dir = freshDirectory("demo-current")
+        XCTAssertEqual(try gen(["demo", "--out", dir]).0, 0)
+        for name in ["dns-injection.pcap", "dns-clean.pcap", "dns-tcp-fragments.pcap", "README.md"] {
+            XCTAssertEqual(try readFile(dir + "/" + name), try readFile(committed + "/" + name),
+                           "captures/\(name) is out of date: run `swift run dnsaudit-gen demo --out captures/` and commit")
+        }
+    }
+
     func testDemoCapturesDecodeInTshark() throws {
         guard tsharkPath() != nil else { throw XCTSkip("tshark not installed: skipping the demo cross-check") }
         let dir = freshDirectory("demo-tshark")
