@@ -89,8 +89,15 @@ public struct DNSMessage: Sendable, Equatable {
     /// No malformation anomaly (informational ones such as forward pointers do not count).
     public var isWellFormed: Bool { !truncated && !anomalies.contains { $0.isMalformation } }
 
-    /// Parse a message. Fails only when the 12-byte header is missing; every other problem
-    /// gives a message with `anomalies` (and `truncated: true` when a section was cut short).
+    /// Parse a message (over TCP: without the 2-byte length prefix). Fails only when the 12-byte
+    /// header is missing; every other problem gives a message with `anomalies` (and
+    /// `truncated: true` when a section was cut short). Never traps on hostile input.
+    ///
+    /// Matches tshark where tshark decodes a message: forward compression pointers are followed
+    /// (informational anomaly), names that cannot be expanded get tshark's placeholder texts
+    /// (`DNSName.tooLongPlaceholder`, …) while the records around them are still parsed.
+    /// Deliberate difference: a malformed EDNS option does not stop parsing (the OPT RDLENGTH
+    /// bounds it), so records after the OPT are still returned (zeek/dns-edns-bad-length).
     public static func parse(_ bytes: UnsafeRawBufferPointer) -> Result<DNSMessage, DNSParseError> {
         var c = ByteCursor(bytes)
         guard let id = c.u16(), let flags = c.u16(), let qd = c.u16(), let an = c.u16(),
