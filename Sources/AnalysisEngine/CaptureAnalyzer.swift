@@ -185,10 +185,11 @@ public final class CaptureAnalyzer {
             return
         }
         var parsed: DNSMessage?
-        if !summary.wellFormed || onDecode != nil {
+        let wellFormed = summary.fullyWellFormed
+        if !wellFormed || onDecode != nil {
             if case .success(let m) = DNSMessage.parse(msg) { parsed = m }
         }
-        if !summary.wellFormed {
+        if !wellFormed {
             dnsMalformed += 1
             for a in parsed?.anomalies ?? [] { dnsAnomalies[a.code, default: 0] += 1 }
             if parsed?.anomalies.isEmpty ?? true { dnsAnomalies["DNS_malformed", default: 0] += 1 }

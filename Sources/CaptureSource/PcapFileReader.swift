@@ -66,14 +66,13 @@ public final class PcapFileReader {
         if let filter, !filter.isEmpty {
             var program = bpf_program()
             guard pcap_compile(h, &program, filter, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
+                // deinit closes the handle: every stored property is set by now.
                 let reason = String(cString: pcap_geterr(h))
-                pcap_close(h)
                 throw CaptureError("invalid filter \"\(filter)\": \(reason)")
             }
             defer { pcap_freecode(&program) }
             guard pcap_setfilter(h, &program) == 0 else {
                 let reason = String(cString: pcap_geterr(h))
-                pcap_close(h)
                 throw CaptureError("cannot apply filter \"\(filter)\": \(reason)")
             }
         }

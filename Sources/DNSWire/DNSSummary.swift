@@ -25,6 +25,13 @@ public struct DNSSummary: Sendable, Equatable, Hashable {
     public var answersParsed: UInt16
     /// False if anything in the header, question or answer section failed to parse.
     public var wellFormed: Bool
+    /// False if the authority or additional section failed to parse: records out of bounds,
+    /// bad names or RDATA, or an EDNS option whose length overruns the OPT record. (Kept apart
+    /// from `wellFormed`, which must agree exactly with `parse` on the question and answer sections.)
+    public var tailWellFormed: Bool = true
+
+    /// Nothing in any section failed to parse.
+    public var fullyWellFormed: Bool { wellFormed && tailWellFormed }
 
     public var qr: Bool { flags & 0x8000 != 0 }
     public var opcode: UInt8 { UInt8(truncatingIfNeeded: flags >> 11) & 0x0F }
@@ -112,7 +119,44 @@ public struct DNSSummary: Sendable, Equatable, Hashable {
         }
         s.answerDigest = digest
         s.answersParsed = ai
+        if ai == s.counts.an {
+            s.tailWellFormed = tailIsWellFormed(msg, from: pos, records: Int(s.counts.ns) + Int(s.counts.ar))
+        }
         return s
+    }
+
+    /// Walks authority and additional records: bounds, names, RDATA, EDNS option framing.
+    static func tailIsWellFormed(_ msg: UnsafeRawBufferPointer, from start: Int, records: Int) -> Bool {
+        let n = msg.count
+        var pos = start
+        var i = 0
+        while i < records {
+            var h = fnvOffset
+            let scan = hashName(msg, start: pos, limit: n, &h)
+            guard scan.end >= 0, scan.error == nil, n - scan.end >= 10 else { return false }
+            let p = scan.end
+            let type = UInt16(msg[p]) << 8 | UInt16(msg[p + 1])
+            let cls = (UInt16(msg[p + 2]) << 8 | UInt16(msg[p + 3])) & 0x7FFF
+            let rdlen = Int(UInt16(msg[p + 8]) << 8 | UInt16(msg[p + 9]))
+            let rdStart = p + 10
+            guard n - rdStart >= rdlen else { return false }
+            if type == DNSType.opt {
+                // Options: code(2) length(2) data, exactly filling the RDATA.
+                var o = rdStart
+                let end = rdStart + rdlen
+                while o < end {
+                    guard end - o >= 4 else { return false }
+                    let olen = Int(UInt16(msg[o + 2]) << 8 | UInt16(msg[o + 3]))
+                    guard end - o - 4 >= olen else { return false }
+                    o += 4 + olen
+                }
+            } else if checkRData(type: type, rrclass: cls, msg, start: rdStart, end: rdStart + rdlen, &h) != .ok {
+                return false
+            }
+            pos = rdStart + rdlen
+            i += 1
+        }
+        return true
     }
 
     /// Summarize bytes held in an array.

@@ -118,6 +118,9 @@ public final class TCPReassembler {
         if let c = table[key] {
             conn = c
         } else {
+            // Only a SYN or a segment with data can start following a connection: the last ACK
+            // or a stray FIN/RST of a finished connection must not bring it back.
+            guard seg.tcpFlags & TransportSegment.syn != 0 || !seg.payload.isEmpty else { return }
             guard let d = decide(seg, key) else { return }
             if table.count >= limits.maxConnections { evictOldest(now: ts) }
             let client = d.sourceIsClient ? seg.ip.src : seg.ip.dst

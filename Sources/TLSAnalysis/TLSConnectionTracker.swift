@@ -93,6 +93,8 @@ public final class TLSConnectionTracker {
     public struct Limits: Sendable {
         /// A ClientHello with no answer for this long (and the capture went on that long) timed out.
         public var handshakeTimeoutNanoseconds: Int64 = 10_000_000_000
+        /// A SYN to port 853 with no answer for this long (within the capture) was dropped.
+        public var synTimeoutNanoseconds: Int64 = 3_000_000_000
         public var maxEvidencePerFinding = 8
         public init() {}
     }
@@ -111,6 +113,7 @@ public final class TLSConnectionTracker {
     public let limits: Limits
     public private(set) var stats = Stats()
     private var pendingTimeouts: [TLSConnectionRecord] = []
+    private var pendingSYNs: [TLSConnectionRecord] = []
     private var findings: [String: Finding] = [:]
     private var order: [String] = []
     private var evidenceOverflow: [String: Int] = [:]
@@ -158,9 +161,11 @@ public final class TLSConnectionTracker {
         // A DoT connection whose SYN was refused or never answered.
         if r.serverPort == 853 && r.clientHello == nil {
             if r.synAck == nil, let s = r.syn {
-                let reset = r.resets.first { !$0.fromClient }
-                let what = reset != nil ? "was refused with a TCP reset" : "got no answer to its SYN"
-                add(encryptedDNSBlocked(r, what: what, frames: [s.frame] + (reset.map { [$0.frame] } ?? [])))
+                if let reset = r.resets.first(where: { !$0.fromClient }) {
+                    add(encryptedDNSBlocked(r, what: "was refused with a TCP reset", frames: [s.frame, reset.frame]))
+                } else {
+                    pendingSYNs.append(r)  // judged at the end: did the capture wait long enough?
+                }
             }
             return
         }
@@ -197,6 +202,12 @@ public final class TLSConnectionTracker {
             add(timeoutFinding(r, ch: ch, waited: waited))
         }
         pendingTimeouts.removeAll()
+        for r in pendingSYNs {
+            guard let s = r.syn, let end = captureEnd(r.input),
+                  end.nanoseconds(since: s.ts) >= limits.synTimeoutNanoseconds else { continue }
+            add(encryptedDNSBlocked(r, what: "got no answer to its SYN", frames: [s.frame]))
+        }
+        pendingSYNs.removeAll()
         return order.compactMap { id -> Finding? in
             guard var f = findings[id] else { return nil }
             if let more = evidenceOverflow[id], more > 0, var last = f.evidence.last {

@@ -27,7 +27,7 @@ final class HostileInputTests: XCTestCase {
 
     func testEmptyFile() throws {
         let f = tmp.appendingPathComponent("empty.pcap")
-        FileManager.default.createFile(atPath: f.path, contents: Data())
+        _ = FileManager.default.createFile(atPath: f.path, contents: Data())
         for cmd in ["analyze", "decode"] {
             assertOneLineError(try runProcess(TestPaths.dnsaudit, [cmd, f.path]), contains: "empty")
         }
@@ -36,7 +36,7 @@ final class HostileInputTests: XCTestCase {
     func testGarbageFile() throws {
         let f = tmp.appendingPathComponent("garbage.pcap")
         var rng = SplitMix64(seed: 99)
-        FileManager.default.createFile(atPath: f.path, contents: Data((0..<5000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }))
+        _ = FileManager.default.createFile(atPath: f.path, contents: Data((0..<5000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }))
         assertOneLineError(try runProcess(TestPaths.dnsaudit, ["analyze", f.path]), contains: "cannot read")
     }
 

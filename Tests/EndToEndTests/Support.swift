@@ -52,20 +52,23 @@ func runProcess(_ exe: URL, _ args: [String], stdin: Data? = nil) throws -> Proc
     p.standardInput = stdin == nil ? FileHandle.nullDevice : inPipe
     try p.run()
     if let stdin {
+        let writer = inPipe.fileHandleForWriting
         DispatchQueue.global().async {
-            inPipe.fileHandleForWriting.write(stdin)
-            try? inPipe.fileHandleForWriting.close()
+            writer.write(stdin)
+            try? writer.close()
         }
     }
-    var outData = Data(), errData = Data()
+    // Read stderr on another thread while this one drains stdout (either can fill its pipe).
+    final class Box: @unchecked Sendable { var data = Data() }
+    let errBox = Box()
+    let errHandle = err.fileHandleForReading
     let group = DispatchGroup()
     group.enter()
-    DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    group.enter()
-    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    DispatchQueue.global().async { errBox.data = errHandle.readDataToEndOfFile(); group.leave() }
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
     group.wait()
     p.waitUntilExit()
-    return ProcessResult(status: p.terminationStatus, stdout: outData, stderr: String(decoding: errData, as: UTF8.self))
+    return ProcessResult(status: p.terminationStatus, stdout: outData, stderr: String(decoding: errBox.data, as: UTF8.self))
 }
 
 /// Decodes `%XX` escapes used in the truth TSVs.
