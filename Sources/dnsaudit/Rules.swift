@@ -1,8 +1,119 @@
 import ArgumentParser
+import Findings
+import FirewallAudit
+import FirewallModel
+import FirewallSource
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `dnsaudit rules`: audit the live nftables / iptables ruleset, or a saved one, for rules that
+/// hijack DNS, intercept TLS or block encrypted DNS.
 struct Rules: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Audit nftables/iptables rules for DNS and TLS hijacking (not available yet).")
-    @Option(name: .long, help: "A saved ruleset (nft list ruleset text, or nft -j JSON).") var file: String?
-    @Argument(parsing: .captureForPassthrough) var rest: [String] = []
-    func run() throws { throw NotYetAvailable.fail("rules") }
+    static let configuration = CommandConfiguration(
+        abstract: "Audit nftables/iptables rules for DNS hijacking, TLS interception and encrypted-DNS blocks.",
+        discussion: """
+        Without --file: the live ruleset, read through libnftables (needs root or CAP_NET_ADMIN), plus \
+        the iptables-legacy tables if the kernel has any. With --file: a saved 'nft list ruleset' text \
+        file (checked by nft itself in a private user + network namespace), 'nft -j list ruleset' JSON, \
+        or iptables-save output — no root needed. --policy marks approved resolvers and NAT targets.
+        """)
+
+    @Option(name: .long, help: "A saved ruleset: 'nft list ruleset' text, 'nft -j list ruleset' JSON, or iptables-save output.")
+    var file: String?
+    @OptionGroup var report: ReportOptions
+    @Option(name: .customLong("internal-load-in-namespace"), help: .hidden)
+    var internalLoad: String?
+
+    func run() throws {
+        if let path = internalLoad {
+            let r = NamespaceChild.run(file: path)
+            try writeOutput(r.stdout, to: nil)
+            if !r.stderr.isEmpty { writeStderr(r.stderr.hasSuffix("\n") ? r.stderr : r.stderr + "\n") }
+            throw ExitCode(r.status)
+        }
+        try report.validateFormat()
+        if !report.reference.isEmpty { throw RunFailure("--reference is not used by 'rules' (reference resolvers belong to 'probe')") }
+        if report.ruleset != nil { throw RunFailure("'rules' audits a saved ruleset with --file FILE; --ruleset is for 'analyze'") }
+        if report.caFile != nil { throw RunFailure("--ca-file is not used by 'rules'") }
+        let policy = try loadPolicy()
+
+        let read: RulesetReadResult
+        do {
+            if let file {
+                let lister = selfExecutable().flatMap {
+                    SavedRulesetReader.NamespaceLister.reexecuting($0, arguments: ["rules", "--internal-load-in-namespace"])
+                }
+                read = try SavedRulesetReader.read(path: file, lister: lister)
+            } else {
+                read = try LiveRulesetReader.read()
+            }
+        } catch let e as RulesetSourceError {
+            throw RunFailure(e.message)
+        }
+
+        let inputs = read.rulesets.map { RulesetInput(ruleset: $0.ruleset, name: $0.name) }
+        let result = FirewallAuditor(policy: policy).audit(inputs)
+        var notes = read.notes + result.notes
+        if file == nil && read.rulesets.allSatisfy({ $0.ruleset.isEmpty }) {
+            notes.append("The live ruleset is empty: no nftables tables and no iptables-legacy tables, so nothing rewrites or blocks traffic here")
+        }
+        if let p = report.policy { notes.append("policy \(p): \(policy.approvedResolvers.count) approved resolver(s), \(policy.approvedTargets.count) approved target(s)\(policy.approveEncryptedDNSBlocks ? ", encrypted-DNS blocks approved" : "")") }
+
+        var summary = ReportSummary()
+        summary.counters = [("rules", result.totalRules), ("reachable_rules", result.reachableRules), ("redirect_rules", result.redirects.count)]
+        let rep = Report(toolVersion: DNSAuditVersion.current, generatedAt: nowRFC3339(),
+                         inputs: read.rulesets.map(rulesetInput), summary: summary, findings: result.findings, notes: notes)
+        try emit(rep, report)
+        throw ExitCode(rep.exitStatus(failOn: report.failOn))
+    }
+
+    func loadPolicy() throws -> FirewallPolicy {
+        guard let path = report.policy else { return FirewallPolicy() }
+        guard let data = FileReader.readSmall(path) else {
+            throw RunFailure("cannot read the policy file \(path): \(String(cString: strerror(errno)))")
+        }
+        do {
+            return try FirewallPolicy.parse(toml: String(decoding: data, as: UTF8.self), source: path)
+        } catch let e as PolicyError {
+            throw RunFailure(e.message)
+        }
+    }
+
+    func rulesetInput(_ s: SourcedRuleset) -> ReportInput {
+        ReportInput(kind: "ruleset", name: s.name, facts: [
+            ("format", .string(s.format)), ("reader", .string(s.reader)), ("tables", .int(s.ruleset.tables.count)),
+            ("chains", .int(s.ruleset.chains.count)), ("rules", .int(s.ruleset.rules.count)),
+        ])
+    }
+
+    /// This program's own path, to run the namespace helper with.
+    func selfExecutable() -> String? {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+        guard n > 0 else { return nil }
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// Reads a small file (a policy) completely; nil with errno set on failure.
+enum FileReader {
+    static func readSmall(_ path: String, limit: Int = 4 << 20) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while out.count <= limit {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if n == 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        return out
+    }
 }

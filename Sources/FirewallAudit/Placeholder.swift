@@ -1,1 +1,0 @@
-// FirewallAudit: filled in by issue 4.

@@ -1,1 +1,0 @@
-// FirewallModel: filled in by issue 4.

@@ -1,1 +1,0 @@
-// FirewallSource: filled in by issue 4.
