@@ -14,6 +14,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.25.0"),
     ],
     targets: [
         // libpcap, through pkg-config.
@@ -42,9 +47,18 @@ let package = Package(
         // Findings and report model; detectors; the engine that wires them together.
         .target(name: "Findings"),
         .target(name: "DNSAnalysis", dependencies: ["DNSWire", "Findings", "NetTypes"]),
-        .target(name: "TLSAnalysis", dependencies: ["TLSWire", "Findings", "NetTypes"]),
+        // Server certificates (TLS ≤ 1.2): parsed and verified with swift-certificates against a
+        // trust store, the SNI and the capture time. No knowledge of capture.
+        .target(name: "TLSCertificates", dependencies: [
+            "TLSWire",
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .target(name: "TLSAnalysis", dependencies: ["TLSWire", "TLSCertificates", "Findings", "NetTypes"]),
         .target(name: "AnalysisEngine", dependencies: [
             "CaptureSource", "PacketDecode", "FlowReassembly", "DNSWire", "TLSWire", "DNSAnalysis", "TLSAnalysis", "Findings", "NetTypes",
+            "DNSObservations", "TLSCertificates",
         ]),
 
         // Firewall audit: libnftables; the rule model (nft JSON, nft text, iptables-save); the analysis
@@ -56,12 +70,34 @@ let package = Package(
         ]),
         .target(name: "FirewallSource", dependencies: ["CNftables", "FirewallModel"]),
 
+        // References and active probes: DoH / DoT / Do53 clients; the OONI/Iris-style answer comparison;
+        // the bounded collector of the capture's answers (for analyze --reference); probes and the ladder.
+        .target(name: "ResolverClients", dependencies: [
+            "DNSWire",
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
+        .target(name: "AnswerComparison", dependencies: ["DNSWire"]),
+        .target(name: "DNSObservations", dependencies: ["DNSWire", "NetTypes"]),
+        .target(name: "Probes", dependencies: [
+            "ResolverClients", "AnswerComparison", "DNSObservations", "DNSWire", "Findings",
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
+
         // Output formats: reports and decode lines.
         .target(name: "ReportRender", dependencies: ["Findings", "DNSWire", "TLSWire", "AnalysisEngine", "NetTypes"]),
 
         // Executables.
         .executableTarget(name: "dnsaudit", dependencies: [
-            "AnalysisEngine", "ReportRender", "Findings", "CaptureSource", "FirewallAudit", "FirewallSource",
+            "AnalysisEngine", "ReportRender", "Findings", "CaptureSource", "FirewallAudit", "FirewallSource", "Probes", "TLSCertificates",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "dnsaudit-gen", dependencies: [
@@ -81,12 +117,22 @@ let package = Package(
         // Tests.
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),
         .testTarget(name: "TLSWireTests", dependencies: ["TLSWire"]),
+        .testTarget(name: "TLSCertificatesTests", dependencies: [
+            "TLSCertificates", "TLSWire", .product(name: "X509", package: "swift-certificates"),
+        ]),
         .testTarget(name: "PacketDecodeTests", dependencies: ["PacketDecode", "FlowReassembly", "NetTypes", "PacketSynth"]),
         .testTarget(name: "AnalysisTests", dependencies: ["AnalysisEngine", "DNSAnalysis", "Findings", "ReportRender", "PcapWriter", "DNSWire", "PacketSynth"]),
         // Black-box tests of the dnsaudit binary: conformance with real captures, hostile inputs, demos.
         .testTarget(name: "EndToEndTests", dependencies: ["DNSWire", "PcapWriter", "PacketSynth"], resources: [.copy("known-differences.tsv")]),
         .testTarget(name: "FirewallTests", dependencies: ["FirewallModel", "FirewallAudit", "FirewallSource", "Findings"]),
         .testTarget(name: "PacketSynthTests", dependencies: ["PacketSynth", "PcapWriter"]),
+        // Root only: network namespaces with a TLS server, a resetting / intercepting middlebox and
+        // a client; runs the built dnsaudit on the captures.
+        .testTarget(name: "TLSIntegrationTests"),
+        // Comparison engine, clients against hostile loopback servers, the observation collector.
+        .testTarget(name: "ReferenceTests", dependencies: ["AnswerComparison", "ResolverClients", "DNSObservations", "Probes", "DNSWire", "Findings"]),
+        // Root: network namespaces with unbound (DoH/DoT), a rogue dnsmasq, blocked 853; runs the binary.
+        .testTarget(name: "ProbeIntegrationTests", dependencies: ["DNSWire"]),
     ],
     swiftLanguageModes: [.v6]
 )

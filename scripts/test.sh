@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=(libpcap-dev tshark tcpdump iproute2 nftables iptables)
+need=(libpcap-dev libnftables-dev tshark tcpdump iproute2 nftables iptables)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -13,8 +13,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-  elif ! dpkg -s libpcap-dev >/dev/null 2>&1; then
-    echo "test.sh: libpcap-dev is required: sudo apt-get install -y ${missing[*]}" >&2
+  elif ! dpkg -s libpcap-dev >/dev/null 2>&1 || ! dpkg -s libnftables-dev >/dev/null 2>&1; then
+    echo "test.sh: libpcap-dev and libnftables-dev are required: sudo apt-get install -y ${missing[*]}" >&2
     exit 2
   else
     echo "test.sh: optional packages missing (${missing[*]}): the tests that need them will skip" >&2

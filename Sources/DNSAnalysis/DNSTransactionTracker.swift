@@ -73,15 +73,38 @@ public final class DNSTransactionTracker {
         var id: UInt16
         var proto: TransportProtocol
         var questionHash: UInt64
+        /// Precomputed mix of every field: the dictionary hashes one word instead of ten.
+        var mixed: UInt64
+
+        init(client: IPAddress, server: IPAddress, clientPort: UInt16, serverPort: UInt16, id: UInt16,
+             proto: TransportProtocol, questionHash: UInt64) {
+            self.client = client
+            self.server = server
+            self.clientPort = clientPort
+            self.serverPort = serverPort
+            self.id = id
+            self.proto = proto
+            self.questionHash = questionHash
+            mixed = DNSTransactionTracker.flowMix(client: client, server: server, clientPort: clientPort, serverPort: serverPort)
+                ^ (questionHash &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(id) << 40 | UInt64(proto.rawValue) << 32)
+        }
+
+        func hash(into h: inout Hasher) { h.combine(mixed) }
+
+        static func == (a: Key, b: Key) -> Bool {
+            a.mixed == b.mixed && a.id == b.id && a.clientPort == b.clientPort && a.serverPort == b.serverPort
+                && a.questionHash == b.questionHash && a.proto == b.proto && a.client == b.client && a.server == b.server
+        }
     }
 
-    /// A query flow (client endpoint → server endpoint), to tell a wrong-txid response from a
-    /// response whose query the capture simply does not contain.
-    struct QueryFlow: Hashable {
-        var client: IPAddress
-        var server: IPAddress
-        var clientPort: UInt16
-        var serverPort: UInt16
+    /// A 64-bit mix of a query flow (client endpoint → server endpoint).
+    @inline(__always)
+    static func flowMix(client: IPAddress, server: IPAddress, clientPort: UInt16, serverPort: UInt16) -> UInt64 {
+        var x = client.hi &* 0xff51_afd7_ed55_8ccd ^ client.lo
+        x = (x ^ (x >> 29)) &* 0xc4ce_b9fe_1a85_ec53 ^ server.hi
+        x = (x ^ (x >> 31)) &* 0x9E37_79B9_7F4A_7C15 ^ server.lo
+        x = (x ^ (x >> 29)) &* 0xbf58_476d_1ce4_e5b9 ^ (UInt64(clientPort) << 16 | UInt64(serverPort))
+        return x ^ (x >> 32)
     }
 
     struct Response {
@@ -91,8 +114,10 @@ public final class DNSTransactionTracker {
         var ipID: UInt32
         var digest: UInt64
         var input: Int
-        /// Raw message, kept only while it may become evidence.
-        var raw: [UInt8]
+        /// Where the raw message sits in the arena while it may become evidence.
+        var arena: ByteArena.Ref = .none
+        /// The raw message, copied out once it is evidence (two different answers).
+        var raw: [UInt8] = []
     }
 
     struct Transaction {
@@ -101,7 +126,11 @@ public final class DNSTransactionTracker {
         var lastQueryTS: Timestamp
         var queryCount: Int
         var input: Int
-        var responses: [Response] = []
+        /// The first response inline, further ones (rare) in `extra`: no allocation per transaction.
+        var first: Response?
+        var extra: [Response] = []
+
+        var responses: [Response] { (first.map { [$0] } ?? []) + extra }
     }
 
     /// Evidence gathered for one injection finding, rendered at the end when baselines are known.
@@ -114,6 +143,12 @@ public final class DNSTransactionTracker {
     public let limits: Limits
     public private(set) var stats = Stats()
     private var open: [Key: Transaction] = [:]
+    /// Recent first responses, for evidence if a different second response follows.
+    private var arena = ByteArena(capacity: 8 << 20)
+    /// Open transactions in creation order with the time to look at them again: sweeping pops
+    /// from the front instead of scanning the whole table.
+    private var expiry: [(key: Key, due: Timestamp)] = []
+    private var expiryHead = 0
     private var lastSweep: Timestamp?
     private var captureStart: [Int: Timestamp] = [:]
     private var injectionCases: [InjectionCase] = []
@@ -122,10 +157,18 @@ public final class DNSTransactionTracker {
     /// Responses on flows where no query was seen at all (one-way or partial captures).
     private var orphans: [(obs: DNSObservation, raw: [UInt8])] = []
     private var orphanCount = 0
-    private var recentQueryFlows: [QueryFlow: Timestamp] = [:]
+    /// Query flows seen recently (flow mix → last query time), in two generations that swap
+    /// every query timeout, so that pruning never scans the table.
+    private var recentFlows: [UInt64: Timestamp] = [:]
+    private var olderFlows: [UInt64: Timestamp] = [:]
+    private var flowsGenerationStart: Timestamp?
     /// Per resolver (server address): IP TTL histogram and a sample of RTTs, for baselines.
-    private var ttlHistogram: [IPAddress: [UInt8: Int]] = [:]
-    private var rttSamples: [IPAddress: [Int64]] = [:]
+    final class Baseline {
+        var ttlCounts: [UInt8: Int] = [:]
+        var rtts: [Int64] = []
+        var n = 0
+    }
+    private var baselines: [IPAddress: Baseline] = [:]
     public private(set) var resolvers: Set<IPAddress> = []
     private let inputName: (Int) -> String?
 
@@ -150,19 +193,16 @@ public final class DNSTransactionTracker {
             stats.queries += 1
             let key = Key(client: obs.src, server: obs.dst, clientPort: obs.sport, serverPort: obs.dport,
                           id: s.id, proto: obs.transport, questionHash: s.questionHash)
-            let flow = QueryFlow(client: obs.src, server: obs.dst, clientPort: obs.sport, serverPort: obs.dport)
-            if recentQueryFlows.count < limits.maxOpenTransactions || recentQueryFlows[flow] != nil {
-                recentQueryFlows[flow] = obs.ts
-            }
-            if var t = open[key] {
-                t.queryCount += 1
-                t.lastQueryTS = obs.ts
-                open[key] = t
+            rememberFlow(key, at: obs.ts)
+            if let i = open.index(forKey: key) {
+                open.values[i].queryCount += 1
+                open.values[i].lastQueryTS = obs.ts
                 stats.retransmittedQueries += 1
             } else {
                 if open.count >= limits.maxOpenTransactions { evictOldest(now: obs.ts) }
                 open[key] = Transaction(queryFrame: obs.frame, queryTS: obs.ts, lastQueryTS: obs.ts,
                                         queryCount: 1, input: obs.input)
+                expiry.append((key, obs.ts.adding(nanoseconds: limits.lateWindowNanoseconds)))
                 if resolvers.count < 4096 { resolvers.insert(obs.dst) }
             }
             return
@@ -171,35 +211,64 @@ public final class DNSTransactionTracker {
         stats.responses += 1
         let key = Key(client: obs.dst, server: obs.src, clientPort: obs.dport, serverPort: obs.sport,
                       id: s.id, proto: obs.transport, questionHash: s.questionHash)
-        guard var t = open[key] else {
+        guard let i = open.index(forKey: key) else {
             recordUnsolicited(obs, bytes: bytes)
             return
         }
-        let resp = Response(frame: obs.frame, ts: obs.ts, ipTTL: obs.ipTTL, ipID: obs.ipID,
-                            digest: s.answerDigest, input: obs.input, raw: [])
-        if t.responses.isEmpty {
+        var resp = Response(frame: obs.frame, ts: obs.ts, ipTTL: obs.ipTTL, ipID: obs.ipID,
+                            digest: s.answerDigest, input: obs.input)
+        guard let first = open.values[i].first else {
             stats.transactions += 1
-            var first = resp
-            first.raw = Array(bytes)
-            t.responses.append(first)
-            learnBaseline(server: obs.src, ttl: obs.ipTTL, rtt: obs.ts.nanoseconds(since: t.lastQueryTS))
-        } else if t.responses.contains(where: { $0.digest == resp.digest }) {
-            stats.duplicateResponses += 1
-            t.responses.append(resp)
-        } else {
-            stats.conflictingResponses += 1
-            var r = resp
-            r.raw = Array(bytes)
-            t.responses.append(r)
+            resp.arena = arena.store(bytes)
+            open.values[i].first = resp
+            learnBaseline(server: obs.src, ttl: obs.ipTTL, rtt: obs.ts.nanoseconds(since: open.values[i].lastQueryTS))
+            return
         }
-        open[key] = t
+        if first.digest == resp.digest || open.values[i].extra.contains(where: { $0.digest == resp.digest }) {
+            stats.duplicateResponses += 1
+            open.values[i].extra.append(resp)
+            return
+        }
+        // Two different answers: keep both messages as evidence.
+        stats.conflictingResponses += 1
+        if first.raw.isEmpty, let raw = arena.fetch(first.arena) { open.values[i].first?.raw = raw }
+        resp.raw = Array(bytes)
+        open.values[i].extra.append(resp)
     }
 
     private func learnBaseline(server: IPAddress, ttl: UInt8, rtt: Int64) {
-        ttlHistogram[server, default: [:]][ttl, default: 0] += 1
-        var samples = rttSamples[server, default: []]
-        if samples.count < 256 { samples.append(rtt) } else { samples[Int(UInt64(bitPattern: rtt) % 256)] = rtt }
-        rttSamples[server] = samples
+        let b: Baseline
+        if let existing = baselines[server] {
+            b = existing
+        } else {
+            guard baselines.count < 4096 else { return }
+            b = Baseline()
+            baselines[server] = b
+        }
+        b.ttlCounts[ttl, default: 0] += 1
+        if b.rtts.count < 256 { b.rtts.append(rtt) } else { b.rtts[b.n % 256] = rtt }
+        b.n += 1
+    }
+
+    /// Notes that a query went out on this flow (for telling wrong-txid responses from missing queries).
+    private func rememberFlow(_ key: Key, at ts: Timestamp) {
+        let mix = DNSTransactionTracker.flowMix(client: key.client, server: key.server, clientPort: key.clientPort, serverPort: key.serverPort)
+        if let start = flowsGenerationStart {
+            if ts.nanoseconds(since: start) > limits.queryTimeoutNanoseconds || recentFlows.count >= limits.maxOpenTransactions {
+                olderFlows = recentFlows
+                recentFlows = [:]
+                recentFlows.reserveCapacity(olderFlows.count)
+                flowsGenerationStart = ts
+            }
+        } else {
+            flowsGenerationStart = ts
+        }
+        recentFlows[mix] = ts
+    }
+
+    private func lastQueryOnFlow(client: IPAddress, server: IPAddress, clientPort: UInt16, serverPort: UInt16) -> Timestamp? {
+        let mix = DNSTransactionTracker.flowMix(client: client, server: server, clientPort: clientPort, serverPort: serverPort)
+        return recentFlows[mix] ?? olderFlows[mix]
     }
 
     private func recordUnsolicited(_ obs: DNSObservation, bytes: UnsafeRawBufferPointer) {
@@ -209,8 +278,8 @@ public final class DNSTransactionTracker {
             return
         }
         stats.unsolicitedResponses += 1
-        let flow = QueryFlow(client: obs.dst, server: obs.src, clientPort: obs.dport, serverPort: obs.sport)
-        guard let asked = recentQueryFlows[flow], obs.ts.nanoseconds(since: asked) <= limits.queryTimeoutNanoseconds else {
+        guard let asked = lastQueryOnFlow(client: obs.dst, server: obs.src, clientPort: obs.dport, serverPort: obs.sport),
+              obs.ts.nanoseconds(since: asked) <= limits.queryTimeoutNanoseconds else {
             // No query on this flow at all: most often a capture that misses one direction.
             orphanCount += 1
             if orphans.count < limits.maxEvidencePerFinding { orphans.append((obs, Array(bytes))) }
@@ -233,36 +302,51 @@ public final class DNSTransactionTracker {
         }
     }
 
-    /// Retires transactions whose windows have passed.
+    /// When a transaction's window closes: late window after its first response, else query timeout.
+    private func deadline(_ t: Transaction) -> Timestamp {
+        if let first = t.first { return first.ts.adding(nanoseconds: limits.lateWindowNanoseconds) }
+        return t.lastQueryTS.adding(nanoseconds: limits.queryTimeoutNanoseconds)
+    }
+
+    /// Retires transactions whose windows have passed, popping the expiry queue from the front.
     private func sweep(now: Timestamp, all: Bool) {
-        var done: [Key] = []
-        for (k, t) in open {
-            if all {
-                done.append(k)
-            } else if let first = t.responses.first {
-                if now.nanoseconds(since: first.ts) > limits.lateWindowNanoseconds { done.append(k) }
-            } else if now.nanoseconds(since: t.lastQueryTS) > limits.queryTimeoutNanoseconds {
-                done.append(k)
+        if all {
+            for (k, t) in open { retire(k, t) }
+            open.removeAll()
+            expiry.removeAll()
+            expiryHead = 0
+            recentFlows.removeAll()
+            olderFlows.removeAll()
+            return
+        }
+        var requeue: [(key: Key, due: Timestamp)] = []
+        while expiryHead < expiry.count, expiry[expiryHead].due <= now {
+            let k = expiry[expiryHead].key
+            expiryHead += 1
+            guard let i = open.index(forKey: k) else { continue }  // already evicted
+            let due = deadline(open.values[i])
+            if due <= now {
+                let t = open.values[i]
+                open.remove(at: i)
+                retire(k, t)
+            } else {
+                requeue.append((k, due))  // re-asked or answered later: look again then
             }
         }
-        for k in done {
-            if let t = open.removeValue(forKey: k) { retire(k, t) }
+        // Compact the queue once its consumed head dominates it.
+        if expiryHead > 4096 && expiryHead * 2 > expiry.count {
+            expiry.removeFirst(expiryHead)
+            expiryHead = 0
         }
-        if all {
-            recentQueryFlows.removeAll()
-        } else if recentQueryFlows.count > 1024 {
-            recentQueryFlows = recentQueryFlows.filter { now.nanoseconds(since: $0.value) <= limits.queryTimeoutNanoseconds }
-        }
+        expiry.append(contentsOf: requeue)
     }
 
     private func retire(_ k: Key, _ t: Transaction) {
-        if t.responses.isEmpty {
+        guard let first = t.first else {
             stats.unanswered += 1
             return
         }
-        var digests = Set<UInt64>()
-        for r in t.responses { digests.insert(r.digest) }
-        if digests.count > 1 {
+        if t.extra.contains(where: { $0.digest != first.digest }) {
             injectionCases.append(InjectionCase(key: k, query: t, responses: t.responses))
         }
     }
@@ -270,11 +354,17 @@ public final class DNSTransactionTracker {
     private func evictOldest(now: Timestamp) {
         sweep(now: now, all: false)
         guard open.count >= limits.maxOpenTransactions else { return }
-        let victims = open.sorted { $0.value.lastQueryTS < $1.value.lastQueryTS }.prefix(max(1, open.count / 8))
-        for (k, t) in victims {
-            open.removeValue(forKey: k)
-            stats.evictedTransactions += 1
-            retire(k, t)
+        // Still full: retire the oldest eighth, in queue order (oldest first).
+        var evicted = 0
+        let target = max(1, open.count / 8)
+        while evicted < target && expiryHead < expiry.count {
+            let k = expiry[expiryHead].key
+            expiryHead += 1
+            if let t = open.removeValue(forKey: k) {
+                stats.evictedTransactions += 1
+                retire(k, t)
+                evicted += 1
+            }
         }
     }
 
@@ -306,12 +396,12 @@ public final class DNSTransactionTracker {
 
     /// The resolver's usual IP TTL (the most common one among its first responses).
     func baselineTTL(_ server: IPAddress) -> UInt8? {
-        guard let h = ttlHistogram[server], let best = h.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }) else { return nil }
+        guard let h = baselines[server]?.ttlCounts, let best = h.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }) else { return nil }
         return best.key
     }
 
     func medianRTT(_ server: IPAddress) -> Int64? {
-        guard let s = rttSamples[server], !s.isEmpty else { return nil }
+        guard let s = baselines[server]?.rtts, !s.isEmpty else { return nil }
         return s.sorted()[s.count / 2]
     }
 

@@ -32,6 +32,10 @@ public struct RulesetReadResult: Sendable {
 public enum LiveRulesetReader {
     public static func read() throws -> RulesetReadResult {
         var result = RulesetReadResult()
+        // libnftables prints its own permission error straight to stderr: check first.
+        guard hasNetAdmin() else {
+            throw RulesetSourceError("reading the live ruleset needs root (CAP_NET_ADMIN): run 'sudo dnsaudit rules', or audit a saved ruleset with 'dnsaudit rules --file FILE'")
+        }
         guard let ctx = NftablesContext() else { throw RulesetSourceError("libnftables could not create a context") }
         let listing = ctx.run("list ruleset", json: true)
         guard listing.ok else {
@@ -90,6 +94,16 @@ public enum LiveRulesetReader {
             }
         }
         return result
+    }
+
+    /// CAP_NET_ADMIN (bit 12) in the effective set, from /proc/self/status.
+    static func hasNetAdmin() -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return true }
+        for line in status.split(separator: "\n") where line.hasPrefix("CapEff:") {
+            guard let v = UInt64(line.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16) else { return true }
+            return v & (1 << 12) != 0
+        }
+        return true
     }
 
     static func firstLine(_ s: String) -> String {

@@ -8,21 +8,36 @@ public enum TransportProtocol: UInt8, Sendable, Hashable {
 
 /// One direction-agnostic transport flow: the same key for both directions.
 public struct FlowKey: Sendable, Hashable, CustomStringConvertible {
-    public var a: IPAddress
-    public var b: IPAddress
-    public var aPort: UInt16
-    public var bPort: UInt16
-    public var proto: TransportProtocol
+    public let a: IPAddress
+    public let b: IPAddress
+    public let aPort: UInt16
+    public let bPort: UInt16
+    public let proto: TransportProtocol
+    /// Precomputed mix of every field, so hashing costs one word (flow tables are hot).
+    @usableFromInline let mixed: UInt64
+
+    @inlinable
+    public func hash(into h: inout Hasher) { h.combine(mixed) }
+
+    @inlinable
+    public static func == (x: FlowKey, y: FlowKey) -> Bool {
+        x.mixed == y.mixed && x.aPort == y.aPort && x.bPort == y.bPort && x.proto == y.proto && x.a == y.a && x.b == y.b
+    }
 
     /// Builds the canonical key (lower endpoint first) for a packet from src to dst.
     @inlinable
     public init(src: IPAddress, sport: UInt16, dst: IPAddress, dport: UInt16, proto: TransportProtocol) {
-        if (src, sport) <= (dst, dport) {
-            a = src; aPort = sport; b = dst; bPort = dport
-        } else {
-            a = dst; aPort = dport; b = src; bPort = sport
-        }
+        let forward = (src, sport) <= (dst, dport)
+        a = forward ? src : dst
+        aPort = forward ? sport : dport
+        b = forward ? dst : src
+        bPort = forward ? dport : sport
         self.proto = proto
+        var x = a.hi &* 0xff51_afd7_ed55_8ccd ^ a.lo
+        x = (x ^ (x >> 29)) &* 0xc4ce_b9fe_1a85_ec53 ^ b.hi
+        x = (x ^ (x >> 31)) &* 0x9E37_79B9_7F4A_7C15 ^ b.lo
+        x = (x ^ (x >> 29)) &* 0xbf58_476d_1ce4_e5b9 ^ (UInt64(aPort) << 24 | UInt64(bPort) << 8 | UInt64(proto.rawValue))
+        mixed = x ^ (x >> 32)
     }
 
     /// Whether a packet from `src:sport` travels from endpoint a to endpoint b.

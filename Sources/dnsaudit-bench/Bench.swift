@@ -18,6 +18,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Packets in each generated mix (repeatable).") var packets: [Int] = [1_000_000, 5_000_000]
     @Option(help: "Directory for the generated captures.") var workdir = "bench-out"
     @Flag(help: "Skip tshark (it takes a while on millions of packets).") var noTshark = false
+    @Option(help: "Run tshark only on mixes up to this many packets.") var tsharkMax = 1_000_000
     @Flag(help: "Keep the generated captures.") var keep = false
 
     func run() throws {
@@ -54,7 +55,9 @@ struct Bench: ParsableCommand {
             line("dnsaudit analyze", packets: count, seconds: a.seconds, mb: mb, rssKB: a.maxRSSKB)
             print(String(format: "  analyze / libpcap time ratio: %.2fx", a.seconds / max(pcapSeconds, 1e-9)))
 
-            if !noTshark, let tshark = which("tshark") {
+            if !noTshark && n > tsharkMax {
+                print("  tshark: skipped above --tshark-max \(tsharkMax) packets")
+            } else if !noTshark, let tshark = which("tshark") {
                 let t = try spawn(tshark, ["-n", "-r", path, "-Y", "dns", "-T", "fields", "-e", "dns.id"], quiet: true)
                 line("tshark -Y dns -T fields", packets: count, seconds: t.seconds, mb: mb, rssKB: t.maxRSSKB)
             } else if !noTshark {

@@ -1,0 +1,152 @@
+import Foundation
+/// Where a resolver is and how to talk to it.
+///
+/// Accepted forms (CONTRACT.md "--reference"):
+///   `https://HOST[:PORT]/PATH[#TLS-NAME]`  DoH (RFC 8484)
+///   `tls://HOST[:PORT][#TLS-NAME]`          DoT (RFC 7858)
+///   `udp://HOST[:PORT]`, `tcp://HOST[:PORT]` plain DNS (probes only)
+/// HOST may be an IP literal (`[v6]` with brackets). `#TLS-NAME` is the name the server's
+/// certificate must carry; the well-known public resolver addresses get theirs automatically, so an
+/// IP-literal reference is verified by name, not only by an IP SAN, and needs no bootstrap lookup.
+public struct ResolverEndpoint: Sendable, Hashable, CustomStringConvertible {
+    public enum Transport: String, Sendable, Hashable { case doh, dot, udp, tcp }
+
+    public var transport: Transport
+    public var host: String
+    public var port: Int
+    /// DoH path incl. leading "/".
+    public var path: String
+    /// The name the certificate must match (also the SNI). Nil: the host itself (IP SAN for an IP).
+    public var tlsName: String?
+    /// The text the user gave (or the canonical form).
+    public var original: String
+
+    public init(transport: Transport, host: String, port: Int, path: String = "/dns-query", tlsName: String? = nil, original: String? = nil) {
+        self.transport = transport
+        self.host = host
+        self.port = port
+        self.path = path
+        self.tlsName = tlsName
+        self.original = original ?? ""
+        if self.original.isEmpty { self.original = canonical }
+    }
+
+    public var description: String { original }
+
+    public var canonical: String {
+        let h = host.contains(":") ? "[\(host)]" : host
+        switch transport {
+        case .doh: return "https://\(h)\(port == 443 ? "" : ":\(port)")\(path)"
+        case .dot: return "tls://\(h)\(port == 853 ? "" : ":\(port)")"
+        case .udp: return "udp://\(h)\(port == 53 ? "" : ":\(port)")"
+        case .tcp: return "tcp://\(h)\(port == 53 ? "" : ":\(port)")"
+        }
+    }
+
+    public var isIPLiteral: Bool { IPText.isIPv4(host) || IPText.isIPv6(host) }
+
+    public struct ParseError: Error, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static func parse(_ text: String) throws -> ResolverEndpoint {
+        func fail(_ why: String) -> ParseError {
+            ParseError(description: "bad resolver URL '\(text)': \(why) (use https://HOST/PATH for DoH or tls://HOST for DoT)")
+        }
+        var rest = Substring(text)
+        var fragment: String?
+        if let hash = rest.firstIndex(of: "#") {
+            fragment = String(rest[rest.index(after: hash)...])
+            rest = rest[..<hash]
+            if fragment?.isEmpty ?? true { throw fail("empty name after '#'") }
+        }
+        guard let schemeEnd = rest.range(of: "://") else { throw fail("no scheme") }
+        let scheme = rest[..<schemeEnd.lowerBound].lowercased()
+        rest = rest[schemeEnd.upperBound...]
+        let transport: Transport
+        let defaultPort: Int
+        switch scheme {
+        case "https": transport = .doh; defaultPort = 443
+        case "tls": transport = .dot; defaultPort = 853
+        case "udp": transport = .udp; defaultPort = 53
+        case "tcp": transport = .tcp; defaultPort = 53
+        default: throw fail("unknown scheme '\(scheme)'")
+        }
+        var path = "/dns-query"
+        if let slash = rest.firstIndex(of: "/") {
+            guard transport == .doh else { throw fail("a path is only for https://") }
+            path = String(rest[slash...])
+            rest = rest[..<slash]
+        }
+        var host: String
+        var port = defaultPort
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { throw fail("unclosed '['") }
+            host = String(rest[rest.index(after: rest.startIndex)..<close])
+            let after = rest[rest.index(after: close)...]
+            if after.hasPrefix(":") {
+                guard let p = Int(after.dropFirst()), p > 0, p < 65536 else { throw fail("bad port") }
+                port = p
+            } else if !after.isEmpty { throw fail("junk after ']'") }
+            guard IPText.isIPv6(host) else { throw fail("not an IPv6 address in brackets") }
+        } else {
+            let colons = rest.filter { $0 == ":" }.count
+            if colons == 1, let c = rest.firstIndex(of: ":") {
+                guard let p = Int(rest[rest.index(after: c)...]), p > 0, p < 65536 else { throw fail("bad port") }
+                port = p
+                host = String(rest[..<c])
+            } else {
+                host = String(rest)
+            }
+        }
+        guard !host.isEmpty else { throw fail("no host") }
+        guard host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == ":" || $0 == "_") }) else {
+            throw fail("bad host")
+        }
+        var name = fragment
+        if name == nil, transport == .doh || transport == .dot { name = KnownResolvers.tlsName(for: host) }
+        return ResolverEndpoint(transport: transport, host: host, port: port, path: path, tlsName: name, original: text)
+    }
+}
+
+/// Well-known public resolvers: their addresses and the names their certificates carry.
+/// These are defaults for real users only; no test may contact them.
+public enum KnownResolvers {
+    public struct Entry: Sendable {
+        public var operatorName: String
+        public var addresses: [String]
+        public var tlsName: String
+    }
+
+    public static let entries: [Entry] = [
+        Entry(operatorName: "Cloudflare", addresses: ["1.1.1.1", "1.0.0.1", "2606:4700:4700::1111", "2606:4700:4700::1001"], tlsName: "cloudflare-dns.com"),
+        Entry(operatorName: "Quad9", addresses: ["9.9.9.9", "149.112.112.112", "2620:fe::fe", "2620:fe::9"], tlsName: "dns.quad9.net"),
+        Entry(operatorName: "Google", addresses: ["8.8.8.8", "8.8.4.4", "2001:4860:4860::8888", "2001:4860:4860::8844"], tlsName: "dns.google"),
+        Entry(operatorName: "OpenDNS", addresses: ["208.67.222.222", "208.67.220.220"], tlsName: "dns.opendns.com"),
+        Entry(operatorName: "AdGuard", addresses: ["94.140.14.14", "94.140.15.15"], tlsName: "dns.adguard-dns.com"),
+    ]
+
+    /// The built-in references (IP literals, so a hijacked resolver cannot poison the bootstrap).
+    public static let defaultReferences = ["https://1.1.1.1/dns-query", "https://9.9.9.9/dns-query", "tls://1.1.1.1", "tls://9.9.9.9", "tls://8.8.8.8"]
+
+    public static func tlsName(for host: String) -> String? {
+        entry(for: host)?.tlsName
+    }
+
+    public static func entry(for address: String) -> Entry? {
+        let a = address.lowercased()
+        return entries.first { $0.addresses.contains(a) }
+    }
+}
+
+/// Tiny IP-literal checks (no DNS).
+public enum IPText {
+    public static func isIPv4(_ s: String) -> Bool {
+        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { p in !p.isEmpty && p.count <= 3 && p.allSatisfy(\.isNumber) && (Int(p) ?? 999) <= 255 }
+    }
+
+    public static func isIPv6(_ s: String) -> Bool {
+        s.contains(":") && s.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." } && s.count <= 45
+    }
+}
