@@ -125,6 +125,10 @@ let package = Package(
         // Black-box tests of the dnsaudit binary: conformance with real captures, hostile inputs, demos.
         .testTarget(name: "EndToEndTests", dependencies: ["DNSWire", "PcapWriter", "PacketSynth"], resources: [.copy("known-differences.tsv")]),
         .testTarget(name: "FirewallTests", dependencies: ["FirewallModel", "FirewallAudit", "FirewallSource", "Findings"]),
+        // Root only: each example ruleset installed with real nft / iptables-nft / iptables-legacy in
+        // a fresh network namespace, audited live by the built dnsaudit; and offline as an
+        // unprivileged user.
+        .testTarget(name: "FirewallIntegrationTests"),
         .testTarget(name: "PacketSynthTests", dependencies: ["PacketSynth", "PcapWriter"]),
         // Root only: network namespaces with a TLS server, a resetting / intercepting middlebox and
         // a client; runs the built dnsaudit on the captures.

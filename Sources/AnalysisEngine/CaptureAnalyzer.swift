@@ -5,7 +5,9 @@ import Findings
 import FlowReassembly
 import NetTypes
 import PacketDecode
+import Foundation
 import TLSAnalysis
+import TLSCertificates
 import TLSWire
 
 #if canImport(Glibc)
@@ -22,6 +24,8 @@ public struct AnalysisOptions: Sendable {
     public var fragmentLimits = IPFragmentReassembler.Limits()
     public var dnsLimits = DNSTransactionTracker.Limits()
     public var tlsLimits = TLSConnectionTracker.Limits()
+    /// Trust for server certificates seen in the clear (TLS ≤ 1.2); nil: certificates are not judged.
+    public var trust: TrustSettings? = TrustSettings()
     public init() {}
 }
 
@@ -69,6 +73,9 @@ public final class CaptureAnalyzer {
     let dns: DNSTransactionTracker
     let tls: TLSConnectionTracker
     var quic = QUICClientHelloFinder()
+    private(set) lazy var certificates: CertificateJudge? = options.trust.map { CertificateJudge(settings: $0) }
+    private var certificatesUnjudged = 0
+    private var certificatesMalformed = 0
     let fragments: IPFragmentReassembler
     private(set) lazy var tcp: TCPReassembler = TCPReassembler(limits: options.tcpLimits) { [unowned self] seg, key in
         self.decideTCP(seg, key)
@@ -229,6 +236,28 @@ public final class CaptureAnalyzer {
                                               sport: seg.sport, dport: seg.dport, transport: seg.proto), sh))
     }
 
+    /// A server's Certificate message (TLS ≤ 1.2): judged against the trust store, the SNI and
+    /// the time of the capture.
+    func sawCertificate(_ body: [UInt8], record: TLSConnectionRecord, frame: UInt64, ts: Timestamp) {
+        guard let judge = certificates else { return }
+        let message = body.withUnsafeBytes { CertificateMessage.parse($0) }
+        guard let message else {
+            tlsMalformed += 1
+            return
+        }
+        let time = Date(timeIntervalSince1970: Double(ts.seconds) + Double(ts.nanoseconds) / 1e9)
+        switch judge.judge(message, serverName: record.serverName, at: time) {
+        case .judged(let v):
+            record.sawCertificate(v, frame: frame)
+        case .noTrustStore:
+            certificatesUnjudged += 1
+        case .malformed:
+            certificatesMalformed += 1
+        case .empty:
+            break
+        }
+    }
+
     // MARK: - TCP
 
     static let tlsPorts: Set<UInt16> = [443, 853, 465, 993, 995, 636, 8443]
@@ -314,6 +343,10 @@ public final class CaptureAnalyzer {
         c.append(("encrypted_dns_dot_connections", tls.stats.dotConnections))
         c.append(("encrypted_dns_doh_connections", tls.stats.dohConnections))
         c.append(("quic_initials_decrypted", quic.initials))
+        c.append(("tls_certificates_judged", tls.stats.certificatesJudged))
+        c.append(("tls_untrusted_certificates", tls.stats.untrustedCertificates))
+        if certificatesMalformed > 0 { c.append(("tls_certificates_malformed", certificatesMalformed)) }
+        if certificatesUnjudged > 0 { c.append(("tls_certificates_unjudged", certificatesUnjudged)) }
         if tlsMalformed > 0 { c.append(("tls_malformed", tlsMalformed)) }
         s.counters = c
         return s
@@ -329,6 +362,9 @@ public final class CaptureAnalyzer {
             if case .unsupported = i.linkType {
                 n.append("\(i.name): link type \(i.linkType.name) is not supported; its \(i.packets) frames were counted but not decoded.")
             }
+        }
+        if certificatesUnjudged > 0 {
+            n.append("\(certificatesUnjudged) server certificates were not judged: no trust store was found (install ca-certificates, or give --ca-file).")
         }
         let nonIP = skipped[.nonIP] ?? 0
         if nonIP > 0 { n.append("\(nonIP) frames carried no IP (ARP, LLDP, …) and were skipped.") }

@@ -46,6 +46,8 @@ final class TLSStreamWatcher: TCPStreamConsumer {
                     } else {
                         analyzer.tlsMalformed += 1
                     }
+                } else if type == TLSHandshakeType.certificate && !fromClient {
+                    analyzer.sawCertificate(body, record: record, frame: frame, ts: ts)
                 } else if type == TLSHandshakeType.serverHello && !fromClient {
                     if let sh = ServerHello.parse(body) {
                         record.sawServerHello(sh, frame: frame, ts: ts)

@@ -1,5 +1,6 @@
 import Findings
 import NetTypes
+import TLSCertificates
 import TLSWire
 
 /// One TCP packet's facts that matter for judging a reset.
@@ -39,6 +40,8 @@ public final class TLSConnectionRecord {
     var serverHello: (hello: ServerHello, frame: UInt64, ts: Timestamp)?
     var serverAnswered: (frame: UInt64, ts: Timestamp)?
     var alerts: [(alert: TLSAlert, fromClient: Bool, frame: UInt64)] = []
+    /// The judgement of the server's certificate chain (TLS ≤ 1.2, where it is in the clear).
+    var certificate: (verdict: CertificateVerdict, frame: UInt64)?
     var lastTS: Timestamp
 
     init(client: IPAddress, clientPort: UInt16, server: IPAddress, serverPort: UInt16, input: Int, ts: Timestamp) {
@@ -83,7 +86,12 @@ public final class TLSConnectionRecord {
         if alerts.count < 4 { alerts.append((a, fromClient, frame)) }
     }
 
+    public func sawCertificate(_ v: CertificateVerdict, frame: UInt64) {
+        if certificate == nil { certificate = (v, frame) }
+    }
+
     public var hasClientHello: Bool { clientHello != nil }
+    public var serverName: String? { clientHello?.hello.sni }
 }
 
 /// Judges TLS connections: resets right after a ClientHello (with the RST's IP TTL and IP ID
@@ -108,6 +116,8 @@ public final class TLSConnectionTracker {
         public var timeouts = 0
         public var dotConnections = 0
         public var dohConnections = 0
+        public var certificatesJudged = 0
+        public var untrustedCertificates = 0
     }
 
     public let limits: Limits
@@ -170,6 +180,13 @@ public final class TLSConnectionTracker {
             return
         }
         guard let ch = r.clientHello else { return }
+        if let cert = r.certificate {
+            stats.certificatesJudged += 1
+            if !cert.verdict.isTrusted {
+                stats.untrustedCertificates += 1
+                add(untrustedCertificateFinding(r, ch: ch, verdict: cert.verdict, frame: cert.frame))
+            }
+        }
         // A ServerHello before any reset: the handshake got an answer; later resets are the endpoints' business.
         let shFrame = r.serverHello?.frame
         let resetsBeforeAnswer = r.resets.filter { shFrame == nil || $0.frame < (shFrame ?? 0) }
@@ -334,6 +351,78 @@ public final class TLSConnectionTracker {
                                 detail: "no ServerHello, reset or close in the \(ms(waited)) the capture ran after the ClientHello",
                                 facts: [("waited_ns", .int(Int(waited)))])],
             remediation: "Silent drops after the ClientHello are how SNI filtering often looks; compare with another network.")
+    }
+
+    /// A server certificate that does not chain to a trusted root, does not cover the SNI, or was
+    /// outside its validity at the time of the connection. Severity follows how much it says about
+    /// interception: a known interception product's CA is high and likely; an unknown issuer or a
+    /// name mismatch is medium; a chain that is only expired (or not yet valid) is low.
+    func untrustedCertificateFinding(_ r: TLSConnectionRecord, ch: (hello: ClientHello, frame: UInt64, ts: Timestamp),
+                                     verdict v: CertificateVerdict, frame: UInt64) -> Finding {
+        let problems = Set(v.problems)
+        let trustProblem = problems.contains(.unknownIssuer) || problems.contains(.selfSigned)
+        var severity: Severity
+        var confidence: Confidence
+        var caveats: [String] = []
+        let retired = v.untrustedIssuer.flatMap(RetiredRoots.match)
+        if v.interceptionPattern != nil {
+            severity = .high; confidence = .likely
+        } else if trustProblem && problems.contains(.nameMismatch) {
+            severity = .high; confidence = .likely
+        } else if trustProblem || problems.contains(.nameMismatch) {
+            severity = .medium; confidence = .possible
+        } else {
+            severity = .low; confidence = .possible
+        }
+        if v.interceptionPattern == nil, let retired, !problems.contains(.nameMismatch) {
+            // An old capture judged against today's store: that root was public and trusted then.
+            severity = .info; confidence = .possible
+            caveats.append("the chain ends at \(retired), a public root that today's trust store no longer holds; it was probably trusted when this was captured")
+        } else if v.interceptionPattern == nil && ch.hello.sni == nil && severity > .low {
+            // No name was asked for (a connection to an address): nothing says which certificate was due.
+            severity = .low
+            caveats.append("the client sent no SNI, so there is no name the certificate should have carried")
+        }
+        let issuer = v.interceptionIssuer ?? v.untrustedIssuer ?? v.leaf?.issuer ?? "?"
+        let sni = sniText(ch.hello)
+        var facts: [(String, SubjectValue)] = [("client", .string(r.client.description)), ("client_port", .int(Int(r.clientPort)))]
+        if let leaf = v.leaf {
+            facts.append(("subject_dn", .string(leaf.subject)))
+            facts.append(("issuer_dn", .string(leaf.issuer)))
+            if !leaf.subjectAlternativeNames.isEmpty {
+                facts.append(("san", .string(leaf.subjectAlternativeNames.prefix(8).joined(separator: ", "))))
+            }
+            facts.append(("sha256", .string(leaf.sha256)))
+        }
+        facts.append(("problems", .string(v.problems.map(\.rawValue).joined(separator: ","))))
+        if let p = v.interceptionPattern { facts.append(("interception_product", .string(p))) }
+        let what: String
+        if let p = v.interceptionPattern {
+            what = "a certificate issued by \(issuer), the CA of a TLS interception product (\(p))"
+        } else if problems.contains(.selfSigned) {
+            what = "a self-signed certificate (\(issuer))"
+        } else if trustProblem, let retired {
+            what = "a certificate chaining to a retired public root (\(retired))"
+        } else if trustProblem {
+            what = "a certificate from an untrusted issuer, \(issuer)"
+        } else if problems.contains(.nameMismatch) {
+            what = "a certificate that does not cover the name"
+        } else {
+            what = "a certificate outside its validity period"
+        }
+        let subjectKeys = subject(r, ch.hello) + [("reason", .string(v.primaryProblem?.rawValue ?? "untrusted"))]
+        return Finding(
+            kind: FindingKind.tlsUntrustedCertificate, severity: severity, confidence: confidence,
+            title: "TLS to \(sni) (\(r.server):\(r.serverPort)) presented \(what)",
+            subject: subjectKeys,
+            evidence: [Evidence(source: "capture", input: inputName(r.input), frames: [ch.frame, frame],
+                                detail: "client port \(r.clientPort): " + (v.reasons + caveats).joined(separator: "; "), facts: facts)],
+            remediation: retired != nil && severity == .info
+                ? "Probably nothing: the capture predates the removal of that root. Check the server today if it matters."
+                : trustProblem
+                ? "Something between the client and \(ch.hello.sni ?? r.server.description) terminates TLS with its own CA. If it is your organisation's "
+                    + "inspection proxy, add its CA with --ca-file; otherwise treat the connection as intercepted and find the device."
+                : "Check the server's certificate (names, validity) and any proxy in front of it.")
     }
 
     func encryptedDNSBlocked(_ r: TLSConnectionRecord, what: String, frames: [UInt64]) -> Finding {

@@ -4,6 +4,7 @@ import CaptureSource
 import Findings
 import NetTypes
 import ReportRender
+import TLSCertificates
 
 #if canImport(Glibc)
 import Glibc
@@ -29,7 +30,7 @@ struct ReportOptions: ParsableArguments {
     var pretty = false
     @Option(name: .long, help: "Reference resolver (https://HOST/PATH = DoH, tls://HOST = DoT). Not yet used.")
     var reference: [String] = []
-    @Option(name: .customLong("ca-file"), help: "Trust roots (PEM) for references with a private CA. Not yet used.")
+    @Option(name: .customLong("ca-file"), help: "Extra trust roots (PEM): for server certificates in captures (an approved inspection CA, a lab CA) and references with a private CA.")
     var caFile: String?
     @Option(name: .long, help: "A saved ruleset to correlate with the capture. Not yet used.")
     var ruleset: String?
@@ -42,6 +43,16 @@ struct ReportOptions: ParsableArguments {
         default: throw RunFailure("--format \(format.rawValue) is not available in this version yet; use text, json or jsonl")
         }
         }
+
+    /// The system trust store plus --ca-file.
+    func trustSettings() throws -> TrustSettings {
+        guard let caFile else { return TrustSettings() }
+        do {
+            return TrustSettings(additionalRoots: try TrustRoots.load(pemFile: caFile))
+        } catch let e as TrustRoots.LoadError {
+            throw RunFailure("--ca-file: \(e.description)")
+        }
+    }
 
     func validateUnsupported() throws {
         if !reference.isEmpty { throw RunFailure("--reference is not available in this version yet (reference resolvers come with 'probe')") }
@@ -70,7 +81,9 @@ struct Analyze: ParsableCommand {
         } catch let e as CaptureError {
             throw RunFailure(e.message)
         }
-        let analyzer = CaptureAnalyzer()
+        var options = AnalysisOptions()
+        options.trust = try report.trustSettings()
+        let analyzer = CaptureAnalyzer(options: options)
         let progress = ProgressDisplay(enabled: !report.quiet && isatty(2) == 1)
         analyzer.onProgress = { progress.update($0) }
         analyzer.run(readers)

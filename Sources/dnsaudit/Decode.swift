@@ -31,6 +31,7 @@ struct Decode: ParsableCommand {
         var options = AnalysisOptions()
         options.filter = filter
         options.wantDecode = true
+        options.trust = nil  // decode lines carry no judgements
         let analyzer = CaptureAnalyzer(options: options)
         let multi = readers.count > 1
         analyzer.onDecode = { event in

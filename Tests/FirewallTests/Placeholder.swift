@@ -1,2 +1,0 @@
-import XCTest
-final class FirewallPlaceholderTests: XCTestCase { func testPlaceholder() {} }
