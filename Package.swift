@@ -70,6 +70,9 @@ let package = Package(
         ]),
         .target(name: "FirewallSource", dependencies: ["CNftables", "FirewallModel"]),
 
+        // Ties firewall redirect rules to the capture's DNS (analyze --ruleset).
+        .target(name: "FindingCorrelation", dependencies: ["DNSAnalysis", "FirewallAudit", "Findings", "NetTypes"]),
+
         // References and active probes: DoH / DoT / Do53 clients; the OONI/Iris-style answer comparison;
         // the bounded collector of the capture's answers (for analyze --reference); probes and the ladder.
         .target(name: "ResolverClients", dependencies: [
@@ -97,7 +100,7 @@ let package = Package(
 
         // Executables.
         .executableTarget(name: "dnsaudit", dependencies: [
-            "AnalysisEngine", "ReportRender", "Findings", "CaptureSource", "FirewallAudit", "FirewallSource", "Probes", "TLSCertificates",
+            "AnalysisEngine", "ReportRender", "Findings", "CaptureSource", "FirewallAudit", "FirewallSource", "Probes", "TLSCertificates", "FindingCorrelation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "dnsaudit-gen", dependencies: [
@@ -125,6 +128,7 @@ let package = Package(
         // Black-box tests of the dnsaudit binary: conformance with real captures, hostile inputs, demos.
         .testTarget(name: "EndToEndTests", dependencies: ["DNSWire", "PcapWriter", "PacketSynth"], resources: [.copy("known-differences.tsv")]),
         .testTarget(name: "FirewallTests", dependencies: ["FirewallModel", "FirewallAudit", "FirewallSource", "Findings"]),
+        .testTarget(name: "CorrelationTests", dependencies: ["FindingCorrelation", "FirewallAudit", "FirewallModel", "DNSAnalysis", "Findings", "NetTypes"]),
         // Root only: each example ruleset installed with real nft / iptables-nft / iptables-legacy in
         // a fresh network namespace, audited live by the built dnsaudit; and offline as an
         // unprivileged user.

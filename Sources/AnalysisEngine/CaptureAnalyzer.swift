@@ -73,6 +73,8 @@ public final class CaptureAnalyzer {
     let dns: DNSTransactionTracker
     let tls: TLSConnectionTracker
     var quic = QUICClientHelloFinder()
+    /// Queries per (client, resolver, port, transport), for correlation with firewall rules.
+    public private(set) var dnsPaths = DNSPathTally()
     private(set) lazy var certificates: CertificateJudge? = options.trust.map { CertificateJudge(settings: $0) }
     private var certificatesUnjudged = 0
     private var certificatesMalformed = 0
@@ -205,6 +207,9 @@ public final class CaptureAnalyzer {
             if let m = parsed { cb(.dns(ctx(), flavor, m)) } else { cb(.dnsError(ctx(), flavor, "DNS_unparseable")) }
         }
         if flavor == .dns {
+            if !summary.qr {
+                dnsPaths.query(client: ip.src, resolver: ip.dst, port: dport, transport: transport, frame: frame, input: currentInput)
+            }
             dns.observe(DNSObservation(frame: frame, ts: ts, src: ip.src, dst: ip.dst, sport: sport, dport: dport,
                                        transport: transport, ipTTL: ip.ttl, ipID: ip.ipID, input: currentInput),
                         bytes: msg, summary: summary)

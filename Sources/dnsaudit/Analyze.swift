@@ -2,6 +2,9 @@ import AnalysisEngine
 import ArgumentParser
 import CaptureSource
 import Findings
+import FindingCorrelation
+import FirewallAudit
+import FirewallSource
 import NetTypes
 import ReportRender
 import TLSCertificates
@@ -32,9 +35,9 @@ struct ReportOptions: ParsableArguments {
     var reference: [String] = []
     @Option(name: .customLong("ca-file"), help: "Extra trust roots (PEM): for server certificates in captures (an approved inspection CA, a lab CA) and references with a private CA.")
     var caFile: String?
-    @Option(name: .long, help: "A saved ruleset to correlate with the capture. Not yet used.")
+    @Option(name: .long, help: "A saved ruleset (nft text or JSON, iptables-save) to audit and tie to the capture's DNS (analyze).")
     var ruleset: String?
-    @Option(name: .long, help: "Policy file. Not yet used.")
+    @Option(name: .long, help: "Policy file (TOML): approved resolvers and NAT targets (see rules/policy.example.toml).")
     var policy: String?
 
     func validateFormat() throws {
@@ -56,8 +59,6 @@ struct ReportOptions: ParsableArguments {
 
     func validateUnsupported() throws {
         if !reference.isEmpty { throw RunFailure("--reference is not available in this version yet (reference resolvers come with 'probe')") }
-        if ruleset != nil { throw RunFailure("--ruleset is not available in this version yet (it comes with 'rules')") }
-        if policy != nil { throw RunFailure("--policy is not available in this version yet") }
     }
 }
 
@@ -81,6 +82,15 @@ struct Analyze: ParsableCommand {
         } catch let e as CaptureError {
             throw RunFailure(e.message)
         }
+        // The ruleset first: a bad file fails before the capture is read.
+        let firewall = try report.ruleset.map { path -> (read: RulesetReadResult, audit: FirewallAuditResult) in
+            let read = try readSavedRuleset(path)
+            let policy = try loadPolicy(report.policy)
+            return (read, FirewallAuditor(policy: policy).audit(read.rulesets.map { RulesetInput(ruleset: $0.ruleset, name: $0.name) }))
+        }
+        if report.policy != nil && report.ruleset == nil {
+            throw RunFailure("--policy needs --ruleset here: the policy approves resolvers and NAT targets of a ruleset")
+        }
         var options = AnalysisOptions()
         options.trust = try report.trustSettings()
         let analyzer = CaptureAnalyzer(options: options)
@@ -88,15 +98,25 @@ struct Analyze: ParsableCommand {
         analyzer.onProgress = { progress.update($0) }
         analyzer.run(readers)
         progress.finish()
-        let findings = analyzer.finish()
+        var findings = analyzer.finish()
+        var inputs = analyzer.inputs.map(reportInput)
+        var notes = analyzer.notes()
+        if let rules = firewall {
+            let correlated = RulesetCorrelation.correlate(
+                firewall: rules.audit.findings, redirects: rules.audit.redirects, capture: findings,
+                paths: analyzer.dnsPaths, inputName: { i in i >= 0 && i < analyzer.inputs.count ? analyzer.inputs[i].name : nil })
+            findings = correlated.findings
+            inputs += rules.read.rulesets.map(rulesetInput)
+            notes += rules.read.notes + rules.audit.notes + correlated.notes
+        }
         for i in analyzer.inputs {
             if case .readError(let e) = i.end {
                 printError("warning: \(i.name) ends early (\(e)); reporting the \(i.packets) packets read")
             }
         }
         let rep = Report(toolVersion: DNSAuditVersion.current, generatedAt: nowRFC3339(),
-                         inputs: analyzer.inputs.map(reportInput), summary: analyzer.summary(),
-                         findings: findings, notes: analyzer.notes())
+                         inputs: inputs, summary: analyzer.summary(),
+                         findings: findings, notes: notes)
         try emit(rep, report)
         throw ExitCode(rep.exitStatus(failOn: report.failOn))
     }

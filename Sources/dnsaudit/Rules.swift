@@ -37,20 +37,17 @@ struct Rules: ParsableCommand {
         if !report.reference.isEmpty { throw RunFailure("--reference is not used by 'rules' (reference resolvers belong to 'probe')") }
         if report.ruleset != nil { throw RunFailure("'rules' audits a saved ruleset with --file FILE; --ruleset is for 'analyze'") }
         if report.caFile != nil { throw RunFailure("--ca-file is not used by 'rules'") }
-        let policy = try loadPolicy()
+        let policy = try loadPolicy(report.policy)
 
         let read: RulesetReadResult
-        do {
-            if let file {
-                let lister = selfExecutable().flatMap {
-                    SavedRulesetReader.NamespaceLister.reexecuting($0, arguments: ["rules", "--internal-load-in-namespace"])
-                }
-                read = try SavedRulesetReader.read(path: file, lister: lister)
-            } else {
+        if let file {
+            read = try readSavedRuleset(file)
+        } else {
+            do {
                 read = try LiveRulesetReader.read()
+            } catch let e as RulesetSourceError {
+                throw RunFailure(e.message)
             }
-        } catch let e as RulesetSourceError {
-            throw RunFailure(e.message)
         }
 
         let inputs = read.rulesets.map { RulesetInput(ruleset: $0.ruleset, name: $0.name) }
@@ -68,33 +65,46 @@ struct Rules: ParsableCommand {
         try emit(rep, report)
         throw ExitCode(rep.exitStatus(failOn: report.failOn))
     }
+}
 
-    func loadPolicy() throws -> FirewallPolicy {
-        guard let path = report.policy else { return FirewallPolicy() }
-        guard let data = FileReader.readSmall(path) else {
-            throw RunFailure("cannot read the policy file \(path): \(String(cString: strerror(errno)))")
-        }
-        do {
-            return try FirewallPolicy.parse(toml: String(decoding: data, as: UTF8.self), source: path)
-        } catch let e as PolicyError {
-            throw RunFailure(e.message)
-        }
+/// A saved ruleset (nft text through a private namespace, nft JSON, iptables-save), for
+/// `rules --file` and `analyze --ruleset`.
+func readSavedRuleset(_ file: String) throws -> RulesetReadResult {
+    let lister = selfExecutable().flatMap {
+        SavedRulesetReader.NamespaceLister.reexecuting($0, arguments: ["rules", "--internal-load-in-namespace"])
     }
+    do {
+        return try SavedRulesetReader.read(path: file, lister: lister)
+    } catch let e as RulesetSourceError {
+        throw RunFailure(e.message)
+    }
+}
 
-    func rulesetInput(_ s: SourcedRuleset) -> ReportInput {
-        ReportInput(kind: "ruleset", name: s.name, facts: [
-            ("format", .string(s.format)), ("reader", .string(s.reader)), ("tables", .int(s.ruleset.tables.count)),
-            ("chains", .int(s.ruleset.chains.count)), ("rules", .int(s.ruleset.rules.count)),
-        ])
+func loadPolicy(_ policyPath: String?) throws -> FirewallPolicy {
+    guard let path = policyPath else { return FirewallPolicy() }
+    guard let data = FileReader.readSmall(path) else {
+        throw RunFailure("cannot read the policy file \(path): \(String(cString: strerror(errno)))")
     }
+    do {
+        return try FirewallPolicy.parse(toml: String(decoding: data, as: UTF8.self), source: path)
+    } catch let e as PolicyError {
+        throw RunFailure(e.message)
+    }
+}
 
-    /// This program's own path, to run the namespace helper with.
-    func selfExecutable() -> String? {
-        var buf = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
-        guard n > 0 else { return nil }
-        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
+func rulesetInput(_ s: SourcedRuleset) -> ReportInput {
+    ReportInput(kind: "ruleset", name: s.name, facts: [
+        ("format", .string(s.format)), ("reader", .string(s.reader)), ("tables", .int(s.ruleset.tables.count)),
+        ("chains", .int(s.ruleset.chains.count)), ("rules", .int(s.ruleset.rules.count)),
+    ])
+}
+
+/// This program's own path, to run the namespace helper with.
+func selfExecutable() -> String? {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+    guard n > 0 else { return nil }
+    return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 /// Reads a small file (a policy) completely; nil with errno set on failure.

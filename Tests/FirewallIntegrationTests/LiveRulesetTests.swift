@@ -107,11 +107,9 @@ final class LiveRulesetTests: XCTestCase {
             XCTAssertFalse(f.title.isEmpty)
             XCTAssertNotNil(f.subject["handle"], "\(name): a live rule always has a handle: \(f)")
             XCTAssertEqual(f.subject["handle"]?.isNumber, true)
-            if e.install != "iptables-legacy", case let origin = f.subject["origin"]?.text, origin != "iptables-legacy" {
-                // The delete command in the remediation names the live handle (nft) or position (iptables).
-                if origin == "nft", let h = f.subject["handle"]?.text, f.severity != "info" {
-                    XCTAssertTrue(f.remediation.contains("handle \(h)"), "\(name): remediation does not name handle \(h): \(f.remediation)")
-                }
+            // The delete command in the remediation names the live handle of an nft rule.
+            if f.subject["origin"]?.text == "nft", let h = f.subject["handle"]?.text {
+                XCTAssertTrue(f.remediation.contains("handle \(h)"), "\(name): remediation does not name handle \(h): \(f.remediation)")
             }
         }
         let untranslated = (report.notes ?? []).filter { $0.contains("could not be recovered") }

@@ -1,0 +1,116 @@
+import DNSAnalysis
+import Findings
+import FirewallAudit
+import NetTypes
+
+/// Ties a firewall's redirect rules to the DNS a capture holds (`analyze --ruleset`).
+///
+/// For each `firewall.dns-redirect` finding, the capture's queries that the rule would take
+/// (transport, destination port and destination address inside the rule's selector, and not
+/// already addressed to the rule's target) are counted and named as evidence. When the capture
+/// also holds DNS findings about those same resolvers (an injection, unsolicited responses, answers
+/// that disagree with the references), the rule and the forged answers are two independent signals
+/// of one hijack: they become one finding, `confirmed`, carrying both evidences, and the DNS
+/// findings it absorbed are removed from the list.
+public enum RulesetCorrelation {
+    /// DNS finding kinds that a redirect to another resolver explains.
+    public static let explainedKinds: Set<String> = [
+        FindingKind.dnsInjection, FindingKind.dnsUnsolicitedResponse, "dns.answer-mismatch", "dns.nxdomain-rewrite",
+        "dns.resolver-identity-mismatch",
+    ]
+
+    public struct Result: Sendable {
+        public var findings: [Finding]
+        public var notes: [String]
+    }
+
+    public static func correlate(firewall: [Finding], redirects: [RedirectRule], capture: [Finding],
+                                 paths: DNSPathTally, inputName: (Int) -> String?) -> Result {
+        var out: [Finding] = []
+        var absorbed = Set<Int>()
+        var notes: [String] = []
+        for var f in firewall {
+            guard f.kind == FindingKind.firewallDNSRedirect, let rule = rule(for: f, in: redirects) else {
+                out.append(f)
+                continue
+            }
+            // The capture's queries this rule takes.
+            var matched: [(DNSPathTally.Path, DNSPathTally.Count)] = []
+            for (p, c) in paths.paths {
+                let proto = p.transport == .tcp ? "tcp" : "udp"
+                guard rule.applies(toPort: p.port, proto: proto), rule.applies(toDestination: p.resolver.description) else { continue }
+                if rule.targetAddresses.contains(p.resolver.description) { continue }  // already goes there
+                matched.append((p, c))
+            }
+            let ruleName = describe(f)
+            guard !matched.isEmpty else {
+                notes.append("\(ruleName): the capture holds no DNS query that this rule would take")
+                out.append(f)
+                continue
+            }
+            matched.sort { $0.1.firstFrame < $1.1.firstFrame }
+            let total = matched.reduce(0) { $0 + $1.1.queries }
+            var perResolver: [String: Int] = [:]
+            var resolverOrder: [String] = []
+            var clients = Set<IPAddress>()
+            for (p, c) in matched {
+                let key = "\(p.resolver.isV6 ? "[\(p.resolver)]" : p.resolver.description):\(p.port)/\(p.transport == .tcp ? "tcp" : "udp")"
+                if perResolver[key] == nil { resolverOrder.append(key) }
+                perResolver[key, default: 0] += c.queries
+                clients.insert(p.client)
+            }
+            let resolverText = resolverOrder.prefix(6).map { "\($0) ×\(perResolver[$0] ?? 0)" }.joined(separator: ", ")
+                + (resolverOrder.count > 6 ? " and \(resolverOrder.count - 6) more" : "")
+            let target = f.subject.first { $0.0 == "target" }.map { "\($0.1)" } ?? rule.target()
+            f.evidence.append(Evidence(
+                source: "capture", input: inputName(matched[0].1.input), frames: matched.prefix(8).map { $0.1.firstFrame },
+                detail: "the rule takes \(total) quer\(total == 1 ? "y" : "ies") in the capture, from \(clients.count) client\(clients.count == 1 ? "" : "s"), "
+                    + "addressed to \(resolverText); it sends them to \(target)",
+                facts: [("matched_queries", .int(total)), ("matched_clients", .int(clients.count))]))
+            // DNS findings about the same resolvers: the answers this rule produced.
+            let resolvers = Set(matched.map { $0.0.resolver.description })
+            var explained: [Finding] = []
+            for (i, d) in capture.enumerated() where !absorbed.contains(i) && explainedKinds.contains(d.kind) {
+                guard let r = resolverOf(d), resolvers.contains(r) else { continue }
+                absorbed.insert(i)
+                explained.append(d)
+            }
+            if !explained.isEmpty {
+                f.confidence = .confirmed
+                for d in explained {
+                    if d.severity > f.severity { f.severity = d.severity }
+                    for var e in d.evidence {
+                        e.detail = "[\(d.kind)] \(d.title): " + e.detail
+                        f.evidence.append(e)
+                    }
+                }
+                let kinds = Set(explained.map(\.kind)).sorted().joined(separator: ", ")
+                f.title += " — confirmed: the capture shows its effect (\(kinds))"
+            } else {
+                f.title += " — \(total) captured quer\(total == 1 ? "y matches" : "ies match") it"
+            }
+            out.append(f)
+        }
+        for (i, d) in capture.enumerated() where !absorbed.contains(i) { out.append(d) }
+        return Result(findings: out, notes: notes)
+    }
+
+    /// The redirect rule a firewall finding was made from (same family, table, chain and handle).
+    static func rule(for f: Finding, in redirects: [RedirectRule]) -> RedirectRule? {
+        func value(_ k: String) -> String? { f.subject.first { $0.0 == k }.map { "\($0.1)" } }
+        let family = value("family"), table = value("table"), chain = value("chain"), handle = value("handle")
+        return redirects.first { r in
+            r.family == family && r.table == table && r.chain == chain && handle == String(r.handle ?? r.position)
+        }
+    }
+
+    static func resolverOf(_ d: Finding) -> String? {
+        if let r = d.subject.first(where: { $0.0 == "resolver" }) { return "\(r.1)" }
+        return nil
+    }
+
+    static func describe(_ f: Finding) -> String {
+        func value(_ k: String) -> String { f.subject.first { $0.0 == k }.map { "\($0.1)" } ?? "?" }
+        return "rule \(value("family")) \(value("table")) \(value("chain")) handle \(value("handle"))"
+    }
+}
