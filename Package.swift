@@ -128,6 +128,9 @@ let package = Package(
         // Black-box tests of the dnsaudit binary: conformance with real captures, hostile inputs, demos.
         .testTarget(name: "EndToEndTests", dependencies: ["DNSWire", "PcapWriter", "PacketSynth"], resources: [.copy("known-differences.tsv")]),
         .testTarget(name: "FirewallTests", dependencies: ["FirewallModel", "FirewallAudit", "FirewallSource", "Findings"]),
+        .testTarget(name: "ReportRenderTests", dependencies: ["ReportRender", "Findings"]),
+        // Root only: live capture in a network namespace (privilege drop, streaming, --write).
+        .testTarget(name: "LiveIntegrationTests"),
         .testTarget(name: "CorrelationTests", dependencies: ["FindingCorrelation", "FirewallAudit", "FirewallModel", "DNSAnalysis", "Findings", "NetTypes"]),
         // Root only: each example ruleset installed with real nft / iptables-nft / iptables-legacy in
         // a fresh network namespace, audited live by the built dnsaudit; and offline as an
