@@ -98,9 +98,12 @@ public enum RulesetCorrelation {
     /// The redirect rule a firewall finding was made from (same family, table, chain and handle).
     static func rule(for f: Finding, in redirects: [RedirectRule]) -> RedirectRule? {
         func value(_ k: String) -> String? { f.subject.first { $0.0 == k }.map { "\($0.1)" } }
-        let family = value("family"), table = value("table"), chain = value("chain"), handle = value("handle")
+        let family = value("family"), table = value("table"), chain = value("chain")
+        let handle = value("handle"), position = value("rule")
         return redirects.first { r in
-            r.family == family && r.table == table && r.chain == chain && handle == String(r.handle ?? r.position)
+            guard r.family == family && r.table == table && r.chain == chain else { return false }
+            if let h = r.handle { return handle == String(h) }
+            return position == String(r.position) || handle == String(r.position)
         }
     }
 

@@ -140,7 +140,12 @@ public struct FirewallAuditor: Sendable {
                 ("family", .string(rule.family)), ("table", .string(rule.table)), ("chain", .string(rule.chain)),
                 ("hook", .string(hook)),
             ]
-            if let h = rule.handle { s.append(("handle", .int(h))) }
+            if let h = rule.handle {
+                s.append(("handle", .int(h)))
+            } else {
+                // No handle (a text file parsed without nft): the rule's position keeps two rules apart.
+                s.append(("rule", .int(position)))
+            }
             s.append(("target", .string(target)))
             s.append(("origin", .string(rule.origin.rawValue)))
             return s

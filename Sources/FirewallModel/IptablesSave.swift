@@ -9,14 +9,17 @@ public enum IptablesSaveParser {
     /// Whether the text looks like iptables-save output (a `*table` line and `COMMIT`).
     public static func looksLikeIptablesSave(_ text: String) -> Bool {
         var sawTable = false
+        var sawBody = false
         for raw in text.split(separator: "\n").prefix(2000) {
             let line = raw.trimmingSpaces
             if line.hasPrefix("#") || line.isEmpty { continue }
             if line.hasPrefix("*") { sawTable = true; continue }
             if line == "COMMIT" { return sawTable }
             if !sawTable { return false }
+            if line.hasPrefix(":") || line.hasPrefix("-A ") { sawBody = true }
         }
-        return false
+        // A table with chains or rules but no COMMIT: iptables-save output cut short (the parser says so).
+        return sawTable && sawBody
     }
 
     /// `family` is `ip` or `ip6`; nil: from the header (`ip6tables-save`) or the addresses used.

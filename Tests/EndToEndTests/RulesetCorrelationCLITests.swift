@@ -1,0 +1,36 @@
+import Foundation
+import XCTest
+
+/// `dnsaudit analyze --ruleset`: one report with the rule and the captured DNS it affected.
+final class RulesetCorrelationCLITests: XCTestCase {
+    func testRedirectRuleAndInjectionBecomeOneConfirmedFinding() throws {
+        let capture = TestPaths.root.appendingPathComponent("captures/dns-injection.pcap").path
+        let rules = TestPaths.root.appendingPathComponent("rules/examples/router-dns-dnat.rules").path
+        let r = try runProcess(TestPaths.dnsaudit, ["analyze", "--format", "json", "--ruleset", rules, capture])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
+        let findings = report["findings"] as? [[String: Any]] ?? []
+        let inputs = report["inputs"] as? [[String: Any]] ?? []
+        XCTAssertEqual(Set(inputs.compactMap { $0["kind"] as? String }), ["capture", "ruleset"])
+        let confirmed = findings.filter { $0["confidence"] as? String == "confirmed" }
+        XCTAssertEqual(confirmed.count, 1)
+        XCTAssertEqual(confirmed.first?["kind"] as? String, "firewall.dns-redirect")
+        let evidence = confirmed.first?["evidence"] as? [[String: Any]] ?? []
+        XCTAssertEqual(Set(evidence.compactMap { $0["source"] as? String }), ["ruleset", "capture"])
+        XCTAssertFalse(findings.contains { $0["kind"] as? String == "dns.injection" }, "the injection is part of the confirmed finding")
+    }
+
+    func testBadRulesetFailsBeforeReading() throws {
+        let capture = TestPaths.root.appendingPathComponent("captures/dns-clean.pcap").path
+        let bad = FileManager.default.temporaryDirectory.appendingPathComponent("dnsaudit-bad-\(getpid()).rules")
+        try Data("*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p udp --dport 53 -j DNAT --to-destination 10.0.0.1\n".utf8).write(to: bad)
+        defer { try? FileManager.default.removeItem(at: bad) }
+        let r = try runProcess(TestPaths.dnsaudit, ["analyze", "--ruleset", bad.path, capture])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("COMMIT"), r.stderr)
+        let p = try runProcess(TestPaths.dnsaudit, ["analyze", "--policy", "rules/policy.example.toml", capture])
+        XCTAssertEqual(p.status, 2)
+        XCTAssertTrue(p.stderr.contains("--ruleset"), p.stderr)
+    }
+}
