@@ -85,10 +85,11 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .target(name: "AnswerComparison", dependencies: ["DNSWire"]),
-        .target(name: "DNSObservations", dependencies: ["DNSWire", "NetTypes"]),
+        .target(name: "DNSObservations", dependencies: ["AnswerComparison", "DNSWire", "NetTypes"]),
         .target(name: "Probes", dependencies: [
-            "ResolverClients", "AnswerComparison", "DNSObservations", "DNSWire", "Findings",
+            "ResolverClients", "AnswerComparison", "DNSObservations", "DNSWire", "Findings", "TLSCertificates",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -1,5 +1,6 @@
 import CaptureSource
 import DNSAnalysis
+import DNSObservations
 import DNSWire
 import Findings
 import FlowReassembly
@@ -24,8 +25,12 @@ public struct AnalysisOptions: Sendable {
     public var fragmentLimits = IPFragmentReassembler.Limits()
     public var dnsLimits = DNSTransactionTracker.Limits()
     public var tlsLimits = TLSConnectionTracker.Limits()
+    /// Keep the path's answer per (qname, qtype) for comparison with references (`--reference`).
+    public var collectAnswers = false
     /// Trust for server certificates seen in the clear (TLS ≤ 1.2); nil: certificates are not judged.
     public var trust: TrustSettings? = TrustSettings()
+    /// Live capture: detectors keep findings as they decide them, for `drainNewFindings()`.
+    public var streamFindings = false
     public init() {}
 }
 
@@ -47,6 +52,10 @@ public struct InputResult: Sendable {
     public var first: Timestamp?
     public var last: Timestamp?
     public var end: ReadEnd = .endOfFile
+    public init(name: String, linkType: LinkType) {
+        self.name = name
+        self.linkType = linkType
+    }
 }
 
 /// Streams captures through decoding, reassembly and the detectors, one frame at a time,
@@ -75,6 +84,8 @@ public final class CaptureAnalyzer {
     var quic = QUICClientHelloFinder()
     /// Queries per (client, resolver, port, transport), for correlation with firewall rules.
     public private(set) var dnsPaths = DNSPathTally()
+    /// The path's answers per (qname, qtype), when `options.collectAnswers` is set.
+    public private(set) var capturedAnswers = CapturedAnswers()
     private(set) lazy var certificates: CertificateJudge? = options.trust.map { CertificateJudge(settings: $0) }
     private var certificatesUnjudged = 0
     private var certificatesMalformed = 0
@@ -93,6 +104,7 @@ public final class CaptureAnalyzer {
         dns = DNSTransactionTracker(limits: options.dnsLimits, inputName: { nameBox.name($0) })
         tls = TLSConnectionTracker(limits: options.tlsLimits, inputName: { nameBox.name($0) })
         self.inputNames = nameBox
+        dns.streamsDecisions = options.streamFindings
     }
 
     private let inputNames: InputNames
@@ -207,6 +219,12 @@ public final class CaptureAnalyzer {
             if let m = parsed { cb(.dns(ctx(), flavor, m)) } else { cb(.dnsError(ctx(), flavor, "DNS_unparseable")) }
         }
         if flavor == .dns {
+            if summary.qr && options.collectAnswers && summary.opcode == 0 {
+                if parsed == nil, case .success(let m) = DNSMessage.parse(msg) { parsed = m }
+                if let m = parsed {
+                    capturedAnswers.add(m, resolver: ip.src, client: ip.dst, frame: frame, input: currentInput)
+                }
+            }
             if !summary.qr {
                 dnsPaths.query(client: ip.src, resolver: ip.dst, port: dport, transport: transport, frame: frame, input: currentInput)
             }
@@ -294,6 +312,49 @@ public final class CaptureAnalyzer {
         let watcher = TLSStreamWatcher(analyzer: self, record: record, sniffing: !tlsPort)
         return TCPFlowDecision(consumer: watcher, sourceIsClient: srcIsClient)
     }
+
+    // MARK: - Live capture (frames fed one by one with processFrame, findings streamed)
+
+    /// Starts an input that is fed frame by frame with `processFrame` (a live interface), as
+    /// `run(_:)` does for each file. Returns its index.
+    @discardableResult
+    public func beginInput(name: String) -> Int {
+        inputNames.append(name)
+        currentInput = inputs.count
+        return currentInput
+    }
+
+    /// Ends the input started with `beginInput`: records its facts; flows do not continue past it.
+    public func endInput(_ result: InputResult) {
+        inputs.append(result)
+        tcp.finish(at: lastTS)
+        fragments.finish()
+    }
+
+    /// Drives every capture-time timeout to `now` (DNS transactions, TCP connections, IP
+    /// fragments, unanswered TLS hellos) even when no packet arrives. Live capture calls this about
+    /// once a second with the clock (packet timestamps are the same clock), so tables stay bounded
+    /// by time as well as by size, and findings that wait for a timeout are decided while running.
+    public func expire(now: Timestamp) {
+        dns.expire(now: now)
+        tcp.expire(now: now)
+        fragments.expire(now: now)
+        tls.expire(now: now)
+    }
+
+    /// Findings decided since the last call, each finding id once per run (needs
+    /// `AnalysisOptions.streamFindings`). They show what is known when decided; `finish()` still
+    /// returns every finding with its full evidence.
+    public func drainNewFindings() -> [Finding] {
+        var out: [Finding] = []
+        for f in dns.drainDecidedFindings() + tls.drainDecidedFindings() {
+            if streamedIDs.count >= 65_536 { streamedIDs.removeAll() }  // bound memory; a rare repeat is harmless
+            if streamedIDs.insert(f.id).inserted { out.append(f) }
+        }
+        return out
+    }
+
+    private var streamedIDs: Set<String> = []
 
     // MARK: - Results
 

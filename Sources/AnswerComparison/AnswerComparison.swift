@@ -100,6 +100,16 @@ public struct ComparisonResult: Sendable, Equatable {
     public var referencesAnswered: Int
 
     public var isInconsistent: Bool { verdict == .inconsistent }
+
+    public init(verdict: Verdict, reason: String, certainty: Certainty, bogons: [String], referenceAddresses: [String],
+                referencesAnswered: Int) {
+        self.verdict = verdict
+        self.reason = reason
+        self.certainty = certainty
+        self.bogons = bogons
+        self.referenceAddresses = referenceAddresses
+        self.referencesAnswered = referencesAnswered
+    }
 }
 
 public enum AnswerComparator {

@@ -171,6 +171,10 @@ public final class DNSTransactionTracker {
     private var baselines: [IPAddress: Baseline] = [:]
     public private(set) var resolvers: Set<IPAddress> = []
     private let inputName: (Int) -> String?
+    /// Live mode: keep each finding as soon as it is decided, for `drainDecidedFindings()`.
+    /// Off by default (offline analysis builds findings once, in `finish()`).
+    public var streamsDecisions = false
+    private var decided: [Finding] = []
 
     public init(limits: Limits = Limits(), inputName: @escaping (Int) -> String? = { _ in nil }) {
         self.limits = limits
@@ -178,6 +182,21 @@ public final class DNSTransactionTracker {
     }
 
     public var openTransactions: Int { open.count }
+
+    /// Findings decided since the last call (only with `streamsDecisions`): an injection when the
+    /// second, different answer arrives; an unsolicited response the first time its flow shows one.
+    /// They are previews built from what is known so far; `finish()` still returns the full findings.
+    public func drainDecidedFindings() -> [Finding] {
+        guard !decided.isEmpty else { return [] }
+        defer { decided.removeAll() }
+        return decided
+    }
+
+    /// Retires transactions whose windows have passed by `now` (capture time), even when no DNS
+    /// arrives: live capture calls this periodically so the table follows the clock.
+    public func expire(now: Timestamp) {
+        sweepIfDue(now: now)
+    }
 
     /// Ports whose traffic is unicast DNS that must pair (mDNS and LLMNR multicast answers are not).
     @inlinable
@@ -234,6 +253,9 @@ public final class DNSTransactionTracker {
         if first.raw.isEmpty, let raw = arena.fetch(first.arena) { open.values[i].first?.raw = raw }
         resp.raw = Array(bytes)
         open.values[i].extra.append(resp)
+        if streamsDecisions {
+            decided.append(injectionFinding(InjectionCase(key: key, query: open.values[i], responses: open.values[i].responses)))
+        }
     }
 
     private func learnBaseline(server: IPAddress, ttl: UInt8, rtt: Int64) {
@@ -283,12 +305,14 @@ public final class DNSTransactionTracker {
             // No query on this flow at all: most often a capture that misses one direction.
             orphanCount += 1
             if orphans.count < limits.maxEvidencePerFinding { orphans.append((obs, Array(bytes))) }
+            if streamsDecisions && orphanCount == 1 { decided.append(orphanFinding()) }
             return
         }
         let group = "\(obs.src)|\(obs.dst)"
         let n = unsolicitedCount[group, default: 0]
         unsolicitedCount[group] = n + 1
         if n < limits.maxEvidencePerFinding { unsolicited.append((obs, Array(bytes))) }
+        if streamsDecisions && n == 0 { decided.append(unsolicitedFinding(obs, raw: Array(bytes))) }
     }
 
     private func sweepIfDue(now: Timestamp) {

@@ -12,6 +12,11 @@ public enum HTMLReportRenderer {
         case nil: bannerClass = "ok"
         case let w?: bannerClass = w >= .medium ? "sev-\(w.rawValue)" : "minor"
         }
+        let label: String
+        switch verdict.worst {
+        case nil: label = "No tampering found"
+        case let w?: label = w >= .medium ? "Tampering evidence found" : "Only informational findings"
+        }
         var h = """
         <!DOCTYPE html>
         <html lang="en">
@@ -29,7 +34,7 @@ public enum HTMLReportRenderer {
         <p class="meta">Generated \(esc(report.generatedAt)) by dnsaudit \(esc(report.toolVersion)) · schema <code>\(esc(Report.schema))</code></p>
         </header>
         <section class="verdict \(bannerClass)" role="status">
-        <strong>\(verdict.worst == nil ? "No tampering found" : (verdict.worst! >= .medium ? "Tampering evidence found" : "Only informational findings"))</strong>
+        <strong>\(label)</strong>
         <span>\(esc(verdict.headline))</span>
         </section>
 

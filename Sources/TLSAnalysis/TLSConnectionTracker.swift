@@ -127,6 +127,8 @@ public final class TLSConnectionTracker {
     private var findings: [String: Finding] = [:]
     private var order: [String] = []
     private var evidenceOverflow: [String: Int] = [:]
+    /// How many of `order` `drainDecidedFindings()` has handed out.
+    private var drained = 0
     private let inputName: (Int) -> String?
 
     public init(limits: Limits = Limits(), inputName: @escaping (Int) -> String? = { _ in nil }) {
@@ -206,6 +208,37 @@ public final class TLSConnectionTracker {
         }
         if shFrame == nil && r.serverAnswered == nil && r.resets.isEmpty && r.fins.isEmpty {
             pendingTimeouts.append(r)
+        }
+    }
+
+    /// Findings first decided since the last call (new finding ids, in the order they were
+    /// decided), as they stand now; `finish(captureEnd:)` still returns all of them, complete.
+    public func drainDecidedFindings() -> [Finding] {
+        guard drained < order.count else { return [] }
+        defer { drained = order.count }
+        return order[drained...].compactMap { findings[$0] }
+    }
+
+    /// Live capture: judges the ClientHellos and DoT SYNs left without an answer once `now`
+    /// (capture time) is past their timeouts, instead of keeping them until the end.
+    public func expire(now: Timestamp) {
+        if !pendingTimeouts.isEmpty {
+            pendingTimeouts.removeAll { r in
+                guard let ch = r.clientHello else { return true }
+                let waited = now.nanoseconds(since: ch.ts)
+                guard waited >= limits.handshakeTimeoutNanoseconds else { return false }
+                stats.timeouts += 1
+                add(timeoutFinding(r, ch: ch, waited: waited))
+                return true
+            }
+        }
+        if !pendingSYNs.isEmpty {
+            pendingSYNs.removeAll { r in
+                guard let s = r.syn else { return true }
+                guard now.nanoseconds(since: s.ts) >= limits.synTimeoutNanoseconds else { return false }
+                add(encryptedDNSBlocked(r, what: "got no answer to its SYN", frames: [s.frame]))
+                return true
+            }
         }
     }
 

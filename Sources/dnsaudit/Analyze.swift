@@ -6,7 +6,9 @@ import FindingCorrelation
 import FirewallAudit
 import FirewallSource
 import NetTypes
+import Probes
 import ReportRender
+import ResolverClients
 import TLSCertificates
 
 #if canImport(Glibc)
@@ -23,10 +25,13 @@ struct Analyze: ParsableCommand {
     @Option(name: .long, help: "BPF filter applied while reading (libpcap syntax).")
     var filter: String?
     @OptionGroup var report: ReportOptions
+    @Option(name: .customLong("max-lookups"), help: "With --reference: ask the references about at most this many distinct (name, type) pairs.")
+    var maxLookups = 2000
+    @Option(name: .long, help: "With --reference: seconds to wait for each reference answer.")
+    var timeout = 3.0
 
     func run() throws {
         try report.validateFormat()
-        try report.validateUnsupported()
         let readers: [PcapFileReader]
         do {
             readers = try CaptureAnalyzer.open(paths: files, filter: filter)
@@ -42,8 +47,11 @@ struct Analyze: ParsableCommand {
         if report.policy != nil && report.ruleset == nil {
             throw RunFailure("--policy needs --ruleset here: the policy approves resolvers and NAT targets of a ruleset")
         }
+        let references = try report.reference.isEmpty ? nil
+            : ReferenceOptions(urls: report.reference, caFile: report.caFile, timeoutSeconds: timeout).referenceSet()
         var options = AnalysisOptions()
         options.trust = try report.trustSettings()
+        options.collectAnswers = references != nil
         let analyzer = CaptureAnalyzer(options: options)
         let progress = ProgressDisplay(enabled: !report.quiet && isatty(2) == 1)
         analyzer.onProgress = { progress.update($0) }
@@ -52,6 +60,23 @@ struct Analyze: ParsableCommand {
         var findings = analyzer.finish()
         var inputs = analyzer.inputs.map(reportInput)
         var notes = analyzer.notes()
+        if let references {
+            let answers = analyzer.capturedAnswers
+            let names = analyzer.inputs.map(\.name)
+            let showProgress = !report.quiet && isatty(2) == 1
+            let progress: (@Sendable (Int, Int) -> Void)? = showProgress ? referenceProgress : nil
+            let comparison = ReferenceComparison(maxLookups: max(0, maxLookups))
+            let toCompare = answers.inOrder
+            let outcome: ReferenceComparison.Outcome = try runBlocking {
+                await comparison.run(toCompare, references: references,
+                                     inputName: { i in i >= 0 && i < names.count ? names[i] : nil }, progress: progress)
+            }
+            try? runBlocking { await references.close() }
+            findings += outcome.findings
+            inputs += referenceInputs(references)
+            notes += outcome.notes
+            if answers.overflow > 0 { notes.append("\(answers.overflow) more distinct names were answered than kept for comparison") }
+        }
         if let rules = firewall {
             let correlated = RulesetCorrelation.correlate(
                 firewall: rules.audit.findings, redirects: rules.audit.redirects, capture: findings,
@@ -137,4 +162,10 @@ func formatRate(_ r: Double) -> String {
     if r >= 1e6 { return String(Int(r / 1e5) / 10) + "." + String(Int(r / 1e5) % 10) + " M" }
     if r >= 1e3 { return String(Int(r / 1e3)) + " k" }
     return String(Int(r))
+}
+
+/// "references: 120/800 names" on standard error while the references are asked.
+@Sendable func referenceProgress(_ done: Int, _ total: Int) {
+    if done % 50 == 0 || done == total { writeStderr("\rreferences: \(done)/\(total) names") }
+    if done == total { writeStderr("\n") }
 }

@@ -62,18 +62,6 @@ struct NotYetAvailable {
     }
 }
 
-struct Live: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Live capture with streaming detection (not available yet).")
-    @Option(name: [.short, .customLong("interface")], help: "Interface to capture on ('any' allowed).") var interface: String?
-    @Argument(parsing: .captureForPassthrough) var rest: [String] = []
-    func run() throws { throw NotYetAvailable.fail("live") }
-}
-
-struct Probe: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Active checks against references (not available yet).")
-    @Argument(parsing: .captureForPassthrough) var rest: [String] = []
-    func run() throws { throw NotYetAvailable.fail("probe") }
-}
 
 struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "The scheduled all-in-one audit (not available yet).")

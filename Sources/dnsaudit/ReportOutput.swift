@@ -15,15 +15,15 @@ extension Severity: ExpressibleByArgument {}
 
 /// Options every report-producing command shares (CONTRACT.md "Common options").
 struct ReportOptions: ParsableArguments {
-    @Option(name: .long, help: "Report format: text, json, jsonl (markdown, html, sarif, prometheus: not yet).")
+    @Option(name: .long, help: "Report format: text, json, jsonl, markdown, html, sarif, prometheus.")
     var format: OutputFormat = .text
-    @Option(name: .long, help: "Write the report to this file instead of standard output.")
+    @Option(name: .long, help: "Write the report to this file instead of standard output (atomically: a temporary file in the same directory, then renamed).")
     var output: String?
     @Option(name: .customLong("fail-on"), help: "Exit 1 when a finding is at or above this severity: info, low, medium, high, critical.")
     var failOn: Severity = .medium
     @Flag(name: [.short, .long], help: "No progress display on standard error.")
     var quiet = false
-    @Flag(name: .long, help: "Pretty-print JSON.")
+    @Flag(name: .long, help: "Pretty-print JSON and SARIF.")
     var pretty = false
     @Option(name: .long, help: "Reference resolver (https://HOST/PATH = DoH, tls://HOST = DoT). Not yet used.")
     var reference: [String] = []
@@ -34,12 +34,10 @@ struct ReportOptions: ParsableArguments {
     @Option(name: .long, help: "Policy file (TOML): approved resolvers and NAT targets (see rules/policy.example.toml).")
     var policy: String?
 
+    /// Every format in `OutputFormat` is available; kept as the commands' hook for format checks.
     func validateFormat() throws {
-        switch format {
-        case .text, .json, .jsonl: return
-        default: throw RunFailure("--format \(format.rawValue) is not available in this version yet; use text, json or jsonl")
-        }
-        }
+        if let output, output.isEmpty { throw RunFailure("--output needs a file name") }
+    }
 
     /// The system trust store plus --ca-file.
     func trustSettings() throws -> TrustSettings {
@@ -58,22 +56,107 @@ struct ReportOptions: ParsableArguments {
 
 /// Renders the report in the chosen format to --output or standard output.
 func emit(_ rep: Report, _ options: ReportOptions) throws {
-    let text: String
+    try writeOutput(render(rep, options), to: options.output)
+}
+
+/// The report as text in the chosen format.
+func render(_ rep: Report, _ options: ReportOptions) -> String {
     switch options.format {
-    case .json:
-        text = JSONReportRenderer.render(rep, pretty: options.pretty) + "\n"
-    case .jsonl:
-        text = JSONLinesRenderer.render(rep)
-    default:
+    case .text:
         let color = options.output == nil && isatty(1) == 1 && getenv("NO_COLOR") == nil
-        text = TextReportRenderer.render(rep, color: color)
+        return TextReportRenderer.render(rep, color: color)
+    case .json:
+        return JSONReportRenderer.render(rep, pretty: options.pretty) + "\n"
+    case .jsonl:
+        return JSONLinesRenderer.render(rep)
+    case .markdown:
+        return MarkdownReportRenderer.render(rep)
+    case .html:
+        return HTMLReportRenderer.render(rep)
+    case .sarif:
+        return SARIFReportRenderer.render(rep, pretty: options.pretty) + "\n"
+    case .prometheus:
+        return PrometheusReportRenderer.render(rep, success: true)
     }
-    try writeOutput(text, to: options.output)
 }
 
+/// Writes to standard output, or replaces the file at `path` atomically: the text goes to a
+/// temporary file in the same directory, is synced, and is renamed over `path` — readers (the
+/// node_exporter textfile collector, a dashboard) never see a half-written report. The temporary
+/// name starts with a dot and does not end in `.prom`, so collectors skip it. Paths that are not
+/// regular files (`/dev/stdout`, a FIFO) are written directly.
 func writeOutput(_ text: String, to path: String?) throws {
-    let sink = try path.map { try OutputSink(path: $0) } ?? OutputSink.standardOutput()
-    sink.write(text)
-    sink.close()
+    guard let path else {
+        let sink = OutputSink.standardOutput()
+        sink.write(text)
+        sink.close()
+        return
+    }
+    var target = path
+    var st = stat()
+    var existingMode: mode_t?
+    if lstat(path, &st) == 0 {
+        if (st.st_mode & S_IFMT) == S_IFLNK, let resolved = realpath(path, nil) {
+            // Replace the file the link points to, not the link.
+            target = String(cString: resolved)
+            free(resolved)
+            if stat(target, &st) != 0 { st = stat() }
+        }
+        if (st.st_mode & S_IFMT) == S_IFREG {
+            existingMode = st.st_mode & 0o7777
+        } else if (st.st_mode & S_IFMT) != 0 {
+            return try writeDirect(text, to: path)
+        }
+    }
+
+    let slash = target.lastIndex(of: "/")
+    let dir = slash.map { String(target[..<target.index(after: $0)]) } ?? ""
+    let base = slash.map { String(target[target.index(after: $0)...]) } ?? target
+    var fd: Int32 = -1
+    var tmp = ""
+    for attempt in 0..<16 {
+        tmp = dir + "." + base + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if fd >= 0 || errno != EEXIST || attempt == 15 { break }
+    }
+    guard fd >= 0 else {
+        throw RunFailure("cannot write \(path): \(String(cString: strerror(errno))) (a temporary file in the same directory is needed)")
+    }
+    if let mode = existingMode { _ = fchmod(fd, mode) }
+    var failure: String?
+    if let err = writeAll(fd, text) {
+        failure = err
+    } else if fsync(fd) != 0 && errno != EINVAL && errno != EROFS {
+        failure = String(cString: strerror(errno))
+    }
+    if close(fd) != 0 && failure == nil { failure = String(cString: strerror(errno)) }
+    if failure == nil && rename(tmp, target) != 0 { failure = String(cString: strerror(errno)) }
+    if let failure {
+        unlink(tmp)
+        throw RunFailure("cannot write \(path): \(failure)")
+    }
 }
 
+/// For special files (devices, FIFOs): open and write, no rename.
+private func writeDirect(_ text: String, to path: String) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw RunFailure("cannot write \(path): \(String(cString: strerror(errno)))") }
+    let err = writeAll(fd, text)
+    close(fd)
+    if let err { throw RunFailure("cannot write \(path): \(err)") }
+}
+
+/// Writes every byte; the error text on failure.
+private func writeAll(_ fd: Int32, _ text: String) -> String? {
+    let bytes = Array(text.utf8)
+    var off = 0
+    while off < bytes.count {
+        let n = bytes.withUnsafeBytes { raw in Glibc.write(fd, raw.baseAddress! + off, raw.count - off) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            return String(cString: strerror(errno))
+        }
+        off += n
+    }
+    return nil
+}

@@ -1,0 +1,89 @@
+import AnswerComparison
+import DNSObservations
+import DNSWire
+import Findings
+import ResolverClients
+
+/// `analyze --reference`: each distinct (qname, qtype) the capture answered is asked of the
+/// references, and the comparison engine judges the path's answer. References answer *now*; the
+/// report says so. A reference that fails is a note ("reference unavailable"), never a finding.
+public struct ReferenceComparison: Sendable {
+    public struct Outcome: Sendable {
+        public var findings: [Finding] = []
+        public var notes: [String] = []
+        public var compared = 0
+        public var consistent = 0
+        public var referencesDisagreed = 0
+        public var unanswered = 0
+        public var skipped = 0
+    }
+
+    public var maxLookups: Int
+    public init(maxLookups: Int = 2000) { self.maxLookups = maxLookups }
+
+    public func run(_ answers: [CapturedAnswer], references: ReferenceSet, inputName: @escaping @Sendable (Int) -> String?,
+                    progress: (@Sendable (Int, Int) -> Void)? = nil) async -> Outcome {
+        var out = Outcome()
+        let todo = Array(answers.prefix(maxLookups))
+        out.skipped = answers.count - todo.count
+        let refNames = references.endpoints.map(\.description)
+        var failures: [String: [String]] = [:]  // reference → reasons
+        // Bounded concurrency comes from the ReferenceSet's limiter; a task group keeps it busy.
+        let results = await withTaskGroup(of: (Int, [ReferenceOutcome]).self) { group in
+            var next = 0
+            var collected: [(Int, [ReferenceOutcome])] = []
+            let window = 16
+            while next < todo.count && next < window {
+                let i = next, a = todo[i]
+                group.addTask { (i, await references.lookup(a.qname, type: a.qtype)) }
+                next += 1
+            }
+            for await r in group {
+                collected.append(r)
+                progress?(collected.count, todo.count)
+                if next < todo.count {
+                    let i = next, a = todo[i]
+                    group.addTask { (i, await references.lookup(a.qname, type: a.qtype)) }
+                    next += 1
+                }
+            }
+            return collected.sorted { $0.0 < $1.0 }
+        }
+        for (i, outcomes) in results {
+            let a = todo[i]
+            var sets: [AnswerSet?] = []
+            for (k, o) in outcomes.enumerated() {
+                switch o {
+                case .answer(let m): sets.append(AnswerSet(message: m))
+                case .unavailable(let e):
+                    sets.append(nil)
+                    let name = k < refNames.count ? refNames[k] : "reference \(k + 1)"
+                    if failures[name, default: []].count < 3 { failures[name, default: []].append("\(a.qname): \(e)") }
+                }
+            }
+            let result = AnswerComparator.compare(path: a.answer, references: sets)
+            out.compared += 1
+            switch result.verdict {
+            case .consistent: out.consistent += 1
+            case .referencesDisagree: out.referencesDisagreed += 1
+            case .noReference: out.unanswered += 1
+            case .inconsistent:
+                if let f = AnswerFindings.finding(qname: a.qname, qtype: a.qtype, path: a.answer, result: result,
+                                                  resolver: a.resolver.description, references: refNames, source: "capture",
+                                                  input: inputName(a.input), frames: [a.frame], capturedNote: true) {
+                    out.findings.append(f)
+                }
+            }
+        }
+        for name in refNames {
+            if let f = failures[name] {
+                out.notes.append("reference \(name) unavailable for some names (\(f.joined(separator: "; "))); those comparisons used the other references")
+            }
+        }
+        out.notes.append("References were asked now, not at capture time: \(out.compared) name(s) compared, \(out.consistent) consistent, "
+            + "\(out.findings.count) inconsistent, \(out.referencesDisagreed) where the references disagree with each other (not judged), "
+            + "\(out.unanswered) no reference could answer"
+            + (out.skipped > 0 ? "; \(out.skipped) more name(s) not asked (--max-lookups)" : ""))
+        return out
+    }
+}

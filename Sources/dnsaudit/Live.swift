@@ -1,0 +1,365 @@
+import AnalysisEngine
+import ArgumentParser
+import CaptureSource
+import Dispatch
+import Findings
+import NetTypes
+import PacketDecode
+import ReportRender
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Live: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Live capture with streaming detection; the report on Ctrl-C or after --duration.",
+        discussion: """
+        Needs root or CAP_NET_RAW. The capture (and the --write file) is opened first; then the process \
+        drops to --user (default nobody: no groups, no capabilities) for the rest of the run, like tcpdump -Z. \
+        Files created after that — --write rotations (FILE.1, FILE.2, …) and the --output report — need a \
+        directory that user can write (e.g. a sticky 1777 directory); otherwise give --user with an account \
+        that can, or --no-drop.
+
+        With --format text or jsonl each finding is printed on standard output as soon as it is decided, and \
+        the full report follows at the end (jsonl: the same 'finding' objects, then the summary line). Other \
+        formats print only the final report. Ctrl-C (or SIGTERM) stops the capture and prints the report; \
+        a second Ctrl-C quits at once without one.
+
+        Default filter: \(LiveCapture.defaultFilter)
+        """)
+
+    @Option(name: [.short, .customLong("interface")], help: "Interface to capture on ('any' for all of them).")
+    var interface: String
+    @Option(name: .long, help: "BPF filter (libpcap syntax); replaces the default DNS/DoT/TLS/QUIC filter. '' captures everything.")
+    var filter: String?
+    @Option(name: .long, help: "Stop after this many seconds and print the report.")
+    var duration: Double?
+    @Option(name: .long, help: "Snap length: bytes kept of each packet.")
+    var snaplen: Int32 = 262_144
+    @Option(name: .customLong("buffer-size"), help: "Kernel capture buffer in MiB (raise it when the report shows drops).")
+    var bufferSize: Int32 = 16
+    @Option(name: .long, help: "Also save the raw capture to this pcap file (readable by 'dnsaudit analyze'); opened before privileges are dropped.")
+    var write: String?
+    @Option(name: .customLong("write-max-mb"), help: "With --write: start a new file (FILE.1, FILE.2, …) when one reaches this many MB (10^6 bytes).")
+    var writeMaxMB: Int?
+    @Option(name: .long, help: "Drop to this user once the capture is open ('root' keeps privileges).")
+    var user = "nobody"
+    @Flag(name: .customLong("no-drop"), help: "Keep root privileges for the whole run.")
+    var noDrop = false
+    @OptionGroup var report: ReportOptions
+
+    func validate() throws {
+        if interface.isEmpty { throw ValidationError("-i needs an interface name (or 'any')") }
+        if let d = duration, !(d > 0) { throw ValidationError("--duration must be a positive number of seconds") }
+        if !(64...262_144).contains(snaplen) { throw ValidationError("--snaplen must be between 64 and 262144") }
+        if !(1...2047).contains(bufferSize) { throw ValidationError("--buffer-size is in MiB: between 1 and 2047") }
+        if let m = writeMaxMB {
+            if write == nil { throw ValidationError("--write-max-mb needs --write FILE") }
+            if m < 1 { throw ValidationError("--write-max-mb must be at least 1") }
+        }
+        if let w = write, w.isEmpty { throw ValidationError("--write needs a file name") }
+    }
+
+    func run() throws {
+        try report.validateFormat()
+        if !report.reference.isEmpty { throw RunFailure("--reference is not used by 'live'; use it with 'analyze' or 'probe'") }
+        if report.ruleset != nil || report.policy != nil {
+            throw RunFailure("--ruleset and --policy are not used by 'live'; save the capture with --write and run 'dnsaudit analyze --ruleset'")
+        }
+        var analysis = AnalysisOptions()
+        analysis.trust = try report.trustSettings()
+        analysis.streamFindings = true
+
+        // Whom to become once the capture is open.
+        var dropTo: UnprivilegedUser?
+        if !noDrop && user != "root" && geteuid() == 0 {
+            guard let u = UnprivilegedUser.lookup(user) else {
+                throw RunFailure("no user '\(user)' to drop privileges to: give --user with an existing account, or --no-drop")
+            }
+            dropTo = u
+        }
+
+        var capture = LiveCaptureOptions(interface: interface)
+        capture.filter = filter
+        capture.snapLength = snaplen
+        capture.bufferBytes = bufferSize << 20
+        let settings = LiveSettings(
+            capture: capture, analysis: analysis, dropTo: dropTo, write: write,
+            writeMaxBytes: writeMaxMB.map { Int64($0) * 1_000_000 }, duration: duration,
+            stream: report.format == .text ? .text : (report.format == .jsonl ? .jsonl : nil),
+            outputPath: report.output, quiet: report.quiet)
+
+        let stops = StopRequests()
+        let signals = stops.installSignalHandlers()
+        defer { signals.forEach { $0.cancel() } }
+
+        // The handle, the analyzer and the dump files live on this one thread, start to end.
+        let outcome = runOnDedicatedThread { () -> Result<Report, RunFailure> in
+            do {
+                return .success(try LiveSession(settings, stops: stops).run())
+            } catch let f as RunFailure {
+                return .failure(f)
+            } catch {
+                return .failure(RunFailure("\(error)"))
+            }
+        }
+        let rep = try outcome.get()
+        try emit(rep, report)
+        throw ExitCode(rep.exitStatus(failOn: report.failOn))
+    }
+}
+
+/// Everything a live session needs, fixed before it starts.
+struct LiveSettings: Sendable {
+    enum Stream: Sendable { case text, jsonl }
+    var capture: LiveCaptureOptions
+    var analysis: AnalysisOptions
+    var dropTo: UnprivilegedUser?
+    var write: String?
+    var writeMaxBytes: Int64?
+    var duration: Double?
+    /// How findings are printed while capturing; nil: only the final report.
+    var stream: Stream?
+    var outputPath: String?
+    var quiet: Bool
+}
+
+/// Ctrl-C and SIGTERM, from dispatch signal sources (never a C handler): the first asks the
+/// capture to stop (pcap_breakloop); a second one quits at once.
+final class StopRequests: @unchecked Sendable {
+    // All state under `lock`: written by the signal queue and the capture thread.
+    private let lock = DispatchSemaphore(value: 1)
+    private var breaker: LiveCaptureBreaker?
+    private var requested = 0
+
+    func installSignalHandlers() -> [any DispatchSourceSignal] {
+        [SIGINT, SIGTERM].map { sig in
+            signal(sig, SIG_IGN)  // delivered to the dispatch source instead
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [self] in self.request() }
+            source.resume()
+            return source
+        }
+    }
+
+    func request() {
+        lock.wait()
+        requested += 1
+        let n = requested
+        let b = breaker
+        lock.signal()
+        if n >= 2 {
+            writeStderr("\ndnsaudit: stopped without a report\n")
+            _exit(130)
+        }
+        b?.stop()
+    }
+
+    /// Hands over the capture's breaker; stops it at once when a stop came before.
+    func attach(_ b: LiveCaptureBreaker) {
+        lock.wait()
+        breaker = b
+        let stopNow = requested > 0
+        lock.signal()
+        if stopNow { b.stop() }
+    }
+
+    func detach() {
+        lock.wait()
+        breaker = nil
+        lock.signal()
+    }
+}
+
+/// One live run, on its dedicated thread: open, drop privileges, capture and analyse, report.
+final class LiveSession {
+    let settings: LiveSettings
+    let stops: StopRequests
+    private let out = OutputSink.standardOutput()
+
+    init(_ settings: LiveSettings, stops: StopRequests) {
+        self.settings = settings
+        self.stops = stops
+    }
+
+    func run() throws -> Report {
+        let s = settings
+        let cap: LiveCapture
+        do {
+            cap = try LiveCapture(s.capture)
+        } catch let e as LiveCaptureError {
+            throw RunFailure(e.message)
+        }
+        defer { cap.close() }
+        if let w = s.write {
+            do { try cap.startWriting(to: w, maxBytes: s.writeMaxBytes) } catch let e as LiveCaptureError { throw RunFailure(e.message) }
+        }
+        var runsAs = userName(geteuid())
+        if let u = s.dropTo {
+            do { try dropPrivileges(to: u) } catch let e as PrivilegeDropError { throw RunFailure(e.message) }
+            runsAs = u.name
+            // Files made after the drop: say now, not at the end of a long run.
+            if let w = s.write, s.writeMaxBytes != nil { try requireWritableDirectory(of: w, what: "--write-max-mb rotation files", user: u) }
+            if let o = s.outputPath { try requireWritableDirectory(of: o, what: "the --output report", user: u) }
+        }
+        stops.attach(cap.breaker)
+        defer { stops.detach() }
+
+        let link = LinkType(dlt: cap.linkType)
+        if !s.quiet {
+            var line = "listening on \(s.capture.interface), link type \(link.name), snap length \(cap.snapLength), "
+                + (cap.filter.isEmpty ? "no filter" : "filter '\(cap.filter)'")
+            line += ", running as \(runsAs)"
+            if let d = s.duration { line += ", for \(formatSeconds(d))" }
+            printError(line + "; Ctrl-C for the report")
+        }
+        for w in cap.warnings { printError("warning: " + w) }
+
+        let analyzer = CaptureAnalyzer(options: s.analysis)
+        analyzer.beginInput(name: s.capture.interface)
+        var result = InputResult(name: s.capture.interface, linkType: link)
+        var frameNumber: UInt64 = 0
+        let started = monotonicNow()
+        let deadline = s.duration.map { started + $0 }
+        var nextTick = started + 1
+        var writeErrorShown = false
+        let stream = s.stream
+
+        let end = cap.forEachFrame({ f in
+            frameNumber += 1
+            let ts = Timestamp(seconds: f.seconds, nanoseconds: f.nanoseconds)
+            if result.first == nil { result.first = ts }
+            result.last = ts
+            result.packets += 1
+            result.bytes += f.captureLength
+            analyzer.processFrame(f.data, link: link, frame: frameNumber, ts: ts)
+            if let stream { self.print(analyzer.drainNewFindings(), stream) }
+            return true
+        }, idle: {
+            let now = monotonicNow()
+            if now >= nextTick {
+                nextTick = now + 1
+                // Timeouts follow the clock even when nothing arrives (packet times are the same clock).
+                analyzer.expire(now: max(realtimeNow(), result.last ?? .zero))
+                if let stream { self.print(analyzer.drainNewFindings(), stream) }
+                cap.flushWrites()
+                if !writeErrorShown, let e = cap.writeError {
+                    writeErrorShown = true
+                    printError("warning: " + e)
+                }
+            }
+            if let deadline, now >= deadline { return false }
+            return true
+        })
+        let elapsed = monotonicNow() - started
+        let stats = cap.stats()
+        let files = cap.writtenFiles
+        let writeError = cap.writeError
+        cap.close()  // flushes the dump files
+        if case .error(let e) = end {
+            printError("warning: capture on \(s.capture.interface) ended early: \(e); reporting what was captured")
+            result.end = .readError(e)
+        }
+        analyzer.endInput(result)
+        let findings = analyzer.finish()
+        out.close()
+
+        var summary = analyzer.summary()
+        var notes = analyzer.notes()
+        var facts: [(String, SubjectValue)] = [
+            ("link_type", .string(link.name)), ("packets", .int(result.packets)), ("bytes", .int(result.bytes)),
+        ]
+        if let f = result.first { facts.append(("first_packet", .string(f.rfc3339))) }
+        if let l = result.last { facts.append(("last_packet", .string(l.rfc3339))) }
+        facts.append(("duration_seconds", .string(formatSeconds(elapsed))))
+        facts.append(("filter", .string(cap.filter)))
+        facts.append(("snaplen", .int(Int(cap.snapLength))))
+        facts.append(("user", .string(runsAs)))
+        if case .error(let e) = end {
+            facts.append(("complete", .string("false")))
+            facts.append(("read_error", .string(e)))
+        }
+        if let st = stats {
+            facts.append(("received", .int(Int(st.received))))
+            facts.append(("dropped", .int(Int(st.dropped))))
+            facts.append(("interface_dropped", .int(Int(st.interfaceDropped))))
+            summary.dropped += Int(st.dropped + st.interfaceDropped)
+            summary.counters.insert(contentsOf: [
+                ("capture_received", Int(st.received)), ("capture_dropped_kernel", Int(st.dropped)),
+                ("capture_dropped_interface", Int(st.interfaceDropped)),
+            ], at: 0)
+            if st.dropped > 0 {
+                notes.append("The kernel dropped \(st.dropped) of \(st.received) packets because the capture buffer was full "
+                             + "(the analysis did not keep up): findings may be missing. Raise --buffer-size or narrow --filter.")
+            }
+            if st.interfaceDropped > 0 {
+                notes.append("The interface or its driver dropped \(st.interfaceDropped) packets before the capture saw them.")
+            }
+        } else {
+            notes.append("libpcap gave no capture statistics for \(s.capture.interface): drops are unknown.")
+        }
+        if !files.isEmpty { facts.append(("written", .string(files.joined(separator: ", ")))) }
+        if let e = writeError { notes.append(e) }
+        notes += cap.warnings
+        return Report(toolVersion: DNSAuditVersion.current, generatedAt: nowRFC3339(),
+                      inputs: [ReportInput(kind: "live", name: s.capture.interface, facts: facts)],
+                      summary: summary, findings: findings, notes: notes)
+    }
+
+    /// One line per finding on standard output, as soon as it is decided.
+    private func print(_ findings: [Finding], _ stream: LiveSettings.Stream) {
+        guard !findings.isEmpty else { return }
+        let now = nowRFC3339()
+        for f in findings {
+            switch stream {
+            case .jsonl:
+                // The very line the final jsonl report has for a finding (event_type "finding", ECS fields).
+                let one = Report(toolVersion: DNSAuditVersion.current, generatedAt: now, findings: [f])
+                if let line = JSONLinesRenderer.render(one).split(separator: "\n").first { out.write(line + "\n") }
+            case .text:
+                let frames = f.evidence.flatMap(\.frames)
+                var line = "\(now) \(f.severity.rawValue.uppercased()) [\(f.confidence.rawValue)] \(f.kind): \(f.title)"
+                if !frames.isEmpty { line += " (frames \(frames.prefix(6).map(String.init).joined(separator: ", ")))" }
+                out.write(line + "\n")
+            }
+        }
+        out.flush()
+    }
+}
+
+/// After the drop: can `user` create files next to `path`? Fails the run now rather than at the end.
+func requireWritableDirectory(of path: String, what: String, user: UnprivilegedUser) throws {
+    let dir = path.lastIndex(of: "/").map { path[..<$0].isEmpty ? "/" : String(path[..<$0]) } ?? "."
+    if access(dir, W_OK | X_OK) != 0 {
+        throw RunFailure("\(what) would be created in \(dir), which '\(user.name)' cannot write after the privilege drop: "
+                         + "use a directory that user can write, --user with an account that can, or --no-drop")
+    }
+}
+
+func userName(_ uid: uid_t) -> String {
+    var pw = passwd()
+    var result: UnsafeMutablePointer<passwd>?
+    var buffer = [CChar](repeating: 0, count: 16_384)
+    if getpwuid_r(uid, &pw, &buffer, buffer.count, &result) == 0, result != nil, let n = pw.pw_name {
+        return String(cString: n)
+    }
+    return "uid \(uid)"
+}
+
+func monotonicNow() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
+
+func realtimeNow() -> Timestamp {
+    var t = timespec()
+    clock_gettime(CLOCK_REALTIME, &t)
+    return Timestamp(seconds: Int64(t.tv_sec), nanoseconds: UInt32(t.tv_nsec))
+}
+
+func formatSeconds(_ d: Double) -> String {
+    let tenths = Int((d * 10).rounded())
+    return "\(tenths / 10).\(tenths % 10) s"
+}

@@ -1,0 +1,52 @@
+import Findings
+import NIOCore
+import ResolverClients
+
+/// The references a command was given (--reference, --ca-file, --timeout), ready to ask.
+struct ReferenceOptions {
+    var urls: [String]
+    var caFile: String?
+    var timeoutSeconds: Double
+
+    func endpoints(defaults: [String] = KnownResolvers.defaultReferences) throws -> [ResolverEndpoint] {
+        let list = urls.isEmpty ? defaults : urls
+        var out: [ResolverEndpoint] = []
+        for u in list {
+            do {
+                out.append(try ResolverEndpoint.parse(u))
+            } catch let e as ResolverEndpoint.ParseError {
+                throw RunFailure("--reference: \(e.description)")
+            }
+        }
+        return out
+    }
+
+    func settings() throws -> ClientSettings {
+        var s = ClientSettings()
+        if let ca = caFile {
+            guard FileReader.readSmall(ca) != nil else { throw RunFailure("--ca-file: cannot read \(ca)") }
+            s.caFile = ca
+        }
+        guard timeoutSeconds > 0 && timeoutSeconds <= 120 else { throw RunFailure("--timeout must be between 0 and 120 seconds") }
+        s.timeout = .milliseconds(Int64(timeoutSeconds * 1000))
+        return s
+    }
+
+    func referenceSet(defaults: [String] = KnownResolvers.defaultReferences) throws -> ReferenceSet {
+        do {
+            return try ReferenceSet(endpoints: try endpoints(defaults: defaults), settings: try settings(), group: ResolverEventLoops.shared)
+        } catch let e as RunFailure {
+            throw e
+        } catch {
+            throw RunFailure("cannot set up the references: \(error)")
+        }
+    }
+}
+
+func referenceInputs(_ set: ReferenceSet) -> [ReportInput] {
+    set.endpoints.map { e in
+        var facts: [(String, SubjectValue)] = [("transport", .string(e.transport.rawValue)), ("host", .string(e.host)), ("port", .int(e.port))]
+        if let n = e.tlsName { facts.append(("tls_name", .string(n))) }
+        return ReportInput(kind: "reference", name: e.description, facts: facts)
+    }
+}
