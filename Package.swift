@@ -76,7 +76,8 @@ let package = Package(
         // References and active probes: DoH / DoT / Do53 clients; the OONI/Iris-style answer comparison;
         // the bounded collector of the capture's answers (for analyze --reference); probes and the ladder.
         .target(name: "ResolverClients", dependencies: [
-            "DNSWire",
+            "DNSWire", "TLSCertificates",
+            .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -142,7 +143,7 @@ let package = Package(
         // a client; runs the built dnsaudit on the captures.
         .testTarget(name: "TLSIntegrationTests"),
         // Comparison engine, clients against hostile loopback servers, the observation collector.
-        .testTarget(name: "ReferenceTests", dependencies: ["AnswerComparison", "ResolverClients", "DNSObservations", "Probes", "DNSWire", "Findings"]),
+        .testTarget(name: "ReferenceTests", dependencies: ["AnswerComparison", "ResolverClients", "DNSObservations", "Probes", "DNSWire", "Findings", "NetTypes", "TLSCertificates", .product(name: "NIOCore", package: "swift-nio")]),
         // Root: network namespaces with unbound (DoH/DoT), a rogue dnsmasq, blocked 853; runs the binary.
         .testTarget(name: "ProbeIntegrationTests", dependencies: ["DNSWire"]),
     ],

@@ -78,7 +78,7 @@ public struct AnswerSet: Sendable, Equatable {
 }
 
 /// The verdict for one (qname, qtype).
-public struct ComparisonResult: Sendable, Equatable {
+public struct AnswerComparisonResult: Sendable, Equatable {
     public enum Verdict: String, Sendable {
         case consistent, inconsistent
         /// The references contradict each other: no finding, a note.
@@ -114,13 +114,13 @@ public struct ComparisonResult: Sendable, Equatable {
 
 public enum AnswerComparator {
     /// Compares the path's answer with the references' (nil = that reference was unavailable).
-    public static func compare(path: AnswerSet, references: [AnswerSet?]) -> ComparisonResult {
+    public static func compare(path: AnswerSet, references: [AnswerSet?]) -> AnswerComparisonResult {
         let refs = references.compactMap { $0 }
         let refAddrs = Array(Set(refs.flatMap(\.addresses).map(normalize))).sorted()
         let pathAddrs = path.addresses.map(normalize)
         let bogons = pathAddrs.filter { Bogon.isBogon($0) }
-        func result(_ v: ComparisonResult.Verdict, _ r: String, _ c: ComparisonResult.Certainty = .likely) -> ComparisonResult {
-            ComparisonResult(verdict: v, reason: r, certainty: c, bogons: bogons, referenceAddresses: refAddrs, referencesAnswered: refs.count)
+        func result(_ v: AnswerComparisonResult.Verdict, _ r: String, _ c: AnswerComparisonResult.Certainty = .likely) -> AnswerComparisonResult {
+            AnswerComparisonResult(verdict: v, reason: r, certainty: c, bogons: bogons, referenceAddresses: refAddrs, referencesAnswered: refs.count)
         }
         guard !refs.isEmpty else { return result(.noReference, "no-reference", .possible) }
         // Normalize reference outcomes: SERVFAIL/REFUSED from a reference is "no opinion".
@@ -129,7 +129,7 @@ public enum AnswerComparator {
         let refNX = decisive.filter(\.isNXDomain).count
         let refHasAddrs = decisive.filter { !$0.addresses.isEmpty }.count
         let agreeCount = decisive.count
-        let certainty: ComparisonResult.Certainty = agreeCount >= 2 ? .likely : .possible
+        let certainty: AnswerComparisonResult.Certainty = agreeCount >= 2 ? .likely : .possible
         // References that contradict each other on existence.
         if refNX > 0 && refNX < decisive.count {
             if path.isNXDomain || !path.addresses.isEmpty { return result(.referencesDisagree, "rcode-disagree", .possible) }

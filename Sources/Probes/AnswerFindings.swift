@@ -6,7 +6,7 @@ import Findings
 public enum AnswerFindings {
     /// A finding for an inconsistent comparison; nil for anything else.
     /// `source` is `capture` or `probe`; `where` says where the path's answer came from.
-    public static func finding(qname: String, qtype: UInt16, path: AnswerSet, result: AnswerComparison.ComparisonResult,
+    public static func finding(qname: String, qtype: UInt16, path: AnswerSet, result: AnswerComparisonResult,
                                resolver: String?, references: [String], source: String, input: String? = nil,
                                frames: [UInt64] = [], capturedNote: Bool = false) -> Finding? {
         guard result.isInconsistent else { return nil }

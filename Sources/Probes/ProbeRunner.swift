@@ -38,7 +38,7 @@ public struct LadderResult: Sendable {
     public var target: ProbeTarget
     public var pathAddresses: [String] = []
     public var referenceAddresses: [String] = []
-    public var dnsComparison: AnswerComparison.ComparisonResult?
+    public var dnsComparison: AnswerComparisonResult?
     public var connections: [(address: String, fromReference: Bool, outcome: ConnectOutcome)] = []
     public var steps: [LadderStep] = []
     public var firstBroken: String?
@@ -205,11 +205,11 @@ public struct ProbeRunner: Sendable {
                 let m = try await client.query(name, type: DNSType.a)
                 let path = AnswerSet(message: m)
                 out.inputs.append(ReportInput(kind: "probe", name: "NXDOMAIN canary via \(endpoint.host)",
-                                              facts: [("name", .string(name)), ("answer", .string(AnswerFindings.describe(path)))]))
+                                              facts: [("qname", .string(name)), ("answer", .string(AnswerFindings.describe(path)))]))
                 var result = AnswerComparator.compare(path: path, references: refSets)
                 if refSets.allSatisfy({ $0 == nil }) && !path.addresses.isEmpty && !path.isNXDomain {
                     // No reference: a random name under a real zone does not exist; addresses are a rewrite.
-                    result = AnswerComparison.ComparisonResult(verdict: .inconsistent, reason: "nxdomain-rewrite", certainty: .possible, bogons: [],
+                    result = AnswerComparisonResult(verdict: .inconsistent, reason: "nxdomain-rewrite", certainty: .possible, bogons: [],
                                               referenceAddresses: [], referencesAnswered: 0)
                 }
                 if result.reason == "nxdomain-rewrite",

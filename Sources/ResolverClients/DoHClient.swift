@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
@@ -10,10 +11,14 @@ public final class DoHClient: Sendable {
     let settings: ClientSettings
     let client: HTTPClient
     let url: String
+    let group: any EventLoopGroup
+    /// The certificate's name has been checked (once per client).
+    let nameChecked = NIOLockedValueBox(false)
 
     public init(endpoint: ResolverEndpoint, settings: ClientSettings, group: any EventLoopGroup) {
         self.endpoint = endpoint
         self.settings = settings
+        self.group = group
         var config = HTTPClient.Configuration(tlsConfiguration: settings.tlsConfiguration())
         config.httpVersion = .automatic
         config.timeout = HTTPClient.Configuration.Timeout(connect: settings.timeout, read: settings.timeout)
@@ -30,6 +35,10 @@ public final class DoHClient: Sendable {
 
     public func exchange(_ query: [UInt8]) async throws -> [UInt8] {
         guard query.count >= 12 else { throw ResolverError.other("query too short") }
+        if let name = endpoint.tlsName, !nameChecked.withLockedValue({ $0 }) {
+            try await verifyCertificateName(endpoint, name: name, settings: settings, group: group)
+            nameChecked.withLockedValue { $0 = true }
+        }
         var last: ResolverError = .timeout
         for attempt in 0...max(0, settings.retries) {
             do {

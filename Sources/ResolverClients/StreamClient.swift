@@ -3,6 +3,8 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
+import NIOTLS
+import TLSCertificates
 
 /// Why a query got no usable answer.
 public enum ResolverError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -221,6 +223,7 @@ public final class StreamDNSClient: Sendable {
                     if let ctx {
                         let tls = try NIOSSLClientHandler(context: ctx, serverHostname: name)
                         try channel.pipeline.syncOperations.addHandler(tls)
+                        if let name { try channel.pipeline.syncOperations.addHandler(CertificateNameCheck(name: name)) }
                     }
                     try channel.pipeline.syncOperations.addHandler(FramedDNSHandler())
                 }
@@ -280,5 +283,85 @@ public final class StreamDNSClient: Sendable {
             return old
         }
         if let f, let ch = try? await f.get() { try? await ch.close() }
+    }
+}
+
+/// After the handshake (NIOSSL has verified the chain, and the name *or an IP SAN for the address*),
+/// insists that the certificate carries the reference's name: a certificate that only lists the
+/// address it was reached at does not prove who the server is.
+final class CertificateNameCheck: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let name: String
+    /// Completed when the handshake is done and the name checked (for a handshake-only check).
+    let checked: EventLoopPromise<Void>?
+    init(name: String, checked: EventLoopPromise<Void>? = nil) {
+        self.name = name
+        self.checked = checked
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? TLSUserEvent, case .handshakeCompleted = e,
+           let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self) {
+            let der = (try? tls.peerCertificate?.toDERBytes()) ?? nil
+            if der.map({ !CertificateNames.names($0, host: name) }) ?? true {
+                let error = ResolverError.certificate("the certificate does not name \(name)")
+                checked?.fail(error)
+                context.fireErrorCaught(error)
+                context.close(promise: nil)
+                return
+            }
+            checked?.succeed(())
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        checked?.fail(error)
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        checked?.fail(ResolverError.closed)
+        context.fireChannelInactive()
+    }
+}
+
+/// A TLS handshake to the endpoint that verifies the chain and that the certificate carries the
+/// endpoint's name (not only an IP SAN), then closes. DoH uses it once before its first query,
+/// since the HTTP client's own check accepts an IP SAN for the address it connected to.
+func verifyCertificateName(_ endpoint: ResolverEndpoint, name: String, settings: ClientSettings,
+                           group: any EventLoopGroup) async throws {
+    let ctx: NIOSSLContext
+    do {
+        ctx = try NIOSSLContext(configuration: settings.tlsConfiguration())
+    } catch {
+        throw ResolverError.other("cannot load trust roots: \(error)")
+    }
+    let loop = group.next()
+    let checked = loop.makePromise(of: Void.self)
+    let bootstrap = ClientBootstrap(group: loop)
+        .connectTimeout(settings.timeout)
+        .channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: ctx, serverHostname: name))
+                try channel.pipeline.syncOperations.addHandler(CertificateNameCheck(name: name, checked: checked))
+            }
+        }
+    let channel: any Channel
+    do {
+        channel = try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get()
+    } catch {
+        checked.fail(ResolverError.classify(error))
+        throw ResolverError.classify(error)
+    }
+    let deadline = loop.scheduleTask(in: settings.timeout) { checked.fail(ResolverError.timeout) }
+    defer {
+        deadline.cancel()
+        channel.close(promise: nil)
+    }
+    do {
+        try await checked.futureResult.get()
+    } catch {
+        throw ResolverError.classify(error)
     }
 }

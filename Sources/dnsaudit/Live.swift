@@ -47,6 +47,8 @@ struct Live: ParsableCommand {
     var user = "nobody"
     @Flag(name: .customLong("no-drop"), help: "Keep root privileges for the whole run.")
     var noDrop = false
+    @Flag(name: .long, help: "libpcap immediate mode: each packet at once instead of within 100 ms. Its ring has one slot per snap length: use a small --snaplen (e.g. 2048) or expect drops under load.")
+    var immediate = false
     @OptionGroup var report: ReportOptions
 
     func validate() throws {
@@ -84,6 +86,7 @@ struct Live: ParsableCommand {
         capture.filter = filter
         capture.snapLength = snaplen
         capture.bufferBytes = bufferSize << 20
+        capture.immediate = immediate
         let settings = LiveSettings(
             capture: capture, analysis: analysis, dropTo: dropTo, write: write,
             writeMaxBytes: writeMaxMB.map { Int64($0) * 1_000_000 }, duration: duration,

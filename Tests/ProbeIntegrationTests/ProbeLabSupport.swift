@@ -146,20 +146,95 @@ func probeLabRun(_ exe: String, _ args: [String], timeout: TimeInterval) throws 
                            stderr: String(decoding: err, as: UTF8.self), timedOut: !finished)
 }
 
-/// A long-running process this test started (a server, tcpdump), with its combined output in a file.
+/// A long-running process this test started (a server, tcpdump), with its combined output in a
+/// file. Spawned with posix_spawn and reaped here by its PID, not with Foundation's `Process`:
+/// Foundation notices a child's exit when a socket the child inherited closes, and a daemon that
+/// closes every inherited descriptor at startup (dnsmasq does) makes Foundation's process manager
+/// wait for it in a blocking waitpid — after which no other child's exit is ever noticed.
 final class ProbeLabProcess {
     let name: String
-    let process: Process
+    let pid: pid_t
     let log: URL
+    private var waitStatus: Int32?
 
-    init(name: String, process: Process, log: URL) {
+    private init(name: String, pid: pid_t, log: URL) {
         self.name = name
-        self.process = process
+        self.pid = pid
         self.log = log
     }
 
-    var pid: Int32 { process.processIdentifier }
     var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    /// Starts `argv` (absolute path first) with stdin from /dev/null, stdout and stderr appended
+    /// to `log`, no other descriptor inherited, default signal handling and an empty signal mask.
+    static func spawn(name: String, _ argv: [String], log: URL) throws -> ProbeLabProcess {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Close everything else in the child (glibc ignores a close action on a descriptor that is
+        // no longer open).
+        for fd in openDescriptors() where fd > 2 {
+            posix_spawn_file_actions_addclose(&actions, fd)
+        }
+        var attrs = posix_spawnattr_t()
+        posix_spawnattr_init(&attrs)
+        defer { posix_spawnattr_destroy(&attrs) }
+        var empty = sigset_t(), defaults = sigset_t()
+        sigemptyset(&empty)
+        sigemptyset(&defaults)
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD, SIGQUIT, SIGUSR1, SIGUSR2] { sigaddset(&defaults, sig) }
+        posix_spawnattr_setsigmask(&attrs, &empty)
+        posix_spawnattr_setsigdefault(&attrs, &defaults)
+        posix_spawnattr_setflags(&attrs, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+        let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { for a in cArgs { free(a) } }
+        var pid = pid_t()
+        let rc = posix_spawn(&pid, argv[0], &actions, &attrs, cArgs, environ)
+        guard rc == 0 else { throw ProbeLabError("cannot start \(argv.joined(separator: " ")): posix_spawn error \(rc)") }
+        return ProbeLabProcess(name: name, pid: pid, log: log)
+    }
+
+    private static func openDescriptors() -> [Int32] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        let fds = names.compactMap { Int32($0) }
+        return fds.isEmpty ? Array(3..<1024) : fds
+    }
+
+    /// Reaps the child if it has exited (never blocks).
+    var isRunning: Bool {
+        if waitStatus != nil { return false }
+        var st: Int32 = 0
+        let r = waitpid(pid, &st, WNOHANG)
+        if r == pid {
+            waitStatus = st
+            return false
+        }
+        if r == -1 && errno == ECHILD {
+            waitStatus = -1
+            return false
+        }
+        return true
+    }
+
+    /// The exit code, or nil while running, after a signal, or if it could not be known.
+    var exitCode: Int32? {
+        guard !isRunning, let st = waitStatus, st >= 0, st & 0x7F == 0 else { return nil }
+        return (st >> 8) & 0xFF
+    }
+
+    /// `signal`, then SIGKILL if it has not exited in `grace` s — always by this PID, never by
+    /// name. Returns false if it was still running after the SIGKILL grace period.
+    @discardableResult
+    func stop(signal sig: Int32 = SIGTERM, grace: TimeInterval = 3) -> Bool {
+        guard isRunning else { return true }
+        kill(pid, sig)
+        if probeLabWait(timeout: grace, { !isRunning }) { return true }
+        kill(pid, SIGKILL)
+        return probeLabWait(timeout: 2, { !isRunning })
+    }
 }
 
 // MARK: - DNS from inside a namespace
@@ -228,7 +303,7 @@ enum NamespaceDNS {
     }
 
     private static func enter(_ ns: String) throws {
-        let path = "/run/netns/" + ns
+        let path = "/var/run/netns/" + ns  // iproute2's NETNS_RUN_DIR
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ProbeLabError("open \(path): errno \(errno)") }
         defer { close(fd) }
@@ -377,7 +452,11 @@ final class ProbeLab {
 
     func build() throws {
         for ns in [clientNS, routerNS, servicesNS] {
-            try ipHost(["netns", "add", ns])
+            let added = try probeLabRun(tools.ip, ["netns", "add", ns], timeout: 15)
+            if added.status != 0 && createdNamespaces.isEmpty && added.output.contains("Operation not permitted") {
+                throw ProbeLabTools.skip("cannot create network namespaces here (a container without CAP_SYS_ADMIN?): \(added.output)")
+            }
+            guard added.status == 0, !added.timedOut else { throw ProbeLabError("ip netns add \(ns) failed: \(added.output)") }
             createdNamespaces.append(ns)
             try sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")
             try sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")
@@ -412,18 +491,8 @@ final class ProbeLab {
     /// Starts a long-running program inside a namespace; it is stopped by PID in `destroy()`.
     func spawn(_ ns: String, name: String, _ argv: [String]) throws -> ProbeLabProcess {
         let log = file("\(name).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let h = try FileHandle(forWritingTo: log)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tools.ip)
-        p.arguments = ["netns", "exec", ns] + argv  // ip netns exec execs argv: the PID is the program's
-        p.currentDirectoryURL = dir
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = h
-        p.standardError = h
-        try p.run()
-        try? h.close()
-        let b = ProbeLabProcess(name: name, process: p, log: log)
+        // ip netns exec execs argv: the PID is the program's.
+        let b = try ProbeLabProcess.spawn(name: name, [tools.ip, "netns", "exec", ns] + argv, log: log)
         background.append(b)
         return b
     }
@@ -432,11 +501,11 @@ final class ProbeLab {
     func waitListening(_ ns: String, _ p: ProbeLabProcess, _ sockets: [String], timeout: TimeInterval = 10) throws {
         var last = ""
         let up = probeLabWait(timeout: timeout, poll: 0.05) {
-            guard p.process.isRunning else { return true }
+            guard p.isRunning else { return true }
             last = (try? exec(ns, [tools.ss, "-Hltn"], timeout: 5).stdout) ?? ""
             return sockets.allSatisfy { last.contains($0 + " ") }
         }
-        guard p.process.isRunning else { throw ProbeLabError("\(p.name) exited: \(p.output)") }
+        guard p.isRunning else { throw ProbeLabError("\(p.name) exited: \(p.output)") }
         guard up else { throw ProbeLabError("\(p.name) not listening on \(sockets) after \(timeout) s: \(p.output)\nss: \(last)") }
     }
 
@@ -548,11 +617,11 @@ final class ProbeLab {
         let t = try spawn(clientNS, name: "tcpdump-" + file.deletingPathExtension().lastPathComponent,
                           [tools.tcpdump, "-i", clientIf, "-w", file.path, "-U", "--immediate-mode", "-n", "-s", "0", "-Z", "root"])
         let ready = probeLabWait(timeout: 10, poll: 0.05) {
-            guard t.process.isRunning else { return true }
+            guard t.isRunning else { return true }
             let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.intValue ?? 0
             return size >= 24 && t.output.contains("listening on")
         }
-        guard t.process.isRunning else { throw ProbeLabError("tcpdump exited: \(t.output)") }
+        guard t.isRunning else { throw ProbeLabError("tcpdump exited: \(t.output)") }
         guard ready else { throw ProbeLabError("tcpdump not capturing after 10 s: \(t.output)") }
         return t
     }
@@ -560,9 +629,8 @@ final class ProbeLab {
     /// Lets the last packets arrive, then SIGINT (by PID) and a bounded wait for tcpdump to flush.
     func stopCapture(_ t: ProbeLabProcess) throws {
         usleep(300_000)
-        guard probeLabStop(t.process, signal: SIGINT, grace: 5) else { throw ProbeLabError("tcpdump (pid \(t.pid)) would not exit") }
-        t.process.waitUntilExit()
-        guard t.process.terminationStatus == 0 else { throw ProbeLabError("tcpdump ended with \(t.process.terminationStatus): \(t.output)") }
+        guard t.stop(signal: SIGINT, grace: 5) else { throw ProbeLabError("tcpdump (pid \(t.pid)) would not exit") }
+        guard t.exitCode == 0 else { throw ProbeLabError("tcpdump ended with status \(t.exitCode.map(String.init) ?? "?"): \(t.output)") }
     }
 
     /// Stops every process this lab started (by PID), then deletes its namespaces (and with them
@@ -570,8 +638,8 @@ final class ProbeLab {
     func destroy() {
         guard !destroyed else { return }
         destroyed = true
-        for b in background.reversed() where b.process.isRunning {
-            if !probeLabStop(b.process) { print("probe lab: \(b.name) (pid \(b.pid)) did not exit") }
+        for b in background.reversed() where b.isRunning {
+            if !b.stop() { print("probe lab: \(b.name) (pid \(b.pid)) did not exit") }
         }
         for ns in createdNamespaces.reversed() {
             let r = try? probeLabRun(tools.ip, ["netns", "delete", ns], timeout: 15)

@@ -121,6 +121,12 @@ final class ProbeLabTests: XCTestCase {
             let qname = ProbeReport.subject(f)["qname"] as? String ?? ""
             XCTAssertTrue(qname.hasSuffix("." + ProbeLab.zone) && qname != ProbeLab.webName, "the canary is a random name under lab.test: \(qname)")
             XCTAssertTrue(ProbeReport.text(f).contains(ProbeLab.rogueWildcardAnswer), "\(r.described)")
+            // The canary's input record keeps its own name and says which name was asked (a fact
+            // called "name" would be a second "name" key in the same JSON object).
+            let inputs = r.report["inputs"] as? [[String: Any]] ?? []
+            let canary = inputs.first { $0["name"] as? String == "NXDOMAIN canary via \(ProbeLab.resolverAddress)" }
+            XCTAssertNotNil(canary, "an input record for the canary: \(ProbeReport.json(inputs))")
+            XCTAssertEqual(canary?["qname"] as? String, qname, "the canary input names the canary: \(ProbeReport.json(inputs))")
         }
 
         // The ladder names DNS as the first broken layer.
@@ -243,10 +249,10 @@ final class ProbeLabTests: XCTestCase {
     // MARK: - 6. Hostile references are notes, never findings
 
     func testHostileReferencesAreNotesNotFindings() throws {
-        let (lab, pki) = try makeLab("f")
-        guard let python3 = lab.tools.python3 else {
+        guard let python3 = try ProbeLabTools.require().python3 else {
             throw ProbeLabTools.skip("python3 is not installed: the hostile reference servers cannot run")
         }
+        let (lab, pki) = try makeLab("f")
         let script = lab.file("hostile.py")
         try HostileReferenceScript.source.write(to: script, atomically: true, encoding: .utf8)
         let a = ProbeLab.hostileAddress
