@@ -55,6 +55,11 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
         }
     }
 
+    /// 127.0.0.0/8 or ::1.
+    public var isLoopback: Bool {
+        isV6 ? (hi == 0 && lo == 1) : (lo >> 24) & 0xFF == 127
+    }
+
     public var bytes: [UInt8] {
         if isV6 {
             var out = [UInt8](repeating: 0, count: 16)

@@ -44,9 +44,7 @@ struct Analyze: ParsableCommand {
             let policy = try loadPolicy(report.policy)
             return (read, FirewallAuditor(policy: policy).audit(read.rulesets.map { RulesetInput(ruleset: $0.ruleset, name: $0.name) }))
         }
-        if report.policy != nil && report.ruleset == nil {
-            throw RunFailure("--policy needs --ruleset here: the policy approves resolvers and NAT targets of a ruleset")
-        }
+        let policy = try report.policy.map { _ in try loadPolicy(report.policy) }
         let references = try report.reference.isEmpty ? nil
             : ReferenceOptions(urls: report.reference, caFile: report.caFile, timeoutSeconds: timeout).referenceSet()
         var options = AnalysisOptions()
@@ -76,6 +74,12 @@ struct Analyze: ParsableCommand {
             inputs += referenceInputs(references)
             notes += outcome.notes
             if answers.overflow > 0 { notes.append("\(answers.overflow) more distinct names were answered than kept for comparison") }
+        }
+        if let policy {
+            findings += UnapprovedResolvers.findings(paths: analyzer.dnsPaths, policy: policy,
+                                                     inputName: { i in i >= 0 && i < analyzer.inputs.count ? analyzer.inputs[i].name : nil })
+            notes.append("policy \(report.policy ?? ""): \(policy.approvedResolvers.count) approved resolver(s)"
+                + (policy.approvedResolvers.isEmpty ? " — plaintext resolvers are not judged" : ""))
         }
         if let rules = firewall {
             let correlated = RulesetCorrelation.correlate(

@@ -29,8 +29,26 @@ final class RulesetCorrelationCLITests: XCTestCase {
         XCTAssertEqual(r.status, 2)
         XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
         XCTAssertTrue(r.stderr.contains("COMMIT"), r.stderr)
-        let p = try runProcess(TestPaths.dnsaudit, ["analyze", "--policy", "rules/policy.example.toml", capture])
+        let p = try runProcess(TestPaths.dnsaudit, ["analyze", "--policy", "/nonexistent/policy.toml", capture])
         XCTAssertEqual(p.status, 2)
-        XCTAssertTrue(p.stderr.contains("--ruleset"), p.stderr)
+        XCTAssertTrue(p.stderr.contains("policy"), p.stderr)
+    }
+
+    /// A policy that lists approved resolvers turns DNS to any other one into dns.unapproved-resolver.
+    func testUnapprovedResolver() throws {
+        let capture = TestPaths.root.appendingPathComponent("captures/dns-clean.pcap").path
+        let policy = FileManager.default.temporaryDirectory.appendingPathComponent("dnsaudit-policy-\(getpid()).toml")
+        try Data("approved_resolvers = [\"10.20.0.53\"]\n".utf8).write(to: policy)
+        defer { try? FileManager.default.removeItem(at: policy) }
+        let r = try runProcess(TestPaths.dnsaudit, ["analyze", "--format", "json", "--policy", policy.path, capture])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
+        let kinds = (report["findings"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }
+        XCTAssertTrue(kinds.contains("dns.unapproved-resolver"), "\(kinds)")
+        // The example policy approves nothing in this capture either; with its resolver approved: clean.
+        let resolvers = (report["summary"] as? [String: Any])?["resolvers"] as? [String] ?? []
+        try Data("approved_resolvers = [\(resolvers.map { "\"\($0)\"" }.joined(separator: ","))]\n".utf8).write(to: policy)
+        let ok = try runProcess(TestPaths.dnsaudit, ["analyze", "--format", "json", "--policy", policy.path, capture])
+        XCTAssertEqual(ok.status, 0, String(decoding: ok.stdout, as: UTF8.self))
     }
 }

@@ -867,3 +867,4 @@ enum HostileReferenceScript {
 
     """#
 }
+

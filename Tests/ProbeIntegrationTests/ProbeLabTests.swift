@@ -284,3 +284,4 @@ final class ProbeLabTests: XCTestCase {
         }
     }
 }
+
