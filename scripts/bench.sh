@@ -4,7 +4,10 @@
 # Usage: scripts/bench.sh [--packets N ...] [--no-tshark] [--keep]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release --product dnsaudit 2>&1 | tail -1
-swift build -c release --product dnsaudit-gen 2>&1 | tail -1
-swift build -c release --product dnsaudit-bench 2>&1 | tail -1
-exec .build/release/dnsaudit-bench "$@"
+# A separate build folder (BENCH_SCRATCH, default .build-release) so a long release build does
+# not hold the debug build's lock.
+scratch="${BENCH_SCRATCH:-.build-release}"
+for p in dnsaudit dnsaudit-gen dnsaudit-bench; do
+  swift build -c release --scratch-path "$scratch" --product "$p" 2>&1 | tail -1
+done
+exec "$scratch/release/dnsaudit-bench" "$@"

@@ -66,6 +66,11 @@ public enum ResolverError: Error, Sendable, Equatable, CustomStringConvertible {
         }
         if let e = error as? NIOSSLError {
             let text = String(describing: e)
+            if let reason = opensslReason(text) {
+                if reason.contains("CERTIFICATE") { return .certificate(reason.lowercased().replacingOccurrences(of: "_", with: " ")) }
+                if reason == "WRONG_VERSION_NUMBER" || reason == "PACKET_LENGTH_TOO_LONG" { return .tls("the server does not speak TLS (\(reason.lowercased().replacingOccurrences(of: "_", with: " ")))") }
+                return .tls(reason.lowercased().replacingOccurrences(of: "_", with: " "))
+            }
             if text.contains("CERTIFICATE") || text.contains("certificate") || text.contains("cannotMatch") || text.contains("unableToValidate") {
                 return .certificate(shorten(text))
             }
@@ -76,6 +81,14 @@ public enum ResolverError: Error, Sendable, Equatable, CustomStringConvertible {
         let text = String(describing: error)
         if text.contains("CERTIFICATE") || text.contains("certificate") { return .certificate(shorten(text)) }
         return .other(shorten(text))
+    }
+
+    /// The reason token of a BoringSSL error text ("…:SSL routines:OPENSSL_internal:WRONG_VERSION_NUMBER at …").
+    static func opensslReason(_ text: String) -> String? {
+        guard let r = text.range(of: "OPENSSL_internal:") else { return nil }
+        let rest = text[r.upperBound...]
+        let token = rest.prefix { $0.isUppercase || $0.isNumber || $0 == "_" }
+        return token.isEmpty ? nil : String(token)
     }
 
     static func shorten(_ s: String) -> String {

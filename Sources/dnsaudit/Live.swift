@@ -188,6 +188,12 @@ final class LiveSession {
 
     func run() throws -> Report {
         let s = settings
+        // Files made after the drop: checked first (with the user's effective ids), so that a run
+        // that cannot finish fails before it opens anything.
+        if let u = s.dropTo {
+            if let w = s.write, s.writeMaxBytes != nil { try requireWritableDirectory(of: w, what: "--write-max-mb rotation files", user: u, probe: true) }
+            if let o = s.outputPath { try requireWritableDirectory(of: o, what: "the --output report", user: u, probe: true) }
+        }
         let cap: LiveCapture
         do {
             cap = try LiveCapture(s.capture)
@@ -321,7 +327,8 @@ final class LiveSession {
                 let one = Report(toolVersion: DNSAuditVersion.current, generatedAt: now, findings: [f])
                 if let line = JSONLinesRenderer.render(one).split(separator: "\n").first { out.write(line + "\n") }
             case .text:
-                let frames = f.evidence.flatMap(\.frames)
+                var seen = Set<UInt64>()
+                let frames = f.evidence.flatMap(\.frames).filter { seen.insert($0).inserted }
                 var line = "\(now) \(f.severity.rawValue.uppercased()) [\(f.confidence.rawValue)] \(f.kind): \(f.title)"
                 if !frames.isEmpty { line += " (frames \(frames.prefix(6).map(String.init).joined(separator: ", ")))" }
                 out.write(line + "\n")
@@ -331,10 +338,24 @@ final class LiveSession {
     }
 }
 
-/// After the drop: can `user` create files next to `path`? Fails the run now rather than at the end.
-func requireWritableDirectory(of path: String, what: String, user: UnprivilegedUser) throws {
+/// Can `user` create files next to `path`? Fails the run now rather than at the end. After the drop
+/// the real ids are the user's; before it (`probe`), the check briefly takes the user's effective ids.
+func requireWritableDirectory(of path: String, what: String, user: UnprivilegedUser, probe: Bool = false) throws {
     let dir = path.lastIndex(of: "/").map { path[..<$0].isEmpty ? "/" : String(path[..<$0]) } ?? "."
-    if access(dir, W_OK | X_OK) != 0 {
+    var writable: Bool
+    if probe {
+        guard setegid(user.gid) == 0 else { return }  // cannot tell now: the check after the drop decides
+        if seteuid(user.uid) == 0 {
+            writable = faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0
+            guard seteuid(0) == 0 else { throw RunFailure("could not return to root after checking \(dir) as '\(user.name)'") }
+        } else {
+            writable = true
+        }
+        guard setegid(0) == 0 else { throw RunFailure("could not return to root's group after checking \(dir) as '\(user.name)'") }
+    } else {
+        writable = access(dir, W_OK | X_OK) == 0
+    }
+    if !writable {
         throw RunFailure("\(what) would be created in \(dir), which '\(user.name)' cannot write after the privilege drop: "
                          + "use a directory that user can write, --user with an account that can, or --no-drop")
     }

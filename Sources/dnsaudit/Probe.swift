@@ -94,7 +94,9 @@ struct Probe: ParsableCommand {
         inputs += results.inputs
         for l in results.ladders {
             inputs.append(ReportInput(kind: "probe", name: "ladder \(l.target)",
-                                      facts: l.steps.map { ($0.layer, .string(($0.ok ? "ok: " : "BROKEN: ") + $0.detail)) }))
+                                      facts: l.steps.enumerated().map { i, step in
+                                          ("step\(i + 1)", .string("\(step.layer) \(step.ok ? "ok" : "BROKEN"): \(step.detail)"))
+                                      }))
         }
         var summary = ReportSummary()
         summary.resolvers = config.resolvers.map(\.host)

@@ -867,4 +867,3 @@ enum HostileReferenceScript {
 
     """#
 }
-
