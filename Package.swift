@@ -101,8 +101,11 @@ let package = Package(
         .target(name: "ReportRender", dependencies: ["Findings", "DNSWire", "TLSWire", "AnalysisEngine", "NetTypes"]),
 
         // Executables.
+        // The scheduled audit's policy file (TOML): what to run, against what, where to write.
+        .target(name: "AuditPolicy", dependencies: ["Findings", "FirewallAudit", .product(name: "TOMLKit", package: "TOMLKit")]),
+
         .executableTarget(name: "dnsaudit", dependencies: [
-            "AnalysisEngine", "ReportRender", "Findings", "CaptureSource", "FirewallAudit", "FirewallSource", "Probes", "TLSCertificates", "FindingCorrelation",
+            "AnalysisEngine", "AuditPolicy", "DNSAnalysis", "ReportRender", "Findings", "CaptureSource", "FirewallAudit", "FirewallSource", "Probes", "TLSCertificates", "FindingCorrelation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "dnsaudit-gen", dependencies: [
@@ -133,6 +136,8 @@ let package = Package(
         .testTarget(name: "ReportRenderTests", dependencies: ["ReportRender", "Findings"]),
         // Root only: live capture in a network namespace (privilege drop, streaming, --write).
         .testTarget(name: "LiveIntegrationTests"),
+        // Root only: live capture with references and the scheduled audit in a hijacked topology.
+        .testTarget(name: "AuditIntegrationTests"),
         .testTarget(name: "CorrelationTests", dependencies: ["FindingCorrelation", "FirewallAudit", "FirewallModel", "DNSAnalysis", "Findings", "NetTypes"]),
         // Root only: each example ruleset installed with real nft / iptables-nft / iptables-legacy in
         // a fresh network namespace, audited live by the built dnsaudit; and offline as an

@@ -55,16 +55,5 @@ struct DNSAudit: ParsableCommand {
     )
 }
 
-/// Subcommands that later work will fill in: they exist so scripts can discover them, and fail clearly.
-struct NotYetAvailable {
-    static func fail(_ command: String) -> RunFailure {
-        RunFailure("'\(command)' is not available in this version yet; 'dnsaudit analyze' and 'dnsaudit decode' are")
-    }
-}
 
 
-struct Audit: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "The scheduled all-in-one audit (not available yet).")
-    @Argument(parsing: .captureForPassthrough) var rest: [String] = []
-    func run() throws { throw NotYetAvailable.fail("audit") }
-}

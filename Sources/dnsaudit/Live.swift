@@ -1,10 +1,12 @@
 import AnalysisEngine
 import ArgumentParser
 import CaptureSource
+import DNSAnalysis
 import Dispatch
 import Findings
 import NetTypes
 import PacketDecode
+import Probes
 import ReportRender
 
 #if canImport(Glibc)
@@ -65,13 +67,15 @@ struct Live: ParsableCommand {
 
     func run() throws {
         try report.validateFormat()
-        if !report.reference.isEmpty { throw RunFailure("--reference is not used by 'live'; use it with 'analyze' or 'probe'") }
         if report.ruleset != nil || report.policy != nil {
             throw RunFailure("--ruleset and --policy are not used by 'live'; save the capture with --write and run 'dnsaudit analyze --ruleset'")
         }
         var analysis = AnalysisOptions()
         analysis.trust = try report.trustSettings()
         analysis.streamFindings = true
+        let references = try report.reference.isEmpty ? nil
+            : BackgroundReferences(references: ReferenceOptions(urls: report.reference, caFile: report.caFile, timeoutSeconds: 3).referenceSet())
+        analysis.collectAnswers = references != nil
 
         // Whom to become once the capture is open.
         var dropTo: UnprivilegedUser?
@@ -91,7 +95,7 @@ struct Live: ParsableCommand {
             capture: capture, analysis: analysis, dropTo: dropTo, write: write,
             writeMaxBytes: writeMaxMB.map { Int64($0) * 1_000_000 }, duration: duration,
             stream: report.format == .text ? .text : (report.format == .jsonl ? .jsonl : nil),
-            outputPath: report.output, quiet: report.quiet)
+            outputPath: report.output, quiet: report.quiet, references: references)
 
         let stops = StopRequests()
         let signals = stops.installSignalHandlers()
@@ -126,6 +130,8 @@ struct LiveSettings: Sendable {
     var stream: Stream?
     var outputPath: String?
     var quiet: Bool
+    /// References asked about the capture's answers while it runs (nil: none).
+    var references: BackgroundReferences? = nil
 }
 
 /// Ctrl-C and SIGTERM, from dispatch signal sources (never a C handler): the first asks the
@@ -179,6 +185,8 @@ final class StopRequests: @unchecked Sendable {
 final class LiveSession {
     let settings: LiveSettings
     let stops: StopRequests
+    /// The capture's queries per resolver path, once `run()` returned (for the audit's correlation).
+    private(set) var paths = DNSPathTally()
     private let out = OutputSink.standardOutput()
 
     init(_ settings: LiveSettings, stops: StopRequests) {
@@ -252,6 +260,10 @@ final class LiveSession {
                 // Timeouts follow the clock even when nothing arrives (packet times are the same clock).
                 analyzer.expire(now: max(realtimeNow(), result.last ?? .zero))
                 if let stream { self.print(analyzer.drainNewFindings(), stream) }
+                if let refs = s.references {
+                    refs.submitNew(from: analyzer.capturedAnswers, inputName: s.capture.interface)
+                    if let stream { self.print(refs.drainNew(), stream) }
+                }
                 cap.flushWrites()
                 if !writeErrorShown, let e = cap.writeError {
                     writeErrorShown = true
@@ -271,11 +283,20 @@ final class LiveSession {
             result.end = .readError(e)
         }
         analyzer.endInput(result)
-        let findings = analyzer.finish()
+        var findings = analyzer.finish()
+        paths = analyzer.dnsPaths
+        var referenceNotes: [String] = []
+        if let refs = s.references {
+            refs.submitRest(from: analyzer.capturedAnswers, inputName: s.capture.interface)
+            let (more, notes) = refs.finish(timeoutSeconds: 15)
+            let known = Set(findings.map(\.id))
+            findings += more.filter { !known.contains($0.id) }
+            referenceNotes = notes
+        }
         out.close()
 
         var summary = analyzer.summary()
-        var notes = analyzer.notes()
+        var notes = analyzer.notes() + referenceNotes
         var facts: [(String, SubjectValue)] = [
             ("link_type", .string(link.name)), ("packets", .int(result.packets)), ("bytes", .int(result.bytes)),
         ]
@@ -312,7 +333,8 @@ final class LiveSession {
         if let e = writeError { notes.append(e) }
         notes += cap.warnings
         return Report(toolVersion: DNSAuditVersion.current, generatedAt: nowRFC3339(),
-                      inputs: [ReportInput(kind: "live", name: s.capture.interface, facts: facts)],
+                      inputs: [ReportInput(kind: "live", name: s.capture.interface, facts: facts)]
+                        + (s.references.map { referenceInputs($0.references) } ?? []),
                       summary: summary, findings: findings, notes: notes)
     }
 

@@ -72,14 +72,14 @@ struct Probe: ParsableCommand {
             inputs.append(ReportInput(kind: "probe", name: "system resolvers", facts: [("resolv_conf", .string(found.addresses.joined(separator: " ")))]))
         }
         for r in resolverTexts {
-            config.resolvers.append(try plainEndpoint(r))
+            config.resolvers.append(try plainResolverEndpoint(r))
         }
         // Targets.
         for t in targets {
             do { config.targets.append(try ProbeTarget.parse(t)) } catch let e as ProbeTarget.ParseError { throw RunFailure(e.description) }
         }
         if goproxy {
-            let value = goproxyValue()
+            let value = goproxySetting()
             do {
                 config.targets += try ProbeTarget.goproxyTargets(value)
             } catch let e as ProbeTarget.ParseError {
@@ -107,48 +107,48 @@ struct Probe: ParsableCommand {
         try emit(rep, report)
         throw ExitCode(rep.exitStatus(failOn: report.failOn))
     }
+}
 
-    /// IP, IP:PORT, [V6]:PORT, udp://…, tcp://… → a plaintext endpoint.
-    func plainEndpoint(_ text: String) throws -> ResolverEndpoint {
-        if text.contains("://") {
-            do {
-                let e = try ResolverEndpoint.parse(text)
-                guard e.transport == .udp || e.transport == .tcp else {
-                    throw RunFailure("--resolver is a plaintext resolver (IP, IP:PORT, udp:// or tcp://); encrypted ones go in --reference")
-                }
-                return e
-            } catch let e as ResolverEndpoint.ParseError {
-                throw RunFailure("--resolver: \(e.description)")
-            }
-        }
-        if IPText.isIPv4(text) || IPText.isIPv6(text) { return ResolverEndpoint(transport: .udp, host: text, port: 53) }
+/// IP, IP:PORT, [V6]:PORT, udp://…, tcp://… → a plaintext endpoint.
+func plainResolverEndpoint(_ text: String) throws -> ResolverEndpoint {
+    if text.contains("://") {
         do {
-            return try ResolverEndpoint.parse("udp://" + text)
-        } catch {
-            throw RunFailure("--resolver '\(text)': not an address (use IP, IP:PORT or [V6]:PORT)")
-        }
-    }
-
-    /// GOPROXY from the environment, else `go env GOPROXY`, else Go's default.
-    func goproxyValue() -> String {
-        if let v = ProcessInfo.processInfo.environment["GOPROXY"], !v.isEmpty { return v }
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let go = "\(dir)/go"
-            guard FileManager.default.isExecutableFile(atPath: go) else { continue }
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: go)
-            p.arguments = ["env", "GOPROXY"]
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            p.standardError = FileHandle.nullDevice
-            if (try? p.run()) != nil {
-                let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                p.waitUntilExit()
-                let v = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                if !v.isEmpty { return v }
+            let e = try ResolverEndpoint.parse(text)
+            guard e.transport == .udp || e.transport == .tcp else {
+                throw RunFailure("--resolver is a plaintext resolver (IP, IP:PORT, udp:// or tcp://); encrypted ones go in --reference")
             }
-            break
+            return e
+        } catch let e as ResolverEndpoint.ParseError {
+            throw RunFailure("--resolver: \(e.description)")
         }
-        return "https://proxy.golang.org,direct"
     }
+    if IPText.isIPv4(text) || IPText.isIPv6(text) { return ResolverEndpoint(transport: .udp, host: text, port: 53) }
+    do {
+        return try ResolverEndpoint.parse("udp://" + text)
+    } catch {
+        throw RunFailure("--resolver '\(text)': not an address (use IP, IP:PORT or [V6]:PORT)")
+    }
+}
+
+/// GOPROXY from the environment, else `go env GOPROXY`, else Go's default.
+func goproxySetting() -> String {
+    if let v = ProcessInfo.processInfo.environment["GOPROXY"], !v.isEmpty { return v }
+    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+        let go = "\(dir)/go"
+        guard FileManager.default.isExecutableFile(atPath: go) else { continue }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: go)
+        p.arguments = ["env", "GOPROXY"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        if (try? p.run()) != nil {
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            let v = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if !v.isEmpty { return v }
+        }
+        break
+    }
+    return "https://proxy.golang.org,direct"
 }
