@@ -5,12 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=(libpcap-dev libnftables-dev tshark tcpdump iproute2 nftables iptables openssl ca-certificates)
+need=(libpcap-dev libnftables-dev tshark tcpdump iproute2 nftables iptables openssl ca-certificates unbound dnsmasq-base)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
+    # Daemons in test packages (unbound) must not start on install: the tests run their own.
+    [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; }
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
   elif ! dpkg -s libpcap-dev >/dev/null 2>&1 || ! dpkg -s libnftables-dev >/dev/null 2>&1; then
@@ -20,6 +22,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "test.sh: optional packages missing (${missing[*]}): the tests that need them will skip" >&2
   fi
 fi
+
+# The Prometheus output is checked with the reference parser when it can be had (PyPI).
+python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install -q prometheus_client >/dev/null 2>&1 \
+  || echo "test.sh: prometheus_client not installed: the .prom parser check will skip" >&2
 
 swift build 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
 swift test 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]'

@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# Live-capture benchmark (not a test): how many DNS packets per second `dnsaudit live` takes
+# without kernel drops, next to tcpdump on the same traffic.
+#
+# Two network namespaces joined by a veth pair (198.18.31.1/30 ── 198.18.31.2/30, no other
+# routes: nothing leaves the lab). A small C load generator (sendmmsg, pre-built DNS queries,
+# paced to a target rate) blasts UDP/53 from namespace A to B for LOAD_SECONDS at each rate; B
+# drops them in nftables input (no ICMP back). At each rate, first `dnsaudit live` then tcpdump
+# capture on B's veth; the table shows libpcap's received / dropped for each (dnsaudit: the live
+# input's facts in its JSON report; tcpdump: its "dropped by kernel" line), and dnsaudit's peak
+# RSS. Both use a 16 MiB capture buffer and the full snap length.
+#
+# Usage: sudo scripts/bench-live.sh            (RATES="50000 100000 200000 300000" LOAD_SECONDS=5)
+#        BENCH_SCRATCH=.build-release (default) DNSAUDIT=path/to/dnsaudit (skips the build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RATES="${RATES:-50000 100000 200000 300000}"
+LOAD_SECONDS="${LOAD_SECONDS:-5}"
+LIVE_SECONDS=$((LOAD_SECONDS + 2))
+scratch="${BENCH_SCRATCH:-.build-release}"
+
+die() { echo "bench-live: $*" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces, live capture)"
+for t in ip gcc tcpdump nft python3; do command -v "$t" >/dev/null || die "'$t' is not installed"; done
+
+if [ -z "${DNSAUDIT:-}" ]; then
+  echo "building release (swift build -c release --scratch-path $scratch --product dnsaudit) ..."
+  swift build -c release --scratch-path "$scratch" --product dnsaudit 2>&1 | tail -2
+  DNSAUDIT="$scratch/release/dnsaudit"
+fi
+[ -x "$DNSAUDIT" ] || die "$DNSAUDIT is not built"
+DNSAUDIT="$(cd "$(dirname "$DNSAUDIT")" && pwd)/$(basename "$DNSAUDIT")"
+
+NSA="dnsaudit-bench-$$-a"
+NSB="dnsaudit-bench-$$-b"
+VA="bla$$"
+VB="blb$$"
+ADDR_A=198.18.31.1
+ADDR_B=198.18.31.2
+TMP="$(mktemp -d /tmp/dnsaudit-bench-live.XXXXXX)"
+PIDS=()
+
+cleanup() {
+  local p
+  for p in "${PIDS[@]:-}"; do
+    [ -n "$p" ] && kill -0 "$p" 2>/dev/null && kill -TERM "$p" 2>/dev/null || true
+  done
+  sleep 0.2
+  for p in "${PIDS[@]:-}"; do
+    [ -n "$p" ] && kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
+  done
+  ip netns delete "$NSA" 2>/dev/null || true
+  ip netns delete "$NSB" 2>/dev/null || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- the load generator ---------------------------------------------------------------------
+cat > "$TMP/gen.c" <<'EOF'
+/* gen DST RATE SECONDS: UDP DNS queries to DST:53 at RATE packets/s for SECONDS, in batches of
+ * up to 64 with sendmmsg; 4096 pre-built queries (distinct ids and names) sent in turn. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NQ 4096
+#define BATCH 64
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) { fprintf(stderr, "usage: gen DST RATE SECONDS\n"); return 2; }
+    double rate = atof(argv[2]), secs = atof(argv[3]);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0) { perror("socket"); return 1; }
+    int sb = 8 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons(53);
+    if (inet_pton(AF_INET, argv[1], &a.sin_addr) != 1) { fprintf(stderr, "bad address\n"); return 2; }
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) { perror("connect"); return 1; }
+
+    static unsigned char q[NQ][80];
+    static size_t qlen[NQ];
+    for (int i = 0; i < NQ; i++) {
+        unsigned char *p = q[i];
+        p[0] = (unsigned char)(i >> 8); p[1] = (unsigned char)i;  /* id */
+        p[2] = 0x01; p[3] = 0x00;                                   /* RD */
+        p[4] = 0; p[5] = 1; memset(p + 6, 0, 6);                    /* qd=1 */
+        size_t o = 12;
+        char label[32];
+        int n = snprintf(label, sizeof label, "host%d", i);
+        p[o++] = (unsigned char)n; memcpy(p + o, label, n); o += n;
+        p[o++] = 5; memcpy(p + o, "bench", 5); o += 5;
+        p[o++] = 4; memcpy(p + o, "test", 4); o += 4;
+        p[o++] = 0;
+        p[o++] = 0; p[o++] = 1; p[o++] = 0; p[o++] = 1;             /* A IN */
+        qlen[i] = o;
+    }
+    struct mmsghdr msgs[BATCH];
+    struct iovec iov[BATCH];
+    long sent = 0, errors = 0, idx = 0;
+    double t0 = now(), el;
+    while ((el = now() - t0) < secs) {
+        long due = (long)(el * rate);
+        if (sent >= due) {
+            struct timespec ts = {0, 20000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        int n = due - sent > BATCH ? BATCH : (int)(due - sent);
+        memset(msgs, 0, sizeof(struct mmsghdr) * n);
+        for (int k = 0; k < n; k++) {
+            int j = (int)((idx + k) % NQ);
+            iov[k].iov_base = q[j];
+            iov[k].iov_len = qlen[j];
+            msgs[k].msg_hdr.msg_iov = &iov[k];
+            msgs[k].msg_hdr.msg_iovlen = 1;
+        }
+        int r = sendmmsg(fd, msgs, n, 0);
+        if (r < 0) {
+            if (errno == ENOBUFS || errno == EAGAIN || errno == EINTR) { errors++; continue; }
+            perror("sendmmsg");
+            return 1;
+        }
+        sent += r;
+        idx += r;
+    }
+    el = now() - t0;
+    printf("%ld %.3f %.0f %ld\n", sent, el, sent / el, errors);
+    return 0;
+}
+EOF
+gcc -O2 -Wall -o "$TMP/gen" "$TMP/gen.c"
+
+# --- the lab -------------------------------------------------------------------------------
+ip netns add "$NSA"
+ip netns add "$NSB"
+for ns in "$NSA" "$NSB"; do
+  ip netns exec "$ns" sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6'
+  ip -n "$ns" link set lo up
+done
+ip -n "$NSA" link add "$VA" type veth peer name "$VB" netns "$NSB"
+ip -n "$NSA" addr add "$ADDR_A/30" dev "$VA"
+ip -n "$NSB" addr add "$ADDR_B/30" dev "$VB"
+ip -n "$NSA" link set "$VA" up
+ip -n "$NSB" link set "$VB" up
+ip netns exec "$NSB" nft -f - <<'EOF'
+table inet bench {
+    chain input {
+        type filter hook input priority filter; policy accept;
+        udp dport 53 drop
+    }
+}
+EOF
+for ns in "$NSA" "$NSB"; do
+  [ -z "$(ip -n "$ns" -4 route show default)" ] || die "namespace $ns has a default route"
+done
+
+# Waits until a packet socket is open in namespace B (the capture is active), at most 10 s.
+wait_capture() {
+  local i
+  for i in $(seq 1 200); do
+    [ "$(ip netns exec "$NSB" cat /proc/net/packet | wc -l)" -gt 1 ] && { sleep 0.3; return 0; }
+    kill -0 "$1" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
+# received / dropped of the live input, and the analysed packets, from a dnsaudit JSON report.
+cat > "$TMP/facts.py" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+live = next(i for i in r["inputs"] if i.get("kind") == "live")
+print(live.get("received", -1), live.get("dropped", -1), r["summary"].get("packets", -1))
+EOF
+# Drop percentage of DROPPED out of RECEIVED + DROPPED.
+pct() { awk -v rx="$1" -v d="$2" 'BEGIN { if (rx + d > 0) printf "%.2f", 100.0 * d / (rx + d); else print "-" }'; }
+
+have_time=0
+[ -x /usr/bin/time ] && have_time=1
+
+printf '\nrate: target packets/s for %s s; gen: achieved; dnsaudit live: libpcap received / dropped by the kernel, analysed\n' "$LOAD_SECONDS"
+printf 'packets, peak RSS; tcpdump -w /dev/null: received by filter / dropped by kernel (same buffer 16 MiB).\n\n'
+printf '%8s | %9s | %10s %9s %7s %10s %8s | %9s | %10s %9s %7s\n' \
+  rate gen/s dnsaudit:rx dropped drop% analysed RSS-MB tcpdump:gen/s rx dropped drop%
+printf '%s\n' "---------+-----------+----------------------------------------------------+---------------+-------------------------------"
+
+best_dnsaudit=none
+best_tcpdump=none
+for rate in $RATES; do
+  # 1. dnsaudit live
+  if [ "$have_time" = 1 ]; then
+    ip netns exec "$NSB" /usr/bin/time -v -o "$TMP/time-$rate" "$DNSAUDIT" live -i "$VB" --duration "$LIVE_SECONDS" \
+      --format json --filter 'udp port 53' --no-drop --quiet > "$TMP/live-$rate.json" 2> "$TMP/live-$rate.err" &
+  else
+    ip netns exec "$NSB" "$DNSAUDIT" live -i "$VB" --duration "$LIVE_SECONDS" \
+      --format json --filter 'udp port 53' --no-drop --quiet > "$TMP/live-$rate.json" 2> "$TMP/live-$rate.err" &
+  fi
+  lp=$!
+  PIDS+=("$lp")
+  wait_capture "$lp" || die "dnsaudit live did not start capturing: $(cat "$TMP/live-$rate.err")"
+  hwm=0
+  gen1="$(ip netns exec "$NSA" "$TMP/gen" "$ADDR_B" "$rate" "$LOAD_SECONDS")"
+  if [ "$have_time" = 0 ]; then
+    # Peak RSS from the kernel's high-water mark, sampled until the process ends.
+    while kill -0 "$lp" 2>/dev/null; do
+      h="$(awk '/^VmHWM/ {print $2}' "/proc/$lp/status" 2>/dev/null || true)"
+      [ -n "$h" ] && hwm="$h"
+      sleep 0.1
+    done
+  fi
+  rc=0
+  wait "$lp" || rc=$?
+  [ "$rc" -le 1 ] || die "dnsaudit live exited $rc: $(cat "$TMP/live-$rate.err")"
+  if [ "$have_time" = 1 ]; then
+    hwm="$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$TMP/time-$rate")"
+  fi
+  read -r d_rx d_drop d_pk < <(python3 "$TMP/facts.py" "$TMP/live-$rate.json")
+
+  # 2. tcpdump on the same traffic
+  ip netns exec "$NSB" tcpdump -i "$VB" -w /dev/null -n -B 16384 -s 262144 'udp port 53' 2> "$TMP/tcpdump-$rate.err" &
+  tp=$!
+  PIDS+=("$tp")
+  wait_capture "$tp" || die "tcpdump did not start capturing: $(cat "$TMP/tcpdump-$rate.err")"
+  gen2="$(ip netns exec "$NSA" "$TMP/gen" "$ADDR_B" "$rate" "$LOAD_SECONDS")"
+  sleep 0.5
+  kill -INT "$tp"
+  wait "$tp" || true
+  t_rx="$(awk '/packets received by filter/ {print $1}' "$TMP/tcpdump-$rate.err")"
+  t_drop="$(awk '/packets dropped by kernel/ {print $1}' "$TMP/tcpdump-$rate.err")"
+
+  read -r g1_sent _ g1_pps _ <<< "$gen1"
+  read -r g2_sent _ g2_pps _ <<< "$gen2"
+  printf '%8s | %9s | %10s %9s %7s %10s %8s | %13s | %10s %9s %7s\n' \
+    "$rate" "$g1_pps" "$d_rx" "$d_drop" "$(pct "$d_rx" "$d_drop")" "$d_pk" "$((hwm / 1024))" \
+    "$g2_pps" "$t_rx" "$t_drop" "$(pct "$t_rx" "$t_drop")"
+  [ "$d_drop" = 0 ] && best_dnsaudit="$rate (achieved $g1_pps/s)"
+  [ "$t_drop" = 0 ] && best_tcpdump="$rate (achieved $g2_pps/s)"
+done
+
+echo
+echo "highest target rate with zero kernel drops: dnsaudit live: $best_dnsaudit; tcpdump: $best_tcpdump"
+echo "(dnsaudit live decodes and analyses every packet; tcpdump -w /dev/null only copies them out of the ring)"
