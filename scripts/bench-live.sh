@@ -190,14 +190,16 @@ r = json.load(open(sys.argv[1]))
 live = next(i for i in r["inputs"] if i.get("kind") == "live")
 print(live.get("received", -1), live.get("dropped", -1), r["summary"].get("packets", -1))
 EOF
-# Drop percentage of DROPPED out of RECEIVED + DROPPED.
-pct() { awk -v rx="$1" -v d="$2" 'BEGIN { if (rx + d > 0) printf "%.2f", 100.0 * d / (rx + d); else print "-" }'; }
+# Drop percentage: libpcap on Linux counts every packet that passed the filter as received,
+# the dropped ones included (analysed = received - dropped).
+pct() { awk -v rx="$1" -v d="$2" 'BEGIN { if (rx > 0) printf "%.2f", 100.0 * d / rx; else print "-" }'; }
 
 have_time=0
 [ -x /usr/bin/time ] && have_time=1
 
-printf '\nrate: target packets/s for %s s; gen: achieved; dnsaudit live: libpcap received / dropped by the kernel, analysed\n' "$LOAD_SECONDS"
-printf 'packets, peak RSS; tcpdump -w /dev/null: received by filter / dropped by kernel (same buffer 16 MiB).\n\n'
+printf '\nrate: target packets/s for %s s; gen/s: achieved by the generator. dnsaudit live: libpcap received (drops\n' "$LOAD_SECONDS"
+printf 'included) / dropped by the kernel, packets analysed, peak RSS. tcpdump -w /dev/null: received by filter / dropped\n'
+printf 'by kernel. Both: 16 MiB buffer, snap length 262144, filter udp port 53, run one after the other.\n\n'
 printf '%8s | %9s | %10s %9s %7s %10s %8s | %9s | %10s %9s %7s\n' \
   rate gen/s dnsaudit:rx dropped drop% analysed RSS-MB tcpdump:gen/s rx dropped drop%
 printf '%s\n' "---------+-----------+----------------------------------------------------+---------------+-------------------------------"

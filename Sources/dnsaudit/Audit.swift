@@ -65,6 +65,20 @@ struct Audit: ParsableCommand {
         } catch {
             throw RunFailure("\(policyPath): \(error)")
         }
+        do {
+            try runAudit(plan, policyPath: policyPath)
+        } catch let failure as RunFailure {
+            // A run that could not be done still tells the monitoring: last_run_success 0.
+            for (f, path) in plan.outputs where f == "prometheus" {
+                let empty = Report(toolVersion: DNSAuditVersion.current, generatedAt: nowRFC3339(),
+                                   notes: ["the audit could not run: \(failure.message)"])
+                try? writeOutput(PrometheusReportRenderer.render(empty, success: false), to: path)
+            }
+            throw failure
+        }
+    }
+
+    func runAudit(_ plan: AuditPolicy, policyPath: String) throws {
         let seconds = noCapture ? 0 : (duration ?? plan.captureSeconds)
         guard seconds >= 0 else { throw RunFailure("--duration must not be negative") }
         if geteuid() != 0 && (!noRules || seconds > 0) {

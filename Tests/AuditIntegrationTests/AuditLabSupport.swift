@@ -306,7 +306,7 @@ enum AuditNamespaceDNS {
                 withUnsafeMutableBytes(of: &a) { $0.copyBytes(from: m[i..<i + 16]) }
                 var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
                 inet_ntop(AF_INET6, &a, &buf, socklen_t(buf.count))
-                addrs.append(String(cString: buf))
+                addrs.append(String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
             }
             i += len
         }
