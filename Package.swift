@@ -123,6 +123,9 @@ let package = Package(
         ]),
 
         // Tests.
+        // Shared by the black-box and root-only test targets: the built binary, bounded and long-running
+        // processes, network namespaces, skips with a printed reason, openssl test PKIs, temp dirs.
+        .target(name: "IntegrationSupport", dependencies: [], path: "Tests/IntegrationSupport"),
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),
         .testTarget(name: "TLSWireTests", dependencies: ["TLSWire"]),
         .testTarget(name: "TLSCertificatesTests", dependencies: [
@@ -131,26 +134,26 @@ let package = Package(
         .testTarget(name: "PacketDecodeTests", dependencies: ["PacketDecode", "FlowReassembly", "NetTypes", "PacketSynth"]),
         .testTarget(name: "AnalysisTests", dependencies: ["AnalysisEngine", "DNSAnalysis", "Findings", "ReportRender", "PcapWriter", "DNSWire", "PacketSynth"]),
         // Black-box tests of the dnsaudit binary: conformance with real captures, hostile inputs, demos.
-        .testTarget(name: "EndToEndTests", dependencies: ["DNSWire", "PcapWriter", "PacketSynth"], resources: [.copy("known-differences.tsv")]),
+        .testTarget(name: "EndToEndTests", dependencies: ["DNSWire", "PcapWriter", "PacketSynth", "IntegrationSupport"], resources: [.copy("known-differences.tsv")]),
         .testTarget(name: "FirewallTests", dependencies: ["FirewallModel", "FirewallAudit", "FirewallSource", "Findings"]),
         .testTarget(name: "ReportRenderTests", dependencies: ["ReportRender", "Findings"]),
         // Root only: live capture in a network namespace (privilege drop, streaming, --write).
-        .testTarget(name: "LiveIntegrationTests"),
+        .testTarget(name: "LiveIntegrationTests", dependencies: ["IntegrationSupport"]),
         // Root only: live capture with references and the scheduled audit in a hijacked topology.
         .testTarget(name: "AuditIntegrationTests"),
         .testTarget(name: "CorrelationTests", dependencies: ["FindingCorrelation", "FirewallAudit", "FirewallModel", "DNSAnalysis", "Findings", "NetTypes"]),
         // Root only: each example ruleset installed with real nft / iptables-nft / iptables-legacy in
         // a fresh network namespace, audited live by the built dnsaudit; and offline as an
         // unprivileged user.
-        .testTarget(name: "FirewallIntegrationTests"),
+        .testTarget(name: "FirewallIntegrationTests", dependencies: ["IntegrationSupport"]),
         .testTarget(name: "PacketSynthTests", dependencies: ["PacketSynth", "PcapWriter"]),
         // Root only: network namespaces with a TLS server, a resetting / intercepting middlebox and
         // a client; runs the built dnsaudit on the captures.
-        .testTarget(name: "TLSIntegrationTests"),
+        .testTarget(name: "TLSIntegrationTests", dependencies: ["IntegrationSupport"]),
         // Comparison engine, clients against hostile loopback servers, the observation collector.
         .testTarget(name: "ReferenceTests", dependencies: ["AnswerComparison", "ResolverClients", "DNSObservations", "Probes", "DNSWire", "Findings", "NetTypes", "TLSCertificates", .product(name: "NIOCore", package: "swift-nio")]),
         // Root: network namespaces with unbound (DoH/DoT), a rogue dnsmasq, blocked 853; runs the binary.
-        .testTarget(name: "ProbeIntegrationTests", dependencies: ["DNSWire"]),
+        .testTarget(name: "ProbeIntegrationTests", dependencies: ["DNSWire", "IntegrationSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

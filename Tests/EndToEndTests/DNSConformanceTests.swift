@@ -1,5 +1,6 @@
 import DNSWire
 import Foundation
+import IntegrationSupport
 import XCTest
 
 /// `dnsaudit decode` against tshark's truth (`*.dns.tsv`) for every real third-party capture:

@@ -1,4 +1,5 @@
 import Foundation
+import IntegrationSupport
 import XCTest
 
 /// The DNS detectors on real third-party captures and on the project's own demo captures.

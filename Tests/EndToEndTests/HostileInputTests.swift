@@ -1,4 +1,5 @@
 import Foundation
+import IntegrationSupport
 import PacketSynth
 import PcapWriter
 import XCTest
@@ -8,8 +9,7 @@ final class HostileInputTests: XCTestCase {
     var tmp: URL!
 
     override func setUpWithError() throws {
-        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("dnsaudit-hostile-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        tmp = try TempDirs.make(prefix: "dnsaudit-hostile", unique: UUID().uuidString)
     }
 
     override func tearDownWithError() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import IntegrationSupport
 import XCTest
 
 /// Every `--format` of the built binary on a demo capture, and `--output` written atomically.
@@ -63,8 +64,7 @@ final class ReportFormatTests: XCTestCase {
     }
 
     func testPrometheusOutputFileIsWrittenAtomically() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dnsaudit-prom-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try TempDirs.make(prefix: "dnsaudit-prom", unique: UUID().uuidString)
         defer { try? FileManager.default.removeItem(at: dir) }
         let prom = dir.appendingPathComponent("dnsaudit.prom")
         for round in 0..<2 {  // the second run replaces the first file

@@ -1,4 +1,5 @@
 import Foundation
+import IntegrationSupport
 import XCTest
 
 /// `dnsaudit analyze --ruleset`: one report with the rule and the captured DNS it affected.

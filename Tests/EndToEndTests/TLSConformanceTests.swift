@@ -1,4 +1,5 @@
 import Foundation
+import IntegrationSupport
 import XCTest
 
 /// `dnsaudit decode` TLS lines against tshark's truth (`*.tls.tsv`: SNI, ALPN, offered version,

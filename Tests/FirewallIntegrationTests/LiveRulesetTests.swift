@@ -1,4 +1,5 @@
 import Foundation
+import IntegrationSupport
 import XCTest
 
 /// Each example ruleset installed with the real tool its expected.json names, in a fresh network

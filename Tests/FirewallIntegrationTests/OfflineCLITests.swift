@@ -1,4 +1,5 @@
 import Foundation
+import IntegrationSupport
 import XCTest
 
 /// `dnsaudit rules --file` as an unprivileged user, the live mode without privilege, and files

@@ -1,4 +1,5 @@
 import Foundation
+import IntegrationSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -7,20 +8,12 @@ import Glibc
 
 /// Paths, tools and helpers for the black-box firewall tests (no dnsaudit module is imported).
 enum FW {
-    /// The package root (…/Tests/FirewallIntegrationTests/Support.swift → …).
-    static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let examples = root.appendingPathComponent("rules/examples")
-
-    /// The built `dnsaudit` executable next to the test bundle.
-    static var dnsaudit: URL {
-        for b in Bundle.allBundles where b.bundlePath.hasSuffix(".xctest") {
-            return b.bundleURL.deletingLastPathComponent().appendingPathComponent("dnsaudit")
-        }
-        return root.appendingPathComponent(".build/debug/dnsaudit")
-    }
+    /// The package root.
+    static var root: URL { PackagePaths.root }
+    static let examples = PackagePaths.root.appendingPathComponent("rules/examples")
 
     static func requireBinary() throws -> URL {
-        let b = dnsaudit
+        let b = PackagePaths.dnsaudit
         guard FileManager.default.isExecutableFile(atPath: b.path) else {
             throw XCTSkip("the dnsaudit binary is not built at \(b.path): run 'swift build' first")
         }
@@ -29,30 +22,21 @@ enum FW {
 
     /// An executable on PATH (plus the sbin directories, which a non-login root shell may lack).
     static func tool(_ name: String) -> URL? {
-        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "") + ":/usr/sbin:/sbin:/usr/bin:/bin:/usr/local/sbin:/usr/local/bin"
-        for dir in path.split(separator: ":") where !dir.isEmpty {
-            let u = URL(fileURLWithPath: String(dir)).appendingPathComponent(name)
-            if FileManager.default.isExecutableFile(atPath: u.path) { return u }
-        }
-        return nil
+        Requirements.findTool(name).map { URL(fileURLWithPath: $0) }
     }
 
-    static var isRoot: Bool { getuid() == 0 }
+    static var isRoot: Bool { Requirements.isRoot }
 
     /// Skips (with a printed reason) unless root with every named tool installed.
     static func requireRoot(tools: [String]) throws {
-        guard isRoot else {
-            let msg = "not root: the namespace tests need root (run 'sudo swift test --filter FirewallIntegrationTests')"
-            print("FirewallIntegrationTests skipped: \(msg)")
-            throw XCTSkip(msg)
-        }
+        try Requirements.requireRoot(suite, "not root: the namespace tests need root (run 'sudo swift test --filter FirewallIntegrationTests')")
         let missing = tools.filter { tool($0) == nil }
         guard missing.isEmpty else {
-            let msg = "missing tools: \(missing.joined(separator: ", ")) (apt-get install iproute2 nftables iptables)"
-            print("FirewallIntegrationTests skipped: \(msg)")
-            throw XCTSkip(msg)
+            throw Requirements.skip(suite, "missing tools: \(missing.joined(separator: ", ")) (apt-get install iproute2 nftables iptables)")
         }
     }
+
+    static let suite = "FirewallIntegrationTests"
 
     static func exampleNames() throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: examples.path)
@@ -65,9 +49,7 @@ enum FW {
 
     /// A world-readable temporary directory (for the unprivileged runs); the caller removes it.
     static func publicTempDir() throws -> URL {
-        let u = URL(fileURLWithPath: "/tmp").appendingPathComponent("dnsaudit-fwit-\(getpid())-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: u, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-        return u
+        try TempDirs.make(prefix: "dnsaudit-fwit-\(getpid())", unique: UUID().uuidString, in: URL(fileURLWithPath: "/tmp"), permissions: 0o755)
     }
 
     /// Copies an example file into `dir`, readable by everyone.
@@ -81,58 +63,6 @@ enum FW {
 }
 
 // MARK: processes
-
-struct ProcessResult {
-    var status: Int32
-    var stdout: Data
-    var stderr: String
-    var timedOut: Bool
-
-    var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
-    /// The non-empty lines of standard error.
-    var stderrLines: [String] { stderr.split(separator: "\n").map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty } }
-}
-
-/// Runs a program to completion (killing it, and only it, after `timeout` seconds), collecting both outputs.
-func runProcess(_ exe: URL, _ args: [String], stdinFile: URL? = nil, timeout: TimeInterval = 120) throws -> ProcessResult {
-    let p = Process()
-    p.executableURL = exe
-    p.arguments = args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    let input: FileHandle? = try stdinFile.map { try FileHandle(forReadingFrom: $0) }
-    p.standardInput = input ?? FileHandle.nullDevice
-    defer { try? input?.close() }
-    try p.run()
-
-    final class Box: @unchecked Sendable {
-        var data = Data()
-        var timedOut = false
-        let process: Process
-        init(_ p: Process) { process = p }
-    }
-    let errBox = Box(p)
-    let watchdog = Box(p)
-    let timer = DispatchWorkItem {
-        if watchdog.process.isRunning {
-            watchdog.timedOut = true
-            watchdog.process.terminate()
-        }
-    }
-    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
-    // Read stderr on another thread while this one drains stdout (either can fill its pipe).
-    let errHandle = err.fileHandleForReading
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async { errBox.data = errHandle.readDataToEndOfFile(); group.leave() }
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    p.waitUntilExit()
-    timer.cancel()
-    return ProcessResult(status: p.terminationStatus, stdout: outData, stderr: String(decoding: errBox.data, as: UTF8.self),
-                         timedOut: watchdog.timedOut)
-}
 
 /// Runs as the unprivileged user nobody (65534) with no capabilities, when this process is root;
 /// as the current (already unprivileged) user otherwise.

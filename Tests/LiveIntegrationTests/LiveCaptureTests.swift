@@ -1,4 +1,5 @@
 import Foundation
+import IntegrationSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -17,13 +18,7 @@ final class LiveCaptureTests: XCTestCase {
 
     override func tearDown() {
         if let lab {
-            lab.destroy()
-            let failed = (testRun?.failureCount ?? 0) + (testRun?.unexpectedExceptionCount ?? 0) > 0
-            if failed {
-                print("live lab \(lab.tag): files kept for inspection in \(lab.dir.path)")
-            } else {
-                lab.removeFiles()
-            }
+            lab.finish(after: testRun, keptMessage: "live lab \(lab.tag): files kept for inspection in \(lab.dir.path)")
         }
         lab = nil
         print(String(format: "live lab %@: %.2f s", name, Date().timeIntervalSince(started)))
@@ -39,12 +34,11 @@ final class LiveCaptureTests: XCTestCase {
     }
 
     /// Waits for a live run to end by itself (--duration), bounded.
-    private func waitForExit(_ p: BackgroundProcess, timeout: TimeInterval = 20) throws {
-        guard waitUntil(timeout: timeout, { !p.process.isRunning }) else {
-            stopProcess(p.process, signal: SIGKILL)
-            throw LiveLabError("dnsaudit live did not stop after --duration (killed): \(p.stderr)")
+    private func waitForExit(_ p: SpawnedProcess, timeout: TimeInterval = 20) throws {
+        guard waitUntil(timeout: timeout, { !p.isRunning }) else {
+            p.stop(signal: SIGKILL)
+            throw LabError("dnsaudit live did not stop after --duration (killed): \(p.stderr)")
         }
-        p.process.waitUntilExit()
     }
 
     // MARK: - Injection: streamed while running, in the final report, in the saved capture
@@ -65,14 +59,14 @@ final class LiveCaptureTests: XCTestCase {
         // The finding is printed while the capture still runs, not only in the final report.
         var streamedWhileRunning = false
         _ = waitUntil(timeout: 3) {
-            guard live.process.isRunning else { return true }
-            streamedWhileRunning = findingKinds(jsonLines(live.stdout)).contains("dns.injection") && live.process.isRunning
+            guard live.isRunning else { return true }
+            streamedWhileRunning = findingKinds(jsonLines(live.stdout)).contains("dns.injection") && live.isRunning
             return streamedWhileRunning
         }
         XCTAssertTrue(streamedWhileRunning, "a dns.injection line should appear while live runs; stdout so far:\n\(live.stdout.prefix(2000))")
 
         try waitForExit(live)
-        XCTAssertEqual(live.process.terminationStatus, 1, "high findings: exit 1; stderr: \(live.stderr)")
+        XCTAssertEqual(live.exitCode, 1, "high findings: exit 1; stderr: \(live.stderr)")
         let lines = jsonLines(live.stdout)
         let kinds = findingKinds(lines)
         // Three queries, three names: each injection streamed once, then again in the final report.
@@ -91,7 +85,7 @@ final class LiveCaptureTests: XCTestCase {
 
         // The saved capture tells the same story to `analyze`.
         XCTAssertTrue(FileManager.default.fileExists(atPath: pcap.path), "--write file missing")
-        let analyzed = try runBounded(LivePaths.dnsaudit.path, ["analyze", "--format", "json", pcap.path], timeout: 60)
+        let analyzed = try runBounded(PackagePaths.dnsaudit.path, ["analyze", "--format", "json", pcap.path], timeout: 60)
         XCTAssertEqual(analyzed.status, 1, analyzed.stderr)
         let report = (try? JSONSerialization.jsonObject(with: analyzed.stdoutData)) as? [String: Any] ?? [:]
         let findings = report["findings"] as? [[String: Any]] ?? []
@@ -112,7 +106,7 @@ final class LiveCaptureTests: XCTestCase {
         let client = try lab.query(count: 5)
         XCTAssertTrue(client.stdout.contains("responses 1"), "lab: one answer per query: \(client.stdout)")
         try waitForExit(live)
-        XCTAssertEqual(live.process.terminationStatus, 0, "no medium+ finding: exit 0; stdout:\n\(live.stdout.prefix(2000))\nstderr: \(live.stderr)")
+        XCTAssertEqual(live.exitCode, 0, "no medium+ finding: exit 0; stdout:\n\(live.stdout.prefix(2000))\nstderr: \(live.stderr)")
         let lines = jsonLines(live.stdout)
         XCTAssertEqual(findingKinds(lines), [], "a clean exchange has no findings")
         let summary = lines.last?["summary"] as? [String: Any] ?? [:]
@@ -133,7 +127,7 @@ final class LiveCaptureTests: XCTestCase {
         let client = try lab.query(count: 20_000, flood: true)
         let sendTime = Date().timeIntervalSince(t0)
         try waitForExit(live, timeout: 30)
-        XCTAssertTrue([0, 1].contains(live.process.terminationStatus), live.stderr)
+        XCTAssertTrue([0, 1].contains(live.exitCode), live.stderr)
         let report = (try? JSONSerialization.jsonObject(with: Data(live.stdout.utf8))) as? [String: Any] ?? [:]
         let summary = report["summary"] as? [String: Any] ?? [:]
         let counters = summary["counters"] as? [String: Any] ?? [:]
@@ -161,7 +155,7 @@ final class LiveCaptureTests: XCTestCase {
             let size = (try? FileManager.default.attributesOfItem(atPath: f)[.size] as? NSNumber)?.intValue ?? 0
             XCTAssertLessThanOrEqual(size, 1_000_000, "\(f) is \(size) bytes")
         }
-        let analyzed = try runBounded(LivePaths.dnsaudit.path, ["analyze", "--format", "json"] + files, timeout: 120)
+        let analyzed = try runBounded(PackagePaths.dnsaudit.path, ["analyze", "--format", "json"] + files, timeout: 120)
         let offline = (try? JSONSerialization.jsonObject(with: analyzed.stdoutData)) as? [String: Any] ?? [:]
         XCTAssertEqual((offline["summary"] as? [String: Any])?["packets"] as? Int, packets,
                        "the rotated files hold every analysed frame: \(analyzed.stderr)")
@@ -170,8 +164,8 @@ final class LiveCaptureTests: XCTestCase {
     // MARK: - Failures: one line, exit 2
 
     func testUnknownInterfaceFailsWithOneLine() throws {
-        guard FileManager.default.isExecutableFile(atPath: LivePaths.dnsaudit.path) else { throw XCTSkip("dnsaudit is not built") }
-        let r = try runBounded(LivePaths.dnsaudit.path, ["live", "-i", "doesnotexist0", "--duration", "1"], timeout: 20)
+        guard FileManager.default.isExecutableFile(atPath: PackagePaths.dnsaudit.path) else { throw XCTSkip("dnsaudit is not built") }
+        let r = try runBounded(PackagePaths.dnsaudit.path, ["live", "-i", "doesnotexist0", "--duration", "1"], timeout: 20)
         XCTAssertEqual(r.status, 2, r.output)
         XCTAssertEqual(r.stdout, "")
         let lines = r.stderr.split(separator: "\n")
@@ -188,7 +182,7 @@ final class LiveCaptureTests: XCTestCase {
             throw XCTSkip("setpriv (util-linux) is not installed")
         }
         let r = try runBounded(setpriv, ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-                                         LivePaths.dnsaudit.path, "live", "-i", "lo", "--duration", "1"], timeout: 20)
+                                         PackagePaths.dnsaudit.path, "live", "-i", "lo", "--duration", "1"], timeout: 20)
         XCTAssertEqual(r.status, 2, r.output)
         XCTAssertEqual(r.stderr, "dnsaudit: live capture needs root or CAP_NET_RAW: run with sudo\n")
     }
@@ -196,7 +190,7 @@ final class LiveCaptureTests: XCTestCase {
     /// A user that does not exist: refuse to run rather than capture as root.
     func testUnknownDropUserRefusesToRun() throws {
         let lab = try makeLab("u")
-        let r = try lab.exec(lab.clientNS, [LivePaths.dnsaudit.path, "live", "-i", lab.clientIf, "--duration", "1",
+        let r = try lab.exec(lab.clientNS, [PackagePaths.dnsaudit.path, "live", "-i", lab.clientIf, "--duration", "1",
                                             "--user", "no-such-user-dnsaudit"])
         XCTAssertEqual(r.status, 2, r.output)
         XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
@@ -213,7 +207,7 @@ final class LiveCaptureTests: XCTestCase {
         XCTAssertTrue(waitUntil(timeout: 5) { live.stdout.contains("dns.injection") }, "streamed text line: \(live.stdout)")
         kill(live.pid, SIGINT)
         try waitForExit(live, timeout: 10)
-        XCTAssertEqual(live.process.terminationStatus, 1, live.stderr)
+        XCTAssertEqual(live.exitCode, 1, live.stderr)
         let out = live.stdout
         XCTAssertTrue(out.contains("HIGH [likely] dns.injection: Two different answers"), out)
         XCTAssertTrue(out.contains("VERDICT: 1 high"), "the final text report follows the streamed lines:\n\(out)")

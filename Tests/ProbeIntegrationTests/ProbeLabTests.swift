@@ -1,4 +1,5 @@
 import Foundation
+import IntegrationSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -20,13 +21,7 @@ final class ProbeLabTests: XCTestCase {
 
     override func tearDown() {
         if let lab {
-            lab.destroy()
-            let failed = (testRun?.failureCount ?? 0) + (testRun?.unexpectedExceptionCount ?? 0) > 0
-            if failed {
-                print("probe lab \(lab.tag): files kept for inspection in \(lab.dir.path) (configs, server logs, captures, certificates)")
-            } else {
-                lab.removeFiles()
-            }
+            lab.finish(after: testRun, keptMessage: "probe lab \(lab.tag): files kept for inspection in \(lab.dir.path) (configs, server logs, captures, certificates)")
         }
         lab = nil
         print(String(format: "probe lab %@: %.2f s", name, Date().timeIntervalSince(started)))

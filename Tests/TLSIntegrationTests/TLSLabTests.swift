@@ -1,4 +1,5 @@
 import Foundation
+import IntegrationSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -20,13 +21,7 @@ final class TLSLabTests: XCTestCase {
 
     override func tearDown() {
         if let lab {
-            lab.destroy()
-            let failed = (testRun?.failureCount ?? 0) + (testRun?.unexpectedExceptionCount ?? 0) > 0
-            if failed {
-                print("TLS lab \(lab.tag): files kept for inspection in \(lab.dir.path) (captures, server logs, certificates)")
-            } else {
-                lab.removeFiles()
-            }
+            lab.finish(after: testRun, keptMessage: "TLS lab \(lab.tag): files kept for inspection in \(lab.dir.path) (captures, server logs, certificates)")
         }
         lab = nil
         print(String(format: "TLS lab %@: %.2f s", name, Date().timeIntervalSince(started)))
