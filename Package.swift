@@ -105,7 +105,7 @@ let package = Package(
         .target(name: "AuditPolicy", dependencies: ["Findings", "FirewallAudit", .product(name: "TOMLKit", package: "TOMLKit")]),
 
         .executableTarget(name: "dnsaudit", dependencies: [
-            "AnalysisEngine", "AuditPolicy", "DNSAnalysis", "ReportRender", "Findings", "CaptureSource", "FirewallAudit", "FirewallSource", "Probes", "TLSCertificates", "FindingCorrelation",
+            "AnalysisEngine", "AuditPolicy", "DNSAnalysis", .product(name: "NIOSSL", package: "swift-nio-ssl"), "ReportRender", "Findings", "CaptureSource", "FirewallAudit", "FirewallSource", "Probes", "TLSCertificates", "FindingCorrelation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "dnsaudit-gen", dependencies: [

@@ -73,6 +73,11 @@ public final class BackgroundReferences: Sendable {
         }
     }
 
+    /// Shuts the references' clients down (after `finish`).
+    public func close() async {
+        await references.close()
+    }
+
     /// Waits (at most `timeoutSeconds`) for the comparisons in flight; returns every finding and the notes.
     public func finish(timeoutSeconds: Double) -> (findings: [Finding], notes: [String]) {
         let waited = group.wait(timeout: .now() + timeoutSeconds)

@@ -79,14 +79,16 @@ public struct ProbeRunner: Sendable {
                 }
                 continue
             }
+            var client: ResolverClient?
             do {
-                let client = try ResolverClient(endpoint: ref, settings: config.settings, group: group)
-                defer { Task { await client.close() } }
-                let m = try await client.query(config.checkName, type: DNSType.a)
+                client = try ResolverClient(endpoint: ref, settings: config.settings, group: group)
+                let m = try await client!.query(config.checkName, type: DNSType.a)
+                await client?.close()
                 facts.append(("reachable", .string("yes")))
                 facts.append(("check", .string("\(config.checkName) A → \(DNSRCode.name(m.rcode))")))
                 usable.append(ref)
             } catch {
+                await client?.close()
                 let e = ResolverError.classify(error)
                 facts.append(("reachable", .string("connects, but: \(e)")))
                 out.notes.append("reference \(ref) unavailable: it accepts connections but \(e); it is not used for comparisons")
@@ -98,14 +100,12 @@ public struct ProbeRunner: Sendable {
         }
         let references: ReferenceSet? = usable.isEmpty ? nil
             : try? ReferenceSet(endpoints: usable, settings: config.settings, group: group)
-        defer { if let references { Task { await references.close() } } }
 
         // 2. The resolvers under test.
         var resolverClients: [(ResolverEndpoint, ResolverClient)] = []
         for r in config.resolvers {
             if let c = try? ResolverClient(endpoint: r, settings: config.settings, group: group) { resolverClients.append((r, c)) }
         }
-        defer { for (_, c) in resolverClients { Task { await c.close() } } }
 
         if config.identity {
             await identityChecks(resolverClients, usable: usable, into: &out)
@@ -119,6 +119,9 @@ public struct ProbeRunner: Sendable {
         for t in config.targets {
             out.ladders.append(await ladder(t, resolver: resolverClients.first, references, into: &out))
         }
+        // Every client is shut down before the run returns (an HTTP client must be, before it goes away).
+        for (_, c) in resolverClients { await c.close() }
+        await references?.close()
         return out
     }
 

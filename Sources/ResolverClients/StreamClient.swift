@@ -230,7 +230,7 @@ public final class StreamDNSClient: Sendable {
         let name = endpoint.tlsName
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(settings.timeout)
-            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let ctx {

@@ -47,6 +47,8 @@ struct Analyze: ParsableCommand {
         let policy = try report.policy.map { _ in try loadPolicy(report.policy) }
         let references = try report.reference.isEmpty ? nil
             : ReferenceOptions(urls: report.reference, caFile: report.caFile, timeoutSeconds: timeout).referenceSet()
+        // HTTP clients must be shut down before they go away, on every path out (a second close is a no-op).
+        defer { if let references { try? runBlocking { await references.close() } } }
         var options = AnalysisOptions()
         options.trust = try report.trustSettings()
         options.collectAnswers = references != nil
@@ -69,7 +71,6 @@ struct Analyze: ParsableCommand {
                 await comparison.run(toCompare, references: references,
                                      inputName: { i in i >= 0 && i < names.count ? names[i] : nil }, progress: progress)
             }
-            try? runBlocking { await references.close() }
             findings += outcome.findings
             inputs += referenceInputs(references)
             notes += outcome.notes

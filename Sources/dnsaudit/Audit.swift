@@ -168,6 +168,7 @@ struct Audit: ParsableCommand {
             analysis.trust = try options.trustSettings()
             let references = plan.references.isEmpty ? nil : BackgroundReferences(references: try refOptions.referenceSet())
             analysis.collectAnswers = references != nil
+            defer { if let references { try? runBlocking { await references.close() } } }
             let dropUser = user ?? plan.user
             var dropTo: UnprivilegedUser?
             if dropUser != "root" {

@@ -8,6 +8,7 @@ import NetTypes
 import PacketDecode
 import Probes
 import ReportRender
+import ResolverClients
 
 #if canImport(Glibc)
 import Glibc
@@ -76,6 +77,7 @@ struct Live: ParsableCommand {
         let references = try report.reference.isEmpty ? nil
             : BackgroundReferences(references: ReferenceOptions(urls: report.reference, caFile: report.caFile, timeoutSeconds: 3).referenceSet())
         analysis.collectAnswers = references != nil
+        defer { if let references { try? runBlocking { await references.close() } } }
 
         // Whom to become once the capture is open.
         var dropTo: UnprivilegedUser?
@@ -289,6 +291,7 @@ final class LiveSession {
         if let refs = s.references {
             refs.submitRest(from: analyzer.capturedAnswers, inputName: s.capture.interface)
             let (more, notes) = refs.finish(timeoutSeconds: 15)
+            try? runBlocking { await refs.close() }
             let known = Set(findings.map(\.id))
             findings += more.filter { !known.contains($0.id) }
             referenceNotes = notes

@@ -1,5 +1,6 @@
 import Findings
 import NIOCore
+import NIOSSL
 import ResolverClients
 
 /// The references a command was given (--reference, --ca-file, --timeout), ready to ask.
@@ -25,6 +26,10 @@ struct ReferenceOptions {
         var s = ClientSettings()
         if let ca = caFile {
             guard FileReader.readSmall(ca) != nil else { throw RunFailure("--ca-file: cannot read \(ca)") }
+            // Checked here, so that no client is half set up when the file is bad.
+            guard let certs = try? NIOSSLCertificate.fromPEMFile(ca), !certs.isEmpty else {
+                throw RunFailure("--ca-file: \(ca) holds no PEM certificate")
+            }
             s.caFile = ca
         }
         guard timeoutSeconds > 0 && timeoutSeconds <= 120 else { throw RunFailure("--timeout must be between 0 and 120 seconds") }
