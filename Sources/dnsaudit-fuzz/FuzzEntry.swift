@@ -56,7 +56,24 @@ public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CI
     return 0
 }
 
-#if !FUZZING
+#if FUZZING
+// SwiftPM links an executable with `--defsym main=dnsaudit_fuzz_main` (its entry point renamed for
+// testability). Under libFuzzer that symbol is ours: it hands control to libFuzzer's driver, and
+// libFuzzer's own `main` is then never linked in.
+@_silgen_name("LLVMFuzzerRunDriver")
+func llvmFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+@_cdecl("dnsaudit_fuzz_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var count = argc
+    var vector = argv
+    return llvmFuzzerRunDriver(&count, &vector) { data, size in fuzzerTestOneInput(data, size) }
+}
+#else
 import Foundation
 
 @main
