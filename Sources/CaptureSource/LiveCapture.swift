@@ -173,7 +173,15 @@ public final class LiveCapture {
         defer { ticker.cancel() }
         while true {
             if breaker.isStopRequested { return .stopped }
-            let rc = pcap_next_ex(h, &header, &data)
+            // Cleared before each call: libpcap's TPACKET_V3 reader can hand a packet to
+            // pcap_next_ex and then report the break (our wake-up timer) instead of success; a
+            // filled-in header after PCAP_ERROR_BREAK is a packet, not nothing.
+            header = nil
+            data = nil
+            var rc = pcap_next_ex(h, &header, &data)
+            if rc == PCAP_ERROR_BREAK && header != nil && data != nil {
+                rc = 1
+            }
             switch rc {
             case 1:
                 guard let hdr = header, let d = data else { continue }
