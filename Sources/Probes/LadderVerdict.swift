@@ -6,9 +6,15 @@ import TLSCertificates
 /// Turns finished ladders into findings and one plain-language line per target: the first broken
 /// layer and what to do. Synchronous on purpose: the certificate judge blocks while it verifies.
 public enum LadderVerdict {
-    public static func assess(_ ladders: [LadderResult], judge: CertificateJudge, now: Date = Date()) -> (findings: [Finding], notes: [String]) {
+    /// Judges every ladder. `verified` names the targets whose DNS answer disagreed with the
+    /// references (`no-overlap`) while an address it gave completed a TLS handshake with a trusted
+    /// certificate for the name: Iris's "independently verifiable" — consistent after all (a CDN
+    /// answering differently by region), see `rescue`.
+    public static func assess(_ ladders: [LadderResult], judge: CertificateJudge, now: Date = Date())
+        -> (findings: [Finding], notes: [String], verified: Set<String>) {
         var findings: [Finding] = []
         var notes: [String] = []
+        var verified = Set<String>()
         for var l in ladders {
             let t = l.target
             // Certificates of the path's addresses (a reference address is only a comparison).
@@ -19,6 +25,12 @@ public enum LadderVerdict {
                 let tlsIndex = l.steps.lastIndex { $0.layer == "tls" && $0.detail.hasPrefix(c.address + (c.fromReference ? " (reference" : ":")) }
                 let at = tlsIndex.map { $0 + 1 } ?? l.steps.count
                 if v.isTrusted {
+                    if !c.fromReference && l.dnsComparison?.reason == "no-overlap",
+                       let d = l.steps.firstIndex(where: { $0.layer == "dns" && !$0.ok }) {
+                        l.steps[d].ok = true
+                        l.steps[d].detail += "; but \(c.address) serves a trusted certificate for \(t.host): consistent (tls-verified)"
+                        verified.insert(t.host)
+                    }
                     l.steps.insert(LadderStep(layer: "certificate", ok: true,
                                               detail: "\(c.address)\(c.fromReference ? " (reference address)" : ""): certificate for \(t.host) chains to \(v.trustedRoot ?? "a trusted root")"), at: at)
                     continue
@@ -94,6 +106,23 @@ public enum LadderVerdict {
                     remediation: advice))
             }
         }
-        return (findings, notes)
+        return (findings, notes, verified)
+    }
+
+    /// The DNS findings of verified targets become info: the answer differed from the references,
+    /// but the address it gave proved itself with a certificate for the name.
+    public static func rescue(_ findings: [Finding], verified: Set<String>) -> [Finding] {
+        guard !verified.isEmpty else { return findings }
+        return findings.map { f in
+            guard f.kind == FindingKind.dnsAnswerMismatch,
+                  f.subject.contains(where: { $0.0 == "reason" && "\($0.1)" == "no-overlap" }),
+                  let q = f.subject.first(where: { $0.0 == "qname" }).map({ "\($0.1)" }), verified.contains(q) else { return f }
+            var g = f
+            g.severity = .info
+            g.confidence = .possible
+            g.title = "Consistent after all: " + f.title + "; the address serves a trusted certificate for the name (tls-verified)"
+            g.evidence.append(Evidence(source: "probe", detail: "the TLS handshake to the path's address validated for \(q): a CDN answering differently, not a forgery"))
+            return g
+        }
     }
 }

@@ -146,7 +146,7 @@ struct Audit: ParsableCommand {
             let results = try runBlocking { await runner.run() }
             let judge = CertificateJudge(settings: try options.trustSettings())
             let verdict = LadderVerdict.assess(results.ladders, judge: judge)
-            findings += results.findings + verdict.findings
+            findings += LadderVerdict.rescue(results.findings, verified: verdict.verified) + verdict.findings
             notes += results.notes + verdict.notes
             inputs += results.inputs
             for l in results.ladders {

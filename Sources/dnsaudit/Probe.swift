@@ -103,7 +103,8 @@ struct Probe: ParsableCommand {
         summary.counters = [("references", config.references.count), ("resolvers_checked", config.resolvers.count),
                             ("targets", config.targets.count)]
         let rep = Report(toolVersion: DNSAuditVersion.current, generatedAt: nowRFC3339(), inputs: inputs, summary: summary,
-                         findings: results.findings + verdict.findings, notes: notes + results.notes + verdict.notes)
+                         findings: LadderVerdict.rescue(results.findings, verified: verdict.verified) + verdict.findings,
+                         notes: notes + results.notes + verdict.notes)
         try emit(rep, report)
         throw ExitCode(rep.exitStatus(failOn: report.failOn))
     }

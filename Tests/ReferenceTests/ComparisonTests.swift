@@ -139,3 +139,26 @@ final class ComparisonTests: XCTestCase {
         XCTAssertEqual(c.overflow, 1)
     }
 }
+
+/// Iris's "independently verifiable": a no-overlap answer whose address proves itself with a
+/// trusted certificate for the name is consistent after all.
+final class RescueTests: XCTestCase {
+    func testNoOverlapIsRescuedOnlyForVerifiedTargets() throws {
+        let path = AnswerSet(rcode: 0, addresses: ["151.101.1.69"])
+        let refs = [AnswerSet(rcode: 0, addresses: ["23.1.2.3"]), AnswerSet(rcode: 0, addresses: ["23.1.2.3"])]
+        let r = AnswerComparator.compare(path: path, references: refs)
+        XCTAssertEqual(r.reason, "no-overlap")
+        let f = try XCTUnwrap(AnswerFindings.finding(qname: "cdn.example.", qtype: DNSType.a, path: path, result: r, resolver: "10.0.0.1",
+                                                     references: ["a", "b"], source: "probe"))
+        let kept = LadderVerdict.rescue([f], verified: ["other.example"])
+        XCTAssertEqual(kept.first?.severity, f.severity)
+        let rescued = LadderVerdict.rescue([f], verified: ["cdn.example"])
+        XCTAssertEqual(rescued.first?.severity, .info)
+        XCTAssertTrue(rescued.first?.title.contains("tls-verified") ?? false)
+        // A bogon is never rescued.
+        let bogon = AnswerComparator.compare(path: AnswerSet(rcode: 0, addresses: ["0.0.0.0"]), references: refs)
+        let b = try XCTUnwrap(AnswerFindings.finding(qname: "cdn.example.", qtype: DNSType.a, path: AnswerSet(rcode: 0, addresses: ["0.0.0.0"]),
+                                                     result: bogon, resolver: nil, references: [], source: "probe"))
+        XCTAssertEqual(LadderVerdict.rescue([b], verified: ["cdn.example"]).first?.severity, b.severity)
+    }
+}
