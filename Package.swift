@@ -140,7 +140,7 @@ let package = Package(
         // Root only: live capture in a network namespace (privilege drop, streaming, --write).
         .testTarget(name: "LiveIntegrationTests", dependencies: ["IntegrationSupport"]),
         // Root only: live capture with references and the scheduled audit in a hijacked topology.
-        .testTarget(name: "AuditIntegrationTests"),
+        .testTarget(name: "AuditIntegrationTests", dependencies: ["IntegrationSupport"]),
         .testTarget(name: "CorrelationTests", dependencies: ["FindingCorrelation", "FirewallAudit", "FirewallModel", "DNSAnalysis", "Findings", "NetTypes"]),
         // Root only: each example ruleset installed with real nft / iptables-nft / iptables-legacy in
         // a fresh network namespace, audited live by the built dnsaudit; and offline as an

@@ -1,4 +1,5 @@
 import Foundation
+import IntegrationSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -22,13 +23,7 @@ final class AuditIntegrationTests: XCTestCase {
 
     override func tearDown() {
         if let lab {
-            lab.destroy()
-            let failed = (testRun?.failureCount ?? 0) + (testRun?.unexpectedExceptionCount ?? 0) > 0
-            if failed {
-                print("audit lab \(lab.tag): files kept for inspection in \(lab.dir.path) (configs, server logs, reports)")
-            } else {
-                lab.removeFiles()
-            }
+            lab.finish(after: testRun, keptMessage: "audit lab \(lab.tag): files kept for inspection in \(lab.dir.path) (configs, server logs, reports)")
         }
         lab = nil
         print(String(format: "audit lab %@: %.2f s", name, Date().timeIntervalSince(started)))
@@ -57,14 +52,14 @@ final class AuditIntegrationTests: XCTestCase {
 
     /// Runs `dnsaudit live --reference` on the client's veth while the client asks for www.lab.test
     /// a few times; returns the parsed report and the process.
-    private func runLive(_ lab: AuditLab, _ pki: AuditLabPKI, name: String) throws -> (AuditReport, AuditLabProcess) {
-        let args = [AuditLabPaths.dnsaudit.path, "live", "-i", lab.clientIf, "--duration", "6", "--format", "json"]
+    private func runLive(_ lab: AuditLab, _ pki: AuditLabPKI, name: String) throws -> (AuditReport, SpawnedProcess) {
+        let args = [PackagePaths.dnsaudit.path, "live", "-i", lab.clientIf, "--duration", "6", "--format", "json"]
             + Self.references + ["--ca-file", pki.caCert.path]
         // Guard: a live run with references in this lab always names the lab's own references.
         precondition(args.contains(AuditLab.dohReference) && args.contains(AuditLab.dotReference))
-        let live = try lab.spawn(lab.clientNS, name: name, args, separate: true)
-        guard auditLabWait(timeout: 15, poll: 0.05, { !live.isRunning || live.stderr.contains("listening on") }), live.isRunning else {
-            throw AuditLabError("dnsaudit live did not start listening (exit \(live.exitCode.map(String.init) ?? "?")): \(live.stderr)")
+        let live = try lab.spawn(lab.clientNS, name: name, args, separateOutputs: true)
+        guard waitUntil(timeout: 15, poll: 0.05, { !live.isRunning || live.stderr.contains("listening on") }), live.isRunning else {
+            throw LabError("dnsaudit live did not start listening (exit \(live.exitCode.map(String.init) ?? "?")): \(live.stderr)")
         }
 
         // Privileges are gone once it listens (default --user nobody).
@@ -80,7 +75,7 @@ final class AuditIntegrationTests: XCTestCase {
         print("audit lab \(name): client got \(answers)")
         guard live.waitForExit(timeout: 40) else {
             live.stop(signal: SIGKILL)
-            throw AuditLabError("dnsaudit live did not stop after --duration 6 (killed): \(live.stderr)")
+            throw LabError("dnsaudit live did not stop after --duration 6 (killed): \(live.stderr)")
         }
         let r = try AuditReport(data: live.stdoutData, what: "dnsaudit live --reference")
         print("dnsaudit live --reference (\(name)): exit \(live.exitCode.map(String.init) ?? "?"); \(r.described)\nstderr: \(live.stderr.prefix(800))")
@@ -169,7 +164,7 @@ final class AuditIntegrationTests: XCTestCase {
 
     /// Runs `dnsaudit audit` inside the router namespace while the client asks for www.lab.test
     /// every 300 ms (through the router, so the capture window sees it).
-    private func runAudit(_ lab: AuditLab, policy: URL, name: String) throws -> (AuditLabProcess, AuditReport) {
+    private func runAudit(_ lab: AuditLab, policy: URL, name: String) throws -> (SpawnedProcess, AuditReport) {
         let policyText = try String(contentsOf: policy, encoding: .utf8)
         // Guard: the policy names the lab's references, resolvers and names, never the defaults.
         precondition(policyText.contains(AuditLab.dohReference) && policyText.contains("check_name = \"\(AuditLab.webName)\"")
@@ -178,17 +173,17 @@ final class AuditIntegrationTests: XCTestCase {
         AuditNamespaceDNS.startQueryLoop(in: lab.clientNS, server: AuditLab.resolverAddress, name: AuditLab.webName, interval: 0.3, flag: flag)
         defer { flag.stop() }
         let t0 = Date()
-        let audit = try lab.spawn(lab.routerNS, name: name, [AuditLabPaths.dnsaudit.path, "audit", "--policy", policy.path,
+        let audit = try lab.spawn(lab.routerNS, name: name, [PackagePaths.dnsaudit.path, "audit", "--policy", policy.path,
                                                              "--interface", lab.routerClientIf, "--duration", "5", "--format", "json"],
-                                  separate: true)
+                                  separateOutputs: true)
         guard audit.waitForExit(timeout: 120) else {
             audit.stop(signal: SIGKILL)
-            throw AuditLabError("dnsaudit audit did not finish in 120 s (killed): \(audit.stderr.prefix(2000))")
+            throw LabError("dnsaudit audit did not finish in 120 s (killed): \(audit.stderr.prefix(2000))")
         }
         flag.stop()
         guard let code = audit.exitCode, code == 0 || code == 1 else {
             let crash = audit.stderr.split(separator: "\n").filter { $0.contains("Fatal error") || $0.contains("crashed") || $0.hasPrefix("dnsaudit:") }
-            throw AuditLabError("dnsaudit audit ended with \(audit.exitCode.map { "exit \($0)" } ?? "a signal") and no report: "
+            throw LabError("dnsaudit audit ended with \(audit.exitCode.map { "exit \($0)" } ?? "a signal") and no report: "
                                 + crash.prefix(6).joined(separator: " / "))
         }
         let r = try AuditReport(data: audit.stdoutData, what: "dnsaudit audit (stdout)")
@@ -326,7 +321,7 @@ final class AuditIntegrationTests: XCTestCase {
         let schemaURL = url.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("sarif-min.schema.json")
         try? Self.sarifSchema.write(to: schemaURL, atomically: true, encoding: .utf8)
         let script = "import json, sys, jsonschema\njsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))\nprint('sarif ok')"
-        let r = try? auditLabRun(python, ["-c", script, url.path, schemaURL.path], timeout: 60)
+        let r = try? runBounded(python, ["-c", script, url.path, schemaURL.path], timeout: 60)
         XCTAssertEqual(r?.status, 0, "SARIF against a minimal 2.1.0 schema: \(r?.output.suffix(1500) ?? "did not run")")
     }
 
@@ -347,7 +342,7 @@ final class AuditIntegrationTests: XCTestCase {
                 out.append({"family": fam.name, "name": s.name, "labels": s.labels, "value": s.value})
         print(json.dumps(out))
         """
-        guard let run = try? auditLabRun(python, ["-c", script, url.path], timeout: 60), run.status == 0,
+        guard let run = try? runBounded(python, ["-c", script, url.path], timeout: 60), run.status == 0,
               let samples = (try? JSONSerialization.jsonObject(with: run.stdoutData)) as? [[String: Any]] else {
             return XCTFail("prometheus_client could not parse the .prom file:\n\(text.prefix(1500))")
         }
@@ -410,7 +405,7 @@ final class AuditIntegrationTests: XCTestCase {
         dnssec = false
 
         """.write(to: policy, atomically: true, encoding: .utf8)
-        let r = try lab.exec(ns, [AuditLabPaths.dnsaudit.path, "audit", "--print-systemd", "--policy", policy.path], timeout: 30)
+        let r = try lab.exec(ns, [PackagePaths.dnsaudit.path, "audit", "--print-systemd", "--policy", policy.path], timeout: 30)
         print("dnsaudit audit --print-systemd: exit \(r.status)\n\(r.stdout)\nstderr: \(r.stderr)")
         XCTAssertEqual(r.status, 0, r.output)
         let out = r.stdout
