@@ -25,7 +25,7 @@ struct ReportOptions: ParsableArguments {
     var quiet = false
     @Flag(name: .long, help: "Pretty-print JSON and SARIF.")
     var pretty = false
-    @Option(name: .long, help: "Reference resolver (https://HOST/PATH = DoH, tls://HOST = DoT). Not yet used.")
+    @Option(name: .long, help: "Reference resolver, repeatable: https://HOST[:PORT]/PATH[#NAME] = DoH, tls://HOST[:PORT][#NAME] = DoT (#NAME: the name its certificate must carry). Used by analyze, live, probe.")
     var reference: [String] = []
     @Option(name: .customLong("ca-file"), help: "Extra trust roots (PEM): for server certificates in captures (an approved inspection CA, a lab CA) and references with a private CA.")
     var caFile: String?
