@@ -200,8 +200,14 @@ public struct QUICDatagram: Sendable {
 /// after the server chose a new connection ID). The most recent keys are cached.
 public struct QUICInitialDecryptor: Sendable {
     public let side: QUICSide
-    private var cachedKeys: QUICInitialKeys?
-    private var cachedDCID: [UInt8] = []
+    /// Initial keys per (version, DCID): deriving them (HKDF, AES key schedule) costs more than
+    /// decrypting a packet, and a capture interleaves many connections. Bounded: cleared when full.
+    private struct KeyID: Hashable, Sendable {
+        var version: UInt32
+        var dcid: [UInt8]
+    }
+    private var cache: [KeyID: QUICInitialKeys] = [:]
+    private static let maxCachedKeys = 1024
 
     public init(side: QUICSide = .client) {
         self.side = side
@@ -281,10 +287,11 @@ public struct QUICInitialDecryptor: Sendable {
     }
 
     private mutating func keys(version: UInt32, dcid: [UInt8]) -> QUICInitialKeys? {
-        if let k = cachedKeys, k.version == version, cachedDCID == dcid { return k }
+        let id = KeyID(version: version, dcid: dcid)
+        if let k = cache[id] { return k }
         guard let k = QUICInitialKeys(version: version, initialDCID: dcid, side: side) else { return nil }
-        cachedKeys = k
-        cachedDCID = dcid
+        if cache.count >= Self.maxCachedKeys { cache.removeAll(keepingCapacity: true) }
+        cache[id] = k
         return k
     }
 
