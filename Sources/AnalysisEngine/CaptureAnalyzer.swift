@@ -112,6 +112,9 @@ public final class CaptureAnalyzer {
     /// Name of the input being read (for decode lines over several files).
     public var currentInputName: String? { inputNames.name(currentInput) }
 
+    /// Name of input `i` (evidence names the capture file it came from).
+    public func inputName(_ i: Int) -> String? { inputNames.name(i) }
+
     /// Opens every input first, so that a bad path fails before any work is done.
     public static func open(paths: [String], filter: String?) throws -> [PcapFileReader] {
         var readers: [PcapFileReader] = []

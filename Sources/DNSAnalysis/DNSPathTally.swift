@@ -27,8 +27,8 @@ public struct DNSPathTally: Sendable {
     public mutating func query(client: IPAddress, resolver: IPAddress, port: UInt16, transport: TransportProtocol,
                                frame: UInt64, input: Int) {
         let p = Path(client: client, resolver: resolver, port: port, transport: transport)
-        if paths[p] != nil {
-            paths[p]!.queries += 1
+        if let i = paths.index(forKey: p) {
+            paths.values[i].queries += 1  // one hash per query on this hot path
         } else if paths.count < Self.maxPaths {
             paths[p] = Count(queries: 1, firstFrame: frame, input: input)
         } else {

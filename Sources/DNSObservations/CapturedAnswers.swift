@@ -40,8 +40,8 @@ public struct CapturedAnswers: Sendable {
         let name = q.name.lowercased()
         guard Self.isPublicName(name) else { return }
         let key = "\(name)|\(q.type)"
-        if answers[key] != nil {
-            answers[key]!.responses += 1
+        if let i = answers.index(forKey: key) {
+            answers.values[i].responses += 1
             return
         }
         guard answers.count < maxNames else {

@@ -22,7 +22,8 @@ public enum LadderVerdict {
             for c in l.connections where t.tls && !c.outcome.chain.isEmpty {
                 guard case .judged(let v) = judge.judge(der: c.outcome.chain, serverName: t.host, at: now) else { continue }
                 // The certificate rung goes right after this address's TLS rung.
-                let tlsIndex = l.steps.lastIndex { $0.layer == "tls" && $0.detail.hasPrefix(c.address + (c.fromReference ? " (reference" : ":")) }
+                let tlsIndex = l.steps.lastIndex { $0.layer == "tls" && $0.address == c.address && $0.fromReference == c.fromReference }
+                let label = LadderStep.label(c.address, fromReference: c.fromReference)
                 let at = tlsIndex.map { $0 + 1 } ?? l.steps.count
                 if v.isTrusted {
                     if !c.fromReference && l.dnsComparison?.reason == "no-overlap",
@@ -32,12 +33,13 @@ public enum LadderVerdict {
                         verified.insert(t.host)
                     }
                     l.steps.insert(LadderStep(layer: "certificate", ok: true,
-                                              detail: "\(c.address)\(c.fromReference ? " (reference address)" : ""): certificate for \(t.host) chains to \(v.trustedRoot ?? "a trusted root")"), at: at)
+                                              detail: "\(label): certificate for \(t.host) chains to \(v.trustedRoot ?? "a trusted root")",
+                                              address: c.address, fromReference: c.fromReference), at: at)
                     continue
                 }
                 let issuer = v.interceptionIssuer ?? v.untrustedIssuer ?? v.leaf?.issuer ?? "?"
-                l.steps.insert(LadderStep(layer: "certificate", ok: false,
-                                          detail: "\(c.address)\(c.fromReference ? " (reference address)" : ""): \(v.reasons.joined(separator: "; "))"), at: at)
+                l.steps.insert(LadderStep(layer: "certificate", ok: false, detail: "\(label): \(v.reasons.joined(separator: "; "))",
+                                          address: c.address, fromReference: c.fromReference), at: at)
                 if c.fromReference { continue }
                 certProblem = certProblem ?? "the certificate presented for \(t.host) is not trusted (issuer \(issuer))"
                 let trustProblem = v.problems.contains(.unknownIssuer) || v.problems.contains(.selfSigned)
@@ -56,9 +58,8 @@ public enum LadderVerdict {
                         + "inspection proxy, give its CA with --ca-file; otherwise treat the connection as intercepted."))
             }
             // The first broken layer of the path's own addresses.
-            let pathSteps = l.steps.filter { step in !l.connections.contains { $0.fromReference && step.detail.hasPrefix($0.address + " (reference") } }
+            let pathSteps = l.steps.filter { !$0.fromReference }
             let broken = pathSteps.first { !$0.ok }
-            l.firstBroken = broken?.layer
             let refWorks = l.connections.contains { c in
                 c.fromReference && c.outcome.firstFailure == nil
             }

@@ -31,6 +31,15 @@ public struct LadderStep: Sendable {
     public var layer: String
     public var ok: Bool
     public var detail: String
+    /// The address this rung connected to (nil for DNS), and whether it came from a reference
+    /// (tried only for comparison: it does not decide the target's verdict).
+    public var address: String? = nil
+    public var fromReference = false
+
+    /// "198.18.50.10" or "198.18.50.10 (reference address)", as the rung's detail names it.
+    static func label(_ address: String, fromReference: Bool) -> String {
+        fromReference ? "\(address) (reference address)" : address
+    }
 }
 
 /// A target's ladder: DNS → TCP → TLS → HTTP, per address tried.
@@ -41,7 +50,6 @@ public struct LadderResult: Sendable {
     public var dnsComparison: AnswerComparisonResult?
     public var connections: [(address: String, fromReference: Bool, outcome: ConnectOutcome)] = []
     public var steps: [LadderStep] = []
-    public var firstBroken: String?
 }
 
 /// Everything a probe run found, before certificate judgement (done synchronously by the caller).
@@ -81,9 +89,10 @@ public struct ProbeRunner: Sendable {
             }
             var client: ResolverClient?
             do {
-                client = try ResolverClient(endpoint: ref, settings: config.settings, group: group)
-                let m = try await client!.query(config.checkName, type: DNSType.a)
-                await client?.close()
+                let c = try ResolverClient(endpoint: ref, settings: config.settings, group: group)
+                client = c
+                let m = try await c.query(config.checkName, type: DNSType.a)
+                await c.close()
                 facts.append(("reachable", .string("yes")))
                 facts.append(("check", .string("\(config.checkName) A → \(DNSRCode.name(m.rcode))")))
                 usable.append(ref)
@@ -269,7 +278,6 @@ public struct ProbeRunner: Sendable {
         var r = LadderResult(target: t)
         let timeout = config.settings.timeout
         let isLiteral = IPText.isIPv4(t.host) || IPText.isIPv6(t.host)
-        var pathAnswer: AnswerSet?
         if isLiteral {
             r.pathAddresses = [t.host]
             r.steps.append(LadderStep(layer: "dns", ok: true, detail: "an address, no DNS needed"))
@@ -277,7 +285,6 @@ public struct ProbeRunner: Sendable {
             do {
                 let m = try await client.query(t.host, type: DNSType.a)
                 let a = AnswerSet(message: m)
-                pathAnswer = a
                 r.pathAddresses = a.addresses
                 let refs = await references?.lookup(t.host, type: DNSType.a) ?? []
                 let sets = refs.map { $0.message.map(AnswerSet.init(message:)) }
@@ -314,16 +321,19 @@ public struct ProbeRunner: Sendable {
             let o = await TLSConnectProbe.run(address: address, port: t.port, sni: t.tls ? t.host : nil, host: t.host,
                                               httpPath: t.path, timeout: timeout)
             r.connections.append((address, fromRef, o))
-            let label = fromRef ? "\(address) (reference address)" : address
+            let label = LadderStep.label(address, fromReference: fromRef)
+            func step(_ layer: String, _ ok: Bool, _ detail: String) {
+                r.steps.append(LadderStep(layer: layer, ok: ok, detail: detail, address: address, fromReference: fromRef))
+            }
             if case .failure(let e)? = o.tcp {
-                r.steps.append(LadderStep(layer: "tcp", ok: false, detail: "\(label):\(t.port) \(e)"))
+                step("tcp", false, "\(label):\(t.port) \(e)")
                 continue
             }
-            if case .success(let ms)? = o.tcp { r.steps.append(LadderStep(layer: "tcp", ok: true, detail: "\(label):\(t.port) connected in \(Int(ms)) ms")) }
+            if case .success(let ms)? = o.tcp { step("tcp", true, "\(label):\(t.port) connected in \(Int(ms)) ms") }
             if t.tls {
                 switch o.tls {
-                case .failure(let e)?: r.steps.append(LadderStep(layer: "tls", ok: false, detail: "\(label): TLS with SNI \(t.host) \(e)"))
-                case .success?: r.steps.append(LadderStep(layer: "tls", ok: true, detail: "\(label): TLS handshake with SNI \(t.host) done (\(o.chain.count) certificate(s))"))
+                case .failure(let e)?: step("tls", false, "\(label): TLS with SNI \(t.host) \(e)")
+                case .success?: step("tls", true, "\(label): TLS handshake with SNI \(t.host) done (\(o.chain.count) certificate(s))")
                 case nil: break
                 }
             }
@@ -332,12 +342,11 @@ public struct ProbeRunner: Sendable {
                 // The server answered. Below 400 is success; a 4xx for "/" is still an answer from a web
                 // server (the target need not serve its root); 5xx, or 4xx for an explicit path, is broken.
                 let ok = code < 400 || (code < 500 && (t.path ?? "/") == "/")
-                r.steps.append(LadderStep(layer: "http", ok: ok, detail: "\(label): GET \(t.path ?? "/") → HTTP \(code)"))
-            case .failure(let e)?: r.steps.append(LadderStep(layer: "http", ok: false, detail: "\(label): GET \(t.path ?? "/") \(e)"))
+                step("http", ok, "\(label): GET \(t.path ?? "/") → HTTP \(code)")
+            case .failure(let e)?: step("http", false, "\(label): GET \(t.path ?? "/") \(e)")
             case nil: break
             }
         }
-        _ = pathAnswer
         return r
     }
 

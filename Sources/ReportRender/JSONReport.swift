@@ -26,6 +26,25 @@ public enum JSONReportRenderer {
         return pretty ? prettyPrint(w.output) : w.output
     }
 
+    /// The contract's evidence array: source, input, frames, detail, and the facts as `data`.
+    static func writeEvidence(_ evidence: [Evidence], _ w: inout JSONWriter) {
+        w.array { w in
+            for e in evidence {
+                w.object { w in
+                    w.field("source", e.source)
+                    if let i = e.input { w.field("input", i) }
+                    w.field("frames", ints: e.frames)
+                    w.field("detail", e.detail)
+                    if !e.facts.isEmpty {
+                        w.key("data"); w.object { w in
+                            for (k, v) in e.facts { w.key(k); writeValue(v, &w) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     static func writeValue(_ v: SubjectValue, _ w: inout JSONWriter) {
         switch v {
         case .string(let s): w.string(s)
@@ -64,21 +83,7 @@ public enum JSONReportRenderer {
             w.key("subject"); w.object { w in
                 for (k, v) in f.subject { w.key(k); writeValue(v, &w) }
             }
-            w.key("evidence"); w.array { w in
-                for e in f.evidence {
-                    w.object { w in
-                        w.field("source", e.source)
-                        if let i = e.input { w.field("input", i) }
-                        w.field("frames", ints: e.frames)
-                        w.field("detail", e.detail)
-                        if !e.facts.isEmpty {
-                            w.key("data"); w.object { w in
-                                for (k, v) in e.facts { w.key(k); writeValue(v, &w) }
-                            }
-                        }
-                    }
-                }
-            }
+            w.key("evidence"); writeEvidence(f.evidence, &w)
             w.field("remediation", f.remediation)
         }
     }

@@ -190,21 +190,7 @@ public enum SARIFReportRenderer {
                 w.key("subject"); w.object { w in
                     for (k, v) in f.subject { w.key(k); JSONReportRenderer.writeValue(v, &w) }
                 }
-                w.key("evidence"); w.array { w in
-                    for e in f.evidence {
-                        w.object { w in
-                            w.field("source", e.source)
-                            if let i = e.input { w.field("input", i) }
-                            w.field("frames", ints: e.frames)
-                            w.field("detail", e.detail)
-                            if !e.facts.isEmpty {
-                                w.key("data"); w.object { w in
-                                    for (k, v) in e.facts { w.key(k); JSONReportRenderer.writeValue(v, &w) }
-                                }
-                            }
-                        }
-                    }
-                }
+                w.key("evidence"); JSONReportRenderer.writeEvidence(f.evidence, &w)
                 w.field("remediation", f.remediation)
                 w.field("security-severity", f.severity.securitySeverity)
             }

@@ -78,14 +78,14 @@ struct Analyze: ParsableCommand {
         }
         if let policy {
             findings += UnapprovedResolvers.findings(paths: analyzer.dnsPaths, policy: policy,
-                                                     inputName: { i in i >= 0 && i < analyzer.inputs.count ? analyzer.inputs[i].name : nil })
+                                                     inputName: analyzer.inputName)
             notes.append("policy \(report.policy ?? ""): \(policy.approvedResolvers.count) approved resolver(s)"
                 + (policy.approvedResolvers.isEmpty ? " — plaintext resolvers are not judged" : ""))
         }
         if let rules = firewall {
             let correlated = RulesetCorrelation.correlate(
                 firewall: rules.audit.findings, redirects: rules.audit.redirects, capture: findings,
-                paths: analyzer.dnsPaths, inputName: { i in i >= 0 && i < analyzer.inputs.count ? analyzer.inputs[i].name : nil })
+                paths: analyzer.dnsPaths, inputName: analyzer.inputName)
             findings = correlated.findings
             inputs += rules.read.rulesets.map(rulesetInput)
             notes += rules.read.notes + rules.audit.notes + correlated.notes

@@ -128,34 +128,12 @@ struct Audit: ParsableCommand {
             config.dnssecBroken = plan.dnssec ? config.dnssecBroken : nil
             config.identity = plan.identity
             config.expectedIdentities = plan.expectIdentity
-            var resolverTexts = plan.resolvers
-            if resolverTexts.isEmpty {
-                let found = SystemResolvers.read()
-                resolverTexts = found.addresses
-                notes += found.notes
-            }
-            for r in resolverTexts { config.resolvers.append(try plainResolverEndpoint(r)) }
-            for t in plan.targets {
-                do { config.targets.append(try ProbeTarget.parse(t)) } catch let e as ProbeTarget.ParseError { throw RunFailure(e.description) }
-            }
-            if plan.goproxy {
-                let value = goproxySetting()
-                if let gp = try? ProbeTarget.goproxyTargets(value) { config.targets += gp }
-            }
-            let runner = ProbeRunner(config)
-            let results = try runBlocking { await runner.run() }
-            let judge = CertificateJudge(settings: try options.trustSettings())
-            let verdict = LadderVerdict.assess(results.ladders, judge: judge)
-            findings += LadderVerdict.rescue(results.findings, verified: verdict.verified) + verdict.findings
-            notes += results.notes + verdict.notes
-            inputs += results.inputs
-            for l in results.ladders {
-                inputs.append(ReportInput(kind: "probe", name: "ladder \(l.target)",
-                                          facts: l.steps.enumerated().map { i, step in
-                                              ("step\(i + 1)", .string("\(step.layer) \(step.ok ? "ok" : "BROKEN"): \(step.detail)"))
-                                          }))
-            }
-            summary.resolvers = config.resolvers.map(\.host)
+            let outcome = try runProbes(config, resolvers: plan.resolvers, targets: plan.targets, goproxy: plan.goproxy,
+                                        ignoreBadGoproxy: true, trust: try options.trustSettings())
+            findings += outcome.findings
+            notes += outcome.notes
+            inputs += outcome.inputs
+            summary.resolvers = outcome.config.resolvers.map(\.host)
         }
 
         // 3. A bounded live capture window.
@@ -180,21 +158,8 @@ struct Audit: ParsableCommand {
             let settings = LiveSettings(capture: LiveCaptureOptions(interface: iface), analysis: analysis, dropTo: dropTo, write: nil,
                                         writeMaxBytes: nil, duration: seconds, stream: nil, outputPath: nil, quiet: true,
                                         references: references)
-            let stops = StopRequests()
-            let signals = stops.installSignalHandlers()
-            defer { signals.forEach { $0.cancel() } }
-            let session = LiveSession(settings, stops: stops)
-            let outcome = runOnDedicatedThread { () -> Result<Report, RunFailure> in
-                do {
-                    return .success(try session.run())
-                } catch let f as RunFailure {
-                    return .failure(f)
-                } catch {
-                    return .failure(RunFailure("\(error)"))
-                }
-            }
-            let live = try outcome.get()
-            paths = session.paths
+            let (live, capturedPaths) = try LiveSession.runWithSignals(settings)
+            paths = capturedPaths
             captureFindings = live.findings
             inputs += live.inputs
             notes += live.notes

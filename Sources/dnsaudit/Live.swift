@@ -99,21 +99,7 @@ struct Live: ParsableCommand {
             stream: report.format == .text ? .text : (report.format == .jsonl ? .jsonl : nil),
             outputPath: report.output, quiet: report.quiet, references: references)
 
-        let stops = StopRequests()
-        let signals = stops.installSignalHandlers()
-        defer { signals.forEach { $0.cancel() } }
-
-        // The handle, the analyzer and the dump files live on this one thread, start to end.
-        let outcome = runOnDedicatedThread { () -> Result<Report, RunFailure> in
-            do {
-                return .success(try LiveSession(settings, stops: stops).run())
-            } catch let f as RunFailure {
-                return .failure(f)
-            } catch {
-                return .failure(RunFailure("\(error)"))
-            }
-        }
-        let rep = try outcome.get()
+        let (rep, _) = try LiveSession.runWithSignals(settings)
         try emit(rep, report)
         throw ExitCode(rep.exitStatus(failOn: report.failOn))
     }
@@ -194,6 +180,26 @@ final class LiveSession {
     init(_ settings: LiveSettings, stops: StopRequests) {
         self.settings = settings
         self.stops = stops
+    }
+
+    /// A whole session as `live` and `audit` run it: Ctrl-C / SIGTERM stop it, and the handle, the
+    /// analyzer and the dump files live on one dedicated thread from start to end. Returns the
+    /// report and the capture's queries per resolver path.
+    static func runWithSignals(_ settings: LiveSettings) throws -> (Report, DNSPathTally) {
+        let stops = StopRequests()
+        let signals = stops.installSignalHandlers()
+        defer { signals.forEach { $0.cancel() } }
+        let session = LiveSession(settings, stops: stops)
+        let outcome = runOnDedicatedThread { () -> Result<Report, RunFailure> in
+            do {
+                return .success(try session.run())
+            } catch let f as RunFailure {
+                return .failure(f)
+            } catch {
+                return .failure(RunFailure("\(error)"))
+            }
+        }
+        return (try outcome.get(), session.paths)
     }
 
     func run() throws -> Report {

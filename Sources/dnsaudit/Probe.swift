@@ -61,53 +61,68 @@ struct Probe: ParsableCommand {
             guard let eq = e.firstIndex(of: "="), eq != e.startIndex else { throw RunFailure("--expect-identity wants ADDR=TEXT, got '\(e)'") }
             config.expectedIdentities[String(e[..<eq])] = String(e[e.index(after: eq)...])
         }
-        var notes: [String] = []
-        var inputs: [ReportInput] = []
-        // The resolvers under test.
-        var resolverTexts = resolver
-        if resolverTexts.isEmpty {
-            let found = SystemResolvers.read()
-            notes += found.notes
-            resolverTexts = found.addresses
-            inputs.append(ReportInput(kind: "probe", name: "system resolvers", facts: [("resolv_conf", .string(found.addresses.joined(separator: " ")))]))
-        }
-        for r in resolverTexts {
-            config.resolvers.append(try plainResolverEndpoint(r))
-        }
-        // Targets.
-        for t in targets {
-            do { config.targets.append(try ProbeTarget.parse(t)) } catch let e as ProbeTarget.ParseError { throw RunFailure(e.description) }
-        }
-        if goproxy {
-            let value = goproxySetting()
-            do {
-                config.targets += try ProbeTarget.goproxyTargets(value)
-            } catch let e as ProbeTarget.ParseError {
-                throw RunFailure("GOPROXY: \(e.description)")
-            }
-            notes.append("GOPROXY=\(value)")
-        }
-        let runner = ProbeRunner(config)
-        let results = try runBlocking { await runner.run() }
-        let judge = CertificateJudge(settings: try report.trustSettings())
-        let verdict = LadderVerdict.assess(results.ladders, judge: judge)
-        inputs += results.inputs
-        for l in results.ladders {
-            inputs.append(ReportInput(kind: "probe", name: "ladder \(l.target)",
-                                      facts: l.steps.enumerated().map { i, step in
-                                          ("step\(i + 1)", .string("\(step.layer) \(step.ok ? "ok" : "BROKEN"): \(step.detail)"))
-                                      }))
-        }
+        let outcome = try runProbes(config, resolvers: resolver, targets: targets, goproxy: goproxy,
+                                    trust: try report.trustSettings())
+        config = outcome.config
         var summary = ReportSummary()
         summary.resolvers = config.resolvers.map(\.host)
         summary.counters = [("references", config.references.count), ("resolvers_checked", config.resolvers.count),
                             ("targets", config.targets.count)]
-        let rep = Report(toolVersion: DNSAuditVersion.current, generatedAt: nowRFC3339(), inputs: inputs, summary: summary,
-                         findings: LadderVerdict.rescue(results.findings, verified: verdict.verified) + verdict.findings,
-                         notes: notes + results.notes + verdict.notes)
+        let rep = Report(toolVersion: DNSAuditVersion.current, generatedAt: nowRFC3339(), inputs: outcome.inputs, summary: summary,
+                         findings: outcome.findings, notes: outcome.notes)
         try emit(rep, report)
         throw ExitCode(rep.exitStatus(failOn: report.failOn))
     }
+}
+
+/// What a probe run adds to a report: `probe` and `audit` share it.
+struct ProbeOutcome {
+    /// The configuration as run (resolvers and targets filled in).
+    var config: ProbeConfiguration
+    var findings: [Finding] = []
+    var notes: [String] = []
+    var inputs: [ReportInput] = []
+}
+
+/// Completes `config` — the resolvers under test (the system's when none are given), the targets,
+/// GOPROXY's proxies — runs the probes, and judges the ladders (certificates, first broken layer).
+/// A GOPROXY that does not parse fails the run, unless `ignoreBadGoproxy` (the scheduled audit).
+func runProbes(_ base: ProbeConfiguration, resolvers: [String], targets: [String], goproxy: Bool,
+               ignoreBadGoproxy: Bool = false, trust: TrustSettings) throws -> ProbeOutcome {
+    var out = ProbeOutcome(config: base)
+    var resolverTexts = resolvers
+    if resolverTexts.isEmpty {
+        let found = SystemResolvers.read()
+        out.notes += found.notes
+        resolverTexts = found.addresses
+        out.inputs.append(ReportInput(kind: "probe", name: "system resolvers", facts: [("resolv_conf", .string(found.addresses.joined(separator: " ")))]))
+    }
+    for r in resolverTexts { out.config.resolvers.append(try plainResolverEndpoint(r)) }
+    for t in targets {
+        do { out.config.targets.append(try ProbeTarget.parse(t)) } catch let e as ProbeTarget.ParseError { throw RunFailure(e.description) }
+    }
+    if goproxy {
+        let value = goproxySetting()
+        do {
+            out.config.targets += try ProbeTarget.goproxyTargets(value)
+            out.notes.append("GOPROXY=\(value)")
+        } catch let e as ProbeTarget.ParseError {
+            if !ignoreBadGoproxy { throw RunFailure("GOPROXY: \(e.description)") }
+        }
+    }
+    let runner = ProbeRunner(out.config)
+    let results = try runBlocking { await runner.run() }
+    let verdict = LadderVerdict.assess(results.ladders, judge: CertificateJudge(settings: trust))
+    out.findings = LadderVerdict.rescue(results.findings, verified: verdict.verified) + verdict.findings
+    out.notes += results.notes + verdict.notes
+    out.inputs += results.inputs
+    for l in results.ladders {
+        out.inputs.append(ReportInput(kind: "probe", name: "ladder \(l.target)",
+                                      facts: l.steps.enumerated().map { i, step in
+                                          ("step\(i + 1)", .string("\(step.layer) \(step.ok ? "ok" : "BROKEN"): \(step.detail)"))
+                                      }))
+    }
+    return out
 }
 
 /// IP, IP:PORT, [V6]:PORT, udp://…, tcp://… → a plaintext endpoint.
