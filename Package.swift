@@ -2,6 +2,11 @@
 // dnsaudit — finds DNS and TLS tampering from captures, firewall rules and trusted references.
 import PackageDescription
 
+/// The packet path (capture → decode → reassembly → detectors) runs per packet: in release builds it
+/// skips the run-time exclusivity checks on class properties (measured: several percent of analyze
+/// time). Debug builds, and thus the tests, keep them.
+let packetPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "dnsaudit",
     platforms: [.macOS(.v13)],
@@ -25,28 +30,30 @@ let package = Package(
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
 
         // Wire parsers: no knowledge of capture, flows or findings.
-        .target(name: "WireBytes"),
+        .target(name: "WireBytes", swiftSettings: packetPath),
         // Shared value types: timestamps (seconds + nanoseconds), IP addresses, flow keys.
-        .target(name: "NetTypes"),
-        .target(name: "DNSWire", dependencies: ["WireBytes"]),
+        // Open-addressing hash tables for per-flow state on the packet path.
+        .target(name: "FlowTable", swiftSettings: packetPath),
+        .target(name: "NetTypes", dependencies: ["FlowTable"], swiftSettings: packetPath),
+        .target(name: "DNSWire", dependencies: ["WireBytes"], swiftSettings: packetPath),
         .target(name: "TLSWire", dependencies: [
             "WireBytes",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
-        ]),
-        .target(name: "PacketDecode", dependencies: ["WireBytes", "NetTypes"]),
+        ], swiftSettings: packetPath),
+        .target(name: "PacketDecode", dependencies: ["WireBytes", "NetTypes"], swiftSettings: packetPath),
 
         // Flows: IP fragment reassembly and TCP stream reassembly, with bounded memory.
-        .target(name: "FlowReassembly", dependencies: ["PacketDecode", "NetTypes"]),
+        .target(name: "FlowReassembly", dependencies: ["PacketDecode", "NetTypes", "FlowTable"], swiftSettings: packetPath),
 
         // Capture input (libpcap) and output (pure Swift pcap writer).
-        .target(name: "CaptureSource", dependencies: ["CPcap"]),
+        .target(name: "CaptureSource", dependencies: ["CPcap"], swiftSettings: packetPath),
         .target(name: "PcapWriter"),
         .target(name: "PacketSynth", dependencies: []),
 
         // Findings and report model; detectors; the engine that wires them together.
         .target(name: "Findings"),
-        .target(name: "DNSAnalysis", dependencies: ["DNSWire", "Findings", "NetTypes"]),
+        .target(name: "DNSAnalysis", dependencies: ["DNSWire", "Findings", "NetTypes", "FlowTable"], swiftSettings: packetPath),
         // Server certificates (TLS ≤ 1.2): parsed and verified with swift-certificates against a
         // trust store, the SNI and the capture time. No knowledge of capture.
         .target(name: "TLSCertificates", dependencies: [
@@ -55,11 +62,11 @@ let package = Package(
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .target(name: "TLSAnalysis", dependencies: ["TLSWire", "TLSCertificates", "Findings", "NetTypes"]),
+        .target(name: "TLSAnalysis", dependencies: ["TLSWire", "TLSCertificates", "Findings", "NetTypes"], swiftSettings: packetPath),
         .target(name: "AnalysisEngine", dependencies: [
             "CaptureSource", "PacketDecode", "FlowReassembly", "DNSWire", "TLSWire", "DNSAnalysis", "TLSAnalysis", "Findings", "NetTypes",
-            "DNSObservations", "TLSCertificates",
-        ]),
+            "DNSObservations", "TLSCertificates", "FlowTable",
+        ], swiftSettings: packetPath),
 
         // Firewall audit: libnftables; the rule model (nft JSON, nft text, iptables-save); the analysis
         // that turns reachable rules into findings; the readers of live and saved rulesets.
@@ -127,7 +134,8 @@ let package = Package(
         // processes, network namespaces, skips with a printed reason, openssl test PKIs, temp dirs.
         .target(name: "IntegrationSupport", dependencies: [], path: "Tests/IntegrationSupport"),
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),
-        .testTarget(name: "TLSWireTests", dependencies: ["TLSWire"]),
+        .testTarget(name: "TLSWireTests", dependencies: ["TLSWire", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "FlowTableTests", dependencies: ["FlowTable"]),
         .testTarget(name: "TLSCertificatesTests", dependencies: [
             "TLSCertificates", "TLSWire", .product(name: "X509", package: "swift-certificates"),
         ]),

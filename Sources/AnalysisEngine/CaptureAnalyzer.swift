@@ -73,8 +73,19 @@ public final class CaptureAnalyzer {
     public private(set) var tlsServerHellos = 0
     public private(set) var quicClientHellos = 0
     var tlsMalformed = 0
-    private(set) var skipped: [SkipReason: Int] = [:]
-    private(set) var malformed: [MalformedReason: Int] = [:]
+    /// Per reason, indexed by the reason's position in `allCases` (no hashing per packet).
+    private var skippedCounts = [Int](repeating: 0, count: SkipReason.allCases.count)
+    private var malformedCounts = [Int](repeating: 0, count: MalformedReason.allCases.count)
+    var skipped: [SkipReason: Int] {
+        var d: [SkipReason: Int] = [:]
+        for r in SkipReason.allCases where skippedCounts[r.ordinal] > 0 { d[r] = skippedCounts[r.ordinal] }
+        return d
+    }
+    var malformed: [MalformedReason: Int] {
+        var d: [MalformedReason: Int] = [:]
+        for r in MalformedReason.allCases where malformedCounts[r.ordinal] > 0 { d[r] = malformedCounts[r.ordinal] }
+        return d
+    }
     private(set) var dnsAnomalies: [String: Int] = [:]
     private(set) var unsupportedLinkTypes: [String: Int] = [:]
     private var truncatedPayloads = 0
@@ -83,7 +94,8 @@ public final class CaptureAnalyzer {
     let tls: TLSConnectionTracker
     var quic = QUICClientHelloFinder()
     /// Queries per (client, resolver, port, transport), for correlation with firewall rules.
-    public private(set) var dnsPaths = DNSPathTally()
+    public var dnsPaths: DNSPathTally { pathCounter.tally }
+    private let pathCounter = DNSPathCounter()
     /// The path's answers per (qname, qtype), when `options.collectAnswers` is set.
     public private(set) var capturedAnswers = CapturedAnswers()
     private(set) lazy var certificates: CertificateJudge? = options.trust.map { CertificateJudge(settings: $0) }
@@ -167,16 +179,16 @@ public final class CaptureAnalyzer {
             whole.data.withUnsafeBytes { raw in
                 switch PacketDecoder.decodeTransport(proto: whole.protocolNumber, raw, ip: whole.ip, truncated: false) {
                 case .segment(let seg): handleSegment(seg, frame: frame, ts: ts)
-                case .skipped(let r): skipped[r, default: 0] += 1
-                case .malformed(let r): malformed[r, default: 0] += 1
-                case .fragment: malformed[.badFragment, default: 0] += 1
+                case .skipped(let r): skippedCounts[r.ordinal] += 1
+                case .malformed(let r): malformedCounts[r.ordinal] += 1
+                case .fragment: malformedCounts[MalformedReason.badFragment.ordinal] += 1
                 }
             }
         case .skipped(let r):
-            skipped[r, default: 0] += 1
+            skippedCounts[r.ordinal] += 1
             if r == .unsupportedLinkType { unsupportedLinkTypes[link.name, default: 0] += 1 }
         case .malformed(let r):
-            malformed[r, default: 0] += 1
+            malformedCounts[r.ordinal] += 1
         }
     }
 
@@ -229,7 +241,7 @@ public final class CaptureAnalyzer {
                 }
             }
             if !summary.qr {
-                dnsPaths.query(client: ip.src, resolver: ip.dst, port: dport, transport: transport, frame: frame, input: currentInput)
+                pathCounter.query(client: ip.src, resolver: ip.dst, port: dport, transport: transport, frame: frame, input: currentInput)
             }
             dns.observe(DNSObservation(frame: frame, ts: ts, src: ip.src, dst: ip.dst, sport: sport, dport: dport,
                                        transport: transport, ipTTL: ip.ttl, ipID: ip.ipID, input: currentInput),
@@ -286,7 +298,14 @@ public final class CaptureAnalyzer {
 
     // MARK: - TCP
 
-    static let tlsPorts: Set<UInt16> = [443, 853, 465, 993, 995, 636, 8443]
+    /// Ports where TLS starts with the connection (HTTPS, DoT, SMTPS, IMAPS, POP3S, LDAPS, 8443).
+    @inline(__always)
+    static func isTLSPort(_ p: UInt16) -> Bool {
+        switch p {
+        case 443, 853, 465, 993, 995, 636, 8443: return true
+        default: return false
+        }
+    }
 
     /// Which TCP connections to follow, and who the client is.
     func decideTCP(_ seg: TransportSegment, _ key: FlowKey) -> TCPFlowDecision? {
@@ -296,7 +315,7 @@ public final class CaptureAnalyzer {
             let srcIsClient = isSYN || seg.dport == serverPort
             return TCPFlowDecision(consumer: DNSStreamWatcher(analyzer: self, flavor: flavor), sourceIsClient: srcIsClient)
         }
-        let tlsPort = CaptureAnalyzer.tlsPorts.contains(seg.dport) || CaptureAnalyzer.tlsPorts.contains(seg.sport)
+        let tlsPort = CaptureAnalyzer.isTLSPort(seg.dport) || CaptureAnalyzer.isTLSPort(seg.sport)
         // Follow TLS ports, every new connection (TLS on odd ports: its SYN/SYN-ACK are the baseline
         // for judging resets), and mid-stream connections whose client speaks TLS.
         guard tlsPort || isSYN || looksLikeTLSHandshake(seg.payload) else { return nil }
@@ -306,7 +325,7 @@ public final class CaptureAnalyzer {
         } else if seg.tcpFlags & TransportSegment.syn != 0 {
             srcIsClient = false  // SYN-ACK
         } else {
-            srcIsClient = CaptureAnalyzer.tlsPorts.contains(seg.dport)
+            srcIsClient = CaptureAnalyzer.isTLSPort(seg.dport)
         }
         let client = srcIsClient ? seg.ip.src : seg.ip.dst
         let server = srcIsClient ? seg.ip.dst : seg.ip.src

@@ -1,3 +1,4 @@
+import FlowTable
 import NetTypes
 
 /// Which resolvers a capture's DNS queries went to: queries per (client, resolver, port,
@@ -34,5 +35,48 @@ public struct DNSPathTally: Sendable {
         } else {
             overflowQueries += 1
         }
+    }
+}
+
+extension DNSPathTally.Path: FlowTableKey {
+    public var tableHash: UInt64 {
+        var x = (resolver.tableHash ^ UInt64(port) << 8 ^ UInt64(transport.rawValue)) &* 0x9E37_79B9_7F4A_7C15
+        x ^= client.tableHash
+        return (x ^ (x >> 31)) &* 0xbf58_476d_1ce4_e5b9
+    }
+}
+
+extension DNSPathTally {
+    public init(paths: [Path: Count], overflowQueries: Int) {
+        self.paths = paths
+        self.overflowQueries = overflowQueries
+    }
+}
+
+/// The packet path's side of `DNSPathTally`: the same counting in a `FlowTable` (one cheap hash
+/// per query), turned into a tally when asked.
+public final class DNSPathCounter {
+    private let table = FlowTable<DNSPathTally.Path, DNSPathTally.Count>(minimumCapacity: 64)
+    private var overflowQueries = 0
+
+    public init() {}
+
+    public func query(client: IPAddress, resolver: IPAddress, port: UInt16, transport: TransportProtocol,
+                      frame: UInt64, input: Int) {
+        let p = DNSPathTally.Path(client: client, resolver: resolver, port: port, transport: transport)
+        if let e = table.find(p) {
+            table[entry: e].queries += 1
+        } else if table.count < DNSPathTally.maxPaths {
+            table.insertNew(p, DNSPathTally.Count(queries: 1, firstFrame: frame, input: input))
+        } else {
+            overflowQueries += 1
+        }
+    }
+
+    public var tally: DNSPathTally {
+        var d: [DNSPathTally.Path: DNSPathTally.Count] = [:]
+        d.reserveCapacity(table.count)
+        for (k, v) in table.pairs { d[k] = v }
+        return DNSPathTally(paths: d, overflowQueries: overflowQueries)
     }
 }

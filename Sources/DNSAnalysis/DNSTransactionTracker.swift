@@ -1,5 +1,6 @@
 import DNSWire
 import Findings
+import FlowTable
 import NetTypes
 
 /// Where and how one DNS message was seen.
@@ -65,7 +66,7 @@ public final class DNSTransactionTracker {
         public var evictedTransactions = 0
     }
 
-    struct Key: Hashable {
+    struct Key: FlowTableKey {
         var client: IPAddress
         var server: IPAddress
         var clientPort: UInt16
@@ -89,7 +90,7 @@ public final class DNSTransactionTracker {
                 ^ (questionHash &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(id) << 40 | UInt64(proto.rawValue) << 32)
         }
 
-        func hash(into h: inout Hasher) { h.combine(mixed) }
+        var tableHash: UInt64 { mixed }
 
         static func == (a: Key, b: Key) -> Bool {
             a.mixed == b.mixed && a.id == b.id && a.clientPort == b.clientPort && a.serverPort == b.serverPort
@@ -107,6 +108,7 @@ public final class DNSTransactionTracker {
         return x ^ (x >> 32)
     }
 
+    /// One response to an open transaction: plain data (no reference counting in the table).
     struct Response {
         var frame: UInt64
         var ts: Timestamp
@@ -116,8 +118,13 @@ public final class DNSTransactionTracker {
         var input: Int
         /// Where the raw message sits in the arena while it may become evidence.
         var arena: ByteArena.Ref = .none
-        /// The raw message, copied out once it is evidence (two different answers).
-        var raw: [UInt8] = []
+    }
+
+    /// A response kept as evidence, with its message.
+    struct KeptResponse {
+        var response: Response
+        /// The raw message (empty when it had already left the arena).
+        var raw: [UInt8]
     }
 
     struct Transaction {
@@ -126,31 +133,42 @@ public final class DNSTransactionTracker {
         var lastQueryTS: Timestamp
         var queryCount: Int
         var input: Int
-        /// The first response inline, further ones (rare) in `extra`: no allocation per transaction.
+        /// The first response inline; further ones (rare) wait in `extras` under `serial`.
         var first: Response?
-        var extra: [Response] = []
+        var serial: UInt32
+        var hasExtra = false
+    }
 
-        var responses: [Response] { (first.map { [$0] } ?? []) + extra }
+    /// Later responses of a transaction (duplicates and conflicts; rare), and the raw messages of
+    /// conflicting ones.
+    struct Extra {
+        var responses: [Response] = []
+        var raws: [Int: [UInt8]] = [:]  // by position in `responses`
+        var firstRaw: [UInt8] = []
+        var conflicting = false
     }
 
     /// Evidence gathered for one injection finding, rendered at the end when baselines are known.
     struct InjectionCase {
         var key: Key
         var query: Transaction
-        var responses: [Response]
+        var responses: [KeptResponse]
     }
 
     public let limits: Limits
     public private(set) var stats = Stats()
-    private var open: [Key: Transaction] = [:]
+    private let open = FlowTable<Key, Transaction>(minimumCapacity: 1024)
+    private var extras: [UInt32: Extra] = [:]
+    private var nextSerial: UInt32 = 0
     /// Recent first responses, for evidence if a different second response follows.
-    private var arena = ByteArena(capacity: 8 << 20)
+    private let arena = ByteArena(capacity: 4 << 20)
     /// Open transactions in creation order with the time to look at them again: sweeping pops
     /// from the front instead of scanning the whole table.
-    private var expiry: [(key: Key, due: Timestamp)] = []
+    private var expiry: [(handle: FlowTableHandle, due: Timestamp)] = []
     private var expiryHead = 0
     private var lastSweep: Timestamp?
-    private var captureStart: [Int: Timestamp] = [:]
+    /// Per input: the first timestamp seen.
+    private var captureStart: [Timestamp?] = []
     private var injectionCases: [InjectionCase] = []
     private var unsolicited: [(obs: DNSObservation, raw: [UInt8])] = []
     private var unsolicitedCount: [String: Int] = [:]
@@ -159,17 +177,19 @@ public final class DNSTransactionTracker {
     private var orphanCount = 0
     /// Query flows seen recently (flow mix → last query time), in two generations that swap
     /// every query timeout, so that pruning never scans the table.
-    private var recentFlows: [UInt64: Timestamp] = [:]
-    private var olderFlows: [UInt64: Timestamp] = [:]
+    private var recentFlows = FlowTable<MixedKey, Timestamp>(minimumCapacity: 1024)
+    private var olderFlows = FlowTable<MixedKey, Timestamp>(minimumCapacity: 1024)
     private var flowsGenerationStart: Timestamp?
     /// Per resolver (server address): IP TTL histogram and a sample of RTTs, for baselines.
     final class Baseline {
-        var ttlCounts: [UInt8: Int] = [:]
+        var ttlCounts = [Int](repeating: 0, count: 256)
         var rtts: [Int64] = []
         var n = 0
     }
-    private var baselines: [IPAddress: Baseline] = [:]
-    public private(set) var resolvers: Set<IPAddress> = []
+    private let baselines = FlowTable<IPAddress, Baseline>(minimumCapacity: 16)
+    private let resolverTable = FlowTable<IPAddress, Void>(minimumCapacity: 16)
+    /// Resolvers asked (servers of queries), at most 4096.
+    public var resolvers: Set<IPAddress> { Set(resolverTable.pairs.map(\.key)) }
     private let inputName: (Int) -> String?
     /// Live mode: keep each finding as soon as it is decided, for `drainDecidedFindings()`.
     /// Off by default (offline analysis builds findings once, in `finish()`).
@@ -204,6 +224,9 @@ public final class DNSTransactionTracker {
 
     /// Feeds one DNS message. `bytes` is the DNS message (without TCP length prefix).
     public func observe(_ obs: DNSObservation, bytes: UnsafeRawBufferPointer, summary s: DNSSummary) {
+        if obs.input >= captureStart.count {
+            captureStart.append(contentsOf: repeatElement(nil, count: obs.input + 1 - captureStart.count))
+        }
         if captureStart[obs.input] == nil { captureStart[obs.input] = obs.ts }
         sweepIfDue(now: obs.ts)
         let isResponse = s.flags & 0x8000 != 0
@@ -213,16 +236,17 @@ public final class DNSTransactionTracker {
             let key = Key(client: obs.src, server: obs.dst, clientPort: obs.sport, serverPort: obs.dport,
                           id: s.id, proto: obs.transport, questionHash: s.questionHash)
             rememberFlow(key, at: obs.ts)
-            if let i = open.index(forKey: key) {
-                open.values[i].queryCount += 1
-                open.values[i].lastQueryTS = obs.ts
+            if let e = open.find(key) {
+                open[entry: e].queryCount += 1
+                open[entry: e].lastQueryTS = obs.ts
                 stats.retransmittedQueries += 1
             } else {
                 if open.count >= limits.maxOpenTransactions { evictOldest(now: obs.ts) }
-                open[key] = Transaction(queryFrame: obs.frame, queryTS: obs.ts, lastQueryTS: obs.ts,
-                                        queryCount: 1, input: obs.input)
-                expiry.append((key, obs.ts.adding(nanoseconds: limits.lateWindowNanoseconds)))
-                if resolvers.count < 4096 { resolvers.insert(obs.dst) }
+                nextSerial &+= 1
+                let e = open.insertNew(key, Transaction(queryFrame: obs.frame, queryTS: obs.ts, lastQueryTS: obs.ts,
+                                                        queryCount: 1, input: obs.input, serial: nextSerial))
+                expiry.append((open.handle(ofEntry: e), obs.ts.adding(nanoseconds: limits.lateWindowNanoseconds)))
+                if resolverTable.count < 4096 && !resolverTable.contains(obs.dst) { resolverTable.insertNew(obs.dst, ()) }
             }
             return
         }
@@ -230,44 +254,58 @@ public final class DNSTransactionTracker {
         stats.responses += 1
         let key = Key(client: obs.dst, server: obs.src, clientPort: obs.dport, serverPort: obs.sport,
                       id: s.id, proto: obs.transport, questionHash: s.questionHash)
-        guard let i = open.index(forKey: key) else {
+        guard let e = open.find(key) else {
             recordUnsolicited(obs, bytes: bytes)
             return
         }
         var resp = Response(frame: obs.frame, ts: obs.ts, ipTTL: obs.ipTTL, ipID: obs.ipID,
                             digest: s.answerDigest, input: obs.input)
-        guard let first = open.values[i].first else {
+        guard let first = open[entry: e].first else {
             stats.transactions += 1
             resp.arena = arena.store(bytes)
-            open.values[i].first = resp
-            learnBaseline(server: obs.src, ttl: obs.ipTTL, rtt: obs.ts.nanoseconds(since: open.values[i].lastQueryTS))
+            open[entry: e].first = resp
+            learnBaseline(server: obs.src, ttl: obs.ipTTL, rtt: obs.ts.nanoseconds(since: open[entry: e].lastQueryTS))
             return
         }
-        if first.digest == resp.digest || open.values[i].extra.contains(where: { $0.digest == resp.digest }) {
+        let serial = open[entry: e].serial
+        open[entry: e].hasExtra = true
+        var extra = extras.removeValue(forKey: serial) ?? Extra()
+        defer { extras[serial] = extra }
+        if first.digest == resp.digest || extra.responses.contains(where: { $0.digest == resp.digest }) {
             stats.duplicateResponses += 1
-            open.values[i].extra.append(resp)
+            extra.responses.append(resp)
             return
         }
         // Two different answers: keep both messages as evidence.
         stats.conflictingResponses += 1
-        if first.raw.isEmpty, let raw = arena.fetch(first.arena) { open.values[i].first?.raw = raw }
-        resp.raw = Array(bytes)
-        open.values[i].extra.append(resp)
+        extra.conflicting = true
+        if extra.firstRaw.isEmpty, let raw = arena.fetch(first.arena) { extra.firstRaw = raw }
+        extra.raws[extra.responses.count] = Array(bytes)
+        extra.responses.append(resp)
         if streamsDecisions {
-            decided.append(injectionFinding(InjectionCase(key: key, query: open.values[i], responses: open.values[i].responses)))
+            let t = open[entry: e]
+            decided.append(injectionFinding(InjectionCase(key: key, query: t, responses: kept(t, extra))))
         }
+    }
+
+    /// The responses of a transaction with the raw messages kept for evidence.
+    private func kept(_ t: Transaction, _ extra: Extra) -> [KeptResponse] {
+        var out: [KeptResponse] = []
+        if let f = t.first { out.append(KeptResponse(response: f, raw: extra.firstRaw)) }
+        for (i, r) in extra.responses.enumerated() { out.append(KeptResponse(response: r, raw: extra.raws[i] ?? [])) }
+        return out
     }
 
     private func learnBaseline(server: IPAddress, ttl: UInt8, rtt: Int64) {
         let b: Baseline
-        if let existing = baselines[server] {
+        if let existing = baselines[key: server] {
             b = existing
         } else {
             guard baselines.count < 4096 else { return }
             b = Baseline()
-            baselines[server] = b
+            baselines.insertNew(server, b)
         }
-        b.ttlCounts[ttl, default: 0] += 1
+        b.ttlCounts[Int(ttl)] += 1
         if b.rtts.count < 256 { b.rtts.append(rtt) } else { b.rtts[b.n % 256] = rtt }
         b.n += 1
     }
@@ -277,26 +315,27 @@ public final class DNSTransactionTracker {
         let mix = DNSTransactionTracker.flowMix(client: key.client, server: key.server, clientPort: key.clientPort, serverPort: key.serverPort)
         if let start = flowsGenerationStart {
             if ts.nanoseconds(since: start) > limits.queryTimeoutNanoseconds || recentFlows.count >= limits.maxOpenTransactions {
-                olderFlows = recentFlows
-                recentFlows = [:]
-                recentFlows.reserveCapacity(olderFlows.count)
+                // Swap the generations, reusing the older table's storage (no fresh pages).
+                olderFlows.removeAll()
+                swap(&olderFlows, &recentFlows)
                 flowsGenerationStart = ts
             }
         } else {
             flowsGenerationStart = ts
         }
-        recentFlows[mix] = ts
+        recentFlows.set(MixedKey(mix), ts)
     }
 
     private func lastQueryOnFlow(client: IPAddress, server: IPAddress, clientPort: UInt16, serverPort: UInt16) -> Timestamp? {
-        let mix = DNSTransactionTracker.flowMix(client: client, server: server, clientPort: clientPort, serverPort: serverPort)
-        return recentFlows[mix] ?? olderFlows[mix]
+        let mix = MixedKey(DNSTransactionTracker.flowMix(client: client, server: server, clientPort: clientPort, serverPort: serverPort))
+        return recentFlows[key: mix] ?? olderFlows[key: mix]
     }
 
     private func recordUnsolicited(_ obs: DNSObservation, bytes: UnsafeRawBufferPointer) {
         // A response right at the start of a capture may answer a query sent before it began.
-        if let start = captureStart[obs.input], obs.ts.nanoseconds(since: start) < limits.captureStartGraceNanoseconds,
-           !open.keys.contains(where: { $0.client == obs.dst && $0.clientPort == obs.dport }) {
+        if obs.input < captureStart.count, let start = captureStart[obs.input],
+           obs.ts.nanoseconds(since: start) < limits.captureStartGraceNanoseconds,
+           !open.entries.contains(where: { let k = open.key(ofEntry: $0); return k.client == obs.dst && k.clientPort == obs.dport }) {
             return
         }
         stats.unsolicitedResponses += 1
@@ -335,34 +374,39 @@ public final class DNSTransactionTracker {
     /// Retires transactions whose windows have passed, popping the expiry queue from the front.
     private func sweep(now: Timestamp, all: Bool) {
         if all {
-            for (k, t) in open { retire(k, t) }
+            for e in open.entries { retire(open.key(ofEntry: e), open[entry: e]) }
             open.removeAll()
+            extras.removeAll()
             expiry.removeAll()
             expiryHead = 0
             recentFlows.removeAll()
             olderFlows.removeAll()
             return
         }
-        var requeue: [(key: Key, due: Timestamp)] = []
+        var requeue: [(handle: FlowTableHandle, due: Timestamp)] = []
         while expiryHead < expiry.count, expiry[expiryHead].due <= now {
-            let k = expiry[expiryHead].key
+            let h = expiry[expiryHead].handle
             expiryHead += 1
-            guard let i = open.index(forKey: k) else { continue }  // already evicted
-            let due = deadline(open.values[i])
+            guard let e = open.entry(h) else { continue }  // already evicted
+            let due = deadline(open[entry: e])
             if due <= now {
-                let t = open.values[i]
-                open.remove(at: i)
+                let k = open.key(ofEntry: e)
+                let t = open.remove(entry: e)
                 retire(k, t)
             } else {
-                requeue.append((k, due))  // re-asked or answered later: look again then
+                requeue.append((h, due))  // re-asked or answered later: look again then
             }
         }
-        // Compact the queue once its consumed head dominates it.
+        compactExpiry()
+        expiry.append(contentsOf: requeue)
+    }
+
+    /// Drops the consumed head of the queue once it dominates it.
+    private func compactExpiry() {
         if expiryHead > 4096 && expiryHead * 2 > expiry.count {
             expiry.removeFirst(expiryHead)
             expiryHead = 0
         }
-        expiry.append(contentsOf: requeue)
     }
 
     private func retire(_ k: Key, _ t: Transaction) {
@@ -370,8 +414,9 @@ public final class DNSTransactionTracker {
             stats.unanswered += 1
             return
         }
-        if t.extra.contains(where: { $0.digest != first.digest }) {
-            injectionCases.append(InjectionCase(key: k, query: t, responses: t.responses))
+        guard t.hasExtra, let extra = extras.removeValue(forKey: t.serial) else { return }
+        if extra.conflicting && extra.responses.contains(where: { $0.digest != first.digest }) {
+            injectionCases.append(InjectionCase(key: k, query: t, responses: kept(t, extra)))
         }
     }
 
@@ -382,14 +427,17 @@ public final class DNSTransactionTracker {
         var evicted = 0
         let target = max(1, open.count / 8)
         while evicted < target && expiryHead < expiry.count {
-            let k = expiry[expiryHead].key
+            let h = expiry[expiryHead].handle
             expiryHead += 1
-            if let t = open.removeValue(forKey: k) {
+            if let e = open.entry(h) {
+                let k = open.key(ofEntry: e)
+                let t = open.remove(entry: e)
                 stats.evictedTransactions += 1
                 retire(k, t)
                 evicted += 1
             }
         }
+        compactExpiry()
     }
 
     /// End of input: retire everything and build the findings.
@@ -420,12 +468,15 @@ public final class DNSTransactionTracker {
 
     /// The resolver's usual IP TTL (the most common one among its first responses).
     func baselineTTL(_ server: IPAddress) -> UInt8? {
-        guard let h = baselines[server]?.ttlCounts, let best = h.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }) else { return nil }
-        return best.key
+        guard let h = baselines[key: server]?.ttlCounts else { return nil }
+        // Most common; the lowest TTL among equals.
+        var best = -1
+        for ttl in 0..<256 where h[ttl] > 0 && (best < 0 || h[ttl] > h[best]) { best = ttl }
+        return best < 0 ? nil : UInt8(best)
     }
 
     func medianRTT(_ server: IPAddress) -> Int64? {
-        guard let s = baselines[server]?.rtts, !s.isEmpty else { return nil }
+        guard let s = baselines[key: server]?.rtts, !s.isEmpty else { return nil }
         return s.sorted()[s.count / 2]
     }
 
@@ -449,14 +500,14 @@ public final class DNSTransactionTracker {
         let firstText = DNSTransactionTracker.answersText(c.responses.first?.raw ?? [])
         // Distinct answers, in arrival order.
         var seen = Set<UInt64>()
-        var distinct: [Response] = []
-        for r in c.responses where !r.raw.isEmpty && seen.insert(r.digest).inserted { distinct.append(r) }
+        var distinct: [(r: Response, raw: [UInt8])] = []
+        for k in c.responses where !k.raw.isEmpty && seen.insert(k.response.digest).inserted { distinct.append((k.response, k.raw)) }
         var suspicious = 0
         var evidence: [Evidence] = []
         let input = inputName(c.query.input)
         var lines: [String] = []
-        for (i, r) in distinct.enumerated() {
-            let t = DNSTransactionTracker.answersText(r.raw)
+        for (i, (r, raw)) in distinct.enumerated() {
+            let t = DNSTransactionTracker.answersText(raw)
             let delay = r.ts.nanoseconds(since: c.query.lastQueryTS)
             var marks: [String] = []
             if let b = baseTTL, abs(Int(r.ipTTL) - Int(b)) > 1 {

@@ -1,3 +1,4 @@
+import FlowTable
 import NetTypes
 import PacketDecode
 
@@ -96,7 +97,7 @@ public final class TCPReassembler {
 
     public let limits: Limits
     public private(set) var stats = Stats()
-    private var table: [FlowKey: Connection] = [:]
+    private let table = FlowTable<FlowKey, Connection>(minimumCapacity: 1024)
     private var bufferedTotal = 0
     private var lastSweep: Timestamp?
     private let decide: (TransportSegment, FlowKey) -> TCPFlowDecision?
@@ -115,8 +116,8 @@ public final class TCPReassembler {
         let key = FlowKey(src: seg.ip.src, sport: seg.sport, dst: seg.ip.dst, dport: seg.dport, proto: .tcp)
         sweepIfDue(now: ts)
         let conn: Connection
-        if let c = table[key] {
-            conn = c
+        if let e = table.find(key) {
+            conn = table[entry: e]
         } else {
             // Only a SYN or a segment with data can start following a connection: the last ACK
             // or a stray FIN/RST of a finished connection must not bring it back.
@@ -126,7 +127,7 @@ public final class TCPReassembler {
             let client = d.sourceIsClient ? seg.ip.src : seg.ip.dst
             let clientPort = d.sourceIsClient ? seg.sport : seg.dport
             conn = Connection(consumer: d.consumer, client: client, clientPort: clientPort, lastSeen: ts)
-            table[key] = conn
+            table.insertNew(key, conn)
             stats.connections += 1
             stats.peakConnections = max(stats.peakConnections, table.count)
         }
@@ -288,7 +289,7 @@ public final class TCPReassembler {
     public func expire(now: Timestamp) {
         let timeout = limits.idleTimeoutNanoseconds
         let linger = limits.resetLingerNanoseconds
-        let stale = table.filter {
+        let stale = table.pairs.filter {
             let idle = now.nanoseconds(since: $0.value.lastSeen)
             return idle > timeout || ($0.value.resetAt != nil && idle > linger)
         }
@@ -306,7 +307,7 @@ public final class TCPReassembler {
         expire(now: now)
         guard table.count >= limits.maxConnections else { return }
         // Still full: drop the eighth of connections idle longest.
-        let victims = table.sorted { $0.value.lastSeen < $1.value.lastSeen }.prefix(max(1, table.count / 8))
+        let victims = table.pairs.sorted { $0.value.lastSeen < $1.value.lastSeen }.prefix(max(1, table.count / 8))
         for (k, c) in victims {
             stats.evicted += 1
             close(k, c, .evicted, at: now)
@@ -315,7 +316,7 @@ public final class TCPReassembler {
 
     /// End of input: close everything, delivering buffered data past any holes first.
     public func finish(at ts: Timestamp) {
-        for (k, c) in table {
+        for (k, c) in table.pairs {
             flushPending(c.toServer, conn: c, fromClient: true, frame: 0, at: ts)
             flushPending(c.toClient, conn: c, fromClient: false, frame: 0, at: ts)
             close(k, c, c.resetAt != nil ? .rst : .endOfCapture, at: ts)

@@ -1,3 +1,4 @@
+import FlowTable
 /// Transport protocol numbers we care about.
 public enum TransportProtocol: UInt8, Sendable, Hashable {
     case tcp = 6
@@ -53,4 +54,23 @@ public struct FlowKey: Sendable, Hashable, CustomStringConvertible {
 /// Formats `ADDR:PORT`, bracketing IPv6.
 public func endpointString(_ ip: IPAddress, _ port: UInt16) -> String {
     ip.isV6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+}
+
+extension FlowKey: FlowTableKey {
+    @inlinable public var tableHash: UInt64 { mixed }
+}
+
+extension IPAddress: FlowTableKey {
+    @inlinable public var tableHash: UInt64 {
+        var x = hi &* 0xff51_afd7_ed55_8ccd ^ lo ^ (isV6 ? 0x6000_0000_0000_0000 : 0)
+        x = (x ^ (x >> 33)) &* 0xc4ce_b9fe_1a85_ec53
+        return x ^ (x >> 29)
+    }
+}
+
+/// A key that is already a well-mixed 64-bit hash (a precomputed flow mix).
+public struct MixedKey: FlowTableKey, Sendable {
+    public var value: UInt64
+    @inlinable public init(_ value: UInt64) { self.value = value }
+    @inlinable public var tableHash: UInt64 { value }
 }

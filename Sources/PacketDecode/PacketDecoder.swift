@@ -288,3 +288,35 @@ public enum PacketDecoder {
         }
     }
 }
+
+extension SkipReason {
+    /// Position in `allCases`, for counting in a plain array.
+    @inlinable public var ordinal: Int {
+        switch self {
+        case .unsupportedLinkType: return 0
+        case .nonIP: return 1
+        case .otherIPProtocol: return 2
+        case .nflogNoPayload: return 3
+        }
+    }
+}
+
+extension MalformedReason {
+    /// Position in `allCases`, for counting in a plain array.
+    @inlinable public var ordinal: Int {
+        switch self {
+        case .truncatedLink: return 0
+        case .truncatedIPv4: return 1
+        case .badIPv4Header: return 2
+        case .truncatedIPv6: return 3
+        case .badIPVersion: return 4
+        case .truncatedExtensionHeader: return 5
+        case .truncatedUDP: return 6
+        case .badUDPLength: return 7
+        case .truncatedTCP: return 8
+        case .badTCPOffset: return 9
+        case .badFragment: return 10
+        case .tooManyVLANTags: return 11
+        }
+    }
+}

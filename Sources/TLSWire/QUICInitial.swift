@@ -49,22 +49,53 @@ public struct QUICInitialKeys: Sendable {
     /// Derive from the Destination Connection ID of the client's first Initial packet.
     public init?(version: UInt32, initialDCID: [UInt8], side: QUICSide) {
         guard let salt = QUICVersion.initialSalt(version) else { return nil }
-        let initialSecret = HKDF<SHA256>.extract(inputKeyMaterial: SymmetricKey(data: initialDCID), salt: salt)
-        let sideSecret = Self.expandLabel(initialSecret, side == .client ? "client in" : "server in", 32)
+        // HKDF with SHA-256 written out with HMAC (RFC 5869): every output here is at most one
+        // hash long, so Expand is a single HMAC. (The generic HKDF costs several times more, and
+        // every new QUIC connection in a capture pays for it.)
+        let initialSecret = Self.hmac(key: salt, initialDCID)
+        let sideSecret = Self.expandLabel(initialSecret, side == .client ? Self.clientIn : Self.serverIn, 32)
         let v2 = version == QUICVersion.v2
         self.version = version
-        self.key = Self.expandLabel(sideSecret, v2 ? "quicv2 key" : "quic key", 16)
-        self.iv = Self.expandLabel(sideSecret, v2 ? "quicv2 iv" : "quic iv", 12).withUnsafeBytes { [UInt8]($0) }
-        self.hp = Self.expandLabel(sideSecret, v2 ? "quicv2 hp" : "quic hp", 16)
+        self.key = SymmetricKey(data: Self.expandLabel(sideSecret, v2 ? Self.keyV2 : Self.keyV1, 16))
+        self.iv = Self.expandLabel(sideSecret, v2 ? Self.ivV2 : Self.ivV1, 12)
+        self.hp = SymmetricKey(data: Self.expandLabel(sideSecret, v2 ? Self.hpV2 : Self.hpV1, 16))
     }
 
-    /// HKDF-Expand-Label (RFC 8446 §7.1) with an empty context.
-    static func expandLabel<PRK: ContiguousBytes>(_ secret: PRK, _ label: String, _ length: Int) -> SymmetricKey {
-        let full = Array(("tls13 " + label).utf8)
-        var info: [UInt8] = [UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length), UInt8(full.count)]
-        info.append(contentsOf: full)
-        info.append(0)
-        return HKDF<SHA256>.expand(pseudoRandomKey: secret, info: info, outputByteCount: length)
+    static let clientIn = Array("tls13 client in".utf8)
+    static let serverIn = Array("tls13 server in".utf8)
+    static let keyV1 = Array("tls13 quic key".utf8)
+    static let ivV1 = Array("tls13 quic iv".utf8)
+    static let hpV1 = Array("tls13 quic hp".utf8)
+    static let keyV2 = Array("tls13 quicv2 key".utf8)
+    static let ivV2 = Array("tls13 quicv2 iv".utf8)
+    static let hpV2 = Array("tls13 quicv2 hp".utf8)
+
+    /// HKDF-Expand-Label (RFC 8446 §7.1) with an empty context, for outputs of at most 32 bytes:
+    /// T(1) = HMAC(secret, HkdfLabel || 0x01).
+    static func expandLabel(_ secret: [UInt8], _ fullLabel: [UInt8], _ length: Int) -> [UInt8] {
+        var info: [UInt8] = [UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length), UInt8(fullLabel.count)]
+        info.append(contentsOf: fullLabel)
+        info.append(0)     // empty context
+        info.append(1)     // counter
+        return Array(hmac(key: secret, info).prefix(length))
+    }
+
+    /// HMAC-SHA-256 (RFC 2104) over swift-crypto's SHA256, (the QUIC salts and secrets are 20 and 32
+    /// bytes; a longer key is hashed first, as RFC 2104 says). swift-crypto's own HMAC gives the same bytes
+    /// (checked in the tests) but spends most of its time in generic byte handling.
+    static func hmac(key: [UInt8], _ message: [UInt8]) -> [UInt8] {
+        let k = key.count > 64 ? SHA256.hash(data: key).withUnsafeBytes { [UInt8]($0) } : key
+        var pad = [UInt8](repeating: 0x36, count: 64)
+        for i in 0..<k.count { pad[i] ^= k[i] }
+        var inner = SHA256()
+        pad.withUnsafeBytes { inner.update(bufferPointer: $0) }
+        message.withUnsafeBytes { inner.update(bufferPointer: $0) }
+        let innerDigest = inner.finalize()
+        for i in 0..<64 { pad[i] ^= 0x36 ^ 0x5c }
+        var outer = SHA256()
+        pad.withUnsafeBytes { outer.update(bufferPointer: $0) }
+        innerDigest.withUnsafeBytes { outer.update(bufferPointer: $0) }
+        return outer.finalize().withUnsafeBytes { [UInt8]($0) }
     }
 }
 

@@ -1,5 +1,6 @@
+import Crypto
 import XCTest
-import TLSWire
+@testable import TLSWire
 
 final class QUICTests: XCTestCase {
     func testRFC9001AppendixAKeys() throws {
@@ -15,6 +16,17 @@ final class QUICTests: XCTestCase {
         // A.2: header protection sample and mask.
         XCTAssertEqual(client.headerProtectionMask(sample: hexBytes("d1b1c98dd7689fb8ec11d242b123dc9b")),
                        hexBytes("437b9aec36"))
+    }
+
+    /// The HMAC behind the Initial key derivation agrees with swift-crypto's HMAC for every key
+    /// length up to two blocks.
+    func testHMACMatchesSwiftCrypto() {
+        for keyLength in [0, 1, 20, 32, 63, 64, 65, 128] {
+            let key = (0..<keyLength).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            let message = Array("message \(keyLength)".utf8)
+            let expected = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key))
+            XCTAssertEqual(QUICInitialKeys.hmac(key: key, message), Array(expected), "key length \(keyLength)")
+        }
     }
 
     func testRFC9369AppendixAKeys() throws {

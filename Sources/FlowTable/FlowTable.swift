@@ -1,0 +1,276 @@
+/// Hash tables for per-flow state on the packet path: no per-operation hashing with a seeded
+/// SipHash (keys bring their own well-mixed 64-bit hash), no reference counting of plain
+/// entries, and compact memory.
+///
+/// Layout (as in CPython's compact dict): a dense entry array holds keys and values; an
+/// open-addressing index (linear probing, backward-shift deletion, no tombstones) maps hashes to
+/// entry numbers. An entry keeps its number until it is removed, so callers can hold it (with
+/// its generation, to notice reuse) across other insertions and removals — the DNS tracker's
+/// expiry queue holds 16-byte handles instead of whole keys.
+
+/// A key for `FlowTable`: equality plus a well-mixed 64-bit hash (computed once, when the key is
+/// built).
+public protocol FlowTableKey: Equatable {
+    var tableHash: UInt64 { get }
+}
+
+/// An entry of a `FlowTable` as a caller may keep it: its number and the generation it had.
+public struct FlowTableHandle: Sendable, Equatable {
+    public var entry: Int32
+    public var generation: UInt32
+    @inlinable public init(entry: Int32, generation: UInt32) {
+        self.entry = entry
+        self.generation = generation
+    }
+}
+
+public final class FlowTable<Key: FlowTableKey, Value> {
+    /// Index slot: 0 = empty; else (hash tag << 32) | (entry + 1).
+    @usableFromInline var index: UnsafeMutablePointer<UInt64>
+    @usableFromInline var indexMask: Int
+    @usableFromInline var indexShift: UInt64
+    @usableFromInline var keys: UnsafeMutablePointer<Key>
+    @usableFromInline var values: UnsafeMutablePointer<Value>
+    /// Per entry: generation (bumped on every removal); the low bit says "live".
+    @usableFromInline var generations: UnsafeMutablePointer<UInt32>
+    @usableFromInline var entryCapacity: Int
+    /// Entries ever used (live or free) are below this number.
+    @usableFromInline var entryHigh = 0
+    @usableFromInline var freeList: [Int32] = []
+    @usableFromInline var _count = 0
+
+    public var count: Int { _count }
+    public var isEmpty: Bool { _count == 0 }
+    /// One past the highest entry number in use, for `forEachEntry`-style loops.
+    public var entryLimit: Int { entryHigh }
+
+    public init(minimumCapacity: Int = 16) {
+        let entries = max(8, minimumCapacity)
+        var slots = 16
+        while slots < entries * 2 { slots <<= 1 }
+        index = .allocate(capacity: slots)
+        index.initialize(repeating: 0, count: slots)
+        indexMask = slots - 1
+        indexShift = UInt64(64 - slots.trailingZeroBitCount)
+        entryCapacity = entries
+        keys = .allocate(capacity: entries)
+        values = .allocate(capacity: entries)
+        generations = .allocate(capacity: entries)
+    }
+
+    deinit {
+        for e in 0..<entryHigh where generations[e] & 1 == 1 {
+            (keys + e).deinitialize(count: 1)
+            (values + e).deinitialize(count: 1)
+        }
+        index.deallocate()
+        keys.deallocate()
+        values.deallocate()
+        generations.deallocate()
+    }
+
+    // MARK: Lookup
+
+    @inlinable @inline(__always)
+    func home(_ hash: UInt64) -> Int {
+        Int(truncatingIfNeeded: (hash &* 0x9E37_79B9_7F4A_7C15) >> indexShift)
+    }
+
+    @inlinable @inline(__always)
+    static func tag(_ hash: UInt64) -> UInt64 { (hash >> 32) << 32 }
+
+    /// The entry holding `key`, or nil.
+    @inlinable
+    public func find(_ key: Key) -> Int? {
+        let h = key.tableHash
+        let tag = FlowTable.tag(h)
+        var i = home(h)
+        while true {
+            let s = index[i]
+            if s == 0 { return nil }
+            if s & 0xFFFF_FFFF_0000_0000 == tag {
+                let e = Int(truncatingIfNeeded: s & 0xFFFF_FFFF) - 1
+                if keys[e] == key { return e }
+            }
+            i = (i + 1) & indexMask
+        }
+    }
+
+    @inlinable
+    public func contains(_ key: Key) -> Bool { find(key) != nil }
+
+    /// The value stored for `key`, or nil.
+    @inlinable
+    public subscript(key key: Key) -> Value? {
+        guard let e = find(key) else { return nil }
+        return values[e]
+    }
+
+    /// The value of a live entry, read and changed in place.
+    @inlinable
+    public subscript(entry e: Int) -> Value {
+        unsafeAddress { UnsafePointer(values + e) }
+        unsafeMutableAddress { values + e }
+    }
+
+    @inlinable
+    public func key(ofEntry e: Int) -> Key { keys[e] }
+
+    @inlinable
+    public func isLive(_ e: Int) -> Bool { e >= 0 && e < entryHigh && generations[e] & 1 == 1 }
+
+    @inlinable
+    public func handle(ofEntry e: Int) -> FlowTableHandle {
+        FlowTableHandle(entry: Int32(truncatingIfNeeded: e), generation: generations[e])
+    }
+
+    /// The entry a handle names, when it is still the same entry (not removed since).
+    @inlinable
+    public func entry(_ h: FlowTableHandle) -> Int? {
+        let e = Int(h.entry)
+        return e < entryHigh && generations[e] == h.generation ? e : nil
+    }
+
+    // MARK: Changes
+
+    /// Adds `key`, which must not be in the table. Returns its entry.
+    @inlinable
+    @discardableResult
+    public func insertNew(_ key: Key, _ value: Value) -> Int {
+        if (_count + 1) * 2 > indexMask + 1 { growIndex() }
+        let e: Int
+        if let free = freeList.popLast() {
+            e = Int(free)
+        } else {
+            if entryHigh == entryCapacity { growEntries() }
+            e = entryHigh
+            entryHigh += 1
+            generations[e] = 0
+        }
+        (keys + e).initialize(to: key)
+        (values + e).initialize(to: value)
+        generations[e] &+= 1  // even → odd: live
+        let h = key.tableHash
+        var i = home(h)
+        while index[i] != 0 { i = (i + 1) & indexMask }
+        index[i] = FlowTable.tag(h) | UInt64(e + 1)
+        _count += 1
+        return e
+    }
+
+    /// Sets the value for `key`, adding it when absent. Returns its entry.
+    @inlinable
+    @discardableResult
+    public func set(_ key: Key, _ value: Value) -> Int {
+        if let e = find(key) {
+            values[e] = value
+            return e
+        }
+        return insertNew(key, value)
+    }
+
+    /// Removes a live entry and returns its value.
+    @inlinable
+    @discardableResult
+    public func remove(entry e: Int) -> Value {
+        let h = keys[e].tableHash
+        let want = UInt64(e + 1)
+        var i = home(h)
+        while index[i] & 0xFFFF_FFFF != want { i = (i + 1) & indexMask }
+        // Backward-shift deletion: pull later members of the probe run into the hole.
+        var hole = i
+        var j = i
+        while true {
+            j = (j + 1) & indexMask
+            let s = index[j]
+            if s == 0 { break }
+            let other = Int(truncatingIfNeeded: s & 0xFFFF_FFFF) - 1
+            let ideal = home(keys[other].tableHash)
+            // Does `ideal` lie cyclically in (hole, j]? Then the member must stay.
+            let stays = hole <= j ? (ideal > hole && ideal <= j) : (ideal > hole || ideal <= j)
+            if !stays {
+                index[hole] = s
+                hole = j
+            }
+        }
+        index[hole] = 0
+        (keys + e).deinitialize(count: 1)
+        let v = (values + e).move()
+        generations[e] &+= 1  // odd → even: free
+        freeList.append(Int32(truncatingIfNeeded: e))
+        _count -= 1
+        return v
+    }
+
+    /// Removes `key` when present; returns its value.
+    @inlinable
+    @discardableResult
+    public func removeValue(forKey key: Key) -> Value? {
+        guard let e = find(key) else { return nil }
+        return remove(entry: e)
+    }
+
+    /// Removes every entry.
+    public func removeAll() {
+        for e in 0..<entryHigh where generations[e] & 1 == 1 {
+            (keys + e).deinitialize(count: 1)
+            (values + e).deinitialize(count: 1)
+            generations[e] &+= 1
+        }
+        index.update(repeating: 0, count: indexMask + 1)
+        freeList.removeAll()
+        for e in (0..<entryHigh).reversed() { freeList.append(Int32(e)) }
+        _count = 0
+    }
+
+    /// Live entries, in entry order (not insertion order once entries are reused).
+    public var entries: [Int] {
+        var out: [Int] = []
+        out.reserveCapacity(_count)
+        for e in 0..<entryHigh where generations[e] & 1 == 1 { out.append(e) }
+        return out
+    }
+
+    /// Every live (key, value) pair.
+    public var pairs: [(key: Key, value: Value)] {
+        entries.map { (keys[$0], values[$0]) }
+    }
+
+    // MARK: Growth
+
+    @usableFromInline
+    func growIndex() {
+        let slots = (indexMask + 1) * 2
+        index.deallocate()
+        index = .allocate(capacity: slots)
+        index.initialize(repeating: 0, count: slots)
+        indexMask = slots - 1
+        indexShift = UInt64(64 - slots.trailingZeroBitCount)
+        for e in 0..<entryHigh where generations[e] & 1 == 1 {
+            let h = keys[e].tableHash
+            var i = home(h)
+            while index[i] != 0 { i = (i + 1) & indexMask }
+            index[i] = FlowTable.tag(h) | UInt64(e + 1)
+        }
+    }
+
+    @usableFromInline
+    func growEntries() {
+        let n = entryCapacity * 2
+        let k = UnsafeMutablePointer<Key>.allocate(capacity: n)
+        let v = UnsafeMutablePointer<Value>.allocate(capacity: n)
+        let g = UnsafeMutablePointer<UInt32>.allocate(capacity: n)
+        for e in 0..<entryHigh where generations[e] & 1 == 1 {
+            (k + e).moveInitialize(from: keys + e, count: 1)
+            (v + e).moveInitialize(from: values + e, count: 1)
+        }
+        g.update(from: generations, count: entryHigh)
+        keys.deallocate()
+        values.deallocate()
+        generations.deallocate()
+        keys = k
+        values = v
+        generations = g
+        entryCapacity = n
+    }
+}

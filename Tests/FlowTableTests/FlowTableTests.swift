@@ -1,0 +1,68 @@
+import FlowTable
+import XCTest
+
+/// A key with a deliberately poor hash (few distinct values), to force long probe runs and
+/// exercise backward-shift deletion across wrap-around.
+struct CollidingKey: FlowTableKey, Hashable {
+    var id: Int
+    var tableHash: UInt64 { UInt64(id % 7) &* 0x9E37_79B9_7F4A_7C15 }
+}
+
+final class FlowTableTests: XCTestCase {
+    /// Random inserts, updates, removals and lookups, checked step by step against Dictionary.
+    func testMatchesDictionaryUnderRandomOperations() {
+        var rng = SystemRandomNumberGenerator()
+        for keySpace in [16, 300, 5_000] {
+            let table = FlowTable<CollidingKey, Int>(minimumCapacity: 4)
+            var model: [CollidingKey: Int] = [:]
+            var handles: [CollidingKey: FlowTableHandle] = [:]
+            for step in 0..<20_000 {
+                let k = CollidingKey(id: Int.random(in: 0..<keySpace, using: &rng))
+                switch Int.random(in: 0..<4, using: &rng) {
+                case 0, 1:
+                    table.set(k, step)
+                    model[k] = step
+                    if let e = table.find(k) { handles[k] = table.handle(ofEntry: e) }
+                case 2:
+                    XCTAssertEqual(table.removeValue(forKey: k), model.removeValue(forKey: k))
+                    if let h = handles.removeValue(forKey: k) { XCTAssertNil(table.entry(h), "a removed entry's handle must not resolve") }
+                default:
+                    XCTAssertEqual(table[key: k], model[k])
+                }
+                XCTAssertEqual(table.count, model.count)
+            }
+            for (k, v) in model {
+                XCTAssertEqual(table[key: k], v)
+                if let h = handles[k] { XCTAssertEqual(table.entry(h).map { table[entry: $0] }, v) }
+            }
+            XCTAssertEqual(Set(table.pairs.map(\.key)), Set(model.keys))
+            table.removeAll()
+            XCTAssertEqual(table.count, 0)
+            for k in model.keys { XCTAssertNil(table.find(k)) }
+        }
+    }
+
+    /// Values with reference counts are released when removed, replaced, cleared or deinitialised.
+    func testReleasesValues() {
+        final class Counter { var live = 0 }
+        final class Tracked {
+            let counter: Counter
+            init(_ c: Counter) { counter = c; c.live += 1 }
+            deinit { counter.live -= 1 }
+        }
+        let counter = Counter()
+        do {
+            let table = FlowTable<CollidingKey, Tracked>()
+            for i in 0..<1_000 { table.insertNew(CollidingKey(id: i), Tracked(counter)) }
+            XCTAssertEqual(counter.live, 1_000)
+            for i in 0..<500 { table.removeValue(forKey: CollidingKey(id: i)) }
+            XCTAssertEqual(counter.live, 500)
+            table.set(CollidingKey(id: 600), Tracked(counter))
+            XCTAssertEqual(counter.live, 500)
+            table.removeAll()
+            XCTAssertEqual(counter.live, 0)
+            for i in 0..<100 { table.insertNew(CollidingKey(id: i), Tracked(counter)) }
+        }
+        XCTAssertEqual(counter.live, 0)
+    }
+}
