@@ -102,9 +102,9 @@ public final class CaptureAnalyzer {
     private var certificatesUnjudged = 0
     private var certificatesMalformed = 0
     let fragments: IPFragmentReassembler
-    private(set) lazy var tcp: TCPReassembler = TCPReassembler(limits: options.tcpLimits) { [unowned self] seg, key in
-        self.decideTCP(seg, key)
-    }
+    /// Its `decide` is set at the end of `init` (it needs `self`); not lazy, so that the packet
+    /// path does not pay for the lazy accessor on every TCP segment.
+    let tcp: TCPReassembler
 
     private var currentInput = 0
     private var lastTS = Timestamp.zero
@@ -116,7 +116,9 @@ public final class CaptureAnalyzer {
         dns = DNSTransactionTracker(limits: options.dnsLimits, inputName: { nameBox.name($0) })
         tls = TLSConnectionTracker(limits: options.tlsLimits, inputName: { nameBox.name($0) })
         self.inputNames = nameBox
+        tcp = TCPReassembler(limits: options.tcpLimits)
         dns.streamsDecisions = options.streamFindings
+        tcp.decide = { [unowned self] seg, key in self.decideTCP(seg, key) }
     }
 
     private let inputNames: InputNames

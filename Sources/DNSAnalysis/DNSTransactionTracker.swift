@@ -74,8 +74,6 @@ public final class DNSTransactionTracker {
         var id: UInt16
         var proto: TransportProtocol
         var questionHash: UInt64
-        /// Precomputed mix of every field: the dictionary hashes one word instead of ten.
-        var mixed: UInt64
 
         init(client: IPAddress, server: IPAddress, clientPort: UInt16, serverPort: UInt16, id: UInt16,
              proto: TransportProtocol, questionHash: UInt64) {
@@ -86,14 +84,18 @@ public final class DNSTransactionTracker {
             self.id = id
             self.proto = proto
             self.questionHash = questionHash
-            mixed = DNSTransactionTracker.flowMix(client: client, server: server, clientPort: clientPort, serverPort: serverPort)
+        }
+
+        /// Computed when needed rather than stored: the table keeps a tag of it in its index,
+        /// and 8 bytes less per open transaction adds up to megabytes.
+        @inline(__always)
+        var tableHash: UInt64 {
+            DNSTransactionTracker.flowMix(client: client, server: server, clientPort: clientPort, serverPort: serverPort)
                 ^ (questionHash &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(id) << 40 | UInt64(proto.rawValue) << 32)
         }
 
-        var tableHash: UInt64 { mixed }
-
         static func == (a: Key, b: Key) -> Bool {
-            a.mixed == b.mixed && a.id == b.id && a.clientPort == b.clientPort && a.serverPort == b.serverPort
+            a.id == b.id && a.clientPort == b.clientPort && a.serverPort == b.serverPort
                 && a.questionHash == b.questionHash && a.proto == b.proto && a.client == b.client && a.server == b.server
         }
     }
@@ -108,16 +110,16 @@ public final class DNSTransactionTracker {
         return x ^ (x >> 32)
     }
 
-    /// One response to an open transaction: plain data (no reference counting in the table).
+    /// One response to an open transaction: plain data (no reference counting in the table),
+    /// fields ordered for a small layout (open transactions are the largest table).
     struct Response {
         var frame: UInt64
         var ts: Timestamp
-        var ipTTL: UInt8
-        var ipID: UInt32
         var digest: UInt64
-        var input: Int
         /// Where the raw message sits in the arena while it may become evidence.
         var arena: ByteArena.Ref = .none
+        var ipID: UInt32
+        var ipTTL: UInt8
     }
 
     /// A response kept as evidence, with its message.
@@ -128,13 +130,13 @@ public final class DNSTransactionTracker {
     }
 
     struct Transaction {
-        var queryFrame: UInt64
         var queryTS: Timestamp
         var lastQueryTS: Timestamp
-        var queryCount: Int
-        var input: Int
+        var queryFrame: UInt64
         /// The first response inline; further ones (rare) wait in `extras` under `serial`.
         var first: Response?
+        var queryCount: UInt32
+        var input: Int32
         var serial: UInt32
         var hasExtra = false
     }
@@ -177,16 +179,22 @@ public final class DNSTransactionTracker {
     private var orphanCount = 0
     /// Query flows seen recently (flow mix → last query time), in two generations that swap
     /// every query timeout, so that pruning never scans the table.
-    private var recentFlows = FlowTable<MixedKey, Timestamp>(minimumCapacity: 1024)
-    private var olderFlows = FlowTable<MixedKey, Timestamp>(minimumCapacity: 1024)
+    /// The value is the query's time in milliseconds after its generation's start (4 bytes
+    /// instead of a 16-byte timestamp: one entry per query flow makes this a large table).
+    private var recentFlows = FlowTable<MixedKey, UInt32>(minimumCapacity: 1024)
+    private var olderFlows = FlowTable<MixedKey, UInt32>(minimumCapacity: 1024)
+    private var olderFlowsStart: Timestamp?
     private var flowsGenerationStart: Timestamp?
     /// Per resolver (server address): IP TTL histogram and a sample of RTTs, for baselines.
     final class Baseline {
+        let server: IPAddress
+        init(server: IPAddress) { self.server = server }
         var ttlCounts = [Int](repeating: 0, count: 256)
         var rtts: [Int64] = []
         var n = 0
     }
     private let baselines = FlowTable<IPAddress, Baseline>(minimumCapacity: 16)
+    private var lastBaseline: Baseline?
     private let resolverTable = FlowTable<IPAddress, Void>(minimumCapacity: 16)
     /// Resolvers asked (servers of queries), at most 4096.
     public var resolvers: Set<IPAddress> { Set(resolverTable.pairs.map(\.key)) }
@@ -237,14 +245,14 @@ public final class DNSTransactionTracker {
                           id: s.id, proto: obs.transport, questionHash: s.questionHash)
             rememberFlow(key, at: obs.ts)
             if let e = open.find(key) {
-                open[entry: e].queryCount += 1
+                if open[entry: e].queryCount < .max { open[entry: e].queryCount += 1 }
                 open[entry: e].lastQueryTS = obs.ts
                 stats.retransmittedQueries += 1
             } else {
                 if open.count >= limits.maxOpenTransactions { evictOldest(now: obs.ts) }
                 nextSerial &+= 1
-                let e = open.insertNew(key, Transaction(queryFrame: obs.frame, queryTS: obs.ts, lastQueryTS: obs.ts,
-                                                        queryCount: 1, input: obs.input, serial: nextSerial))
+                let e = open.insertNew(key, Transaction(queryTS: obs.ts, lastQueryTS: obs.ts, queryFrame: obs.frame,
+                                                        queryCount: 1, input: Int32(truncatingIfNeeded: obs.input), serial: nextSerial))
                 expiry.append((open.handle(ofEntry: e), obs.ts.adding(nanoseconds: limits.lateWindowNanoseconds)))
                 if resolverTable.count < 4096 && !resolverTable.contains(obs.dst) { resolverTable.insertNew(obs.dst, ()) }
             }
@@ -258,8 +266,7 @@ public final class DNSTransactionTracker {
             recordUnsolicited(obs, bytes: bytes)
             return
         }
-        var resp = Response(frame: obs.frame, ts: obs.ts, ipTTL: obs.ipTTL, ipID: obs.ipID,
-                            digest: s.answerDigest, input: obs.input)
+        var resp = Response(frame: obs.frame, ts: obs.ts, digest: s.answerDigest, ipID: obs.ipID, ipTTL: obs.ipTTL)
         guard let first = open[entry: e].first else {
             stats.transactions += 1
             resp.arena = arena.store(bytes)
@@ -298,12 +305,16 @@ public final class DNSTransactionTracker {
 
     private func learnBaseline(server: IPAddress, ttl: UInt8, rtt: Int64) {
         let b: Baseline
-        if let existing = baselines[key: server] {
+        if let last = lastBaseline, last.server == server {
+            b = last  // most responses come from the resolver of the previous one
+        } else if let existing = baselines[key: server] {
             b = existing
+            lastBaseline = existing
         } else {
             guard baselines.count < 4096 else { return }
-            b = Baseline()
+            b = Baseline(server: server)
             baselines.insertNew(server, b)
+            lastBaseline = b
         }
         b.ttlCounts[Int(ttl)] += 1
         if b.rtts.count < 256 { b.rtts.append(rtt) } else { b.rtts[b.n % 256] = rtt }
@@ -318,17 +329,27 @@ public final class DNSTransactionTracker {
                 // Swap the generations, reusing the older table's storage (no fresh pages).
                 olderFlows.removeAll()
                 swap(&olderFlows, &recentFlows)
+                olderFlowsStart = start
                 flowsGenerationStart = ts
             }
         } else {
             flowsGenerationStart = ts
         }
-        recentFlows.set(MixedKey(mix), ts)
+        let start = flowsGenerationStart ?? ts
+        let ms = max(0, min(ts.nanoseconds(since: start) / 1_000_000, Int64(UInt32.max)))
+        recentFlows.set(MixedKey(mix), UInt32(ms))
     }
 
+    /// When the last query on this flow went out (to the millisecond, rounded down), if recently.
     private func lastQueryOnFlow(client: IPAddress, server: IPAddress, clientPort: UInt16, serverPort: UInt16) -> Timestamp? {
         let mix = MixedKey(DNSTransactionTracker.flowMix(client: client, server: server, clientPort: clientPort, serverPort: serverPort))
-        return recentFlows[key: mix] ?? olderFlows[key: mix]
+        if let ms = recentFlows[key: mix], let start = flowsGenerationStart {
+            return start.adding(nanoseconds: Int64(ms) * 1_000_000)
+        }
+        if let ms = olderFlows[key: mix], let start = olderFlowsStart {
+            return start.adding(nanoseconds: Int64(ms) * 1_000_000)
+        }
+        return nil
     }
 
     private func recordUnsolicited(_ obs: DNSObservation, bytes: UnsafeRawBufferPointer) {
@@ -504,7 +525,7 @@ public final class DNSTransactionTracker {
         for k in c.responses where !k.raw.isEmpty && seen.insert(k.response.digest).inserted { distinct.append((k.response, k.raw)) }
         var suspicious = 0
         var evidence: [Evidence] = []
-        let input = inputName(c.query.input)
+        let input = inputName(Int(c.query.input))
         var lines: [String] = []
         for (i, (r, raw)) in distinct.enumerated() {
             let t = DNSTransactionTracker.answersText(raw)

@@ -66,7 +66,8 @@ public final class TCPReassembler {
         public var peakBufferedBytes = 0
     }
 
-    final class Direction {
+    /// One direction's state, stored inline in its connection (no object of its own).
+    struct Direction {
         var nextSeq: UInt32 = 0
         var seqKnown = false
         var finished = false
@@ -79,8 +80,15 @@ public final class TCPReassembler {
         let consumer: any TCPStreamConsumer
         let client: IPAddress
         let clientPort: UInt16
-        let toServer = Direction()   // client → server
-        let toClient = Direction()   // server → client
+        var toServer = Direction()   // client → server
+        var toClient = Direction()   // server → client
+
+        /// The direction a segment travels in, accessed in place (keep each access short: no
+        /// consumer call while one is open).
+        subscript(fromClient: Bool) -> Direction {
+            _read { if fromClient { yield toServer } else { yield toClient } }
+            _modify { if fromClient { yield &toServer } else { yield &toClient } }
+        }
         var lastSeen: Timestamp
         var finCount = 0
         /// A RST was seen. The connection lingers a little: injected resets are often
@@ -100,10 +108,11 @@ public final class TCPReassembler {
     private let table = FlowTable<FlowKey, Connection>(minimumCapacity: 1024)
     private var bufferedTotal = 0
     private var lastSweep: Timestamp?
-    private let decide: (TransportSegment, FlowKey) -> TCPFlowDecision?
+    /// Asked about each segment of a flow not yet followed; nil means "ignore".
+    public var decide: (TransportSegment, FlowKey) -> TCPFlowDecision?
 
     /// `decide` is asked about each segment of a flow not yet followed; nil means "ignore".
-    public init(limits: Limits = Limits(), decide: @escaping (TransportSegment, FlowKey) -> TCPFlowDecision?) {
+    public init(limits: Limits = Limits(), decide: @escaping (TransportSegment, FlowKey) -> TCPFlowDecision? = { _, _ in nil }) {
         self.limits = limits
         self.decide = decide
     }
@@ -135,105 +144,104 @@ public final class TCPReassembler {
         let fromClient = seg.ip.src == conn.client && seg.sport == conn.clientPort
         conn.consumer.segment(seg, fromClient: fromClient, frame: frame, at: ts)
 
-        let dir = fromClient ? conn.toServer : conn.toClient
         let flags = seg.tcpFlags
         if flags & TransportSegment.rst != 0 {
             if conn.resetAt == nil { conn.resetAt = ts }
             return
         }
         if flags & TransportSegment.syn != 0 {
-            dir.nextSeq = seg.seq &+ 1
-            dir.seqKnown = true
+            conn[fromClient].nextSeq = seg.seq &+ 1
+            conn[fromClient].seqKnown = true
         }
-        if !seg.payload.isEmpty && dir.wantsData {
+        if !seg.payload.isEmpty && conn[fromClient].wantsData {
             deliver(seg, seq: flags & TransportSegment.syn != 0 ? seg.seq &+ 1 : seg.seq,
-                    dir: dir, conn: conn, fromClient: fromClient, frame: frame, at: ts)
+                    conn: conn, fromClient: fromClient, frame: frame, at: ts)
         }
-        if flags & TransportSegment.fin != 0 && !dir.finished {
-            dir.finished = true
-            flushPending(dir, conn: conn, fromClient: fromClient, frame: frame, at: ts)
+        if flags & TransportSegment.fin != 0 && !conn[fromClient].finished {
+            conn[fromClient].finished = true
+            flushPending(conn: conn, fromClient: fromClient, frame: frame, at: ts)
             conn.finCount += 1
             if conn.finCount >= 2 { close(key, conn, .fin, at: ts) }
         }
         if conn.consumer.isFinished { close(key, conn, .consumerDone, at: ts) }
     }
 
-    private func deliver(_ seg: TransportSegment, seq: UInt32, dir: Direction, conn: Connection,
+    private func deliver(_ seg: TransportSegment, seq: UInt32, conn: Connection,
                          fromClient: Bool, frame: UInt64, at ts: Timestamp) {
-        if !dir.seqKnown {
-            dir.nextSeq = seq
-            dir.seqKnown = true
+        if !conn[fromClient].seqKnown {
+            conn[fromClient].nextSeq = seq
+            conn[fromClient].seqKnown = true
         }
-        let rel = Int32(bitPattern: seq &- dir.nextSeq)
+        let rel = Int32(bitPattern: seq &- conn[fromClient].nextSeq)
         let len = seg.payload.count
         if rel == 0 {
-            emit(seg.payload, dir: dir, conn: conn, fromClient: fromClient, frame: frame, at: ts)
-            drainPending(dir, conn: conn, fromClient: fromClient, frame: frame, at: ts)
+            emit(seg.payload, conn: conn, fromClient: fromClient, frame: frame, at: ts)
+            drainPending(conn: conn, fromClient: fromClient, frame: frame, at: ts)
         } else if rel < 0 {
             // Retransmission, possibly carrying new bytes past what we have.
             let overlap = Int(-Int64(rel))
             if overlap < len {
-                emit(UnsafeRawBufferPointer(rebasing: seg.payload[overlap...]), dir: dir, conn: conn,
+                emit(UnsafeRawBufferPointer(rebasing: seg.payload[overlap...]), conn: conn,
                      fromClient: fromClient, frame: frame, at: ts)
-                drainPending(dir, conn: conn, fromClient: fromClient, frame: frame, at: ts)
+                drainPending(conn: conn, fromClient: fromClient, frame: frame, at: ts)
             } else {
                 stats.retransmittedSegments += 1
             }
         } else {
             stats.outOfOrderSegments += 1
-            if dir.pendingBytes + len > limits.maxBufferedPerDirection || bufferedTotal + len > limits.maxBufferedTotal {
+            if conn[fromClient].pendingBytes + len > limits.maxBufferedPerDirection || bufferedTotal + len > limits.maxBufferedTotal {
                 // Over budget: give up waiting for the hole and move on.
                 stats.droppedSegmentsOverLimit += 1
-                flushPending(dir, conn: conn, fromClient: fromClient, frame: frame, at: ts)
-                if dir.wantsData {
-                    let hole = Int(Int32(bitPattern: seq &- dir.nextSeq))
+                flushPending(conn: conn, fromClient: fromClient, frame: frame, at: ts)
+                if conn[fromClient].wantsData {
+                    let hole = Int(Int32(bitPattern: seq &- conn[fromClient].nextSeq))
                     if hole > 0 {
                         stats.gapBytes += hole
                         conn.consumer.gap(fromClient: fromClient, bytes: hole)
-                        dir.nextSeq = seq
+                        conn[fromClient].nextSeq = seq
                     }
-                    if Int32(bitPattern: seq &- dir.nextSeq) == 0 {
-                        emit(seg.payload, dir: dir, conn: conn, fromClient: fromClient, frame: frame, at: ts)
+                    if Int32(bitPattern: seq &- conn[fromClient].nextSeq) == 0 {
+                        emit(seg.payload, conn: conn, fromClient: fromClient, frame: frame, at: ts)
                     }
                 }
                 return
             }
-            if !dir.pending.contains(where: { $0.seq == seq && $0.data.count >= len }) {
-                dir.pending.append((seq, Array(seg.payload), frame))
-                dir.pendingBytes += len
+            if !conn[fromClient].pending.contains(where: { $0.seq == seq && $0.data.count >= len }) {
+                conn[fromClient].pending.append((seq, Array(seg.payload), frame))
+                conn[fromClient].pendingBytes += len
                 bufferedTotal += len
                 stats.peakBufferedBytes = max(stats.peakBufferedBytes, bufferedTotal)
             }
         }
     }
 
-    private func emit(_ bytes: UnsafeRawBufferPointer, dir: Direction, conn: Connection,
+    private func emit(_ bytes: UnsafeRawBufferPointer, conn: Connection,
                       fromClient: Bool, frame: UInt64, at ts: Timestamp) {
-        dir.nextSeq = dir.nextSeq &+ UInt32(truncatingIfNeeded: bytes.count)
-        guard dir.wantsData else { return }
+        conn[fromClient].nextSeq = conn[fromClient].nextSeq &+ UInt32(truncatingIfNeeded: bytes.count)
+        guard conn[fromClient].wantsData else { return }
         if !conn.consumer.data(bytes, fromClient: fromClient, frame: frame, at: ts) {
-            dir.wantsData = false
-            releasePending(dir)
+            conn[fromClient].wantsData = false
+            releasePending(conn, fromClient: fromClient)
         }
     }
 
     /// Delivers buffered segments that have become contiguous.
-    private func drainPending(_ dir: Direction, conn: Connection, fromClient: Bool, frame: UInt64, at ts: Timestamp) {
+    private func drainPending(conn: Connection, fromClient: Bool, frame: UInt64, at ts: Timestamp) {
         var progressed = true
-        while progressed && !dir.pending.isEmpty && dir.wantsData {
+        while progressed && !conn[fromClient].pending.isEmpty && conn[fromClient].wantsData {
             progressed = false
             var i = 0
-            while i < dir.pending.count {
-                let p = dir.pending[i]
-                let rel = Int32(bitPattern: p.seq &- dir.nextSeq)
+            while i < conn[fromClient].pending.count {
+                let p = conn[fromClient].pending[i]
+                let rel = Int32(bitPattern: p.seq &- conn[fromClient].nextSeq)
                 if rel <= 0 {
-                    dir.pending.remove(at: i)
-                    dir.pendingBytes -= p.data.count
+                    conn[fromClient].pending.remove(at: i)
+                    conn[fromClient].pendingBytes -= p.data.count
                     bufferedTotal -= p.data.count
                     let overlap = Int(-Int64(rel))
                     if overlap < p.data.count {
                         p.data.withUnsafeBytes { raw in
-                            emit(UnsafeRawBufferPointer(rebasing: raw[overlap...]), dir: dir, conn: conn,
+                            emit(UnsafeRawBufferPointer(rebasing: raw[overlap...]), conn: conn,
                                  fromClient: fromClient, frame: max(frame, p.frame), at: ts)
                         }
                     }
@@ -246,29 +254,29 @@ public final class TCPReassembler {
     }
 
     /// Skips holes: delivers everything buffered in sequence order, reporting each gap.
-    private func flushPending(_ dir: Direction, conn: Connection, fromClient: Bool, frame: UInt64, at ts: Timestamp) {
-        while !dir.pending.isEmpty && dir.wantsData {
-            drainPending(dir, conn: conn, fromClient: fromClient, frame: frame, at: ts)
-            guard let next = dir.pending.min(by: { Int32(bitPattern: $0.seq &- $1.seq) < 0 }) else { break }
-            let hole = Int(Int32(bitPattern: next.seq &- dir.nextSeq))
+    private func flushPending(conn: Connection, fromClient: Bool, frame: UInt64, at ts: Timestamp) {
+        while !conn[fromClient].pending.isEmpty && conn[fromClient].wantsData {
+            drainPending(conn: conn, fromClient: fromClient, frame: frame, at: ts)
+            guard let next = conn[fromClient].pending.min(by: { Int32(bitPattern: $0.seq &- $1.seq) < 0 }) else { break }
+            let hole = Int(Int32(bitPattern: next.seq &- conn[fromClient].nextSeq))
             if hole > 0 {
                 stats.gapBytes += hole
                 conn.consumer.gap(fromClient: fromClient, bytes: hole)
-                dir.nextSeq = next.seq
+                conn[fromClient].nextSeq = next.seq
             }
         }
-        releasePending(dir)
+        releasePending(conn, fromClient: fromClient)
     }
 
-    private func releasePending(_ dir: Direction) {
-        bufferedTotal -= dir.pendingBytes
-        dir.pendingBytes = 0
-        dir.pending.removeAll()
+    private func releasePending(_ conn: Connection, fromClient: Bool) {
+        bufferedTotal -= conn[fromClient].pendingBytes
+        conn[fromClient].pendingBytes = 0
+        conn[fromClient].pending.removeAll()
     }
 
     private func close(_ key: FlowKey, _ conn: Connection, _ reason: TCPCloseReason, at ts: Timestamp) {
-        releasePending(conn.toServer)
-        releasePending(conn.toClient)
+        releasePending(conn, fromClient: true)
+        releasePending(conn, fromClient: false)
         table.removeValue(forKey: key)
         conn.consumer.closed(reason, at: ts)
     }
@@ -317,8 +325,8 @@ public final class TCPReassembler {
     /// End of input: close everything, delivering buffered data past any holes first.
     public func finish(at ts: Timestamp) {
         for (k, c) in table.pairs {
-            flushPending(c.toServer, conn: c, fromClient: true, frame: 0, at: ts)
-            flushPending(c.toClient, conn: c, fromClient: false, frame: 0, at: ts)
+            flushPending(conn: c, fromClient: true, frame: 0, at: ts)
+            flushPending(conn: c, fromClient: false, frame: 0, at: ts)
             close(k, c, c.resetAt != nil ? .rst : .endOfCapture, at: ts)
         }
     }
