@@ -159,7 +159,7 @@ public final class DNSTransactionTracker {
 
     public let limits: Limits
     public private(set) var stats = Stats()
-    private let open = FlowTable<Key, Transaction>(minimumCapacity: 1024)
+    private let open: FlowTable<Key, Transaction>
     private var extras: [UInt32: Extra] = [:]
     private var nextSerial: UInt32 = 0
     /// Recent first responses, for evidence if a different second response follows.
@@ -181,8 +181,8 @@ public final class DNSTransactionTracker {
     /// every query timeout, so that pruning never scans the table.
     /// The value is the query's time in milliseconds after its generation's start (4 bytes
     /// instead of a 16-byte timestamp: one entry per query flow makes this a large table).
-    private var recentFlows = FlowTable<MixedKey, UInt32>(minimumCapacity: 1024)
-    private var olderFlows = FlowTable<MixedKey, UInt32>(minimumCapacity: 1024)
+    private var recentFlows: FlowTable<MixedKey, UInt32>
+    private var olderFlows: FlowTable<MixedKey, UInt32>
     private var olderFlowsStart: Timestamp?
     private var flowsGenerationStart: Timestamp?
     /// Per resolver (server address): IP TTL histogram and a sample of RTTs, for baselines.
@@ -207,6 +207,12 @@ public final class DNSTransactionTracker {
     public init(limits: Limits = Limits(), inputName: @escaping (Int) -> String? = { _ in nil }) {
         self.limits = limits
         self.inputName = inputName
+        // Bounded tables: reserve their entries up front (touched only as used; see FlowTable).
+        let cap = max(1, limits.maxOpenTransactions) + 1
+        open = FlowTable(minimumCapacity: 1024, reservedCapacity: cap)
+        recentFlows = FlowTable(minimumCapacity: 1024, reservedCapacity: cap)
+        olderFlows = FlowTable(minimumCapacity: 1024, reservedCapacity: cap)
+        expiry.reserveCapacity(min(cap, 1 << 16))
     }
 
     public var openTransactions: Int { open.count }

@@ -44,35 +44,47 @@ struct NameScan {
     @usableFromInline var error: NameError?
     /// A pointer to an offset at or after the pointer itself was followed.
     @usableFromInline var forward: Bool
+    /// Compression pointers followed (the one that failed the hop limit included).
+    @usableFromInline var hops: Int
 
-    @inlinable init(end: Int, error: NameError?, forward: Bool) {
+    @inlinable @inline(__always) init(end: Int, error: NameError?, forward: Bool, hops: Int = 0) {
         self.end = end
         self.error = error
         self.forward = forward
+        self.hops = hops
     }
 }
 
 /// Walk the name at `start`. Its uncompressed part must lie before `limit` (the end of the
 /// RDATA for names inside RDATA, the end of the message otherwise); pointers may reach anywhere
 /// in `msg`. `onLabel(offset, length)` is called for each label of the expanded name while no
-/// error has been found. Never allocates, never traps.
+/// error has been found; the label's bytes are `msg[offset ..< offset + length]`, all in
+/// bounds. Never allocates, never traps.
+///
+/// Reads through `msg.baseAddress` (every read is preceded by a check against `bound`, which
+/// never exceeds `msg.count`), so the per-byte work has no bounds or nil checks of its own.
 @inlinable @inline(__always)
 func scanName(
     _ msg: UnsafeRawBufferPointer, start: Int, limit: Int, onLabel: (Int, Int) -> Void
 ) -> NameScan {
+    let count = msg.count
     var pos = start
-    var bound = min(limit, msg.count)
+    var bound = min(limit, count)
     var end = -1
     var hops = 0
     var wire = 1  // the root label
     var error: NameError? = nil
     var forward = false
+    // An empty buffer (possibly with a nil base) cannot hold a name: the first check fails.
+    guard let base = msg.baseAddress, count > 0 else {
+        return NameScan(end: -1, error: .structural, forward: false, hops: 0)
+    }
     while true {
         guard pos >= 0, pos < bound else {
-            if end < 0 { return NameScan(end: -1, error: .structural, forward: forward) }
-            return NameScan(end: end, error: error ?? .badPointer, forward: forward)
+            if end < 0 { return NameScan(end: -1, error: .structural, forward: forward, hops: hops) }
+            return NameScan(end: end, error: error ?? .badPointer, forward: forward, hops: hops)
         }
-        let b = msg[pos]
+        let b = base.load(fromByteOffset: pos, as: UInt8.self)
         if b == 0 {
             if end < 0 { end = pos + 1 }
             break
@@ -81,15 +93,15 @@ func scanName(
         case 0x00:
             let len = Int(b)
             guard bound - pos - 1 >= len else {
-                if end < 0 { return NameScan(end: -1, error: .structural, forward: forward) }
-                return NameScan(end: end, error: error ?? .badPointer, forward: forward)
+                if end < 0 { return NameScan(end: -1, error: .structural, forward: forward, hops: hops) }
+                return NameScan(end: end, error: error ?? .badPointer, forward: forward, hops: hops)
             }
             if error == nil {
                 wire += 1 + len
                 if wire > DNSName.maxWireLength {
                     error = .tooLong
                     // Behind a pointer the extent is known: stop. Inline: keep walking to find it.
-                    if end >= 0 { return NameScan(end: end, error: error, forward: forward) }
+                    if end >= 0 { return NameScan(end: end, error: error, forward: forward, hops: hops) }
                 } else {
                     onLabel(pos + 1, len)
                 }
@@ -97,25 +109,25 @@ func scanName(
             pos += 1 + len
         case 0xC0:
             guard bound - pos >= 2 else {
-                if end < 0 { return NameScan(end: -1, error: .structural, forward: forward) }
-                return NameScan(end: end, error: error ?? .badPointer, forward: forward)
+                if end < 0 { return NameScan(end: -1, error: .structural, forward: forward, hops: hops) }
+                return NameScan(end: end, error: error ?? .badPointer, forward: forward, hops: hops)
             }
-            let target = Int(b & 0x3F) << 8 | Int(msg[pos + 1])
+            let target = Int(b & 0x3F) << 8 | Int(base.load(fromByteOffset: pos + 1, as: UInt8.self))
             if end < 0 { end = pos + 2 }
-            if error != nil { return NameScan(end: end, error: error, forward: forward) }
+            if error != nil { return NameScan(end: end, error: error, forward: forward, hops: hops) }
             if target >= pos { forward = true }
             hops += 1
-            if hops > DNSName.maxPointerHops { return NameScan(end: end, error: .loop, forward: forward) }
-            guard target < msg.count else { return NameScan(end: end, error: .badPointer, forward: forward) }
+            if hops > DNSName.maxPointerHops { return NameScan(end: end, error: .loop, forward: forward, hops: hops) }
+            guard target < count else { return NameScan(end: end, error: .badPointer, forward: forward, hops: hops) }
             pos = target
-            bound = msg.count
+            bound = count
         default:
             // 0x40 (RFC 6891 extended label, deprecated) and 0x80 (reserved).
-            if end < 0 { return NameScan(end: -1, error: .labelType, forward: forward) }
-            return NameScan(end: end, error: error ?? .labelType, forward: forward)
+            if end < 0 { return NameScan(end: -1, error: .labelType, forward: forward, hops: hops) }
+            return NameScan(end: end, error: error ?? .labelType, forward: forward, hops: hops)
         }
     }
-    return NameScan(end: end, error: error, forward: forward)
+    return NameScan(end: end, error: error, forward: forward, hops: hops)
 }
 
 /// Append one label in presentation format: `.` and `\` escaped with a backslash, bytes

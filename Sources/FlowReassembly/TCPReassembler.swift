@@ -105,7 +105,7 @@ public final class TCPReassembler {
 
     public let limits: Limits
     public private(set) var stats = Stats()
-    private let table = FlowTable<FlowKey, Connection>(minimumCapacity: 1024)
+    private let table: FlowTable<FlowKey, Connection>
     private var bufferedTotal = 0
     private var lastSweep: Timestamp?
     /// Asked about each segment of a flow not yet followed; nil means "ignore".
@@ -115,6 +115,7 @@ public final class TCPReassembler {
     public init(limits: Limits = Limits(), decide: @escaping (TransportSegment, FlowKey) -> TCPFlowDecision? = { _, _ in nil }) {
         self.limits = limits
         self.decide = decide
+        table = FlowTable(minimumCapacity: 1024, reservedCapacity: max(1, limits.maxConnections) + 1)
     }
 
     public var connectionCount: Int { table.count }

@@ -25,12 +25,22 @@ public struct FlowTableHandle: Sendable, Equatable {
 }
 
 public final class FlowTable<Key: FlowTableKey, Value> {
+    /// A key and its value side by side: a lookup that compares the key and then changes the
+    /// value touches one place in memory, not two.
+    @usableFromInline struct Slot {
+        @usableFromInline var key: Key
+        @usableFromInline var value: Value
+        @inlinable init(key: Key, value: Value) {
+            self.key = key
+            self.value = value
+        }
+    }
+
     /// Index slot: 0 = empty; else (hash tag << 32) | (entry + 1).
     @usableFromInline var index: UnsafeMutablePointer<UInt64>
     @usableFromInline var indexMask: Int
     @usableFromInline var indexShift: UInt64
-    @usableFromInline var keys: UnsafeMutablePointer<Key>
-    @usableFromInline var values: UnsafeMutablePointer<Value>
+    @usableFromInline var slots: UnsafeMutablePointer<Slot>
     /// Per entry: generation (bumped on every removal); the low bit says "live".
     @usableFromInline var generations: UnsafeMutablePointer<UInt32>
     @usableFromInline var entryCapacity: Int
@@ -44,45 +54,63 @@ public final class FlowTable<Key: FlowTableKey, Value> {
     /// One past the highest entry number in use, for `forEachEntry`-style loops.
     public var entryLimit: Int { entryHigh }
 
-    public init(minimumCapacity: Int = 16) {
-        let entries = max(8, minimumCapacity)
-        var slots = 16
-        while slots < entries * 2 { slots <<= 1 }
-        index = .allocate(capacity: slots)
-        index.initialize(repeating: 0, count: slots)
-        indexMask = slots - 1
-        indexShift = UInt64(64 - slots.trailingZeroBitCount)
+    /// `reservedCapacity`: entries to reserve address space for up front (a table with a known
+    /// bound). The memory is only touched as entries are first used, and the entry arrays never
+    /// have to be copied into larger ones: growing by copying touches every page twice, and on a
+    /// virtual machine a first touch (a page fault) costs microseconds.
+    public init(minimumCapacity: Int = 16, reservedCapacity: Int = 0) {
+        let entries = max(8, minimumCapacity, reservedCapacity)
+        var indexSize = 16
+        while indexSize < max(8, minimumCapacity) * 2 { indexSize <<= 1 }
+        index = .allocate(capacity: indexSize)
+        index.initialize(repeating: 0, count: indexSize)
+        indexMask = indexSize - 1
+        indexShift = UInt64(64 - indexSize.trailingZeroBitCount)
         entryCapacity = entries
-        keys = .allocate(capacity: entries)
-        values = .allocate(capacity: entries)
+        slots = .allocate(capacity: entries)
         generations = .allocate(capacity: entries)
     }
 
     deinit {
         for e in 0..<entryHigh where generations[e] & 1 == 1 {
-            (keys + e).deinitialize(count: 1)
-            (values + e).deinitialize(count: 1)
+            (slots + e).deinitialize(count: 1)
         }
         index.deallocate()
-        keys.deallocate()
-        values.deallocate()
+        slots.deallocate()
         generations.deallocate()
     }
 
     // MARK: Lookup
 
+    /// The home slot comes from the tag alone (the hash's high 32 bits), so that moving index
+    /// slots — backward-shift deletion, growth — never has to read the entries themselves
+    /// (each such read is a likely cache miss).
     @inlinable @inline(__always)
-    func home(_ hash: UInt64) -> Int {
-        Int(truncatingIfNeeded: (hash &* 0x9E37_79B9_7F4A_7C15) >> indexShift)
+    func home(_ hash: UInt64) -> Int { homeOfTag(hash & 0xFFFF_FFFF_0000_0000) }
+
+    @inlinable @inline(__always)
+    func homeOfTag(_ tag: UInt64) -> Int {
+        Int(truncatingIfNeeded: ((tag >> 32) &* 0x9E37_79B9_7F4A_7C15) >> indexShift)
     }
 
     @inlinable @inline(__always)
     static func tag(_ hash: UInt64) -> UInt64 { (hash >> 32) << 32 }
 
+    /// A final mix (MurmurHash3's fmix64) so that every bit of the key's hash reaches the high
+    /// 32 bits the table uses (a key hash that varies only in its low bits still spreads).
+    @inlinable @inline(__always)
+    static func scramble(_ h: UInt64) -> UInt64 {
+        var x = h ^ (h >> 33)
+        x = x &* 0xff51_afd7_ed55_8ccd
+        x ^= x >> 33
+        x = x &* 0xc4ce_b9fe_1a85_ec53
+        return x ^ (x >> 33)
+    }
+
     /// The entry holding `key`, or nil.
     @inlinable
     public func find(_ key: Key) -> Int? {
-        let h = key.tableHash
+        let h = FlowTable.scramble(key.tableHash)
         let tag = FlowTable.tag(h)
         var i = home(h)
         while true {
@@ -90,7 +118,7 @@ public final class FlowTable<Key: FlowTableKey, Value> {
             if s == 0 { return nil }
             if s & 0xFFFF_FFFF_0000_0000 == tag {
                 let e = Int(truncatingIfNeeded: s & 0xFFFF_FFFF) - 1
-                if keys[e] == key { return e }
+                if slots[e].key == key { return e }
             }
             i = (i + 1) & indexMask
         }
@@ -103,18 +131,18 @@ public final class FlowTable<Key: FlowTableKey, Value> {
     @inlinable
     public subscript(key key: Key) -> Value? {
         guard let e = find(key) else { return nil }
-        return values[e]
+        return slots[e].value
     }
 
     /// The value of a live entry, read and changed in place.
     @inlinable
     public subscript(entry e: Int) -> Value {
-        unsafeAddress { UnsafePointer(values + e) }
-        unsafeMutableAddress { values + e }
+        _read { yield slots[e].value }
+        _modify { yield &slots[e].value }
     }
 
     @inlinable
-    public func key(ofEntry e: Int) -> Key { keys[e] }
+    public func key(ofEntry e: Int) -> Key { slots[e].key }
 
     @inlinable
     public func isLive(_ e: Int) -> Bool { e >= 0 && e < entryHigh && generations[e] & 1 == 1 }
@@ -147,10 +175,9 @@ public final class FlowTable<Key: FlowTableKey, Value> {
             entryHigh += 1
             generations[e] = 0
         }
-        (keys + e).initialize(to: key)
-        (values + e).initialize(to: value)
+        (slots + e).initialize(to: Slot(key: key, value: value))
         generations[e] &+= 1  // even → odd: live
-        let h = key.tableHash
+        let h = FlowTable.scramble(key.tableHash)
         var i = home(h)
         while index[i] != 0 { i = (i + 1) & indexMask }
         index[i] = FlowTable.tag(h) | UInt64(e + 1)
@@ -162,9 +189,20 @@ public final class FlowTable<Key: FlowTableKey, Value> {
     @inlinable
     @discardableResult
     public func set(_ key: Key, _ value: Value) -> Int {
-        if let e = find(key) {
-            values[e] = value
-            return e
+        let h = FlowTable.scramble(key.tableHash)
+        let tag = FlowTable.tag(h)
+        var i = home(h)
+        while true {
+            let s = index[i]
+            if s == 0 { break }
+            if s & 0xFFFF_FFFF_0000_0000 == tag {
+                let e = Int(truncatingIfNeeded: s & 0xFFFF_FFFF) - 1
+                if slots[e].key == key {
+                    slots[e].value = value
+                    return e
+                }
+            }
+            i = (i + 1) & indexMask
         }
         return insertNew(key, value)
     }
@@ -173,7 +211,7 @@ public final class FlowTable<Key: FlowTableKey, Value> {
     @inlinable
     @discardableResult
     public func remove(entry e: Int) -> Value {
-        let h = keys[e].tableHash
+        let h = FlowTable.scramble(slots[e].key.tableHash)
         let want = UInt64(e + 1)
         var i = home(h)
         while index[i] & 0xFFFF_FFFF != want { i = (i + 1) & indexMask }
@@ -184,8 +222,7 @@ public final class FlowTable<Key: FlowTableKey, Value> {
             j = (j + 1) & indexMask
             let s = index[j]
             if s == 0 { break }
-            let other = Int(truncatingIfNeeded: s & 0xFFFF_FFFF) - 1
-            let ideal = home(keys[other].tableHash)
+            let ideal = homeOfTag(s & 0xFFFF_FFFF_0000_0000)
             // Does `ideal` lie cyclically in (hole, j]? Then the member must stay.
             let stays = hole <= j ? (ideal > hole && ideal <= j) : (ideal > hole || ideal <= j)
             if !stays {
@@ -194,8 +231,7 @@ public final class FlowTable<Key: FlowTableKey, Value> {
             }
         }
         index[hole] = 0
-        (keys + e).deinitialize(count: 1)
-        let v = (values + e).move()
+        let v = (slots + e).move().value
         generations[e] &+= 1  // odd → even: free
         freeList.append(Int32(truncatingIfNeeded: e))
         _count -= 1
@@ -213,8 +249,7 @@ public final class FlowTable<Key: FlowTableKey, Value> {
     /// Removes every entry.
     public func removeAll() {
         for e in 0..<entryHigh where generations[e] & 1 == 1 {
-            (keys + e).deinitialize(count: 1)
-            (values + e).deinitialize(count: 1)
+            (slots + e).deinitialize(count: 1)
             generations[e] &+= 1
         }
         index.update(repeating: 0, count: indexMask + 1)
@@ -233,43 +268,39 @@ public final class FlowTable<Key: FlowTableKey, Value> {
 
     /// Every live (key, value) pair.
     public var pairs: [(key: Key, value: Value)] {
-        entries.map { (keys[$0], values[$0]) }
+        entries.map { (slots[$0].key, slots[$0].value) }
     }
 
     // MARK: Growth
 
     @usableFromInline
     func growIndex() {
-        let slots = (indexMask + 1) * 2
-        index.deallocate()
-        index = .allocate(capacity: slots)
-        index.initialize(repeating: 0, count: slots)
-        indexMask = slots - 1
-        indexShift = UInt64(64 - slots.trailingZeroBitCount)
-        for e in 0..<entryHigh where generations[e] & 1 == 1 {
-            let h = keys[e].tableHash
-            var i = home(h)
+        let indexSize = (indexMask + 1) * 2
+        let old = UnsafeBufferPointer(start: index, count: indexMask + 1)
+        defer { old.deallocate() }
+        index = .allocate(capacity: indexSize)
+        index.initialize(repeating: 0, count: indexSize)
+        indexMask = indexSize - 1
+        indexShift = UInt64(64 - indexSize.trailingZeroBitCount)
+        for j in 0..<(old.count) where old[j] != 0 {
+            var i = homeOfTag(old[j] & 0xFFFF_FFFF_0000_0000)
             while index[i] != 0 { i = (i + 1) & indexMask }
-            index[i] = FlowTable.tag(h) | UInt64(e + 1)
+            index[i] = old[j]
         }
     }
 
     @usableFromInline
     func growEntries() {
         let n = entryCapacity * 2
-        let k = UnsafeMutablePointer<Key>.allocate(capacity: n)
-        let v = UnsafeMutablePointer<Value>.allocate(capacity: n)
+        let k = UnsafeMutablePointer<Slot>.allocate(capacity: n)
         let g = UnsafeMutablePointer<UInt32>.allocate(capacity: n)
         for e in 0..<entryHigh where generations[e] & 1 == 1 {
-            (k + e).moveInitialize(from: keys + e, count: 1)
-            (v + e).moveInitialize(from: values + e, count: 1)
+            (k + e).moveInitialize(from: slots + e, count: 1)
         }
         g.update(from: generations, count: entryHigh)
-        keys.deallocate()
-        values.deallocate()
+        slots.deallocate()
         generations.deallocate()
-        keys = k
-        values = v
+        slots = k
         generations = g
         entryCapacity = n
     }

@@ -128,6 +128,38 @@ public struct ClientHello: Sendable, Equatable {
             hasExtensionsBlock: hasBlock)
     }
 
+    /// Whether `parse(body)` would succeed with a supported_versions list that contains TLS 1.3
+    /// (0x0304) — found without building the hello (no allocation). The handshake reassembler
+    /// needs only this fact; the full parse happens once, where the hello is used.
+    public static func offersTLS13(_ body: UnsafeRawBufferPointer) -> Bool {
+        var c = ByteCursor(body)
+        guard c.u16() != nil, c.skip(32),
+              let sidLen = c.u8(), sidLen <= 32, c.skip(Int(sidLen)),
+              let csLen = c.u16(), csLen % 2 == 0, c.skip(Int(csLen)),
+              let cmLen = c.u8(), c.skip(Int(cmLen))
+        else { return false }
+        guard c.remaining >= 2 else { return false }  // no block (or a stray byte): no supported_versions
+        guard let extLen = c.u16(), let block = c.slice(Int(extLen)) else { return false }
+        // Every extension must be well framed (parse rejects the hello otherwise); the first
+        // supported_versions decides.
+        var ec = ByteCursor(block)
+        var offers = false
+        var seenSV = false
+        while !ec.isAtEnd {
+            guard let t = ec.u16(), let l = ec.u16(), let d = ec.slice(Int(l)) else { return false }
+            guard t == TLSExtensionType.supportedVersions, !seenSV else { continue }
+            seenSV = true
+            var vc = ByteCursor(d)
+            guard let listLen = vc.u8(), listLen % 2 == 0, let list = vc.slice(Int(listLen)) else { continue }
+            var i = 0
+            while i + 1 < list.count {
+                if list[i] == 0x03 && list[i + 1] == 0x04 { offers = true }
+                i += 2
+            }
+        }
+        return offers
+    }
+
     /// Parse a ClientHello body held in an array.
     public static func parse(_ body: [UInt8]) -> ClientHello? {
         body.withUnsafeBytes { parse($0) }

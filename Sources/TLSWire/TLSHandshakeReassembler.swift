@@ -380,7 +380,7 @@ public struct TLSHandshakeReassembler: Sendable {
         switch type {
         case TLSHandshakeType.clientHello:
             if role == nil { role = .client }
-            if let ch = ClientHello.parse(body), ch.supportedVersions.contains(0x0304) {
+            if ClientHello.offersTLS13(body) {
                 clientOfferedTLS13 = true
             }
         case TLSHandshakeType.serverHello:

@@ -20,6 +20,10 @@ struct Bench: ParsableCommand {
     @Flag(help: "Skip tshark (it takes a while on millions of packets).") var noTshark = false
     @Option(help: "Run tshark only on mixes up to this many packets.") var tsharkMax = 1_000_000
     @Flag(help: "Keep the generated captures.") var keep = false
+    @Option(help: "Runs of each measurement; the median is printed (this machine is shared and noisy).")
+    var runs = 3
+    @Option(help: "Measure this existing capture instead of generating mixes (repeatable).")
+    var capture: [String] = []
 
     func run() throws {
         let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -27,35 +31,55 @@ struct Bench: ParsableCommand {
         let dnsaudit = binDir.appendingPathComponent("dnsaudit").path
         try FileManager.default.createDirectory(atPath: workdir, withIntermediateDirectories: true)
         print("dnsaudit capture-core benchmark (\(ProcessInfo.processInfo.activeProcessorCount) cores)")
-        for n in packets {
-            let path = "\(workdir)/mix-\(n).pcap"
-            let g = try spawn(gen, ["mix", "--packets", String(n), "--out", path], quiet: true)
-            guard g.status == 0 else { throw ValidationError("dnsaudit-gen failed (exit \(g.status))") }
+        let inputs: [(path: String, packets: Int?)] = capture.isEmpty ? packets.map { ("\(workdir)/mix-\($0).pcap", $0) }
+            : capture.map { ($0, nil) }
+        for (path, n) in inputs {
+            if let n {
+                let g = try spawn(gen, ["mix", "--packets", String(n), "--out", path], quiet: true)
+                guard g.status == 0 else { throw ValidationError("dnsaudit-gen failed (exit \(g.status))") }
+            }
             let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
             let mb = Double(size) / 1e6
-            print("\n== mix of \(n) packets, \(String(format: "%.1f", mb)) MB (generated in \(String(format: "%.2f", g.seconds)) s)")
+            print("\n== \(n.map { "mix of \($0) packets" } ?? path), \(String(format: "%.1f", mb)) MB")
+
+            // Read the file once first, so every measurement below starts from the page cache.
+            let warm = try PcapFileReader(path: path)
+            warm.forEachFrame { _ in true }
 
             // libpcap alone: open, read every frame, touch one byte.
-            let t0 = now()
-            let reader = try PcapFileReader(path: path)
             var count = 0
-            var sink: UInt8 = 0
-            reader.forEachFrame { f in
-                count += 1
-                if let b = f.data.first { sink &+= b }
-                return true
+            var pcapTimes: [Double] = []
+            for _ in 0..<max(1, runs) {
+                let t0 = now()
+                let reader = try PcapFileReader(path: path)
+                var c = 0
+                var sink: UInt8 = 0
+                reader.forEachFrame { f in
+                    c += 1
+                    if let b = f.data.first { sink &+= b }
+                    return true
+                }
+                pcapTimes.append(now() - t0)
+                count = c
+                _ = sink
             }
-            let pcapSeconds = now() - t0
+            let pcapSeconds = median(pcapTimes)
             line("libpcap read loop", packets: count, seconds: pcapSeconds, mb: mb, rssKB: nil)
-            _ = sink
 
             // dnsaudit analyze, as a user runs it (separate process: its peak RSS is its own).
-            let a = try spawn(dnsaudit, ["analyze", "--quiet", "--format", "json", "--output", "/dev/null", path], quiet: true)
-            guard a.status == 0 || a.status == 1 else { throw ValidationError("analyze failed (exit \(a.status))") }
-            line("dnsaudit analyze", packets: count, seconds: a.seconds, mb: mb, rssKB: a.maxRSSKB)
+            var runsOf: [SpawnResult] = []
+            for _ in 0..<max(1, runs) {
+                let a = try spawn(dnsaudit, ["analyze", "--quiet", "--format", "json", "--output", "/dev/null", path], quiet: true)
+                guard a.status == 0 || a.status == 1 else { throw ValidationError("analyze failed (exit \(a.status))") }
+                runsOf.append(a)
+            }
+            let a = runsOf.sorted { $0.seconds < $1.seconds }[runsOf.count / 2]
+            line("dnsaudit analyze", packets: count, seconds: a.seconds, mb: mb, rssKB: runsOf.map(\.maxRSSKB).max())
+            print("  (\(runsOf.count) runs: \(runsOf.map { String(format: "%.3f s", $0.seconds) }.joined(separator: ", ")); "
+                  + String(format: "CPU %.3f s user + %.3f s system in the median run)", a.userSeconds, a.systemSeconds))
             print(String(format: "  analyze / libpcap time ratio: %.2fx", a.seconds / max(pcapSeconds, 1e-9)))
 
-            if !noTshark && n > tsharkMax {
+            if !noTshark && count > tsharkMax {
                 print("  tshark: skipped above --tshark-max \(tsharkMax) packets")
             } else if !noTshark, let tshark = which("tshark") {
                 let t = try spawn(tshark, ["-n", "-r", path, "-Y", "dns", "-T", "fields", "-e", "dns.id"], quiet: true)
@@ -63,7 +87,7 @@ struct Bench: ParsableCommand {
             } else if !noTshark {
                 print("  tshark: not installed, skipped")
             }
-            if !keep { try? FileManager.default.removeItem(atPath: path) }
+            if !keep && n != nil { try? FileManager.default.removeItem(atPath: path) }
         }
     }
 
@@ -93,6 +117,13 @@ struct SpawnResult {
     var status: Int32
     var seconds: Double
     var maxRSSKB: Int
+    var userSeconds: Double = 0
+    var systemSeconds: Double = 0
+}
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.isEmpty ? 0 : s[s.count / 2]
 }
 
 /// Runs a program with output discarded and returns its exit status, wall time and peak RSS.
@@ -112,5 +143,7 @@ func spawn(_ path: String, _ args: [String], quiet: Bool) throws -> SpawnResult 
     while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
     let seconds = now() - t0
     let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    return SpawnResult(status: exitStatus, seconds: seconds, maxRSSKB: Int(usage.ru_maxrss))
+    return SpawnResult(status: exitStatus, seconds: seconds, maxRSSKB: Int(usage.ru_maxrss),
+                       userSeconds: Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6,
+                       systemSeconds: Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6)
 }

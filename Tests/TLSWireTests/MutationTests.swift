@@ -3,7 +3,7 @@ import TLSWire
 
 /// Deterministic mutation loops over real inputs: nothing may trap, hang or grow without bound.
 final class MutationTests: XCTestCase {
-    private func mutate(_ input: [UInt8], _ rng: inout XorShift) -> [UInt8] {
+    fileprivate func mutate(_ input: [UInt8], _ rng: inout XorShift) -> [UInt8] {
         var m = input
         let ops = 1 + rng.below(4)
         for _ in 0..<ops {
@@ -87,5 +87,24 @@ final class MutationTests: XCTestCase {
             }
         }
         XCTAssertGreaterThan(reached, 9_000)
+    }
+}
+
+extension MutationTests {
+    /// The reassembler's allocation-free TLS 1.3 check agrees with the full parse on every input.
+    func testOffersTLS13AgreesWithFullParse() {
+        var rng = XorShift(seed: 0x7157_13)
+        // Handshake bodies: the record minus the 5-byte record and 4-byte handshake headers.
+        let seeds = [Vectors.chromeClientHelloRecord, Vectors.tls12ClientHelloRecord, Vectors.nonASCIIALPNRecord,
+                     Vectors.lotsOfCiphersRecord, Vectors.hrrClientSegment1 + Vectors.hrrClientSegment2].map { Array($0.dropFirst(9)) }
+        var offered = 0
+        for n in 0..<40_000 {
+            let body = n < seeds.count ? seeds[n] : mutate(seeds[n % seeds.count], &rng)
+            let expected = ClientHello.parse(body)?.supportedVersions.contains(0x0304) ?? false
+            let fast = body.withUnsafeBytes { ClientHello.offersTLS13($0) }
+            XCTAssertEqual(fast, expected, "mutation \(n)")
+            if expected { offered += 1 }
+        }
+        XCTAssertGreaterThan(offered, 1_000, "the mutations should keep many TLS 1.3 offers intact")
     }
 }
