@@ -5,7 +5,7 @@ import PackageDescription
 /// The packet path (capture → decode → reassembly → detectors) runs per packet: in release builds it
 /// skips the run-time exclusivity checks on class properties (measured: several percent of analyze
 /// time). Debug builds, and thus the tests, keep them.
-let packetPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+let packetPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"], .when(configuration: .release))]
 
 let package = Package(
     name: "dnsaudit",

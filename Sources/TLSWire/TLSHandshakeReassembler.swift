@@ -123,6 +123,12 @@ public struct TLSHandshakeReassembler: Sendable {
                     guard checkHeader(recordBuffer[0], recordBuffer[1], recordBuffer[2],
                                       Int(recordBuffer[3]) << 8 | Int(recordBuffer[4]), &events) else { break }
                 }
+                if recordBuffer[0] == TLSContentType.applicationData {
+                    // Its body is never looked at: finish now instead of buffering up to 16 KiB.
+                    recordBuffer.removeAll()
+                    processRecord(type: TLSContentType.applicationData, body: UnsafeRawBufferPointer(start: nil, count: 0), &events)
+                    break
+                }
                 let length = Int(recordBuffer[3]) << 8 | Int(recordBuffer[4])
                 let need = 5 + length - recordBuffer.count
                 let take = min(need, n - pos)
@@ -151,6 +157,12 @@ public struct TLSHandshakeReassembler: Sendable {
                 let type = bytes[pos]
                 let length = Int(bytes[pos + 3]) << 8 | Int(bytes[pos + 4])
                 guard checkHeader(type, bytes[pos + 1], bytes[pos + 2], length, &events) else { break }
+                if type == TLSContentType.applicationData && remaining < 5 + length {
+                    // Its body is never looked at: finish now instead of buffering up to 16 KiB.
+                    pos = n
+                    processRecord(type: type, body: UnsafeRawBufferPointer(start: nil, count: 0), &events)
+                    break
+                }
                 if remaining < 5 + length {
                     recordBuffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[pos...]))
                     pos = n
