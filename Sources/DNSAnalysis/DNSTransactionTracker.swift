@@ -186,15 +186,16 @@ public final class DNSTransactionTracker {
     private var olderFlowsStart: Timestamp?
     private var flowsGenerationStart: Timestamp?
     /// Per resolver (server address): IP TTL histogram and a sample of RTTs, for baselines.
-    final class Baseline {
-        let server: IPAddress
-        init(server: IPAddress) { self.server = server }
+    /// A value in a table changed in place (no object to retain per response).
+    struct Baseline {
         var ttlCounts = [Int](repeating: 0, count: 256)
         var rtts: [Int64] = []
         var n = 0
     }
     private let baselines = FlowTable<IPAddress, Baseline>(minimumCapacity: 16)
-    private var lastBaseline: Baseline?
+    /// The entry of the resolver of the previous response (entries are never removed).
+    private var lastBaselineEntry = -1
+    private var lastBaselineServer = IPAddress(v4: 0)
     private let resolverTable = FlowTable<IPAddress, Void>(minimumCapacity: 16)
     /// Resolvers asked (servers of queries), at most 4096.
     public var resolvers: Set<IPAddress> { Set(resolverTable.pairs.map(\.key)) }
@@ -310,21 +311,21 @@ public final class DNSTransactionTracker {
     }
 
     private func learnBaseline(server: IPAddress, ttl: UInt8, rtt: Int64) {
-        let b: Baseline
-        if let last = lastBaseline, last.server == server {
-            b = last  // most responses come from the resolver of the previous one
-        } else if let existing = baselines[key: server] {
-            b = existing
-            lastBaseline = existing
+        let e: Int
+        if lastBaselineEntry >= 0 && lastBaselineServer == server {
+            e = lastBaselineEntry  // most responses come from the resolver of the previous one
+        } else if let existing = baselines.find(server) {
+            e = existing
         } else {
             guard baselines.count < 4096 else { return }
-            b = Baseline(server: server)
-            baselines.insertNew(server, b)
-            lastBaseline = b
+            e = baselines.insertNew(server, Baseline())
         }
-        b.ttlCounts[Int(ttl)] += 1
-        if b.rtts.count < 256 { b.rtts.append(rtt) } else { b.rtts[b.n % 256] = rtt }
-        b.n += 1
+        lastBaselineEntry = e
+        lastBaselineServer = server
+        baselines[entry: e].ttlCounts[Int(ttl)] += 1
+        let n = baselines[entry: e].n
+        if n < 256 { baselines[entry: e].rtts.append(rtt) } else { baselines[entry: e].rtts[n % 256] = rtt }
+        baselines[entry: e].n = n + 1
     }
 
     /// Notes that a query went out on this flow (for telling wrong-txid responses from missing queries).

@@ -94,6 +94,8 @@ public final class TCPReassembler {
         /// A RST was seen. The connection lingers a little: injected resets are often
         /// followed by more packets of the same connection (the real endpoints never saw them).
         var resetAt: Timestamp?
+        /// Closed once (a FIN close and a finished consumer in the same segment close it once).
+        var isClosed = false
 
         init(consumer: any TCPStreamConsumer, client: IPAddress, clientPort: UInt16, lastSeen: Timestamp) {
             self.consumer = consumer
@@ -105,7 +107,11 @@ public final class TCPReassembler {
 
     public let limits: Limits
     public private(set) var stats = Stats()
-    private let table: FlowTable<FlowKey, Connection>
+    /// Connections are held unmanaged (one retain, taken at insertion) so that the lookup for
+    /// every segment costs no reference counting; a closed connection is released only after the
+    /// segment that closed it is done (`graveyard`).
+    private let table: FlowTable<FlowKey, Unmanaged<Connection>>
+    private var graveyard: [Unmanaged<Connection>] = []
     private var bufferedTotal = 0
     private var lastSweep: Timestamp?
     /// Asked about each segment of a flow not yet followed; nil means "ignore".
@@ -118,6 +124,22 @@ public final class TCPReassembler {
         table = FlowTable(minimumCapacity: 1024, reservedCapacity: max(1, limits.maxConnections) + 1)
     }
 
+    deinit {
+        for (_, u) in table.pairs { u.release() }
+        for u in graveyard { u.release() }
+    }
+
+    private func buryClosed() {
+        guard !graveyard.isEmpty else { return }
+        for u in graveyard { u.release() }
+        graveyard.removeAll(keepingCapacity: true)
+    }
+
+    /// Live connections, as strong references (for sweeps; not on the per-segment path).
+    private var connections: [(key: FlowKey, value: Connection)] {
+        table.pairs.map { ($0.key, $0.value.takeUnretainedValue()) }
+    }
+
     public var connectionCount: Int { table.count }
     public var bufferedBytes: Int { bufferedTotal }
 
@@ -125,10 +147,15 @@ public final class TCPReassembler {
         stats.segments += 1
         let key = FlowKey(src: seg.ip.src, sport: seg.sport, dst: seg.ip.dst, dport: seg.dport, proto: .tcp)
         sweepIfDue(now: ts)
-        let conn: Connection
+        defer { buryClosed() }
         if let e = table.find(key) {
-            conn = table[entry: e]
-        } else {
+            let unmanaged = table[entry: e]  // a plain copy: closing may remove the entry meanwhile
+            unmanaged._withUnsafeGuaranteedRef { conn in
+                handle(seg, conn: conn, key: key, frame: frame, at: ts)
+            }
+            return
+        }
+        do {
             // Only a SYN or a segment with data can start following a connection: the last ACK
             // or a stray FIN/RST of a finished connection must not bring it back.
             guard seg.tcpFlags & TransportSegment.syn != 0 || !seg.payload.isEmpty else { return }
@@ -136,11 +163,17 @@ public final class TCPReassembler {
             if table.count >= limits.maxConnections { evictOldest(now: ts) }
             let client = d.sourceIsClient ? seg.ip.src : seg.ip.dst
             let clientPort = d.sourceIsClient ? seg.sport : seg.dport
-            conn = Connection(consumer: d.consumer, client: client, clientPort: clientPort, lastSeen: ts)
-            table.insertNew(key, conn)
+            let conn = Connection(consumer: d.consumer, client: client, clientPort: clientPort, lastSeen: ts)
+            table.insertNew(key, Unmanaged.passRetained(conn))
             stats.connections += 1
             stats.peakConnections = max(stats.peakConnections, table.count)
+            handle(seg, conn: conn, key: key, frame: frame, at: ts)
         }
+    }
+
+    /// One segment of a followed connection.
+    @inline(__always)
+    private func handle(_ seg: TransportSegment, conn: Connection, key: FlowKey, frame: UInt64, at ts: Timestamp) {
         conn.lastSeen = ts
         let fromClient = seg.ip.src == conn.client && seg.sport == conn.clientPort
         conn.consumer.segment(seg, fromClient: fromClient, frame: frame, at: ts)
@@ -276,9 +309,11 @@ public final class TCPReassembler {
     }
 
     private func close(_ key: FlowKey, _ conn: Connection, _ reason: TCPCloseReason, at ts: Timestamp) {
+        guard !conn.isClosed else { return }
+        conn.isClosed = true
         releasePending(conn, fromClient: true)
         releasePending(conn, fromClient: false)
-        table.removeValue(forKey: key)
+        if let u = table.removeValue(forKey: key) { graveyard.append(u) }
         conn.consumer.closed(reason, at: ts)
     }
 
@@ -298,7 +333,8 @@ public final class TCPReassembler {
     public func expire(now: Timestamp) {
         let timeout = limits.idleTimeoutNanoseconds
         let linger = limits.resetLingerNanoseconds
-        let stale = table.pairs.filter {
+        defer { buryClosed() }
+        let stale = connections.filter {
             let idle = now.nanoseconds(since: $0.value.lastSeen)
             return idle > timeout || ($0.value.resetAt != nil && idle > linger)
         }
@@ -316,7 +352,7 @@ public final class TCPReassembler {
         expire(now: now)
         guard table.count >= limits.maxConnections else { return }
         // Still full: drop the eighth of connections idle longest.
-        let victims = table.pairs.sorted { $0.value.lastSeen < $1.value.lastSeen }.prefix(max(1, table.count / 8))
+        let victims = connections.sorted { $0.value.lastSeen < $1.value.lastSeen }.prefix(max(1, table.count / 8))
         for (k, c) in victims {
             stats.evicted += 1
             close(k, c, .evicted, at: now)
@@ -325,7 +361,8 @@ public final class TCPReassembler {
 
     /// End of input: close everything, delivering buffered data past any holes first.
     public func finish(at ts: Timestamp) {
-        for (k, c) in table.pairs {
+        defer { buryClosed() }
+        for (k, c) in connections {
             flushPending(conn: c, fromClient: true, frame: 0, at: ts)
             flushPending(conn: c, fromClient: false, frame: 0, at: ts)
             close(k, c, c.resetAt != nil ? .rst : .endOfCapture, at: ts)

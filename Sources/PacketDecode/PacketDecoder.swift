@@ -119,21 +119,32 @@ public enum PacketDecoder {
         }
     }
 
+    @inline(__always)
     static func decodeEthernet(_ frame: UnsafeRawBufferPointer, at offset: Int) -> DecodeResult {
         guard let type = frame.be16(at: offset + 12) else { return .malformed(.truncatedLink) }
         return dispatchEtherType(type, UnsafeRawBufferPointer(rebasing: frame[(offset + 14)...]), vlanDepth: 0)
     }
 
+    /// A loop rather than recursion over VLAN tags, so that the whole decode chain inlines into
+    /// one function (the result is built once instead of copied up through every level).
+    @inline(__always)
     static func dispatchEtherType(_ type: UInt16, _ rest: UnsafeRawBufferPointer, vlanDepth: Int) -> DecodeResult {
-        switch type {
-        case etherIPv4: return decodeIPv4(rest)
-        case etherIPv6: return decodeIPv6(rest)
-        case 0x8100, 0x88A8, 0x9100:  // 802.1Q, 802.1ad (QinQ), legacy QinQ
-            guard vlanDepth < 8 else { return .malformed(.tooManyVLANTags) }
-            guard let inner = rest.be16(at: 2) else { return .malformed(.truncatedLink) }
-            return dispatchEtherType(inner, UnsafeRawBufferPointer(rebasing: rest[4...]), vlanDepth: vlanDepth + 1)
-        default:
-            return .skipped(.nonIP)
+        var type = type
+        var rest = rest
+        var depth = vlanDepth
+        while true {
+            switch type {
+            case etherIPv4: return decodeIPv4(rest)
+            case etherIPv6: return decodeIPv6(rest)
+            case 0x8100, 0x88A8, 0x9100:  // 802.1Q, 802.1ad (QinQ), legacy QinQ
+                guard depth < 8 else { return .malformed(.tooManyVLANTags) }
+                guard let inner = rest.be16(at: 2) else { return .malformed(.truncatedLink) }
+                type = inner
+                rest = UnsafeRawBufferPointer(rebasing: rest[4...])
+                depth += 1
+            default:
+                return .skipped(.nonIP)
+            }
         }
     }
 
@@ -170,6 +181,7 @@ public enum PacketDecoder {
         }
     }
 
+    @inline(__always)
     public static func decodeIPv4(_ p: UnsafeRawBufferPointer) -> DecodeResult {
         guard p.count >= 20 else { return .malformed(.truncatedIPv4) }
         guard p[0] >> 4 == 4 else { return .malformed(.badIPVersion) }
@@ -253,6 +265,7 @@ public enum PacketDecoder {
     }
 
     /// Decodes a UDP or TCP header that starts at the beginning of `p`.
+    @inline(__always)
     public static func decodeTransport(proto: UInt8, _ p: UnsafeRawBufferPointer, ip: IPInfo, truncated: Bool) -> DecodeResult {
         switch proto {
         case 17:

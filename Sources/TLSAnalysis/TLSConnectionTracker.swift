@@ -38,6 +38,10 @@ public final class TLSConnectionRecord {
     var fins: [PacketFacts] = []
     var clientHello: (hello: ClientHello, frame: UInt64, ts: Timestamp)?
     var serverHello: (hello: ServerHello, frame: UInt64, ts: Timestamp)?
+    /// Whether the hellos were seen, as plain flags: `segment` runs for every packet and must not
+    /// touch the stored hellos (testing an optional tuple of them for nil can copy them).
+    public private(set) var hasClientHello = false
+    private(set) var hasServerHello = false
     var serverAnswered: (frame: UInt64, ts: Timestamp)?
     var alerts: [(alert: TLSAlert, fromClient: Bool, frame: UInt64)] = []
     /// The judgement of the server's certificate chain (TLS ≤ 1.2, where it is in the clear).
@@ -68,18 +72,24 @@ public final class TLSConnectionRecord {
         } else if f & Self.finFlag != 0 {
             if fins.count < 4 { fins.append(p) }
         }
-        if p.fromClient && clientHello == nil && clientBaseline == nil && f & Self.rstFlag == 0 { clientBaseline = p }
-        if !p.fromClient && payloadLength > 0 && clientHello != nil && serverAnswered == nil {
+        if p.fromClient && !hasClientHello && clientBaseline == nil && f & Self.rstFlag == 0 { clientBaseline = p }
+        if !p.fromClient && payloadLength > 0 && hasClientHello && serverAnswered == nil {
             serverAnswered = (p.frame, p.ts)
         }
     }
 
     public func sawClientHello(_ ch: ClientHello, frame: UInt64, ts: Timestamp) {
-        if clientHello == nil { clientHello = (ch, frame, ts) }
+        if !hasClientHello {
+            clientHello = (ch, frame, ts)
+            hasClientHello = true
+        }
     }
 
     public func sawServerHello(_ sh: ServerHello, frame: UInt64, ts: Timestamp) {
-        if serverHello == nil { serverHello = (sh, frame, ts) }
+        if !hasServerHello {
+            serverHello = (sh, frame, ts)
+            hasServerHello = true
+        }
     }
 
     public func sawAlert(_ a: TLSAlert, fromClient: Bool, frame: UInt64) {
@@ -90,7 +100,6 @@ public final class TLSConnectionRecord {
         if certificate == nil { certificate = (v, frame) }
     }
 
-    public var hasClientHello: Bool { clientHello != nil }
     public var serverName: String? { clientHello?.hello.sni }
 }
 
@@ -160,18 +169,18 @@ public final class TLSConnectionTracker {
 
     /// The connection is no longer followed: judge it. `captureEnd` is the last timestamp of its input.
     public func close(_ r: TLSConnectionRecord) {
-        if r.clientHello != nil { stats.clientHellos += 1 }
-        if r.serverHello != nil { stats.serverHellos += 1 }
+        if r.hasClientHello { stats.clientHellos += 1 }
+        if r.hasServerHello { stats.serverHellos += 1 }
         let enc = TLSConnectionTracker.isEncryptedDNS(port: r.serverPort, sni: r.clientHello?.hello.sni)
         if enc.dot { stats.dotConnections += 1 }
         if enc.doh { stats.dohConnections += 1 }
-        if r.clientHello != nil && r.serverHello != nil { stats.completedHandshakes += 1 }
+        if r.hasClientHello && r.hasServerHello { stats.completedHandshakes += 1 }
         judge(r, encryptedDNS: enc.dot || enc.doh)
     }
 
     func judge(_ r: TLSConnectionRecord, encryptedDNS: Bool) {
         // A DoT connection whose SYN was refused or never answered.
-        if r.serverPort == 853 && r.clientHello == nil {
+        if r.serverPort == 853 && !r.hasClientHello {
             if r.synAck == nil, let s = r.syn {
                 if let reset = r.resets.first(where: { !$0.fromClient }) {
                     add(encryptedDNSBlocked(r, what: "was refused with a TCP reset", frames: [s.frame, reset.frame]))
