@@ -71,6 +71,7 @@ public final class PcapFileReader {
             let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: Self.streamBufferSize)
             streamBuffer = buffer
             setvbuf(fp, buffer, _IOFBF, Self.streamBufferSize)
+            dnsaudit_stream_single_threaded(fp)  // the reader's owner is one thread
             posix_fadvise(fileno(fp), 0, 0, POSIX_FADV_SEQUENTIAL)
             opened = pcap_fopen_offline_with_tstamp_precision(fp, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errbuf)
             if opened == nil {  // libpcap closes the stream only once it owns it
