@@ -41,8 +41,8 @@ final class TLSStreamWatcher: TCPStreamConsumer {
             case .handshake(let type, let body):
                 if type == TLSHandshakeType.clientHello && fromClient {
                     if let ch = ClientHello.parse(body) {
-                        record.sawClientHello(ch, frame: frame, ts: ts)
                         analyzer.sawClientHello(ch, transport: .tcp, seg: seg, frame: frame, ts: ts)
+                        record.sawClientHello(ch, frame: frame, ts: ts)  // last use: the hello moves in
                     } else {
                         analyzer.tlsMalformed += 1
                     }

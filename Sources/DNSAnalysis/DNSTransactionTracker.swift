@@ -181,8 +181,11 @@ public final class DNSTransactionTracker {
     /// every query timeout, so that pruning never scans the table.
     /// The value is the query's time in milliseconds after its generation's start (4 bytes
     /// instead of a 16-byte timestamp: one entry per query flow makes this a large table).
-    private var recentFlows: FlowTable<MixedKey, UInt32>
-    private var olderFlows: FlowTable<MixedKey, UInt32>
+    /// Two tables that take turns as the recent generation (`flowsAIsRecent`); constant
+    /// references, so that using them costs no reference counting.
+    private let flowsA: FlowTable<MixedKey, UInt32>
+    private let flowsB: FlowTable<MixedKey, UInt32>
+    private var flowsAIsRecent = true
     private var olderFlowsStart: Timestamp?
     private var flowsGenerationStart: Timestamp?
     /// Per resolver (server address): IP TTL histogram and a sample of RTTs, for baselines.
@@ -211,8 +214,8 @@ public final class DNSTransactionTracker {
         // Bounded tables: reserve their entries up front (touched only as used; see FlowTable).
         let cap = max(1, limits.maxOpenTransactions) + 1
         open = FlowTable(minimumCapacity: 1024, reservedCapacity: cap)
-        recentFlows = FlowTable(minimumCapacity: 1024, reservedCapacity: cap)
-        olderFlows = FlowTable(minimumCapacity: 1024, reservedCapacity: cap)
+        flowsA = FlowTable(minimumCapacity: 1024, reservedCapacity: cap)
+        flowsB = FlowTable(minimumCapacity: 1024, reservedCapacity: cap)
         expiry.reserveCapacity(min(cap, 1 << 16))
     }
 
@@ -332,10 +335,11 @@ public final class DNSTransactionTracker {
     private func rememberFlow(_ key: Key, at ts: Timestamp) {
         let mix = DNSTransactionTracker.flowMix(client: key.client, server: key.server, clientPort: key.clientPort, serverPort: key.serverPort)
         if let start = flowsGenerationStart {
-            if ts.nanoseconds(since: start) > limits.queryTimeoutNanoseconds || recentFlows.count >= limits.maxOpenTransactions {
+            let recentCount = flowsAIsRecent ? flowsA.count : flowsB.count
+            if ts.nanoseconds(since: start) > limits.queryTimeoutNanoseconds || recentCount >= limits.maxOpenTransactions {
                 // Swap the generations, reusing the older table's storage (no fresh pages).
-                olderFlows.removeAll()
-                swap(&olderFlows, &recentFlows)
+                if flowsAIsRecent { flowsB.removeAll() } else { flowsA.removeAll() }
+                flowsAIsRecent.toggle()
                 olderFlowsStart = start
                 flowsGenerationStart = ts
             }
@@ -344,16 +348,18 @@ public final class DNSTransactionTracker {
         }
         let start = flowsGenerationStart ?? ts
         let ms = max(0, min(ts.nanoseconds(since: start) / 1_000_000, Int64(UInt32.max)))
-        recentFlows.set(MixedKey(mix), UInt32(ms))
+        if flowsAIsRecent { flowsA.set(MixedKey(mix), UInt32(ms)) } else { flowsB.set(MixedKey(mix), UInt32(ms)) }
     }
 
     /// When the last query on this flow went out (to the millisecond, rounded down), if recently.
     private func lastQueryOnFlow(client: IPAddress, server: IPAddress, clientPort: UInt16, serverPort: UInt16) -> Timestamp? {
         let mix = MixedKey(DNSTransactionTracker.flowMix(client: client, server: server, clientPort: clientPort, serverPort: serverPort))
-        if let ms = recentFlows[key: mix], let start = flowsGenerationStart {
+        let recent = flowsAIsRecent ? flowsA : flowsB
+        let older = flowsAIsRecent ? flowsB : flowsA
+        if let ms = recent[key: mix], let start = flowsGenerationStart {
             return start.adding(nanoseconds: Int64(ms) * 1_000_000)
         }
-        if let ms = olderFlows[key: mix], let start = olderFlowsStart {
+        if let ms = older[key: mix], let start = olderFlowsStart {
             return start.adding(nanoseconds: Int64(ms) * 1_000_000)
         }
         return nil
@@ -407,8 +413,8 @@ public final class DNSTransactionTracker {
             extras.removeAll()
             expiry.removeAll()
             expiryHead = 0
-            recentFlows.removeAll()
-            olderFlows.removeAll()
+            flowsA.removeAll()
+            flowsB.removeAll()
             return
         }
         var requeue: [(handle: FlowTableHandle, due: Timestamp)] = []

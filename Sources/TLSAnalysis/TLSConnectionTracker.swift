@@ -78,7 +78,7 @@ public final class TLSConnectionRecord {
         }
     }
 
-    public func sawClientHello(_ ch: ClientHello, frame: UInt64, ts: Timestamp) {
+    public func sawClientHello(_ ch: consuming ClientHello, frame: UInt64, ts: Timestamp) {
         if !hasClientHello {
             clientHello = (ch, frame, ts)
             hasClientHello = true
