@@ -197,7 +197,14 @@ final class Recorder: TCPStreamConsumer {
         return true
     }
     func gap(fromClient: Bool, bytes: Int) { gaps += 1 }
-    func closed(_ reason: TCPCloseReason, at ts: Timestamp) { closedReason = reason }
+    func closed(_ reason: TCPCloseReason, at ts: Timestamp) {
+        closedReason = reason
+        closeCount += 1
+    }
+    var closeCount = 0
+    /// Set to declare the consumer finished (the reassembler then forgets the connection).
+    var finishedAfterData = false
+    var isFinished: Bool { finishedAfterData && !(toServer.isEmpty && toClient.isEmpty) }
 }
 
 final class TCPReassemblyTests: XCTestCase {
@@ -237,6 +244,49 @@ final class TCPReassemblyTests: XCTestCase {
         XCTAssertEqual(r.stats.outOfOrderSegments, 1)
         XCTAssertEqual(r.stats.retransmittedSegments, 1)
         XCTAssertEqual(r.connectionCount, 0)
+    }
+
+    /// A segment that both completes the FIN exchange and finds its consumer finished closes the
+    /// connection once; the connection is released afterwards (nothing left in the table).
+    func testClosedOnceWhenFINAndFinishedCoincide() {
+        var c = conversation()
+        var frames = c.handshake()
+        frames += c.send([1, 2, 3], from: .client)
+        frames += c.close()
+        let rec = Recorder()
+        let r = TCPReassembler { seg, _ in TCPFlowDecision(consumer: rec, sourceIsClient: seg.dport == 53) }
+        for (i, f) in frames.enumerated() {
+            if i == frames.count - 2 { rec.finishedAfterData = true }  // the second FIN's segment
+            f.withUnsafeBytes { raw in
+                if case .segment(let s) = PacketDecoder.decode(raw, linkType: .raw) {
+                    r.process(s, frame: UInt64(i + 1), at: Timestamp(seconds: Int64(i), nanoseconds: 0))
+                }
+            }
+        }
+        XCTAssertEqual(rec.closeCount, 1)
+        XCTAssertEqual(r.connectionCount, 0)
+    }
+
+    /// Connections left open are released with the reassembler (no leak of their consumers).
+    func testOpenConnectionsReleasedWithTheReassembler() {
+        weak var weakRecorder: Recorder?
+        do {
+            var c = conversation()
+            var frames = c.handshake()
+            frames += c.send([1, 2, 3], from: .client)
+            let rec = Recorder()
+            weakRecorder = rec
+            let r = TCPReassembler { seg, _ in TCPFlowDecision(consumer: rec, sourceIsClient: seg.dport == 53) }
+            for (i, f) in frames.enumerated() {
+                f.withUnsafeBytes { raw in
+                    if case .segment(let s) = PacketDecoder.decode(raw, linkType: .raw) {
+                        r.process(s, frame: UInt64(i + 1), at: Timestamp(seconds: Int64(i), nanoseconds: 0))
+                    }
+                }
+            }
+            XCTAssertEqual(r.connectionCount, 1)
+        }
+        XCTAssertNil(weakRecorder, "the connection (and its consumer) must be released")
     }
 
     func testMidStreamStartAndRST() {
