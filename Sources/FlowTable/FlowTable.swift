@@ -1,6 +1,6 @@
 /// Hash tables for per-flow state on the packet path: no per-operation hashing with a seeded
-/// SipHash (keys bring their own well-mixed 64-bit hash), no reference counting of plain
-/// entries, and compact memory.
+/// SipHash (keys bring their own 64-bit hash, which the table mixes once more), no reference
+/// counting of plain entries, and compact memory.
 ///
 /// Layout (as in CPython's compact dict): a dense entry array holds keys and values; an
 /// open-addressing index (linear probing, backward-shift deletion, no tombstones) maps hashes to
@@ -8,8 +8,8 @@
 /// its generation, to notice reuse) across other insertions and removals — the DNS tracker's
 /// expiry queue holds 16-byte handles instead of whole keys.
 
-/// A key for `FlowTable`: equality plus a well-mixed 64-bit hash (computed once, when the key is
-/// built).
+/// A key for `FlowTable`: equality plus a 64-bit hash that depends on every field (the table
+/// applies a final mix, so it need not be well spread on its own).
 public protocol FlowTableKey: Equatable {
     var tableHash: UInt64 { get }
 }
@@ -36,7 +36,8 @@ public final class FlowTable<Key: FlowTableKey, Value> {
         }
     }
 
-    /// Index slot: 0 = empty; else (hash tag << 32) | (entry + 1).
+    /// Index slot: 0 = empty; else tag | (entry + 1), the tag being the high 32 bits of the
+    /// mixed hash (they also give the home slot).
     @usableFromInline var index: UnsafeMutablePointer<UInt64>
     @usableFromInline var indexMask: Int
     @usableFromInline var indexShift: UInt64
