@@ -246,8 +246,7 @@ struct MessageParser {
     mutating func materialize(_ rr: LocatedRR, section: DNSSection) -> DNSResourceRecord {
         let cls = rr.rawClass & 0x7FFF
         let rdata: DNSRData
-        var scratch: UInt64 = 0
-        switch checkRData(type: rr.type, rrclass: cls, msg, start: rr.rdataStart, end: rr.rdataEnd, &scratch) {
+        switch rdataStatus(type: rr.type, rrclass: cls, msg, start: rr.rdataStart, end: rr.rdataEnd) {
         case .malformed:
             note(.rrLengthMismatch(section, type: rr.type))
             rdata = .malformed(Array(UnsafeRawBufferPointer(rebasing: msg[rr.rdataStart..<rr.rdataEnd])))

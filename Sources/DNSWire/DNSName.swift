@@ -47,7 +47,7 @@ struct NameScan {
     /// Compression pointers followed (the one that failed the hop limit included).
     @usableFromInline var hops: Int
 
-    @inlinable @inline(__always) init(end: Int, error: NameError?, forward: Bool, hops: Int = 0) {
+    @inlinable @inline(__always) init(end: Int, error: NameError?, forward: Bool, hops: Int) {
         self.end = end
         self.error = error
         self.forward = forward

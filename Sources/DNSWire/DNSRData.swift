@@ -116,13 +116,17 @@ func fnv16(_ h: inout UInt64, _ v: UInt16) {
     fnv(&h, UInt8(truncatingIfNeeded: v))
 }
 
+/// Fold `msg[from ..< to]` (which the caller has checked is in bounds) into `h`.
 @inlinable @inline(__always)
 func fnvRange(_ h: inout UInt64, _ msg: UnsafeRawBufferPointer, _ from: Int, _ to: Int) {
+    guard from < to, let base = msg.baseAddress else { return }
+    var hh = h
     var i = from
     while i < to {
-        fnv(&h, msg[i])
+        fnv(&hh, base.load(fromByteOffset: i, as: UInt8.self))
         i += 1
     }
+    h = hh
 }
 
 @inlinable @inline(__always)
@@ -130,22 +134,90 @@ func asciiLower(_ c: UInt8) -> UInt8 {
     (c &- 0x41) < 26 ? c | 0x20 : c
 }
 
+/// Fold one label's canonical form (its length octet, then its bytes ASCII-lowercased) into
+/// `h`. `msg[start ..< start + len]` is in bounds (`scanName` checked it), so `len > 0`
+/// implies a non-nil base.
+@inlinable @inline(__always)
+func fnvLabel(_ h: inout UInt64, _ msg: UnsafeRawBufferPointer, _ start: Int, _ len: Int) {
+    var hh = h
+    fnv(&hh, UInt8(truncatingIfNeeded: len))
+    if len > 0, let base = msg.baseAddress {
+        var i = start
+        let e = start + len
+        while i < e {
+            fnv(&hh, asciiLower(base.load(fromByteOffset: i, as: UInt8.self)))
+            i += 1
+        }
+    }
+    h = hh
+}
+
 /// Walk a name, hashing its canonical form (uncompressed, ASCII-lowercased wire form).
 @inlinable @inline(__always)
 func hashName(_ msg: UnsafeRawBufferPointer, start: Int, limit: Int, _ h: inout UInt64) -> NameScan {
     var hh = h
-    let scan = scanName(msg, start: start, limit: limit) { s, l in
-        fnv(&hh, UInt8(truncatingIfNeeded: l))
-        var i = s
-        let e = s + l
-        while i < e {
-            fnv(&hh, asciiLower(msg[i]))
-            i += 1
-        }
-    }
+    let scan = scanName(msg, start: start, limit: limit) { s, l in fnvLabel(&hh, msg, s, l) }
     fnv(&hh, 0)
     h = hh
     return scan
+}
+
+/// `hashName` into two states at once (two independent multiply chains over the same bytes,
+/// so about the cost of one): `h` goes on from where it is, `fresh` is typically `fnvOffset`.
+@inlinable @inline(__always)
+func hashName2(_ msg: UnsafeRawBufferPointer, start: Int, limit: Int, _ h: inout UInt64, _ fresh: inout UInt64) -> NameScan {
+    var h1 = h
+    var h2 = fresh
+    let scan = scanName(msg, start: start, limit: limit) { s, l in
+        fnv(&h1, UInt8(truncatingIfNeeded: l))
+        fnv(&h2, UInt8(truncatingIfNeeded: l))
+        if l > 0, let base = msg.baseAddress {
+            var i = s
+            let e = s + l
+            while i < e {
+                let c = UInt64(asciiLower(base.load(fromByteOffset: i, as: UInt8.self)))
+                h1 = (h1 ^ c) &* fnvPrime
+                h2 = (h2 ^ c) &* fnvPrime
+                i += 1
+            }
+        }
+    }
+    fnv(&h1, 0)
+    fnv(&h2, 0)
+    h = h1
+    fresh = h2
+    return scan
+}
+
+/// What `checkRData` folds the canonical RDATA into: an FNV-1a state, or nothing (validation only).
+@usableFromInline
+protocol RDataFold {
+    /// Fold `msg[from ..< to]` (in bounds) raw.
+    mutating func raw(_ msg: UnsafeRawBufferPointer, _ from: Int, _ to: Int)
+    /// Walk the name at `start` (see `scanName`), folding its canonical form.
+    mutating func name(_ msg: UnsafeRawBufferPointer, start: Int, limit: Int) -> NameScan
+}
+
+@usableFromInline
+struct FNVFold: RDataFold {
+    @usableFromInline var h: UInt64
+    @inlinable @inline(__always) init(_ h: UInt64) { self.h = h }
+    @inlinable @inline(__always) mutating func raw(_ msg: UnsafeRawBufferPointer, _ from: Int, _ to: Int) {
+        fnvRange(&h, msg, from, to)
+    }
+    @inlinable @inline(__always) mutating func name(_ msg: UnsafeRawBufferPointer, start: Int, limit: Int) -> NameScan {
+        hashName(msg, start: start, limit: limit, &h)
+    }
+}
+
+/// Validation only: the same walk, no hashing.
+@usableFromInline
+struct NoFold: RDataFold {
+    @inlinable @inline(__always) init() {}
+    @inlinable @inline(__always) mutating func raw(_ msg: UnsafeRawBufferPointer, _ from: Int, _ to: Int) {}
+    @inlinable @inline(__always) mutating func name(_ msg: UnsafeRawBufferPointer, start: Int, limit: Int) -> NameScan {
+        scanName(msg, start: start, limit: limit) { _, _ in }
+    }
 }
 
 // MARK: - validation (no allocation; the single definition of "well-formed RDATA")
@@ -168,33 +240,33 @@ func isTypedRDataType(_ type: UInt16) -> Bool {
     }
 }
 
-/// Walks one RDATA for `checkRData`, hashing as it goes. A struct with mutating methods (not
+/// Walks one RDATA for `checkRData`, folding as it goes. A struct with mutating methods (not
 /// closures over local state) so nothing is boxed on the heap.
 @usableFromInline
-struct RDataWalker {
+struct RDataWalker<Fold: RDataFold> {
     @usableFromInline let msg: UnsafeRawBufferPointer
     @usableFromInline let end: Int
     @usableFromInline var p: Int
-    @usableFromInline var h: UInt64
+    @usableFromInline var fold: Fold
     @usableFromInline var nameErr = false
 
-    @inlinable init(msg: UnsafeRawBufferPointer, start: Int, end: Int, h: UInt64) {
+    @inlinable @inline(__always) init(msg: UnsafeRawBufferPointer, start: Int, end: Int, fold: Fold) {
         self.msg = msg
         self.end = end
         p = start
-        self.h = h
+        self.fold = fold
     }
 
-    /// Hash `n` raw bytes at p; false if they are not there.
+    /// Fold `n` raw bytes at p; false if they are not there.
     @inlinable @inline(__always) mutating func raw(_ n: Int) -> Bool {
         guard n >= 0, end - p >= n else { return false }
-        fnvRange(&h, msg, p, p + n)
+        fold.raw(msg, p, p + n)
         p += n
         return true
     }
 
     @inlinable @inline(__always) mutating func name() -> Bool {
-        let s = hashName(msg, start: p, limit: end, &h)
+        let s = fold.name(msg, start: p, limit: end)
         guard s.end >= 0 else { return false }
         if s.error != nil { nameErr = true }
         p = s.end
@@ -236,16 +308,17 @@ struct RDataWalker {
 }
 
 /// Check RDATA `[start, end)` of `msg` for type `type` and fold its canonical form (names
-/// expanded and lowercased) into `h`. Malformed RDATA is hashed raw. The single definition of
+/// expanded and lowercased) into `fold`. Malformed RDATA is folded raw. The single definition of
 /// "well-formed RDATA": `DNSMessage.parse` and `DNSSummary.summarize` both use it.
 @inlinable
-func checkRData(type: UInt16, rrclass: UInt16, _ msg: UnsafeRawBufferPointer, start: Int, end: Int, _ h: inout UInt64) -> RDataStatus {
+func checkRData<Fold: RDataFold>(type: UInt16, rrclass: UInt16, _ msg: UnsafeRawBufferPointer, start: Int, end: Int,
+                                 _ fold: inout Fold) -> RDataStatus {
     let len = end - start
     if len == 0 && (rrclass == DNSClass.any || rrclass == DNSClass.none) || !isTypedRDataType(type) {
-        fnvRange(&h, msg, start, end)
+        fold.raw(msg, start, end)
         return .ok
     }
-    var w = RDataWalker(msg: msg, start: start, end: end, h: h)
+    var w = RDataWalker(msg: msg, start: start, end: end, fold: fold)
     let ok: Bool
     switch type {
     case 1: ok = len == 4 && w.raw(4)
@@ -270,11 +343,27 @@ func checkRData(type: UInt16, rrclass: UInt16, _ msg: UnsafeRawBufferPointer, st
     default: ok = w.raw(len)
     }
     if !ok {
-        fnvRange(&h, msg, start, end)
+        fold.raw(msg, start, end)
         return .malformed
     }
-    h = w.h
+    fold = w.fold
     return w.nameErr ? .nameError : .ok
+}
+
+/// `checkRData` folding into an FNV-1a state.
+@inlinable @inline(__always)
+func checkRData(type: UInt16, rrclass: UInt16, _ msg: UnsafeRawBufferPointer, start: Int, end: Int, _ h: inout UInt64) -> RDataStatus {
+    var f = FNVFold(h)
+    let status = checkRData(type: type, rrclass: rrclass, msg, start: start, end: end, &f)
+    h = f.h
+    return status
+}
+
+/// `checkRData` without hashing: only whether the RDATA is well-formed.
+@inlinable @inline(__always)
+func rdataStatus(type: UInt16, rrclass: UInt16, _ msg: UnsafeRawBufferPointer, start: Int, end: Int) -> RDataStatus {
+    var f = NoFold()
+    return checkRData(type: type, rrclass: rrclass, msg, start: start, end: end, &f)
 }
 
 @inlinable

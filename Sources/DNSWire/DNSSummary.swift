@@ -52,14 +52,23 @@ public struct DNSSummary: Sendable, Equatable, Hashable {
     }
 
     /// Summarize a message; nil when it is shorter than the 12-byte header. No heap allocation.
+    ///
+    /// The cost is almost all FNV-1a (a serial multiply per hashed byte), so the walk avoids
+    /// hashing what it does not need to: the authority and additional sections are only
+    /// validated, and an owner name that is a lone compression pointer to a name whose hash is
+    /// already known (the question, an earlier owner, a CNAME target) reuses that hash.
     public static func summarize(_ bytes: UnsafeRawBufferPointer) -> DNSSummary? {
         let msg = bytes
         let n = msg.count
-        guard n >= 12 else { return nil }
-        @inline(__always) func be16(_ i: Int) -> UInt16 { UInt16(msg[i]) << 8 | UInt16(msg[i + 1]) }
+        guard n >= 12, let base = msg.baseAddress else { return nil }
+        /// The byte at `i`; every caller has checked `i < n`.
+        @inline(__always) func u8(_ i: Int) -> UInt8 { base.load(fromByteOffset: i, as: UInt8.self) }
+        /// Big-endian 16 bits at `i`; every caller has checked `i + 1 < n`.
+        @inline(__always) func be16(_ i: Int) -> UInt16 { UInt16(u8(i)) << 8 | UInt16(u8(i + 1)) }
         var s = DNSSummary(id: be16(0), flags: be16(2),
                            counts: DNSCounts(qd: be16(4), an: be16(6), ns: be16(8), ar: be16(10)))
         var pos = 12
+        var known = NameHashCache()
 
         // Questions.
         var qi: UInt16 = 0
@@ -77,6 +86,8 @@ public struct DNSSummary: Sendable, Equatable, Hashable {
                 s.qtype = type
                 s.qclass = cls
                 if scan.error == nil {
+                    // A pointer to this name (one more hop) walks the same labels without error.
+                    if scan.hops < DNSName.maxPointerHops { known.insert(pos, h) }
                     fnv16(&h, type)
                     fnv16(&h, cls)
                     s.questionHash = h
@@ -90,14 +101,35 @@ public struct DNSSummary: Sendable, Equatable, Hashable {
         var digest: UInt64 = 0
         var ai: UInt16 = 0
         while ai < s.counts.an {
-            var h = fnvOffset
-            let scan = hashName(msg, start: pos, limit: n, &h)
-            guard scan.end >= 0, n - scan.end >= 10 else {
+            var h: UInt64
+            let p: Int  // just past the owner name
+            let first: UInt8 = n - pos >= 2 ? u8(pos) : 0
+            if first & 0xC0 == 0xC0, let cached = known.lookup(Int(first & 0x3F) << 8 | Int(u8(pos + 1))) {
+                // `hashName` here would follow the pointer (hop 1; the cached walk used at most 126
+                // more) and hash exactly the cached name's labels from `fnvOffset`, without error.
+                h = cached
+                p = pos + 2
+            } else {
+                h = fnvOffset
+                let scan = hashName(msg, start: pos, limit: n, &h)
+                guard scan.end >= 0 else {
+                    s.wellFormed = false
+                    break
+                }
+                if scan.error != nil {
+                    s.wellFormed = false
+                } else if first & 0xC0 == 0xC0 {
+                    // The walk from the pointer's target is this walk less its first hop.
+                    known.insert(Int(first & 0x3F) << 8 | Int(u8(pos + 1)), h)
+                } else if scan.hops < DNSName.maxPointerHops {
+                    known.insert(pos, h)
+                }
+                p = scan.end
+            }
+            guard n - p >= 10 else {
                 s.wellFormed = false
                 break
             }
-            if scan.error != nil { s.wellFormed = false }
-            let p = scan.end
             let type = be16(p)
             let cls = be16(p + 2) & 0x7FFF
             let rdlen = Int(be16(p + 8))
@@ -106,15 +138,35 @@ public struct DNSSummary: Sendable, Equatable, Hashable {
                 s.wellFormed = false
                 break
             }
+            let rdEnd = rdStart + rdlen
             // An OPT pseudo-RR outside the additional section is a malformation (parse agrees).
             if type == DNSType.opt { s.wellFormed = false }
             fnv16(&h, type)
             fnv16(&h, cls)
-            if checkRData(type: type, rrclass: cls, msg, start: rdStart, end: rdStart + rdlen, &h) != .ok {
-                s.wellFormed = false
+            if type == DNSType.cname && !(rdlen == 0 && (cls == DNSClass.any || cls == DNSClass.none)) {
+                // `checkRData` for CNAME, also hashing the target from `fnvOffset` (a second,
+                // independent chain: nearly free) for the next owner, which usually points at it.
+                var rr = h
+                var target = fnvOffset
+                let scan = hashName2(msg, start: rdStart, limit: rdEnd, &rr, &target)
+                if scan.end == rdEnd {
+                    h = rr
+                    if scan.error != nil { s.wellFormed = false }
+                } else {
+                    fnvRange(&h, msg, rdStart, rdEnd)
+                    s.wellFormed = false
+                }
+                if scan.error == nil && scan.hops < DNSName.maxPointerHops { known.insert(rdStart, target) }
+                digest &+= mix64(h)
+            } else if (type == DNSType.a && rdlen == 4) || (type == DNSType.aaaa && rdlen == 16) {
+                // Well-formed; `checkRData` would fold exactly the raw RDATA.
+                fnvRange(&h, msg, rdStart, rdEnd)
+                digest &+= mix64(h)
+            } else {
+                if checkRData(type: type, rrclass: cls, msg, start: rdStart, end: rdEnd, &h) != .ok { s.wellFormed = false }
+                digest &+= mix64(h)
             }
-            digest &+= mix64(h)
-            pos = rdStart + rdlen
+            pos = rdEnd
             ai += 1
         }
         s.answerDigest = digest
@@ -126,13 +178,13 @@ public struct DNSSummary: Sendable, Equatable, Hashable {
     }
 
     /// Walks authority and additional records: bounds, names, RDATA, EDNS option framing.
+    /// Validation only (nothing here is hashed).
     static func tailIsWellFormed(_ msg: UnsafeRawBufferPointer, from start: Int, records: Int) -> Bool {
         let n = msg.count
         var pos = start
         var i = 0
         while i < records {
-            var h = fnvOffset
-            let scan = hashName(msg, start: pos, limit: n, &h)
+            let scan = scanName(msg, start: pos, limit: n) { _, _ in }
             guard scan.end >= 0, scan.error == nil, n - scan.end >= 10 else { return false }
             let p = scan.end
             let type = UInt16(msg[p]) << 8 | UInt16(msg[p + 1])
@@ -150,7 +202,7 @@ public struct DNSSummary: Sendable, Equatable, Hashable {
                     guard end - o - 4 >= olen else { return false }
                     o += 4 + olen
                 }
-            } else if checkRData(type: type, rrclass: cls, msg, start: rdStart, end: rdStart + rdlen, &h) != .ok {
+            } else if rdataStatus(type: type, rrclass: cls, msg, start: rdStart, end: rdStart + rdlen) != .ok {
                 return false
             }
             pos = rdStart + rdlen
@@ -172,4 +224,32 @@ func mix64(_ x: UInt64) -> UInt64 {
     z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
     z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
     return z ^ (z >> 31)
+}
+
+/// Canonical-name hashes already computed in this message, by the offset of the name: the FNV-1a
+/// state after `hashName` from `fnvOffset` over the name at that offset, when that walk found no
+/// error and followed at most `maxPointerHops - 1` pointers (so a pointer to it still walks
+/// cleanly). Four entries, round robin; on the stack.
+struct NameHashCache {
+    var k0 = -1, k1 = -1, k2 = -1, k3 = -1
+    var v0: UInt64 = 0, v1: UInt64 = 0, v2: UInt64 = 0, v3: UInt64 = 0
+    var next = 0
+
+    @inline(__always) func lookup(_ offset: Int) -> UInt64? {
+        if offset == k0 { return v0 }
+        if offset == k1 { return v1 }
+        if offset == k2 { return v2 }
+        if offset == k3 { return v3 }
+        return nil
+    }
+
+    @inline(__always) mutating func insert(_ offset: Int, _ h: UInt64) {
+        switch next & 3 {
+        case 0: k0 = offset; v0 = h
+        case 1: k1 = offset; v1 = h
+        case 2: k2 = offset; v2 = h
+        default: k3 = offset; v3 = h
+        }
+        next &+= 1
+    }
 }

@@ -437,15 +437,19 @@ final class SummaryDifferentialTests: XCTestCase {
         checked += 1
         let ref = ReferenceSummary.summarize(m)
         let new = m.withUnsafeBytes { DNSSummary.summarize($0) }
-        // The [UInt8] overload must agree too.
+        // The [UInt8] overload must agree too, and so must the same bytes in the middle of a larger
+        // buffer whose neighbouring bytes look like names and pointers (nothing is read outside).
         let viaArray = DNSSummary.summarize(m)
+        let framed = ([0xC0, 0x0C, 0x03] + m + [0xC0, 0x0C, 0x03, 0x41, 0x42, 0x43, 0x00, 0x00, 0x01, 0x00, 0x01]).withUnsafeBytes {
+            DNSSummary.summarize(UnsafeRawBufferPointer(rebasing: $0[3..<(3 + m.count)]))
+        }
         if let r = ref {
             if r.wellFormed { seen.wellFormed += 1 } else { seen.malformed += 1 }
             if !r.tailWellFormed { seen.tailBad += 1 }
         } else {
             seen.short += 1
         }
-        guard ref != new || ref != viaArray
+        guard ref != new || ref != viaArray || ref != framed
                 || ref?.tailWellFormed != new?.tailWellFormed else { return }
         failures += 1
         if failures <= 10 {
@@ -541,7 +545,7 @@ final class SummaryDifferentialTests: XCTestCase {
     func be16(_ v: Int) -> [UInt8] { [UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)] }
 
     /// Random RDATA roughly shaped for `type` (right often enough to reach deep into checkRData).
-    func randomRData(type: UInt16, _ rng: inout SplitMix, pointers: [Int], at offset: Int) -> [UInt8] {
+    func randomRData(type: UInt16, _ rng: inout SplitMix, pointers: [Int]) -> [UInt8] {
         func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) } }
         func cstr() -> [UInt8] { let l = Int(rng.next() % 12); return [UInt8(l)] + bytes(l) }
         func bitmap() -> [UInt8] {
@@ -611,7 +615,7 @@ final class SummaryDifferentialTests: XCTestCase {
             if rng.next() % 2 == 0 { pointers.append(start) }
             let type = Self.interestingTypes[Int(rng.next() % UInt64(Self.interestingTypes.count))]
             let cls: Int = rng.next() % 6 == 0 ? [0x8001, 255, 254, 3][Int(rng.next() % 4)] : 1
-            var rd = randomRData(type: type, &rng, pointers: pointers, at: m.count + 10)
+            var rd = randomRData(type: type, &rng, pointers: pointers)
             if (cls == 255 || cls == 254), rng.next() % 2 == 0 { rd = [] }
             m += be16(Int(type)) + be16(cls) + be16(Int(rng.next() % 65536)) + be16(Int(rng.next() % 65536)) + be16(rd.count)
             if [2, 5, 12, 39, 15, 33, 6, 47, 64, 65].contains(type) { pointers.append(m.count + (type == 15 ? 2 : type == 33 ? 6 : type == 64 || type == 65 ? 2 : 0)) }
@@ -620,40 +624,43 @@ final class SummaryDifferentialTests: XCTestCase {
         return m
     }
 
-    /// A question name reached through a chain of `hops` pointers, and answers whose owners
-    /// point at the question, into the chain, or at each other (pointer-hop limit edges).
+    /// A question, then an untyped answer whose RDATA is a chain of `hops` pointers ending at the
+    /// question name, then CNAME and A answers whose owners point at the question, into the
+    /// chain or at earlier CNAME targets, and whose CNAME targets point into the chain
+    /// (pointer-hop limit edges for names reused through the hash cache).
     func chainMessage(hops: Int, answers: Int, _ rng: inout SplitMix) -> [UInt8] {
-        var body: [UInt8] = []
-        // Name data at offset 12: a real name, not counted as a question (qd counts the chain end).
-        body += [3, 0x57, 0x77, 0x57, 7] + Array("ExAmple".utf8) + [3] + Array("COM".utf8) + [0]
+        func ptr(_ t: Int) -> [UInt8] { [0xC0 | UInt8(truncatingIfNeeded: t >> 8 & 0x3f), UInt8(truncatingIfNeeded: t)] }
+        var m = be16(Int(rng.next() % 65536)) + be16(0x8180) + be16(1) + be16(0) + be16(0) + be16(0)
+        m += [3, 0x57, 0x77, 0x57, 7] + Array("ExAmple".utf8) + [3] + Array("COM".utf8) + [0] + [0, 1, 0, 1]
+        var targets: [Int] = [12]
+        // The chain, as the RDATA of an untyped answer owned by the question name.
+        var chain: [UInt8] = []
+        let chainStart = m.count + 12
         var prev = 12
-        var chain: [Int] = [12]
         for _ in 0..<hops {
-            let here = 12 + body.count
-            body += [0xC0 | UInt8(truncatingIfNeeded: prev >> 8 & 0x3f), UInt8(truncatingIfNeeded: prev)]
-            chain.append(here)
+            let here = chainStart + chain.count
+            chain += ptr(prev)
+            targets.append(here)
             prev = here
         }
-        // The question starts after the chain: a label then a pointer to its end.
-        let qStart = 12 + body.count
-        body += [1, 0x71, 0xC0 | UInt8(truncatingIfNeeded: prev >> 8 & 0x3f), UInt8(truncatingIfNeeded: prev)] + [0, 1, 0, 1]
-        chain.append(qStart)
+        m += ptr(12) + be16(0xFF00) + be16(1) + [0, 0, 0, 9] + be16(chain.count) + chain
+        var count = 1
+        var cnameTargets: [Int] = []
         for _ in 0..<answers {
-            let t = rng.next() % 3 == 0 ? chain[Int(rng.next() % UInt64(chain.count))] : qStart
-            body += [0xC0 | UInt8(truncatingIfNeeded: t >> 8 & 0x3f), UInt8(truncatingIfNeeded: t)]
-            body += [0, 5, 0, 1, 0, 0, 0, 9]
-            let rdStart = 12 + body.count + 2
-            let tt = chain[Int(rng.next() % UInt64(chain.count))]
-            let rd: [UInt8] = [2, 0x4B, 0x6b, 0xC0 | UInt8(truncatingIfNeeded: tt >> 8 & 0x3f), UInt8(truncatingIfNeeded: tt)]
-            body += be16(rd.count) + rd
-            chain.append(rdStart)
+            let pool = rng.next() % 2 == 0 && !cnameTargets.isEmpty ? cnameTargets : targets
+            m += ptr(pool[Int(rng.next() % UInt64(pool.count))])
+            if rng.next() % 3 == 0 {
+                m += be16(1) + be16(1) + [0, 0, 0, 9] + be16(4) + [192, 0, 2, UInt8(truncatingIfNeeded: rng.next())]
+            } else {
+                let rd: [UInt8] = (rng.next() % 2 == 0 ? [2, 0x4B, 0x6b] : []) + ptr(targets[Int(rng.next() % UInt64(targets.count))])
+                m += be16(5) + be16(1) + [0, 0, 0, 9] + be16(rd.count)
+                cnameTargets.append(m.count)
+                m += rd
+            }
+            count += 1
         }
-        // The first `hops + 1` names are not records: the header says the question starts at
-        // 12 only when hops == 0, so make the question section the chain itself when asked.
-        let qd = rng.next() % 2 == 0 ? 1 : 0
-        var header = be16(Int(rng.next() % 65536)) + be16(0x8180) + be16(qd) + be16(answers) + be16(0) + be16(0)
-        if qd == 0 { header[7] = UInt8(answers) }
-        return header + body
+        m.replaceSubrange(6..<8, with: be16(count))
+        return m
     }
 
     func testMatchesReferenceOnCorpus() {
@@ -719,7 +726,7 @@ final class SummaryDifferentialTests: XCTestCase {
         var rng = SplitMix(state: 0xD1FF_5EED_0003)
         for hops in [0, 1, 2, 60, 120, 124, 125, 126, 127, 128, 129, 130] {
             for _ in 0..<40 {
-                var m = chainMessage(hops: hops, answers: 1 + Int(rng.next() % 4), &rng)
+                var m = chainMessage(hops: hops, answers: 1 + Int(rng.next() % 6), &rng)
                 check(m, "chain \(hops)")
                 mutate(&m, &rng)
                 check(m, "mutated chain \(hops)")
@@ -757,6 +764,145 @@ final class SummaryDifferentialTests: XCTestCase {
         }
         XCTAssertEqual(failures, 0)
         print("differential pointer chains: \(checked) cases (\(seen)), \(failures) differences")
+    }
+
+    /// Names reused through a pointer (a CNAME target, an inline owner, the question) whose own
+    /// walk is right at the pointer-hop limit: one more hop through the pointer must fail exactly
+    /// as in the reference.
+    func testMatchesReferenceAtHopLimitThroughReusedNames() {
+        var rng = SplitMix(state: 0xD1FF_5EED_0004)
+        func ptr(_ t: Int) -> [UInt8] { [0xC0 | UInt8(t >> 8 & 0x3f), UInt8(t & 0xff)] }
+        for hops in 121...129 {
+            for inlineLabel in [false, true] {
+                for questionInChain in [false, true] {
+                    // Header, then the question at 12, then a first answer whose RDATA holds a chain of
+                    // `hops` pointers ending in the name "A".
+                    let qLen = questionInChain ? 6 : 7
+                    let base = 12 + qLen + 11
+                    var chainBody: [UInt8] = [1, 0x41, 0]
+                    var prev = base
+                    for _ in 0..<hops {
+                        let here = base + chainBody.count
+                        chainBody += ptr(prev)
+                        prev = here
+                    }
+                    let deepest = prev
+                    var m: [UInt8] = [0, 1, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0]
+                    m += questionInChain ? ptr(deepest - 2) + [0, 5, 0, 1] : [1, 0x71, 0, 0, 5, 0, 1]
+                    m += [0] + be16(0xFF00) + be16(1) + [0, 0, 0, 1] + be16(chainBody.count) + chainBody
+                    var answers = 1
+                    for e in [deepest, deepest - 2, deepest - 4] {
+                        // CNAME (owner: the question) whose target points into the chain.
+                        let cnameTarget = (inlineLabel ? [1, 0x78] : []) + ptr(e)
+                        m += ptr(12) + be16(5) + be16(1) + [0, 0, 0, 1] + be16(cnameTarget.count)
+                        let rdStart = m.count
+                        m += cnameTarget
+                        // Two A records owned by a pointer to the CNAME target (a miss, then a hit).
+                        for _ in 0..<2 { m += ptr(rdStart) + be16(1) + be16(1) + [0, 0, 0, 1] + be16(4) + [192, 0, 2, 1] }
+                        // An inline owner pointing into the chain, then an A owned by a pointer to it.
+                        let ownerAt = m.count
+                        m += [1, 0x6f] + ptr(e) + be16(16) + be16(1) + [0, 0, 0, 1] + be16(2) + [1, 0x61]
+                        m += ptr(ownerAt) + be16(1) + be16(1) + [0, 0, 0, 1] + be16(4) + [192, 0, 2, 2]
+                        answers += 5
+                    }
+                    m.replaceSubrange(6..<8, with: be16(answers))
+                    check(m, "reused names at hop limit \(hops) inline \(inlineLabel) question-in-chain \(questionInChain)")
+                    for _ in 0..<100 {
+                        var x = m
+                        mutate(&x, &rng)
+                        check(x, "reused names at hop limit \(hops), mutated")
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(failures, 0)
+        print("differential hop limit through reused names: \(checked) cases (\(seen)), \(failures) differences")
+    }
+
+    /// Authority/additional names that reach the 255-octet and 127-hop limits through names
+    /// seen earlier in the tail (which the tail walk may remember), with prefixes that land just
+    /// under, on and just over each limit.
+    func testMatchesReferenceOnTailNamesAtLimits() {
+        var rng = SplitMix(state: 0xD1FF_5EED_0005)
+        func ptr(_ t: Int) -> [UInt8] { [0xC0 | UInt8(t >> 8 & 0x3f), UInt8(t & 0xff)] }
+        func label(_ len: Int) -> [UInt8] { [UInt8(len)] + (0..<len).map { _ in UInt8(0x61 + rng.next() % 26) } }
+        for round in 0..<4000 {
+            // A pool of names in the RDATA of an untyped answer at offset 12 (owner: the root).
+            let poolStart = 12 + 11
+            var pool: [UInt8] = []
+            var targets: [(offset: Int, wire: Int, hops: Int)] = []
+            // Long inline names: wire 1 + 4 x (1 + 58...62).
+            for _ in 0..<2 {
+                let at = poolStart + pool.count
+                var wire = 1
+                for _ in 0..<4 { let l = 58 + Int(rng.next() % 5); pool += label(l); wire += 1 + l }
+                pool += [0]
+                targets.append((at, wire, 0))
+            }
+            // A pointer chain of depth up to 128 ending in "a".
+            let chainAt = poolStart + pool.count
+            pool += label(1) + [0]
+            targets.append((chainAt, 3, 0))
+            var prev = chainAt
+            let depth = 120 + Int(rng.next() % 9)
+            for d in 1...depth {
+                let here = poolStart + pool.count
+                pool += ptr(prev)
+                if d >= depth - 4 { targets.append((here, 3, d)) }
+                prev = here
+            }
+            // A label in front of a long name (wire near 255).
+            for t in targets.prefix(2) {
+                let at = poolStart + pool.count
+                let l = max(1, min(63, 255 - t.wire - 1 + Int(rng.next() % 3) - 1))
+                pool += label(l) + ptr(t.offset)
+                targets.append((at, t.wire + l + 1, 1))
+            }
+            var m: [UInt8] = [UInt8(round >> 8), UInt8(round & 0xff), 0x81, 0x80, 0, 0, 0, 1, 0, 0, 0, 0]
+            m += [0] + be16(0xFF01) + be16(1) + [0, 0, 0, 1] + be16(pool.count) + pool
+            // Tail records: owner and NS target = a short prefix + a pointer to a pool name.
+            func name() -> [UInt8] {
+                let t = targets[Int(rng.next() % UInt64(targets.count))]
+                var prefix: [UInt8] = []
+                switch rng.next() % 4 {
+                case 0: break
+                case 1: prefix = label(1 + Int(rng.next() % 8))
+                default:
+                    // Land on 254, 255 or 256 octets when possible.
+                    let want = 254 + Int(rng.next() % 3) - t.wire
+                    if want >= 2 && want <= 64 { prefix = label(want - 1) } else { prefix = label(1 + Int(rng.next() % 3)) }
+                }
+                return prefix + ptr(t.offset)
+            }
+            let records = 1 + Int(rng.next() % 5)
+            var nsOwners: [Int] = []
+            for _ in 0..<records {
+                let ownerAt = m.count
+                if !nsOwners.isEmpty, rng.next() % 3 == 0 {
+                    m += ptr(nsOwners[Int(rng.next() % UInt64(nsOwners.count))])
+                } else {
+                    m += name()
+                }
+                nsOwners.append(ownerAt)
+                if rng.next() % 2 == 0 {
+                    let target = name()
+                    m += be16(2) + be16(1) + [0, 0, 0, 1] + be16(target.count)
+                    nsOwners.append(m.count)
+                    m += target
+                } else {
+                    m += be16(1) + be16(1) + [0, 0, 0, 1] + be16(4) + [192, 0, 2, 9]
+                }
+            }
+            m.replaceSubrange(8..<10, with: be16(records))
+            check(m, "tail limits round \(round)")
+            if round % 4 == 0 {
+                var x = m
+                mutate(&x, &rng)
+                check(x, "tail limits round \(round), mutated")
+            }
+        }
+        XCTAssertEqual(failures, 0)
+        print("differential tail names at limits: \(checked) cases (\(seen)), \(failures) differences")
     }
 
     /// The worst-case 64 KB chain message of RobustnessTests, and huge counts.
