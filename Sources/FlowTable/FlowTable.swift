@@ -6,7 +6,7 @@
 /// open-addressing index (linear probing, backward-shift deletion, no tombstones) maps hashes to
 /// entry numbers. An entry keeps its number until it is removed, so callers can hold it (with
 /// its generation, to notice reuse) across other insertions and removals — the DNS tracker's
-/// expiry queue holds 16-byte handles instead of whole keys.
+/// expiry queue holds 8-byte handles instead of whole keys.
 
 /// A key for `FlowTable`: equality plus a 64-bit hash that depends on every field (the table
 /// applies a final mix, so it need not be well spread on its own).
