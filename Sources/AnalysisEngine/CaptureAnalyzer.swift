@@ -73,19 +73,9 @@ public final class CaptureAnalyzer {
     public private(set) var tlsServerHellos = 0
     public private(set) var quicClientHellos = 0
     var tlsMalformed = 0
-    /// Per reason, indexed by the reason's position in `allCases` (no hashing per packet).
+    /// Per reason, indexed by the reason's `ordinal` (no hashing per packet).
     private var skippedCounts = [Int](repeating: 0, count: SkipReason.allCases.count)
     private var malformedCounts = [Int](repeating: 0, count: MalformedReason.allCases.count)
-    var skipped: [SkipReason: Int] {
-        var d: [SkipReason: Int] = [:]
-        for r in SkipReason.allCases where skippedCounts[r.ordinal] > 0 { d[r] = skippedCounts[r.ordinal] }
-        return d
-    }
-    var malformed: [MalformedReason: Int] {
-        var d: [MalformedReason: Int] = [:]
-        for r in MalformedReason.allCases where malformedCounts[r.ordinal] > 0 { d[r] = malformedCounts[r.ordinal] }
-        return d
-    }
     private(set) var dnsAnomalies: [String: Int] = [:]
     private(set) var unsupportedLinkTypes: [String: Int] = [:]
     private var truncatedPayloads = 0
@@ -396,15 +386,15 @@ public final class CaptureAnalyzer {
         s.unansweredQueries = dns.stats.unanswered
         s.tlsClientHellos = tlsClientHellos
         s.resolvers = dns.resolvers.sorted().map(\.description)
-        let malformedFrames = malformed.values.reduce(0, +)
+        let malformedFrames = malformedCounts.reduce(0, +)
         s.malformed = malformedFrames + dnsMalformed + tlsMalformed
         let fs = fragments.stats
         let ts = tcp.stats
         s.dropped = fs.evicted + fs.timedOut + fs.tooLarge + ts.evicted + ts.droppedSegmentsOverLimit + dns.stats.evictedTransactions
         var c: [(String, Int)] = []
-        for r in SkipReason.allCases { if let n = skipped[r], n > 0 { c.append(("skipped_" + r.rawValue, n)) } }
+        for r in SkipReason.allCases where skippedCounts[r.ordinal] > 0 { c.append(("skipped_" + r.rawValue, skippedCounts[r.ordinal])) }
         for (lt, n) in unsupportedLinkTypes.sorted(by: { $0.key < $1.key }) { c.append(("link_type_\(lt)", n)) }
-        for r in MalformedReason.allCases { if let n = malformed[r], n > 0 { c.append(("malformed_" + r.rawValue, n)) } }
+        for r in MalformedReason.allCases where malformedCounts[r.ordinal] > 0 { c.append(("malformed_" + r.rawValue, malformedCounts[r.ordinal])) }
         for (a, n) in dnsAnomalies.sorted(by: { $0.key < $1.key }) { c.append(("dns_anomaly_" + a, n)) }
         if truncatedPayloads > 0 { c.append(("truncated_payloads", truncatedPayloads)) }
         c.append(("dns_queries", dns.stats.queries))
@@ -456,7 +446,7 @@ public final class CaptureAnalyzer {
         if certificatesUnjudged > 0 {
             n.append("\(certificatesUnjudged) server certificates were not judged: no trust store was found (install ca-certificates, or give --ca-file).")
         }
-        let nonIP = skipped[.nonIP] ?? 0
+        let nonIP = skippedCounts[SkipReason.nonIP.ordinal]
         if nonIP > 0 { n.append("\(nonIP) frames carried no IP (ARP, LLDP, …) and were skipped.") }
         if truncatedPayloads > 0 {
             n.append("\(truncatedPayloads) packets were cut short by the capture's snap length; their payloads were decoded as far as they go.")

@@ -4,6 +4,7 @@ import NetTypes
 /// Which resolvers a capture's DNS queries went to: queries per (client, resolver, port,
 /// transport), with the first frame of each. Bounded: paths beyond `maxPaths` are only counted.
 /// Firewall correlation uses it to say how much captured traffic a redirect rule would take.
+/// Counted on the packet path by `DNSPathCounter`.
 public struct DNSPathTally: Sendable {
     public struct Path: Sendable, Hashable {
         public var client: IPAddress
@@ -25,16 +26,9 @@ public struct DNSPathTally: Sendable {
 
     public init() {}
 
-    public mutating func query(client: IPAddress, resolver: IPAddress, port: UInt16, transport: TransportProtocol,
-                               frame: UInt64, input: Int) {
-        let p = Path(client: client, resolver: resolver, port: port, transport: transport)
-        if let i = paths.index(forKey: p) {
-            paths.values[i].queries += 1  // one hash per query on this hot path
-        } else if paths.count < Self.maxPaths {
-            paths[p] = Count(queries: 1, firstFrame: frame, input: input)
-        } else {
-            overflowQueries += 1
-        }
+    public init(paths: [Path: Count], overflowQueries: Int) {
+        self.paths = paths
+        self.overflowQueries = overflowQueries
     }
 }
 
@@ -43,13 +37,6 @@ extension DNSPathTally.Path: FlowTableKey {
         var x = (resolver.tableHash ^ UInt64(port) << 8 ^ UInt64(transport.rawValue)) &* 0x9E37_79B9_7F4A_7C15
         x ^= client.tableHash
         return (x ^ (x >> 31)) &* 0xbf58_476d_1ce4_e5b9
-    }
-}
-
-extension DNSPathTally {
-    public init(paths: [Path: Count], overflowQueries: Int) {
-        self.paths = paths
-        self.overflowQueries = overflowQueries
     }
 }
 

@@ -86,12 +86,17 @@ public final class DNSTransactionTracker {
             self.questionHash = questionHash
         }
 
+        /// The query flow (client endpoint → server endpoint) alone.
+        @inline(__always)
+        var flowMix: UInt64 {
+            DNSTransactionTracker.flowMix(client: client, server: server, clientPort: clientPort, serverPort: serverPort)
+        }
+
         /// Computed when needed rather than stored: the table keeps a tag of it in its index,
         /// and 8 bytes less per open transaction adds up to megabytes.
         @inline(__always)
         var tableHash: UInt64 {
-            DNSTransactionTracker.flowMix(client: client, server: server, clientPort: clientPort, serverPort: serverPort)
-                ^ (questionHash &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(id) << 40 | UInt64(proto.rawValue) << 32)
+            flowMix ^ (questionHash &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(id) << 40 | UInt64(proto.rawValue) << 32)
         }
 
         static func == (a: Key, b: Key) -> Bool {
@@ -147,7 +152,6 @@ public final class DNSTransactionTracker {
         var responses: [Response] = []
         var raws: [Int: [UInt8]] = [:]  // by position in `responses`
         var firstRaw: [UInt8] = []
-        var conflicting = false
     }
 
     /// Evidence gathered for one injection finding, rendered at the end when baselines are known.
@@ -295,7 +299,6 @@ public final class DNSTransactionTracker {
         }
         // Two different answers: keep both messages as evidence.
         stats.conflictingResponses += 1
-        extra.conflicting = true
         if extra.firstRaw.isEmpty, let raw = arena.fetch(first.arena) { extra.firstRaw = raw }
         extra.raws[extra.responses.count] = Array(bytes)
         extra.responses.append(resp)
@@ -333,7 +336,7 @@ public final class DNSTransactionTracker {
 
     /// Notes that a query went out on this flow (for telling wrong-txid responses from missing queries).
     private func rememberFlow(_ key: Key, at ts: Timestamp) {
-        let mix = DNSTransactionTracker.flowMix(client: key.client, server: key.server, clientPort: key.clientPort, serverPort: key.serverPort)
+        let mix = key.flowMix
         if let start = flowsGenerationStart {
             let recentCount = flowsAIsRecent ? flowsA.count : flowsB.count
             if ts.nanoseconds(since: start) > limits.queryTimeoutNanoseconds || recentCount >= limits.maxOpenTransactions {
@@ -369,7 +372,7 @@ public final class DNSTransactionTracker {
         // A response right at the start of a capture may answer a query sent before it began.
         if obs.input < captureStart.count, let start = captureStart[obs.input],
            obs.ts.nanoseconds(since: start) < limits.captureStartGraceNanoseconds,
-           !open.entries.contains(where: { let k = open.key(ofEntry: $0); return k.client == obs.dst && k.clientPort == obs.dport }) {
+           !open.containsKey(where: { $0.client == obs.dst && $0.clientPort == obs.dport }) {
             return
         }
         stats.unsolicitedResponses += 1
@@ -449,7 +452,7 @@ public final class DNSTransactionTracker {
             return
         }
         guard t.hasExtra, let extra = extras.removeValue(forKey: t.serial) else { return }
-        if extra.conflicting && extra.responses.contains(where: { $0.digest != first.digest }) {
+        if extra.responses.contains(where: { $0.digest != first.digest }) {
             injectionCases.append(InjectionCase(key: k, query: t, responses: kept(t, extra)))
         }
     }

@@ -51,9 +51,6 @@ public final class FlowTable<Key: FlowTableKey, Value> {
     @usableFromInline var _count = 0
 
     public var count: Int { _count }
-    public var isEmpty: Bool { _count == 0 }
-    /// One past the highest entry number in use, for `forEachEntry`-style loops.
-    public var entryLimit: Int { entryHigh }
 
     /// `reservedCapacity`: entries to reserve address space for up front (a table with a known
     /// bound). The memory is only touched as entries are first used, and the entry arrays never
@@ -144,9 +141,6 @@ public final class FlowTable<Key: FlowTableKey, Value> {
 
     @inlinable
     public func key(ofEntry e: Int) -> Key { slots[e].key }
-
-    @inlinable
-    public func isLive(_ e: Int) -> Bool { e >= 0 && e < entryHigh && generations[e] & 1 == 1 }
 
     @inlinable
     public func handle(ofEntry e: Int) -> FlowTableHandle {
@@ -257,6 +251,12 @@ public final class FlowTable<Key: FlowTableKey, Value> {
         freeList.removeAll()
         for e in (0..<entryHigh).reversed() { freeList.append(Int32(e)) }
         _count = 0
+    }
+
+    /// Whether some live key satisfies `predicate` (a scan, without building a list of entries).
+    public func containsKey(where predicate: (Key) -> Bool) -> Bool {
+        for e in 0..<entryHigh where generations[e] & 1 == 1 && predicate(slots[e].key) { return true }
+        return false
     }
 
     /// Live entries, in entry order (not insertion order once entries are reused).

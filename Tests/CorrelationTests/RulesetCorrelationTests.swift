@@ -18,16 +18,16 @@ final class RulesetCorrelationTests: XCTestCase {
     }
 
     func tally(_ queries: [(client: String, resolver: String, port: UInt16, tcp: Bool, count: Int)]) -> DNSPathTally {
-        var t = DNSPathTally()
+        let counter = DNSPathCounter()
         var frame: UInt64 = 1
         for q in queries {
             for _ in 0..<q.count {
-                t.query(client: IPAddress(q.client)!, resolver: IPAddress(q.resolver)!, port: q.port,
-                        transport: q.tcp ? .tcp : .udp, frame: frame, input: 0)
+                counter.query(client: IPAddress(q.client)!, resolver: IPAddress(q.resolver)!, port: q.port,
+                              transport: q.tcp ? .tcp : .udp, frame: frame, input: 0)
                 frame += 1
             }
         }
-        return t
+        return counter.tally
     }
 
     func injection(resolver: String) -> Finding {

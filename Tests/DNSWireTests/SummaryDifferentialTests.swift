@@ -907,19 +907,7 @@ final class SummaryDifferentialTests: XCTestCase {
 
     /// The worst-case 64 KB chain message of RobustnessTests, and huge counts.
     func testMatchesReferenceOnLargeMessages() {
-        var body = hex("01610000010001")
-        var prev = 12
-        for _ in 0..<126 {
-            let here = 12 + body.count
-            body += [0xC0 | UInt8(truncatingIfNeeded: prev >> 8), UInt8(truncatingIfNeeded: prev)] + hex("00010001")
-            prev = here
-        }
-        let deepest = prev
-        while 12 + body.count + 6 <= 65535 {
-            body += [0xC0 | UInt8(truncatingIfNeeded: deepest >> 8), UInt8(truncatingIfNeeded: deepest)] + hex("00010001")
-        }
-        let qd = 1 + (body.count - 7) / 6
-        let wire = [0, 0, 0x81, 0x80, UInt8(qd >> 8), UInt8(qd & 0xff), 0, 0, 0, 0, 0, 0] + body
+        let (wire, qd) = worstCaseChainMessage()
         check(wire, "worst-case chain")
         var asAnswers = wire
         asAnswers[4] = 0

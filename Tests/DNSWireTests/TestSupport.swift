@@ -50,3 +50,22 @@ func firstAnswer(_ bytes: [UInt8], file: StaticString = #filePath, line: UInt = 
     XCTAssertEqual(m.answers.count, 1, file: file, line: line)
     return m.answers.first
 }
+
+/// A 64 KB message built to be as expensive as possible: a chain of 127 pointer hops, then
+/// thousands of questions that each walk the whole chain. Returns the message and its question count.
+func worstCaseChainMessage() -> (wire: [UInt8], questions: Int) {
+    var body = hex("01610000010001")
+    var prev = 12  // offset of the previous question's name
+    for _ in 0..<DNSName.maxPointerHops - 1 {
+        let here = 12 + body.count
+        body += [0xC0 | UInt8(truncatingIfNeeded: prev >> 8), UInt8(truncatingIfNeeded: prev)] + hex("00010001")
+        prev = here
+    }
+    // `prev` now names the deepest pointer; fill the rest of 64 KB with questions pointing at it.
+    let deepest = prev
+    while 12 + body.count + 6 <= 65535 {
+        body += [0xC0 | UInt8(truncatingIfNeeded: deepest >> 8), UInt8(truncatingIfNeeded: deepest)] + hex("00010001")
+    }
+    let qd = 1 + (body.count - 7) / 6
+    return ([0, 0, 0x81, 0x80, UInt8(qd >> 8), UInt8(qd & 0xff), 0, 0, 0, 0, 0, 0] + body, qd)
+}

@@ -336,3 +336,12 @@ final class TCPReassemblyTests: XCTestCase {
         XCTAssertGreaterThan(r.stats.evicted, 0)
     }
 }
+
+/// The analyzer counts skipped and malformed frames in arrays indexed by `ordinal`: each reason
+/// must have its own slot, in `allCases` order.
+final class ReasonOrdinalTests: XCTestCase {
+    func testOrdinalsArePositionsInAllCases() {
+        XCTAssertEqual(SkipReason.allCases.map(\.ordinal), Array(0..<SkipReason.allCases.count))
+        XCTAssertEqual(MalformedReason.allCases.map(\.ordinal), Array(0..<MalformedReason.allCases.count))
+    }
+}
