@@ -48,41 +48,55 @@ public struct QUICInitialKeys: Sendable {
 
     /// Derive from the Destination Connection ID of the client's first Initial packet.
     public init?(version: UInt32, initialDCID: [UInt8], side: QUICSide) {
-        guard let salt = QUICVersion.initialSalt(version) else { return nil }
+        guard let salted = Labels.salted(version) else { return nil }
         // HKDF with SHA-256 (RFC 5869) as HMACs: every output here is at most one hash long, so
-        // Expand is a single HMAC. (The generic HKDF costs several times more, and every new QUIC
-        // connection in a capture pays for it.)
-        let initialSecret = Self.hmac(key: salt, initialDCID)
-        let sideSecret = Self.expandLabel(initialSecret, side == .client ? Self.clientIn : Self.serverIn, 32)
-        let v2 = version == QUICVersion.v2
+        // Expand is a single HMAC. Keyed HMAC states are copied instead of rebuilt: the salt's
+        // is made once per version, the side secret's once per connection (three expansions).
+        // Every new QUIC connection in a capture pays for this derivation.
+        let labels = version == QUICVersion.v2 ? Labels.v2 : Labels.v1
+        var extract = salted
+        extract.update(data: initialDCID)
+        let initialSecret = SymmetricKey(data: extract.finalize())
+        let sideSecret = SymmetricKey(data: Self.expand(HMAC<SHA256>(key: initialSecret),
+                                                        side == .client ? Labels.clientIn : Labels.serverIn, 32))
+        let keyed = HMAC<SHA256>(key: sideSecret)
         self.version = version
-        self.key = SymmetricKey(data: Self.expandLabel(sideSecret, v2 ? Self.keyV2 : Self.keyV1, 16))
-        self.iv = Self.expandLabel(sideSecret, v2 ? Self.ivV2 : Self.ivV1, 12)
-        self.hp = SymmetricKey(data: Self.expandLabel(sideSecret, v2 ? Self.hpV2 : Self.hpV1, 16))
+        self.key = SymmetricKey(data: Self.expand(keyed, labels.key, 16))
+        self.iv = Self.expand(keyed, labels.iv, 12)
+        self.hp = SymmetricKey(data: Self.expand(keyed, labels.hp, 16))
     }
 
-    static let clientIn = Array("tls13 client in".utf8)
-    static let serverIn = Array("tls13 server in".utf8)
-    static let keyV1 = Array("tls13 quic key".utf8)
-    static let ivV1 = Array("tls13 quic iv".utf8)
-    static let hpV1 = Array("tls13 quic hp".utf8)
-    static let keyV2 = Array("tls13 quicv2 key".utf8)
-    static let ivV2 = Array("tls13 quicv2 iv".utf8)
-    static let hpV2 = Array("tls13 quicv2 hp".utf8)
+    /// HkdfLabel info blocks (RFC 8446 §7.1: length, "tls13 " label, empty context) followed by
+    /// HKDF-Expand's counter byte 1, and the salt-keyed HMAC state of each version.
+    struct Labels {
+        var key: [UInt8], iv: [UInt8], hp: [UInt8]
 
-    /// HKDF-Expand-Label (RFC 8446 §7.1) with an empty context, for outputs of at most 32 bytes:
-    /// T(1) = HMAC(secret, HkdfLabel || 0x01).
-    static func expandLabel(_ secret: [UInt8], _ fullLabel: [UInt8], _ length: Int) -> [UInt8] {
-        var info: [UInt8] = [UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length), UInt8(fullLabel.count)]
-        info.append(contentsOf: fullLabel)
-        info.append(0)     // empty context
-        info.append(1)     // counter
-        return Array(hmac(key: secret, info).prefix(length))
+        static func info(_ label: String, _ length: Int) -> [UInt8] {
+            let l = Array(label.utf8)
+            return [UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length), UInt8(l.count)] + l + [0, 1]
+        }
+        static let clientIn = info("tls13 client in", 32)
+        static let serverIn = info("tls13 server in", 32)
+        static let v1 = Labels(key: info("tls13 quic key", 16), iv: info("tls13 quic iv", 12), hp: info("tls13 quic hp", 16))
+        static let v2 = Labels(key: info("tls13 quicv2 key", 16), iv: info("tls13 quicv2 iv", 12), hp: info("tls13 quicv2 hp", 16))
+        static let saltedV1 = QUICVersion.initialSalt(QUICVersion.v1).map { HMAC<SHA256>(key: SymmetricKey(data: $0)) }
+        static let saltedV2 = QUICVersion.initialSalt(QUICVersion.v2).map { HMAC<SHA256>(key: SymmetricKey(data: $0)) }
+        static func salted(_ version: UInt32) -> HMAC<SHA256>? {
+            switch version {
+            case QUICVersion.v1: return saltedV1
+            case QUICVersion.v2: return saltedV2
+            default:
+                return QUICVersion.initialSalt(version).map { HMAC<SHA256>(key: SymmetricKey(data: $0)) }
+            }
+        }
     }
 
-    /// HMAC-SHA-256, swift-crypto's.
-    static func hmac(key: [UInt8], _ message: [UInt8]) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key)))
+    /// HKDF-Expand for outputs of at most one hash: T(1) = HMAC(secret, info || 0x01), from a
+    /// copy of the secret's keyed HMAC state.
+    static func expand(_ keyed: HMAC<SHA256>, _ infoAndCounter: [UInt8], _ length: Int) -> [UInt8] {
+        var h = keyed
+        h.update(data: infoAndCounter)
+        return Array(h.finalize().prefix(length))
     }
 }
 

@@ -24,8 +24,11 @@ struct Bench: ParsableCommand {
     var runs = 3
     @Option(help: "Measure this existing capture instead of generating mixes (repeatable).")
     var capture: [String] = []
+    @Flag(help: "Print the per-operation cost of the packet path's most expensive steps instead.")
+    var parts = false
 
     func run() throws {
+        if parts { return Parts.run() }
         let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let gen = binDir.appendingPathComponent("dnsaudit-gen").path
         let dnsaudit = binDir.appendingPathComponent("dnsaudit").path

@@ -18,14 +18,35 @@ final class QUICTests: XCTestCase {
                        hexBytes("437b9aec36"))
     }
 
-    /// The HMAC behind the Initial key derivation agrees with swift-crypto's HMAC for every key
-    /// length up to two blocks.
-    func testHMACMatchesSwiftCrypto() {
-        for keyLength in [0, 1, 20, 32, 63, 64, 65, 128] {
-            let key = (0..<keyLength).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
-            let message = Array("message \(keyLength)".utf8)
-            let expected = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key))
-            XCTAssertEqual(QUICInitialKeys.hmac(key: key, message), Array(expected), "key length \(keyLength)")
+    /// The Initial key derivation (copied keyed-HMAC states, one HMAC per expansion) agrees with
+    /// swift-crypto's generic HKDF for many connection IDs, both versions and both sides.
+    func testInitialKeysMatchGenericHKDF() throws {
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt8 {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return UInt8(truncatingIfNeeded: seed >> 33)
+        }
+        func expandLabel(_ prk: SymmetricKey, _ label: String, _ length: Int) -> [UInt8] {
+            let l = Array(label.utf8)
+            let info = [UInt8(length >> 8), UInt8(length & 0xff), UInt8(l.count)] + l + [0]
+            return HKDF<SHA256>.expand(pseudoRandomKey: prk, info: info, outputByteCount: length)
+                .withUnsafeBytes { [UInt8]($0) }
+        }
+        for n in 0..<200 {
+            let dcid = (0..<(n % 21)).map { _ in next() }
+            for version in [QUICVersion.v1, QUICVersion.v2] {
+                let prefix = version == QUICVersion.v2 ? "tls13 quicv2 " : "tls13 quic "
+                let salt = try XCTUnwrap(QUICVersion.initialSalt(version))
+                let initial = HKDF<SHA256>.extract(inputKeyMaterial: SymmetricKey(data: dcid), salt: salt)
+                    .withUnsafeBytes { SymmetricKey(data: [UInt8]($0)) }
+                for side in [QUICSide.client, .server] {
+                    let keys = try XCTUnwrap(QUICInitialKeys(version: version, initialDCID: dcid, side: side))
+                    let secret = SymmetricKey(data: expandLabel(initial, side == .client ? "tls13 client in" : "tls13 server in", 32))
+                    XCTAssertEqual(keys.key.withUnsafeBytes { [UInt8]($0) }, expandLabel(secret, prefix + "key", 16))
+                    XCTAssertEqual(keys.iv, expandLabel(secret, prefix + "iv", 12))
+                    XCTAssertEqual(keys.hp.withUnsafeBytes { [UInt8]($0) }, expandLabel(secret, prefix + "hp", 16))
+                }
+            }
         }
     }
 
