@@ -246,24 +246,50 @@ public final class CaptureAnalyzer {
     func handleQUIC(_ seg: TransportSegment, frame: UInt64, ts: Timestamp) {
         let key = QUICClientHelloFinder.Key(client: seg.ip.src, clientPort: seg.sport, server: seg.ip.dst, serverPort: seg.dport)
         guard let body = quic.feed(seg.payload, key: key) else { return }
-        guard let ch = ClientHello.parse(body) else {
-            tlsMalformed += 1
-            return
-        }
-        sawClientHello(ch, transport: .quic, seg: seg, frame: frame, ts: ts)
+        _ = clientHello(body, transport: .quic, seg: seg, frame: frame, ts: ts)
     }
 
-    func sawClientHello(_ ch: ClientHello, transport: JA4Transport, seg: TransportSegment, frame: UInt64, ts: Timestamp) {
+    /// A ClientHello body from a TCP stream or QUIC CRYPTO frames: counted, decoded in full only
+    /// for decode output (analysis needs its validity and server name, found without building
+    /// the hello). Nil, counted as malformed, when it does not parse.
+    func clientHello(_ body: [UInt8], transport: JA4Transport, seg: TransportSegment, frame: UInt64,
+                     ts: Timestamp) -> ClientHello.Scan? {
+        let scan: ClientHello.Scan?
+        if let cb = onDecode {
+            let ch = ClientHello.parse(body)
+            if let ch {
+                cb(.tlsClientHello(WireContext(input: currentInput, frame: frame, ts: ts, src: seg.ip.src, dst: seg.ip.dst,
+                                               sport: seg.sport, dport: seg.dport, transport: seg.proto), ch, transport))
+            }
+            scan = ch.map { ClientHello.Scan(sni: $0.sni) }
+        } else {
+            scan = body.withUnsafeBytes { ClientHello.scan($0) }
+        }
+        guard scan != nil else {
+            tlsMalformed += 1
+            return nil
+        }
         tlsClientHellos += 1
         if transport == .quic { quicClientHellos += 1 }
-        onDecode?(.tlsClientHello(WireContext(input: currentInput, frame: frame, ts: ts, src: seg.ip.src, dst: seg.ip.dst,
-                                              sport: seg.sport, dport: seg.dport, transport: seg.proto), ch, transport))
+        return scan
     }
 
-    func sawServerHello(_ sh: ServerHello, seg: TransportSegment, frame: UInt64, ts: Timestamp) {
-        tlsServerHellos += 1
-        onDecode?(.tlsServerHello(WireContext(input: currentInput, frame: frame, ts: ts, src: seg.ip.src, dst: seg.ip.dst,
-                                              sport: seg.sport, dport: seg.dport, transport: seg.proto), sh))
+    /// A ServerHello body: counted (decoded for decode output); false, counted as malformed,
+    /// when it does not parse.
+    func serverHello(_ body: [UInt8], seg: TransportSegment, frame: UInt64, ts: Timestamp) -> Bool {
+        let ok: Bool
+        if let cb = onDecode {
+            let sh = ServerHello.parse(body)
+            if let sh {
+                cb(.tlsServerHello(WireContext(input: currentInput, frame: frame, ts: ts, src: seg.ip.src, dst: seg.ip.dst,
+                                               sport: seg.sport, dport: seg.dport, transport: seg.proto), sh))
+            }
+            ok = sh != nil
+        } else {
+            ok = body.withUnsafeBytes { ServerHello.isWellFormed($0) }
+        }
+        if ok { tlsServerHellos += 1 } else { tlsMalformed += 1 }
+        return ok
     }
 
     /// A server's Certificate message (TLS ≤ 1.2): judged against the trust store, the SNI and

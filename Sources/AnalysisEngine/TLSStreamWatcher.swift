@@ -40,20 +40,14 @@ final class TLSStreamWatcher: TCPStreamConsumer {
             switch e {
             case .handshake(let type, let body):
                 if type == TLSHandshakeType.clientHello && fromClient {
-                    if let ch = ClientHello.parse(body) {
-                        analyzer.sawClientHello(ch, transport: .tcp, seg: seg, frame: frame, ts: ts)
-                        record.sawClientHello(ch, frame: frame, ts: ts)  // last use: the hello moves in
-                    } else {
-                        analyzer.tlsMalformed += 1
+                    if let scan = analyzer.clientHello(body, transport: .tcp, seg: seg, frame: frame, ts: ts) {
+                        record.sawClientHello(sni: scan.sni, frame: frame, ts: ts)
                     }
                 } else if type == TLSHandshakeType.certificate && !fromClient {
                     analyzer.sawCertificate(body, record: record, frame: frame, ts: ts)
                 } else if type == TLSHandshakeType.serverHello && !fromClient {
-                    if let sh = ServerHello.parse(body) {
-                        record.sawServerHello(sh, frame: frame, ts: ts)
-                        analyzer.sawServerHello(sh, seg: seg, frame: frame, ts: ts)
-                    } else {
-                        analyzer.tlsMalformed += 1
+                    if analyzer.serverHello(body, seg: seg, frame: frame, ts: ts) {
+                        record.sawServerHello(frame: frame, ts: ts)
                     }
                 }
             case .alert(let level, let description):

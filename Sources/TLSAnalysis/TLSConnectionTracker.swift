@@ -36,8 +36,10 @@ public final class TLSConnectionRecord {
     var clientBaseline: PacketFacts?
     var resets: [PacketFacts] = []
     var fins: [PacketFacts] = []
-    var clientHello: (hello: ClientHello, frame: UInt64, ts: Timestamp)?
-    var serverHello: (hello: ServerHello, frame: UInt64, ts: Timestamp)?
+    /// The ClientHello's server name and where it was: all the judgement and its findings use
+    /// of it (the hello itself is not kept).
+    var clientHello: (sni: String?, frame: UInt64, ts: Timestamp)?
+    var serverHello: (frame: UInt64, ts: Timestamp)?
     /// Whether the hellos were seen, as plain flags: `segment` runs for every packet and must not
     /// touch the stored hellos (testing an optional tuple of them for nil can copy them).
     public private(set) var hasClientHello = false
@@ -78,16 +80,16 @@ public final class TLSConnectionRecord {
         }
     }
 
-    public func sawClientHello(_ ch: consuming ClientHello, frame: UInt64, ts: Timestamp) {
+    public func sawClientHello(sni: String?, frame: UInt64, ts: Timestamp) {
         if !hasClientHello {
-            clientHello = (ch, frame, ts)
+            clientHello = (sni, frame, ts)
             hasClientHello = true
         }
     }
 
-    public func sawServerHello(_ sh: ServerHello, frame: UInt64, ts: Timestamp) {
+    public func sawServerHello(frame: UInt64, ts: Timestamp) {
         if !hasServerHello {
-            serverHello = (sh, frame, ts)
+            serverHello = (frame, ts)
             hasServerHello = true
         }
     }
@@ -100,7 +102,7 @@ public final class TLSConnectionRecord {
         if certificate == nil { certificate = (v, frame) }
     }
 
-    public var serverName: String? { clientHello?.hello.sni }
+    public var serverName: String? { clientHello?.sni }
 }
 
 /// Judges TLS connections: resets right after a ClientHello (with the RST's IP TTL and IP ID
@@ -171,7 +173,7 @@ public final class TLSConnectionTracker {
     public func close(_ r: TLSConnectionRecord) {
         if r.hasClientHello { stats.clientHellos += 1 }
         if r.hasServerHello { stats.serverHellos += 1 }
-        let enc = TLSConnectionTracker.isEncryptedDNS(port: r.serverPort, sni: r.clientHello?.hello.sni)
+        let enc = TLSConnectionTracker.isEncryptedDNS(port: r.serverPort, sni: r.clientHello?.sni)
         if enc.dot { stats.dotConnections += 1 }
         if enc.doh { stats.dohConnections += 1 }
         if r.hasClientHello && r.hasServerHello { stats.completedHandshakes += 1 }
@@ -296,11 +298,11 @@ public final class TLSConnectionTracker {
 
     // MARK: - Findings
 
-    func sniText(_ ch: ClientHello) -> String { ch.sni ?? "(no SNI)" }
+    func sniText(_ sni: String?) -> String { sni ?? "(no SNI)" }
 
-    func subject(_ r: TLSConnectionRecord, _ ch: ClientHello?) -> [(String, SubjectValue)] {
+    func subject(_ r: TLSConnectionRecord, _ sni: String?) -> [(String, SubjectValue)] {
         var s: [(String, SubjectValue)] = []
-        if let sni = ch?.sni { s.append(("sni", .string(sni))) }
+        if let sni { s.append(("sni", .string(sni))) }
         s.append(("server", .string(r.server.description)))
         s.append(("port", .int(Int(r.serverPort))))
         s.append(("transport", .string("tcp")))
@@ -322,7 +324,7 @@ public final class TLSConnectionTracker {
         return marks
     }
 
-    func resetFinding(_ r: TLSConnectionRecord, ch: (hello: ClientHello, frame: UInt64, ts: Timestamp),
+    func resetFinding(_ r: TLSConnectionRecord, ch: (sni: String?, frame: UInt64, ts: Timestamp),
                       resets: [PacketFacts], encryptedDNS: Bool, closedWithFIN: Bool = false) -> Finding {
         // One evidence item per connection: every reset's frame, the first one described in full.
         var injected = false
@@ -349,12 +351,12 @@ public final class TLSConnectionTracker {
             detail: "client port \(r.clientPort): no ServerHello; " + described.joined(separator: "; ")
                 + (injected ? " — likely injected by a middlebox" : ""),
             facts: facts)]
-        let sni = sniText(ch.hello)
+        let sni = sniText(ch.sni)
         if encryptedDNS {
             return Finding(
                 kind: FindingKind.encryptedDNSBlocked, severity: .high, confidence: injected ? .likely : .possible,
                 title: "Encrypted DNS to \(r.server):\(r.serverPort) (\(sni)) was cut off right after the ClientHello",
-                subject: subject(r, ch.hello), evidence: evidence,
+                subject: subject(r, ch.sni), evidence: evidence,
                 remediation: "Something on the path blocks DNS over TLS/HTTPS; plaintext DNS on this network can then be "
                     + "read and rewritten. Find the filtering device or use another encrypted-DNS endpoint or port.")
         }
@@ -363,32 +365,32 @@ public final class TLSConnectionTracker {
             confidence: injected ? .likely : .possible,
             title: "TLS to \(sni) (\(r.server):\(r.serverPort)) was \(closedWithFIN ? "closed" : "reset") right after the ClientHello"
                 + (injected ? ": the reset looks injected" : ""),
-            subject: subject(r, ch.hello), evidence: evidence,
+            subject: subject(r, ch.sni), evidence: evidence,
             remediation: injected
                 ? "A middlebox on the path resets connections by SNI. Compare with another network or a VPN; report it to the network operator."
                 : "The server or a device in front of it refused the handshake for this name; check the server's TLS configuration and any firewall or proxy in between.")
     }
 
-    func alertFinding(_ r: TLSConnectionRecord, ch: (hello: ClientHello, frame: UInt64, ts: Timestamp), alert: TLSAlert,
+    func alertFinding(_ r: TLSConnectionRecord, ch: (sni: String?, frame: UInt64, ts: Timestamp), alert: TLSAlert,
                       frame: UInt64) -> Finding {
         Finding(
             kind: "tls.handshake-alert", severity: .low, confidence: .likely,
-            title: "TLS to \(sniText(ch.hello)) (\(r.server):\(r.serverPort)) was refused with a \(alert.descriptionName) alert",
-            subject: subject(r, ch.hello) + [("reason", .string(alert.descriptionName))],
+            title: "TLS to \(sniText(ch.sni)) (\(r.server):\(r.serverPort)) was refused with a \(alert.descriptionName) alert",
+            subject: subject(r, ch.sni) + [("reason", .string(alert.descriptionName))],
             evidence: [Evidence(source: "capture", input: inputName(r.input), frames: [ch.frame, frame],
                                 detail: "\(alert.levelName) alert \(alert.descriptionName) (\(alert.description)) from the server side, no ServerHello",
                                 facts: [("alert", .int(Int(alert.description)))])],
             remediation: "The server (or a TLS-terminating device) rejected the handshake; check the SNI, versions and ciphers it accepts.")
     }
 
-    func timeoutFinding(_ r: TLSConnectionRecord, ch: (hello: ClientHello, frame: UInt64, ts: Timestamp), waited: Int64) -> Finding {
-        let enc = TLSConnectionTracker.isEncryptedDNS(port: r.serverPort, sni: ch.hello.sni)
+    func timeoutFinding(_ r: TLSConnectionRecord, ch: (sni: String?, frame: UInt64, ts: Timestamp), waited: Int64) -> Finding {
+        let enc = TLSConnectionTracker.isEncryptedDNS(port: r.serverPort, sni: ch.sni)
         let isDNS = enc.dot || enc.doh
         return Finding(
             kind: isDNS ? FindingKind.encryptedDNSBlocked : FindingKind.tlsHandshakeTimeout,
             severity: isDNS ? .high : .medium, confidence: .possible,
-            title: "ClientHello for \(sniText(ch.hello)) to \(r.server):\(r.serverPort) got no answer",
-            subject: subject(r, ch.hello),
+            title: "ClientHello for \(sniText(ch.sni)) to \(r.server):\(r.serverPort) got no answer",
+            subject: subject(r, ch.sni),
             evidence: [Evidence(source: "capture", input: inputName(r.input), frames: [ch.frame],
                                 detail: "no ServerHello, reset or close in the \(ms(waited)) the capture ran after the ClientHello",
                                 facts: [("waited_ns", .int(Int(waited)))])],
@@ -399,7 +401,7 @@ public final class TLSConnectionTracker {
     /// outside its validity at the time of the connection. Severity follows how much it says about
     /// interception: a known interception product's CA is high and likely; an unknown issuer or a
     /// name mismatch is medium; a chain that is only expired (or not yet valid) is low.
-    func untrustedCertificateFinding(_ r: TLSConnectionRecord, ch: (hello: ClientHello, frame: UInt64, ts: Timestamp),
+    func untrustedCertificateFinding(_ r: TLSConnectionRecord, ch: (sni: String?, frame: UInt64, ts: Timestamp),
                                      verdict v: CertificateVerdict, frame: UInt64) -> Finding {
         let problems = Set(v.problems)
         let trustProblem = problems.contains(.unknownIssuer) || problems.contains(.selfSigned)
@@ -420,13 +422,13 @@ public final class TLSConnectionTracker {
             // An old capture judged against today's store: that root was public and trusted then.
             severity = .info; confidence = .possible
             caveats.append("the chain ends at \(retired), a public root that today's trust store no longer holds; it was probably trusted when this was captured")
-        } else if v.interceptionPattern == nil && ch.hello.sni == nil && severity > .low {
+        } else if v.interceptionPattern == nil && ch.sni == nil && severity > .low {
             // No name was asked for (a connection to an address): nothing says which certificate was due.
             severity = .low
             caveats.append("the client sent no SNI, so there is no name the certificate should have carried")
         }
         let issuer = v.interceptionIssuer ?? v.untrustedIssuer ?? v.leaf?.issuer ?? "?"
-        let sni = sniText(ch.hello)
+        let sni = sniText(ch.sni)
         var facts: [(String, SubjectValue)] = [("client", .string(r.client.description)), ("client_port", .int(Int(r.clientPort)))]
         if let leaf = v.leaf {
             facts.append(("subject_dn", .string(leaf.subject)))
@@ -452,7 +454,7 @@ public final class TLSConnectionTracker {
         } else {
             what = "a certificate outside its validity period"
         }
-        let subjectKeys = subject(r, ch.hello) + [("reason", .string(v.primaryProblem?.rawValue ?? "untrusted"))]
+        let subjectKeys = subject(r, ch.sni) + [("reason", .string(v.primaryProblem?.rawValue ?? "untrusted"))]
         return Finding(
             kind: FindingKind.tlsUntrustedCertificate, severity: severity, confidence: confidence,
             title: "TLS to \(sni) (\(r.server):\(r.serverPort)) presented \(what)",
@@ -462,7 +464,7 @@ public final class TLSConnectionTracker {
             remediation: retired != nil && severity == .info
                 ? "Probably nothing: the capture predates the removal of that root. Check the server today if it matters."
                 : trustProblem
-                ? "Something between the client and \(ch.hello.sni ?? r.server.description) terminates TLS with its own CA. If it is your organisation's "
+                ? "Something between the client and \(ch.sni ?? r.server.description) terminates TLS with its own CA. If it is your organisation's "
                     + "inspection proxy, add its CA with --ca-file; otherwise treat the connection as intercepted and find the device."
                 : "Check the server's certificate (names, validity) and any proxy in front of it.")
     }

@@ -67,6 +67,22 @@ public struct ServerHello: Sendable, Equatable {
         return sh
     }
 
+    /// Whether `parse(body)` would succeed, found without building the hello.
+    public static func isWellFormed(_ body: UnsafeRawBufferPointer) -> Bool {
+        var c = ByteCursor(body)
+        guard c.u16() != nil, c.skip(32), let sidLen = c.u8(), sidLen <= 32, c.skip(Int(sidLen)),
+              c.u16() != nil, c.u8() != nil
+        else { return false }
+        if c.remaining == 1 { return false }
+        guard c.remaining >= 2 else { return true }
+        guard let extLen = c.u16(), let block = c.slice(Int(extLen)) else { return false }
+        var ec = ByteCursor(block)
+        while !ec.isAtEnd {
+            guard ec.u16() != nil, let l = ec.u16(), ec.skip(Int(l)) else { return false }
+        }
+        return true
+    }
+
     public static func parse(_ body: [UInt8]) -> ServerHello? {
         body.withUnsafeBytes { parse($0) }
     }

@@ -108,3 +108,45 @@ extension MutationTests {
         XCTAssertGreaterThan(offered, 1_000, "the mutations should keep many TLS 1.3 offers intact")
     }
 }
+
+extension MutationTests {
+    /// The allocation-free ClientHello scan (validity and server name) agrees with the full parse
+    /// on every input: analysis without decode output trusts it instead of parsing.
+    func testClientHelloScanAgreesWithFullParse() {
+        var rng = XorShift(seed: 0x5CA9_11)
+        let seeds = [Vectors.chromeClientHelloRecord, Vectors.tls12ClientHelloRecord, Vectors.nonASCIIALPNRecord,
+                     Vectors.lotsOfCiphersRecord, Vectors.hrrClientSegment1 + Vectors.hrrClientSegment2].map { Array($0.dropFirst(9)) }
+        var named = 0, valid = 0
+        for n in 0..<40_000 {
+            let body = n < seeds.count ? seeds[n] : mutate(seeds[n % seeds.count], &rng)
+            let full = ClientHello.parse(body)
+            let scan = body.withUnsafeBytes { ClientHello.scan($0) }
+            XCTAssertEqual(scan != nil, full != nil, "validity, mutation \(n)")
+            XCTAssertEqual(scan?.sni, full?.sni, "server name, mutation \(n)")
+            if full != nil { valid += 1 }
+            if full?.sni != nil { named += 1 }
+        }
+        XCTAssertGreaterThan(valid, 4_000, "the mutations should keep many hellos valid")
+        XCTAssertGreaterThan(named, 2_000, "and many server names intact")
+    }
+
+    /// `ServerHello.isWellFormed` agrees with `ServerHello.parse` on every input.
+    func testServerHelloWellFormedAgreesWithFullParse() {
+        var rng = XorShift(seed: 0x5E_4E11)
+        let tls12 = Array(Vectors.tls12ServerFlight.dropFirst(9).prefix(0x4d))
+        var tls13: [UInt8] = [0x03, 0x03] + [UInt8](repeating: 0xab, count: 32) + [32] + [UInt8](repeating: 0x11, count: 32)
+        tls13 += [0x13, 0x01, 0x00, 0x00, 0x2e, 0x00, 0x2b, 0x00, 0x02, 0x03, 0x04, 0x00, 0x33, 0x00, 0x24, 0x00, 0x1d, 0x00, 0x20]
+        tls13 += [UInt8](repeating: 0x42, count: 32)
+        let seeds = [tls12, tls13, Array(tls12.prefix(38))]
+        XCTAssertNotNil(ServerHello.parse(tls12))
+        XCTAssertEqual(ServerHello.parse(tls13)?.selectedVersion, 0x0304)
+        var valid = 0
+        for n in 0..<20_000 {
+            let body = n < seeds.count ? seeds[n] : mutate(seeds[n % seeds.count], &rng)
+            let full = ServerHello.parse(body) != nil
+            XCTAssertEqual(body.withUnsafeBytes { ServerHello.isWellFormed($0) }, full, "mutation \(n)")
+            if full { valid += 1 }
+        }
+        XCTAssertGreaterThan(valid, 2_000)
+    }
+}
