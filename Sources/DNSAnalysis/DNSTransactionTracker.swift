@@ -181,17 +181,9 @@ public final class DNSTransactionTracker {
     /// Responses on flows where no query was seen at all (one-way or partial captures).
     private var orphans: [(obs: DNSObservation, raw: [UInt8])] = []
     private var orphanCount = 0
-    /// Query flows seen recently (flow mix → last query time), in two generations that swap
-    /// every query timeout, so that pruning never scans the table.
-    /// The value is the query's time in milliseconds after its generation's start (4 bytes
-    /// instead of a 16-byte timestamp: one entry per query flow makes this a large table).
-    /// Two tables that take turns as the recent generation (`flowsAIsRecent`); constant
-    /// references, so that using them costs no reference counting.
-    private let flowsA: FlowTable<MixedKey, UInt32>
-    private let flowsB: FlowTable<MixedKey, UInt32>
-    private var flowsAIsRecent = true
-    private var olderFlowsStart: Timestamp?
-    private var flowsGenerationStart: Timestamp?
+    /// When each query flow last asked (flow mix → time), for telling wrong-txid responses from
+    /// responses on flows that never asked.
+    private let recentFlows: RecentFlows
     /// Per resolver (server address): IP TTL histogram and a sample of RTTs, for baselines.
     /// A value in a table changed in place (no object to retain per response).
     struct Baseline {
@@ -218,8 +210,7 @@ public final class DNSTransactionTracker {
         // Bounded tables: reserve their entries up front (touched only as used; see FlowTable).
         let cap = max(1, limits.maxOpenTransactions) + 1
         open = FlowTable(minimumCapacity: 1024, reservedCapacity: cap)
-        flowsA = FlowTable(minimumCapacity: 1024, reservedCapacity: cap)
-        flowsB = FlowTable(minimumCapacity: 1024, reservedCapacity: cap)
+        recentFlows = RecentFlows(expectedFlows: cap)
         expiry.reserveCapacity(min(cap, 1 << 16))
     }
 
@@ -257,7 +248,7 @@ public final class DNSTransactionTracker {
             stats.queries += 1
             let key = Key(client: obs.src, server: obs.dst, clientPort: obs.sport, serverPort: obs.dport,
                           id: s.id, proto: obs.transport, questionHash: s.questionHash)
-            rememberFlow(key, at: obs.ts)
+            recentFlows.noteQuery(mix: key.flowMix, at: obs.ts)
             if let e = open.find(key) {
                 if open[entry: e].queryCount < .max { open[entry: e].queryCount += 1 }
                 open[entry: e].lastQueryTS = obs.ts
@@ -334,40 +325,6 @@ public final class DNSTransactionTracker {
         baselines[entry: e].n = n + 1
     }
 
-    /// Notes that a query went out on this flow (for telling wrong-txid responses from missing queries).
-    private func rememberFlow(_ key: Key, at ts: Timestamp) {
-        let mix = key.flowMix
-        if let start = flowsGenerationStart {
-            let recentCount = flowsAIsRecent ? flowsA.count : flowsB.count
-            if ts.nanoseconds(since: start) > limits.queryTimeoutNanoseconds || recentCount >= limits.maxOpenTransactions {
-                // Swap the generations, reusing the older table's storage (no fresh pages).
-                if flowsAIsRecent { flowsB.removeAll() } else { flowsA.removeAll() }
-                flowsAIsRecent.toggle()
-                olderFlowsStart = start
-                flowsGenerationStart = ts
-            }
-        } else {
-            flowsGenerationStart = ts
-        }
-        let start = flowsGenerationStart ?? ts
-        let ms = max(0, min(ts.nanoseconds(since: start) / 1_000_000, Int64(UInt32.max)))
-        if flowsAIsRecent { flowsA.set(MixedKey(mix), UInt32(ms)) } else { flowsB.set(MixedKey(mix), UInt32(ms)) }
-    }
-
-    /// When the last query on this flow went out (to the millisecond, rounded down), if recently.
-    private func lastQueryOnFlow(client: IPAddress, server: IPAddress, clientPort: UInt16, serverPort: UInt16) -> Timestamp? {
-        let mix = MixedKey(DNSTransactionTracker.flowMix(client: client, server: server, clientPort: clientPort, serverPort: serverPort))
-        let recent = flowsAIsRecent ? flowsA : flowsB
-        let older = flowsAIsRecent ? flowsB : flowsA
-        if let ms = recent[key: mix], let start = flowsGenerationStart {
-            return start.adding(nanoseconds: Int64(ms) * 1_000_000)
-        }
-        if let ms = older[key: mix], let start = olderFlowsStart {
-            return start.adding(nanoseconds: Int64(ms) * 1_000_000)
-        }
-        return nil
-    }
-
     private func recordUnsolicited(_ obs: DNSObservation, bytes: UnsafeRawBufferPointer) {
         // A response right at the start of a capture may answer a query sent before it began.
         if obs.input < captureStart.count, let start = captureStart[obs.input],
@@ -376,7 +333,8 @@ public final class DNSTransactionTracker {
             return
         }
         stats.unsolicitedResponses += 1
-        guard let asked = lastQueryOnFlow(client: obs.dst, server: obs.src, clientPort: obs.dport, serverPort: obs.sport),
+        let mix = DNSTransactionTracker.flowMix(client: obs.dst, server: obs.src, clientPort: obs.dport, serverPort: obs.sport)
+        guard let asked = recentFlows.lastQuery(mix: mix),
               obs.ts.nanoseconds(since: asked) <= limits.queryTimeoutNanoseconds else {
             // No query on this flow at all: most often a capture that misses one direction.
             orphanCount += 1
@@ -416,8 +374,7 @@ public final class DNSTransactionTracker {
             extras.removeAll()
             expiry.removeAll()
             expiryHead = 0
-            flowsA.removeAll()
-            flowsB.removeAll()
+            recentFlows.removeAll()
             return
         }
         var requeue: [(handle: FlowTableHandle, due: Timestamp)] = []
