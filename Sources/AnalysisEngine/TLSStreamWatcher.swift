@@ -26,6 +26,10 @@ final class TLSStreamWatcher: TCPStreamConsumer {
     }
 
     func segment(_ seg: TransportSegment, fromClient: Bool, frame: UInt64, at ts: Timestamp) {
+        // Once the server's hello is in and neither side's bytes are wanted any more, later packets
+        // cannot change the judgement (resets, FINs and the server's answer count only before a
+        // ServerHello; alerts and certificates come with bytes): skip the bookkeeping.
+        if clientDone && serverDone && record.hasServerHello { return }
         record.segment(PacketFacts(frame: frame, ts: ts, fromClient: fromClient, ttl: seg.ip.ttl, ipID: seg.ip.ipID,
                                    flags: seg.tcpFlags), payloadLength: seg.payload.count)
         var copy = seg

@@ -43,12 +43,11 @@ public final class TLSConnectionRecord {
     /// Whether the hellos were seen, as plain flags: `segment` runs for every packet and must not
     /// touch the stored hellos (testing an optional tuple of them for nil can copy them).
     public private(set) var hasClientHello = false
-    private(set) var hasServerHello = false
+    public private(set) var hasServerHello = false
     var serverAnswered: (frame: UInt64, ts: Timestamp)?
     var alerts: [(alert: TLSAlert, fromClient: Bool, frame: UInt64)] = []
     /// The judgement of the server's certificate chain (TLS ≤ 1.2, where it is in the clear).
     var certificate: (verdict: CertificateVerdict, frame: UInt64)?
-    var lastTS: Timestamp
 
     init(client: IPAddress, clientPort: UInt16, server: IPAddress, serverPort: UInt16, input: Int, ts: Timestamp) {
         self.client = client
@@ -56,14 +55,12 @@ public final class TLSConnectionRecord {
         self.server = server
         self.serverPort = serverPort
         self.input = input
-        lastTS = ts
     }
 
     static let synFlag: UInt8 = 0x02, ackFlag: UInt8 = 0x10, rstFlag: UInt8 = 0x04, finFlag: UInt8 = 0x01
 
     /// Every TCP segment of the connection.
     public func segment(_ p: PacketFacts, payloadLength: Int) {
-        lastTS = p.ts
         let f = p.flags
         if f & Self.rstFlag != 0 {
             if resets.count < 8 { resets.append(p) }
