@@ -128,36 +128,47 @@ public struct ClientHello: Sendable, Equatable {
             hasExtensionsBlock: hasBlock)
     }
 
-    /// Whether `parse(body)` would succeed with a supported_versions list that contains TLS 1.3
-    /// (0x0304) — found without building the hello (no allocation). The handshake reassembler
-    /// needs only this fact; the full parse happens once, where the hello is used.
-    public static func offersTLS13(_ body: UnsafeRawBufferPointer) -> Bool {
+    /// Walks the fixed fields and the extension framing exactly as `parse` checks them, calling
+    /// `visit` with each extension's type and body; false when `parse` would reject the hello.
+    /// No allocation: the quick checks below are built on it.
+    @inline(__always)
+    static func walkFraming(_ body: UnsafeRawBufferPointer, _ visit: (UInt16, UnsafeRawBufferPointer) -> Void) -> Bool {
         var c = ByteCursor(body)
         guard c.u16() != nil, c.skip(32),
               let sidLen = c.u8(), sidLen <= 32, c.skip(Int(sidLen)),
               let csLen = c.u16(), csLen % 2 == 0, c.skip(Int(csLen)),
               let cmLen = c.u8(), c.skip(Int(cmLen))
         else { return false }
-        guard c.remaining >= 2 else { return false }  // no block (or a stray byte): no supported_versions
+        if c.remaining == 1 { return false }
+        guard c.remaining >= 2 else { return true }  // no extensions block
         guard let extLen = c.u16(), let block = c.slice(Int(extLen)) else { return false }
-        // Every extension must be well framed (parse rejects the hello otherwise); the first
-        // supported_versions decides.
         var ec = ByteCursor(block)
-        var offers = false
-        var seenSV = false
         while !ec.isAtEnd {
             guard let t = ec.u16(), let l = ec.u16(), let d = ec.slice(Int(l)) else { return false }
-            guard t == TLSExtensionType.supportedVersions, !seenSV else { continue }
+            visit(t, d)
+        }
+        return true
+    }
+
+    /// Whether `parse(body)` would succeed with a supported_versions list that contains TLS 1.3
+    /// (0x0304) — found without building the hello (no allocation). The handshake reassembler
+    /// needs only this fact; the full parse happens once, where the hello is used.
+    public static func offersTLS13(_ body: UnsafeRawBufferPointer) -> Bool {
+        var offers = false
+        var seenSV = false
+        let wellFramed = walkFraming(body) { t, d in
+            // The first supported_versions decides.
+            guard t == TLSExtensionType.supportedVersions, !seenSV else { return }
             seenSV = true
             var vc = ByteCursor(d)
-            guard let listLen = vc.u8(), listLen % 2 == 0, let list = vc.slice(Int(listLen)) else { continue }
+            guard let listLen = vc.u8(), listLen % 2 == 0, let list = vc.slice(Int(listLen)) else { return }
             var i = 0
             while i + 1 < list.count {
                 if list[i] == 0x03 && list[i + 1] == 0x04 { offers = true }
                 i += 2
             }
         }
-        return offers
+        return wellFramed && offers
     }
 
     /// What the connection judgement needs of a ClientHello, without building one.
@@ -171,35 +182,24 @@ public struct ClientHello: Sendable, Equatable {
     /// found in one walk with no allocation but the name. Analysis that prints nothing per hello
     /// uses this; the full parse (about 35 allocations) is for decode output.
     public static func scan(_ body: UnsafeRawBufferPointer) -> Scan? {
-        var c = ByteCursor(body)
-        guard c.u16() != nil, c.skip(32),
-              let sidLen = c.u8(), sidLen <= 32, c.skip(Int(sidLen)),
-              let csLen = c.u16(), csLen % 2 == 0, c.skip(Int(csLen)),
-              let cmLen = c.u8(), c.skip(Int(cmLen))
-        else { return nil }
-        var out = Scan()
-        if c.remaining == 1 { return nil }
-        guard c.remaining >= 2 else { return out }
-        guard let extLen = c.u16(), let block = c.slice(Int(extLen)) else { return nil }
-        var ec = ByteCursor(block)
+        var sni: String? = nil
         var seenSNI = false
-        while !ec.isAtEnd {
-            guard let t = ec.u16(), let l = ec.u16(), let d = ec.slice(Int(l)) else { return nil }
-            guard t == TLSExtensionType.serverName, !seenSNI else { continue }
+        let wellFramed = walkFraming(body) { t, d in
+            guard t == TLSExtensionType.serverName, !seenSNI else { return }
             seenSNI = true
             // As decodeExtensions: the first host_name entry; a malformed list leaves no name.
             var sc = ByteCursor(d)
-            guard let listLen = sc.u16(), let list = sc.slice(Int(listLen)) else { continue }
+            guard let listLen = sc.u16(), let list = sc.slice(Int(listLen)) else { return }
             var lc = ByteCursor(list)
             while !lc.isAtEnd {
-                guard let nameType = lc.u8(), let nl = lc.u16(), let name = lc.slice(Int(nl)) else { break }
+                guard let nameType = lc.u8(), let nl = lc.u16(), let name = lc.slice(Int(nl)) else { return }
                 if nameType == 0 {
-                    out.sni = String(decoding: name, as: UTF8.self)
-                    break
+                    sni = String(decoding: name, as: UTF8.self)
+                    return
                 }
             }
         }
-        return out
+        return wellFramed ? Scan(sni: sni) : nil
     }
 
     /// Parse a ClientHello body held in an array.
