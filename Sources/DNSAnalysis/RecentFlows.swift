@@ -1,4 +1,7 @@
 import NetTypes
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// When each DNS query flow (client endpoint → server endpoint) last sent a query, for telling a
 /// response with a wrong transaction id (its flow did ask) from one on a flow the capture never
@@ -24,15 +27,19 @@ final class RecentFlows {
         mask = UInt64(n - 1)
     }
 
-    deinit { slots?.deallocate() }
+    deinit { free(slots) }
 
     /// Bytes the table takes once used.
     var byteCount: Int { buckets * Self.ways * 8 }
 
     private func storage() -> UnsafeMutablePointer<UInt64> {
         if let s = slots { return s }
-        let s = UnsafeMutablePointer<UInt64>.allocate(capacity: buckets * Self.ways)
-        s.initialize(repeating: 0, count: buckets * Self.ways)
+        // calloc: a table this size comes zeroed from mmap, its pages untouched (not resident)
+        // until a flow lands in them — a capture with few flows does not pay for all of it.
+        guard let raw = calloc(buckets * Self.ways, MemoryLayout<UInt64>.stride) else {
+            fatalError("RecentFlows: out of memory (\(byteCount) bytes)")
+        }
+        let s = raw.bindMemory(to: UInt64.self, capacity: buckets * Self.ways)
         slots = s
         return s
     }
