@@ -73,7 +73,7 @@ enum NamespaceDNS {
         let id = UInt16.random(in: 1...0xFFFF)
         let q = try DNSQuery.make(id: id, name: name, type: type)
         let bytes = try NamespaceThread.run(in: ns, timeout: timeout + 5) {
-            try exchange(server: server, port: 53, query: q, tcp: tcp, timeout: timeout)
+            try LabDNSExchange.exchange(server: server, query: q, tcp: tcp, timeout: timeout)
         }
         switch DNSMessage.parse(bytes) {
         case .success(let m):
@@ -83,220 +83,37 @@ enum NamespaceDNS {
             throw LabError("unparseable DNS answer from \(server) for \(name): \(e)")
         }
     }
-
-    private static func exchange(server: String, port: UInt16, query: [UInt8], tcp: Bool, timeout: TimeInterval) throws -> [UInt8] {
-        let fd = socket(AF_INET, Int32(tcp ? SOCK_STREAM.rawValue : SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { throw LabError("socket: errno \(errno)") }
-        defer { close(fd) }
-        var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1_000_000))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = port.bigEndian
-        guard inet_pton(AF_INET, server, &addr.sin_addr) == 1 else { throw LabError("not an IPv4 address: \(server)") }
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else { throw LabError("connect to \(server):\(port)\(tcp ? "/tcp" : ""): errno \(errno)") }
-        func sendAll(_ bytes: [UInt8]) throws {
-            var off = 0
-            while off < bytes.count {
-                let n = bytes[off...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                guard n > 0 else { throw LabError("send to \(server): errno \(errno)") }
-                off += n
-            }
-        }
-        func readExactly(_ count: Int) throws -> [UInt8] {
-            var out = [UInt8](repeating: 0, count: count)
-            var off = 0
-            while off < count {
-                let n = out[off...].withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                guard n > 0 else { throw LabError("no DNS answer from \(server) over TCP (errno \(errno))") }
-                off += n
-            }
-            return out
-        }
-        if tcp {
-            try sendAll([UInt8(query.count >> 8), UInt8(query.count & 0xFF)] + query)
-            let len = try readExactly(2)
-            return try readExactly(Int(len[0]) << 8 | Int(len[1]))
-        }
-        try sendAll(query)
-        var buf = [UInt8](repeating: 0, count: 65535)
-        let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        guard n > 0 else { throw LabError("no DNS answer from \(server) over UDP within \(timeout) s (errno \(errno))") }
-        return Array(buf[..<n])
-    }
 }
 
 // MARK: - The lab
 
-/// client — router — services, each its own network namespace, joined by two veth pairs:
-///   client 198.18.1.1/30 ── 198.18.1.2/30 router 198.18.2.1/30 ── 198.18.2.2/30 services
-/// The services namespace carries the service addresses on its loopback: the "public" resolver
-/// (unbound: Do53, DoT, DoH) 198.18.10.53, the rogue resolver (dnsmasq) 198.18.20.53, hostile
-/// references 198.18.30.53, the web server 198.18.50.10. The client routes 198.18.0.0/15 to the
-/// router; the router forwards and has /32 routes to the service addresses only (so the rogue's
-/// answer 198.18.66.66 is unreachable at once). No default route anywhere, IPv6 off.
-final class ProbeLab: NamespaceLab {
-    static let clientAddress = "198.18.1.1"
-    static let routerClientSide = "198.18.1.2"
-    static let routerServicesSide = "198.18.2.1"
-    static let servicesAddress = "198.18.2.2"
-    static let resolverAddress = "198.18.10.53"
-    static let rogueAddress = "198.18.20.53"
+/// The shared three-namespace lab (`ResolverLab`, IntegrationSupport), plus hostile references
+/// at 198.18.30.53 and an interception server on the router.
+final class ProbeLab: ResolverLab {
     static let hostileAddress = "198.18.30.53"
-    static let webAddress = "198.18.50.10"
-    /// What the rogue answers for www.lab.test, and for every other name under lab.test (a
-    /// public-looking address: only data, nothing ever connects to it).
-    static let rogueWebAnswer = "198.18.66.66"
+    /// What the rogue answers for every lab.test name but www (a public-looking address: only
+    /// data, nothing ever connects to it).
     static let rogueWildcardAnswer = "93.184.216.34"
-    static let zone = "lab.test"
-    static let webName = "www.lab.test"
-    static let resolverTLSName = "resolver.lab.test"
-    static let resolverIdentity = "ref-1.lab"
-
-    static var dohReference: String { "https://\(resolverAddress)/dns-query#\(resolverTLSName)" }
-    static var dotReference: String { "tls://\(resolverAddress)#\(resolverTLSName)" }
 
     let tools: ProbeLabTools
-    let tag: String
-    let clientNS: String, routerNS: String, servicesNS: String
-    let clientIf: String, routerClientIf: String, routerServicesIf: String, servicesIf: String
 
     init(tools: ProbeLabTools, tag: String) throws {
         self.tools = tools
-        self.tag = tag
-        let pid = getpid()
-        clientNS = "dnsaudit-probe-\(pid)-\(tag)-client"
-        routerNS = "dnsaudit-probe-\(pid)-\(tag)-router"
-        servicesNS = "dnsaudit-probe-\(pid)-\(tag)-services"
-        clientIf = "pc\(pid)\(tag)"
-        routerClientIf = "prc\(pid)\(tag)"
-        routerServicesIf = "prs\(pid)\(tag)"
-        servicesIf = "ps\(pid)\(tag)"
-        try super.init(ip: tools.ip, label: "probe lab", dirPrefix: "dnsaudit-probe-\(pid)-\(tag)")
+        try super.init(ip: tools.ip, programs: Programs(ss: tools.ss, nft: tools.nft, unbound: tools.unbound,
+                                                        dnsmasq: tools.dnsmasq, openssl: tools.openssl),
+                       kind: "probe", interfacePrefix: "p", tag: tag, label: "probe lab", skipSuite: "ProbeIntegrationTests")
     }
 
     func build() throws {
-        for ns in [clientNS, routerNS, servicesNS] {
-            try addNamespace(ns, skipSuite: "ProbeIntegrationTests")
-        }
-        try addVeth(clientIf, in: clientNS, peer: routerClientIf, in: routerNS)
-        try addVeth(routerServicesIf, in: routerNS, peer: servicesIf, in: servicesNS)
-        try addAddress("\(Self.clientAddress)/30", dev: clientIf, in: clientNS)
-        try addAddress("\(Self.routerClientSide)/30", dev: routerClientIf, in: routerNS)
-        try addAddress("\(Self.routerServicesSide)/30", dev: routerServicesIf, in: routerNS)
-        try addAddress("\(Self.servicesAddress)/30", dev: servicesIf, in: servicesNS)
-        for (ns, ifname) in [(clientNS, clientIf), (routerNS, routerClientIf), (routerNS, routerServicesIf), (servicesNS, servicesIf)] {
-            try linkUp(ifname, in: ns)
-        }
-        for a in [Self.resolverAddress, Self.rogueAddress, Self.hostileAddress, Self.webAddress] {
-            try addAddress("\(a)/32", dev: "lo", in: servicesNS)
-            try addRoute("\(a)/32", via: Self.servicesAddress, in: routerNS)
-        }
-        // Only lab routes, no default route anywhere.
-        try addRoute("198.18.0.0/15", via: Self.routerClientSide, in: clientNS)
-        try addRoute("198.18.1.0/30", via: Self.routerServicesSide, in: servicesNS)
-        try sysctl(routerNS, "net.ipv4.ip_forward", "1")
-        for ns in [clientNS, routerNS, servicesNS] {
-            let routes = try mustExec(ns, [tools.ip, "-4", "route", "show", "default"]).stdout
-            guard routes.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-                throw LabError("namespace \(ns) has a default route: \(routes)")
-            }
-        }
+        try build(extraServiceAddresses: [Self.hostileAddress])
     }
-
-    /// Waits until every `ADDR:PORT` is a listening TCP socket in `ns` (and `p` still runs).
-    func waitListening(_ ns: String, _ p: SpawnedProcess, _ sockets: [String], timeout: TimeInterval = 10) throws {
-        try waitListening(ns, p, sockets, ss: tools.ss, timeout: timeout)
-    }
-
-    /// Loads an nftables ruleset into the router.
-    func routerRules(_ ruleset: String) throws {
-        let f = file("router-\(UUID().uuidString.prefix(6)).nft")
-        try ruleset.write(to: f, atomically: true, encoding: .utf8)
-        try mustExec(routerNS, [tools.nft, "-f", f.path])
-    }
-
-    func flushRouterRules() throws {
-        try mustExec(routerNS, [tools.nft, "flush", "ruleset"])
-    }
-
-    /// The router answers plain DNS sent to the public resolver with the rogue one.
-    static let hijackRules = """
-    table ip dnsaudit_lab {
-        chain prerouting {
-            type nat hook prerouting priority dstnat; policy accept;
-            ip daddr \(resolverAddress) udp dport 53 dnat to \(rogueAddress)
-            ip daddr \(resolverAddress) tcp dport 53 dnat to \(rogueAddress)
-        }
-    }
-
-    """
 
     // MARK: Services
 
-    /// unbound at 198.18.10.53: Do53, DoT (853) and DoH (443, /dns-query) for lab.test only,
-    /// identity "ref-1.lab"; the rogue dnsmasq at 198.18.20.53; the web server at 198.18.50.10:443.
     func startServices(_ pki: ProbeLabPKI) throws {
-        let conf = file("unbound.conf")
-        let r = Self.resolverAddress
-        try """
-        server:
-            verbosity: 1
-            use-syslog: no
-            logfile: ""
-            username: ""
-            chroot: ""
-            directory: "\(dir.path)"
-            pidfile: ""
-            do-daemonize: no
-            num-threads: 1
-            do-ip6: no
-            interface: \(r)@53
-            interface: \(r)@853
-            interface: \(r)@443
-            tls-port: 853
-            https-port: 443
-            http-endpoint: "/dns-query"
-            tls-service-key: "\(pki.resolverKey.path)"
-            tls-service-pem: "\(pki.resolverCert.path)"
-            access-control: 198.18.0.0/15 allow
-            module-config: "iterator"
-            do-not-query-localhost: no
-            root-hints: ""
-            auto-trust-anchor-file: ""
-            identity: "\(Self.resolverIdentity)"
-            hide-identity: no
-            version: "unbound-\(Self.resolverIdentity)"
-            hide-version: no
-            nsid: "ascii_\(Self.resolverIdentity)"
-            local-zone: "." refuse
-            local-zone: "\(Self.zone)." static
-            local-data: "\(Self.zone). 300 IN SOA ns.\(Self.zone). admin.\(Self.zone). 1 3600 600 86400 300"
-            local-data: "\(Self.webName). 300 IN A \(Self.webAddress)"
-            local-data: "\(Self.resolverTLSName). 300 IN A \(r)"
-        remote-control:
-            control-enable: no
-        forward-zone:
-            name: "."
-            forward-addr: 127.0.0.1@9
-        
-        """.write(to: conf, atomically: true, encoding: .utf8)
-        let unbound = try spawn(servicesNS, name: "unbound", [tools.unbound, "-d", "-c", conf.path])
-        let dnsmasq = try spawn(servicesNS, name: "dnsmasq", [
-            tools.dnsmasq, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--no-poll",
-            "--bind-interfaces", "--listen-address=\(Self.rogueAddress)", "--port=53", "--pid-file", "--user=root",
-            "--log-facility=-", "--address=/\(Self.zone)/\(Self.rogueWildcardAnswer)",
-            "--address=/\(Self.webName)/\(Self.rogueWebAnswer)",
-        ])
-        let web = try spawn(servicesNS, name: "web", [tools.openssl, "s_server", "-4", "-accept", "\(Self.webAddress):443",
-                                                     "-cert", pki.webCert.path, "-key", pki.webKey.path, "-www", "-quiet"])
-        try waitListening(servicesNS, unbound, ["\(r):53", "\(r):853", "\(r):443"])
-        try waitListening(servicesNS, dnsmasq, ["\(Self.rogueAddress):53"])
-        try waitListening(servicesNS, web, ["\(Self.webAddress):443"])
+        try startServices(ServiceCertificates(resolverCert: pki.resolverCert, resolverKey: pki.resolverKey,
+                                              webCert: pki.webCert, webKey: pki.webKey),
+                          rogueWildcardAnswer: Self.rogueWildcardAnswer)
     }
 
     /// `openssl s_server` on the router (198.18.1.2:8443) with a certificate for www.lab.test from
