@@ -74,14 +74,14 @@ public struct ByteCursor {
 
 extension UnsafeRawBufferPointer {
     /// Big-endian 16-bit value at `at`, or nil when out of bounds.
-    @inlinable
+    @inlinable @inline(__always)
     public func be16(at i: Int) -> UInt16? {
         guard i >= 0, i + 2 <= count else { return nil }
         return UInt16(self[i]) << 8 | UInt16(self[i + 1])
     }
 
     /// Big-endian 32-bit value at `at`, or nil when out of bounds.
-    @inlinable
+    @inlinable @inline(__always)
     public func be32(at i: Int) -> UInt32? {
         guard i >= 0, i + 4 <= count else { return nil }
         return UInt32(self[i]) << 24 | UInt32(self[i + 1]) << 16 | UInt32(self[i + 2]) << 8 | UInt32(self[i + 3])

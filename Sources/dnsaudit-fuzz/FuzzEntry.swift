@@ -21,10 +21,21 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
         if let s, s.id != m.id { fatalError("summary and parse disagree on the id") }
         for rr in m.answers + m.authority + m.additional { _ = rr.rdata.presentation }
     }
-    // TLS: a ClientHello body, and a record stream.
-    if let ch = ClientHello.parse(bytes) {
+    // TLS: a ClientHello body (the quick checks must agree with the full parse), a ServerHello
+    // body, and a record stream.
+    let ch = ClientHello.parse(bytes)
+    if let ch {
         _ = JA3.compute(ch)
         _ = JA4.compute(ch, transport: .tcp)
+    }
+    if ClientHello.scan(bytes) != ch.map({ ClientHello.Scan(sni: $0.sni) }) {
+        fatalError("ClientHello.scan and parse disagree")
+    }
+    if ClientHello.offersTLS13(bytes) != (ch?.supportedVersions.contains(0x0304) ?? false) {
+        fatalError("ClientHello.offersTLS13 and parse disagree")
+    }
+    if ServerHello.isWellFormed(bytes) != (ServerHello.parse(bytes) != nil) {
+        fatalError("ServerHello.isWellFormed and parse disagree")
     }
     var reassembler = TLSHandshakeReassembler()
     _ = reassembler.feed(bytes)
