@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer target and runs it for a bounded time (seconds, default 60),
-# seeded with the demo captures' frames. A crash leaves crash-* files and exits non-zero.
+# seeded with Tests/Fixtures/fuzz-seeds (TLS hello bodies, a server flight). A crash leaves crash-* files and exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"
