@@ -120,7 +120,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "dnsaudit-bench", dependencies: [
-            "CaptureSource", "TLSWire",
+            "CaptureSource", "TLSWire", "DNSWire", "PacketSynth",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
