@@ -36,8 +36,8 @@ public final class TLSConnectionRecord {
     var clientBaseline: PacketFacts?
     var resets: [PacketFacts] = []
     var fins: [PacketFacts] = []
-    /// The ClientHello's server name and where it was: all the judgement and its findings use
-    /// of it (the hello itself is not kept).
+    /// The ClientHello's server name and where it was: all that the judgement and its findings
+    /// use of it (the hello itself is not kept).
     var clientHello: (sni: String?, frame: UInt64, ts: Timestamp)?
     var serverHello: (frame: UInt64, ts: Timestamp)?
     /// Whether the hellos were seen, as plain flags: `segment` runs for every packet and must not
