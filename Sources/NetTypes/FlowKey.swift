@@ -67,10 +67,3 @@ extension IPAddress: FlowTableKey {
         return x ^ (x >> 29)
     }
 }
-
-/// A key that is already a well-mixed 64-bit hash (a precomputed flow mix).
-public struct MixedKey: FlowTableKey, Sendable {
-    public var value: UInt64
-    @inlinable public init(_ value: UInt64) { self.value = value }
-    @inlinable public var tableHash: UInt64 { value }
-}
