@@ -120,7 +120,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "dnsaudit-bench", dependencies: [
-            "CaptureSource", "TLSWire", "DNSWire", "PacketSynth",
+            "CaptureSource", "TLSWire", "DNSWire", "DNSAnalysis", "NetTypes", "PacketSynth",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
