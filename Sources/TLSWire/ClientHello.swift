@@ -109,18 +109,8 @@ public struct ClientHello: Sendable, Equatable {
         }
 
         var exts = [TLSExtension]()
-        var hasBlock = false
-        if c.remaining >= 2 {
-            guard let extLen = c.u16(), let block = c.slice(Int(extLen)) else { return nil }
-            hasBlock = true
-            var ec = ByteCursor(block)
-            while !ec.isAtEnd {
-                guard let t = ec.u16(), let l = ec.u16(), let d = ec.slice(Int(l)) else { return nil }
-                exts.append(TLSExtension(type: t, data: [UInt8](d)))
-            }
-        } else if c.remaining == 1 {
-            return nil
-        }
+        let hasBlock = c.remaining >= 2
+        guard walkHelloExtensions(&c, { t, d in exts.append(TLSExtension(type: t, data: [UInt8](d))) }) else { return nil }
 
         return ClientHello(
             legacyVersion: version, random: [UInt8](random), sessionID: [UInt8](sid),
@@ -139,15 +129,7 @@ public struct ClientHello: Sendable, Equatable {
               let csLen = c.u16(), csLen % 2 == 0, c.skip(Int(csLen)),
               let cmLen = c.u8(), c.skip(Int(cmLen))
         else { return false }
-        if c.remaining == 1 { return false }
-        guard c.remaining >= 2 else { return true }  // no extensions block
-        guard let extLen = c.u16(), let block = c.slice(Int(extLen)) else { return false }
-        var ec = ByteCursor(block)
-        while !ec.isAtEnd {
-            guard let t = ec.u16(), let l = ec.u16(), let d = ec.slice(Int(l)) else { return false }
-            visit(t, d)
-        }
-        return true
+        return walkHelloExtensions(&c, visit)
     }
 
     /// Whether `parse(body)` would succeed with a supported_versions list that contains TLS 1.3

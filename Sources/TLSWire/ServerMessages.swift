@@ -38,16 +38,7 @@ public struct ServerHello: Sendable, Equatable {
               let comp = c.u8()
         else { return nil }
         var exts = [TLSExtension]()
-        if c.remaining >= 2 {
-            guard let extLen = c.u16(), let block = c.slice(Int(extLen)) else { return nil }
-            var ec = ByteCursor(block)
-            while !ec.isAtEnd {
-                guard let t = ec.u16(), let l = ec.u16(), let d = ec.slice(Int(l)) else { return nil }
-                exts.append(TLSExtension(type: t, data: [UInt8](d)))
-            }
-        } else if c.remaining == 1 {
-            return nil
-        }
+        guard walkHelloExtensions(&c, { t, d in exts.append(TLSExtension(type: t, data: [UInt8](d))) }) else { return nil }
         var sh = ServerHello(
             legacyVersion: version, random: [UInt8](random), sessionID: [UInt8](sid),
             cipherSuite: cipher, compressionMethod: comp, extensions: exts,
@@ -73,14 +64,7 @@ public struct ServerHello: Sendable, Equatable {
         guard c.u16() != nil, c.skip(32), let sidLen = c.u8(), sidLen <= 32, c.skip(Int(sidLen)),
               c.u16() != nil, c.u8() != nil
         else { return false }
-        if c.remaining == 1 { return false }
-        guard c.remaining >= 2 else { return true }
-        guard let extLen = c.u16(), let block = c.slice(Int(extLen)) else { return false }
-        var ec = ByteCursor(block)
-        while !ec.isAtEnd {
-            guard ec.u16() != nil, let l = ec.u16(), ec.skip(Int(l)) else { return false }
-        }
-        return true
+        return walkHelloExtensions(&c) { _, _ in }
     }
 
     public static func parse(_ body: [UInt8]) -> ServerHello? {
