@@ -40,10 +40,8 @@ public final class TLSConnectionRecord {
     /// use of it (the hello itself is not kept).
     var clientHello: (sni: String?, frame: UInt64, ts: Timestamp)?
     var serverHello: (frame: UInt64, ts: Timestamp)?
-    /// Whether the hellos were seen, as plain flags: `segment` runs for every packet and must not
-    /// touch the stored hellos (testing an optional tuple of them for nil can copy them).
-    public private(set) var hasClientHello = false
-    public private(set) var hasServerHello = false
+    public var hasClientHello: Bool { clientHello != nil }
+    public var hasServerHello: Bool { serverHello != nil }
     var serverAnswered: (frame: UInt64, ts: Timestamp)?
     var alerts: [(alert: TLSAlert, fromClient: Bool, frame: UInt64)] = []
     /// The judgement of the server's certificate chain (TLS ≤ 1.2, where it is in the clear).
@@ -78,17 +76,11 @@ public final class TLSConnectionRecord {
     }
 
     public func sawClientHello(sni: String?, frame: UInt64, ts: Timestamp) {
-        if !hasClientHello {
-            clientHello = (sni, frame, ts)
-            hasClientHello = true
-        }
+        if clientHello == nil { clientHello = (sni, frame, ts) }
     }
 
     public func sawServerHello(frame: UInt64, ts: Timestamp) {
-        if !hasServerHello {
-            serverHello = (frame, ts)
-            hasServerHello = true
-        }
+        if serverHello == nil { serverHello = (frame, ts) }
     }
 
     public func sawAlert(_ a: TLSAlert, fromClient: Bool, frame: UInt64) {
