@@ -543,6 +543,8 @@ final class SummaryDifferentialTests: XCTestCase {
     }
 
     func be16(_ v: Int) -> [UInt8] { [UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)] }
+    /// A compression pointer to offset `t`.
+    func ptr(_ t: Int) -> [UInt8] { [0xC0 | UInt8(truncatingIfNeeded: t >> 8 & 0x3f), UInt8(truncatingIfNeeded: t)] }
 
     /// Random RDATA roughly shaped for `type` (right often enough to reach deep into checkRData).
     func randomRData(type: UInt16, _ rng: inout SplitMix, pointers: [Int]) -> [UInt8] {
@@ -629,7 +631,6 @@ final class SummaryDifferentialTests: XCTestCase {
     /// chain or at earlier CNAME targets, and whose CNAME targets point into the chain
     /// (pointer-hop limit edges for names reused through the hash cache).
     func chainMessage(hops: Int, answers: Int, _ rng: inout SplitMix) -> [UInt8] {
-        func ptr(_ t: Int) -> [UInt8] { [0xC0 | UInt8(truncatingIfNeeded: t >> 8 & 0x3f), UInt8(truncatingIfNeeded: t)] }
         var m = be16(Int(rng.next() % 65536)) + be16(0x8180) + be16(1) + be16(0) + be16(0) + be16(0)
         m += [3, 0x57, 0x77, 0x57, 7] + Array("ExAmple".utf8) + [3] + Array("COM".utf8) + [0] + [0, 1, 0, 1]
         var targets: [Int] = [12]
@@ -771,7 +772,6 @@ final class SummaryDifferentialTests: XCTestCase {
     /// as in the reference.
     func testMatchesReferenceAtHopLimitThroughReusedNames() {
         var rng = SplitMix(state: 0xD1FF_5EED_0004)
-        func ptr(_ t: Int) -> [UInt8] { [0xC0 | UInt8(t >> 8 & 0x3f), UInt8(t & 0xff)] }
         for hops in 121...129 {
             for inlineLabel in [false, true] {
                 for questionInChain in [false, true] {
@@ -824,7 +824,6 @@ final class SummaryDifferentialTests: XCTestCase {
     /// under, on and just over each limit.
     func testMatchesReferenceOnTailNamesAtLimits() {
         var rng = SplitMix(state: 0xD1FF_5EED_0005)
-        func ptr(_ t: Int) -> [UInt8] { [0xC0 | UInt8(t >> 8 & 0x3f), UInt8(t & 0xff)] }
         func label(_ len: Int) -> [UInt8] { [UInt8(len)] + (0..<len).map { _ in UInt8(0x61 + rng.next() % 26) } }
         for round in 0..<4000 {
             // A pool of names in the RDATA of an untyped answer at offset 12 (owner: the root).
