@@ -83,6 +83,8 @@ public final class CaptureAnalyzer {
     let dns: DNSTransactionTracker
     let tls: TLSConnectionTracker
     var quic = QUICClientHelloFinder()
+    /// Reused by every TLS stream watcher for the events of one delivery.
+    var tlsEvents: [TLSEvent] = []
     /// Queries per (client, resolver, port, transport), for correlation with firewall rules.
     public var dnsPaths: DNSPathTally { pathCounter.tally }
     private let pathCounter = DNSPathCounter()

@@ -39,7 +39,15 @@ final class TLSStreamWatcher: TCPStreamConsumer {
 
     func data(_ bytes: UnsafeRawBufferPointer, fromClient: Bool, frame: UInt64, at ts: Timestamp) -> Bool {
         guard let seg = fromClient ? lastClient : lastServer else { return true }
-        let events = fromClient ? clientSide.feed(bytes) : serverSide.feed(bytes)
+        // One event array for all connections: taken from the analyzer for this call and given
+        // back emptied with its capacity, so delivering bytes allocates no array.
+        var events = analyzer.tlsEvents
+        analyzer.tlsEvents = []
+        defer {
+            events.removeAll(keepingCapacity: true)
+            analyzer.tlsEvents = events
+        }
+        if fromClient { clientSide.feed(bytes, into: &events) } else { serverSide.feed(bytes, into: &events) }
         for e in events {
             switch e {
             case .handshake(let type, let body):

@@ -38,7 +38,7 @@ public final class PcapFileReader {
     /// File size in bytes when known (not for stdin or pipes).
     public let fileSize: Int64?
     private var streamBuffer: UnsafeMutablePointer<CChar>?
-    static let streamBufferSize = 1 << 20
+    static let streamBufferSize = 64 << 10
 
     public init(path: String, filter: String? = nil) throws {
         self.path = path

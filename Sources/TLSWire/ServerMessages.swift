@@ -58,14 +58,38 @@ public struct ServerHello: Sendable, Equatable {
         return sh
     }
 
-    /// Whether `parse(body)` would succeed, found without building the hello.
-    public static func isWellFormed(_ body: UnsafeRawBufferPointer) -> Bool {
-        var c = ByteCursor(body)
-        guard c.u16() != nil, c.skip(32), let sidLen = c.u8(), sidLen <= 32, c.skip(Int(sidLen)),
-              c.u16() != nil, c.u8() != nil
-        else { return false }
-        return walkHelloExtensions(&c) { _, _ in }
+    /// What the record layer needs from a ServerHello, found without building it.
+    public struct Scan: Sendable, Equatable {
+        /// As `ServerHello.negotiatedVersion`.
+        public var negotiatedVersion: UInt16
+        /// As `ServerHello.isHelloRetryRequest`.
+        public var isHelloRetryRequest: Bool
+        public init(negotiatedVersion: UInt16, isHelloRetryRequest: Bool) {
+            self.negotiatedVersion = negotiatedVersion
+            self.isHelloRetryRequest = isHelloRetryRequest
+        }
     }
+
+    /// The version the server chose and whether it is a HelloRetryRequest, or nil exactly when
+    /// `parse(body)` fails: one walk, no allocation.
+    public static func scan(_ body: UnsafeRawBufferPointer) -> Scan? {
+        var c = ByteCursor(body)
+        guard let legacy = c.u16(), let random = c.slice(32), let sidLen = c.u8(), sidLen <= 32, c.skip(Int(sidLen)),
+              c.u16() != nil, c.u8() != nil
+        else { return nil }
+        var selected: UInt16?
+        let ok = walkHelloExtensions(&c) { t, d in
+            if t == TLSExtensionType.supportedVersions, selected == nil, d.count == 2 {
+                selected = UInt16(d[0]) << 8 | UInt16(d[1])
+            }
+        }
+        guard ok else { return nil }
+        let hrr = helloRetryRequestRandom.withUnsafeBytes { random.elementsEqual($0) }
+        return Scan(negotiatedVersion: selected ?? legacy, isHelloRetryRequest: hrr)
+    }
+
+    /// Whether `parse(body)` would succeed, found without building the hello.
+    public static func isWellFormed(_ body: UnsafeRawBufferPointer) -> Bool { scan(body) != nil }
 
     public static func parse(_ body: [UInt8]) -> ServerHello? {
         body.withUnsafeBytes { parse($0) }

@@ -87,7 +87,14 @@ public struct TLSHandshakeReassembler: Sendable {
     /// Feed the next bytes of the stream. Returns the events they completed, in order.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) -> [TLSEvent] {
         var events: [TLSEvent] = []
-        guard !isDone else { return events }
+        feed(bytes, into: &events)
+        return events
+    }
+
+    /// Feed the next bytes of the stream, appending the events they completed to `events` (a
+    /// caller that reuses one array allocates nothing for packets that complete nothing).
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer, into events: inout [TLSEvent]) {
+        guard !isDone else { return }
         if scanningPreamble {
             preamble.append(contentsOf: bytes)
             guard let start = findTLSStart() else {
@@ -95,14 +102,14 @@ public struct TLSHandshakeReassembler: Sendable {
                     events.append(.notTLS)
                     stop()
                 }
-                return events
+                return
             }
             scanningPreamble = false
             let rest = Array(preamble[start...])
             preamble = []
             if start > 0 { events.append(.skippedPreamble(bytes: start)) }
-            events.append(contentsOf: feed(rest))
-            return events
+            rest.withUnsafeBytes { feed($0, into: &events) }
+            return
         }
         var pos = 0
         let n = bytes.count
@@ -173,7 +180,6 @@ public struct TLSHandshakeReassembler: Sendable {
                 processRecord(type: type, body: body, &events)
             }
         }
-        return events
     }
 
     /// Convenience for arrays.
@@ -217,17 +223,17 @@ public struct TLSHandshakeReassembler: Sendable {
 
     /// An SSLv2 record header with a CLIENT-HELLO message: 2-byte header with the high bit
     /// set, message type 1, then a version. Only checked before the first TLS record.
-    private func sslv2Check(_ b: some Collection<UInt8>) -> TLSEvent? {
-        let a = Array(b.prefix(5))
-        guard a.count >= 3, a[0] & 0x80 != 0, a[2] == 1 else { return nil }
-        let len = (Int(a[0] & 0x7f) << 8) | Int(a[1])
-        guard len >= 9 else { return nil }
-        if a.count >= 5 {
-            let v = UInt16(a[3]) << 8 | UInt16(a[4])
-            guard v == 0x0002 || (v >= 0x0300 && v <= 0x0304) else { return nil }
-            return .sslv2ClientHello(version: v)
-        }
-        return nil
+    private func sslv2Check(_ b: UnsafeRawBufferPointer) -> TLSEvent? {
+        guard b.count >= 3, b[0] & 0x80 != 0, b[2] == 1 else { return nil }
+        let len = (Int(b[0] & 0x7f) << 8) | Int(b[1])
+        guard len >= 9, b.count >= 5 else { return nil }
+        let v = UInt16(b[3]) << 8 | UInt16(b[4])
+        guard v == 0x0002 || (v >= 0x0300 && v <= 0x0304) else { return nil }
+        return .sslv2ClientHello(version: v)
+    }
+
+    private func sslv2Check(_ b: [UInt8]) -> TLSEvent? {
+        b.withUnsafeBytes { sslv2Check(UnsafeRawBufferPointer(rebasing: $0.prefix(5))) }
     }
 
     /// Validate a record header. On failure appends the terminal event and stops.
@@ -397,7 +403,7 @@ public struct TLSHandshakeReassembler: Sendable {
             }
         case TLSHandshakeType.serverHello:
             if role == nil { role = .server }
-            if let sh = ServerHello.parse(body), sh.negotiatedVersion == 0x0304 {
+            if let sh = ServerHello.scan(body), sh.negotiatedVersion == 0x0304 {
                 serverSelectedTLS13 = true
                 if !sh.isHelloRetryRequest {
                     // Everything after a TLS 1.3 ServerHello is encrypted.

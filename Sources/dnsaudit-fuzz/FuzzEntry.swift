@@ -34,8 +34,10 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
     if ClientHello.offersTLS13(bytes) != (ch?.supportedVersions.contains(0x0304) ?? false) {
         fatalError("ClientHello.offersTLS13 and parse disagree")
     }
-    if ServerHello.isWellFormed(bytes) != (ServerHello.parse(bytes) != nil) {
-        fatalError("ServerHello.isWellFormed and parse disagree")
+    let sh = ServerHello.parse(bytes)
+    if ServerHello.scan(bytes) != sh.map({ ServerHello.Scan(negotiatedVersion: $0.negotiatedVersion,
+                                                             isHelloRetryRequest: $0.isHelloRetryRequest) }) {
+        fatalError("ServerHello.scan and parse disagree")
     }
     var reassembler = TLSHandshakeReassembler()
     _ = reassembler.feed(bytes)

@@ -130,22 +130,34 @@ extension MutationTests {
         XCTAssertGreaterThan(named, 2_000, "and many server names intact")
     }
 
-    /// `ServerHello.isWellFormed` agrees with `ServerHello.parse` on every input.
-    func testServerHelloWellFormedAgreesWithFullParse() {
+    /// `ServerHello.scan` (and `isWellFormed`) agrees with `ServerHello.parse` on every input:
+    /// nil exactly when the parse fails, else the same negotiated version and HelloRetryRequest flag.
+    func testServerHelloScanAgreesWithFullParse() {
         var rng = XorShift(seed: 0x5E_4E11)
         let tls12 = Array(Vectors.tls12ServerFlight.dropFirst(9).prefix(0x4d))
         var tls13: [UInt8] = [0x03, 0x03] + [UInt8](repeating: 0xab, count: 32) + [32] + [UInt8](repeating: 0x11, count: 32)
         tls13 += [0x13, 0x01, 0x00, 0x00, 0x2e, 0x00, 0x2b, 0x00, 0x02, 0x03, 0x04, 0x00, 0x33, 0x00, 0x24, 0x00, 0x1d, 0x00, 0x20]
         tls13 += [UInt8](repeating: 0x42, count: 32)
-        let seeds = [tls12, tls13, Array(tls12.prefix(38))]
+        var seeds = [tls12, tls13, Array(tls12.prefix(38))]
         XCTAssertNotNil(ServerHello.parse(tls12))
         XCTAssertEqual(ServerHello.parse(tls13)?.selectedVersion, 0x0304)
+        var hrr = tls13
+        hrr.replaceSubrange(2..<34, with: ServerHello.helloRetryRequestRandom)
+        XCTAssertEqual(hrr.withUnsafeBytes { ServerHello.scan($0) },
+                       ServerHello.Scan(negotiatedVersion: 0x0304, isHelloRetryRequest: true))
+        XCTAssertEqual(tls12.withUnsafeBytes { ServerHello.scan($0) },
+                       ServerHello.Scan(negotiatedVersion: 0x0303, isHelloRetryRequest: false))
+        seeds.append(hrr)
         var valid = 0
         for n in 0..<20_000 {
             let body = n < seeds.count ? seeds[n] : mutate(seeds[n % seeds.count], &rng)
-            let full = ServerHello.parse(body) != nil
-            XCTAssertEqual(body.withUnsafeBytes { ServerHello.isWellFormed($0) }, full, "mutation \(n)")
-            if full { valid += 1 }
+            let full = ServerHello.parse(body)
+            let scan = body.withUnsafeBytes { ServerHello.scan($0) }
+            XCTAssertEqual(scan, full.map { ServerHello.Scan(negotiatedVersion: $0.negotiatedVersion,
+                                                             isHelloRetryRequest: $0.isHelloRetryRequest) },
+                           "mutation \(n)")
+            XCTAssertEqual(body.withUnsafeBytes { ServerHello.isWellFormed($0) }, full != nil, "mutation \(n)")
+            if full != nil { valid += 1 }
         }
         XCTAssertGreaterThan(valid, 2_000)
     }
