@@ -61,8 +61,10 @@ public final class PcapFileReader {
         if path == "-" {
             opened = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errbuf)
         } else {
-            // Our own stream with a 1 MiB buffer: libpcap reads each record with two small
+            // Our own stream with a 64 KiB buffer: libpcap reads each record with two small
             // freads, and the default 4 KiB buffer turns a large file into ~100 k read(2) calls.
+            // Not larger: a 1 MiB buffer made analysis ~7 % slower (each refill evicts the flow
+            // tables from the 2 MiB L2 cache), and 16–128 KiB measured the same.
             guard let fp = fopen(path, "rb") else {
                 throw CaptureError("cannot open \(path): \(String(cString: strerror(errno)))")
             }
