@@ -110,7 +110,10 @@ public final class CaptureAnalyzer {
         self.inputNames = nameBox
         tcp = TCPReassembler(limits: options.tcpLimits)
         dns.streamsDecisions = options.streamFindings
-        tcp.decide = { [unowned self] seg, key in self.decideTCP(seg, key) }
+        // unowned(unsafe) here and in the stream watchers: the analyzer owns the reassembler,
+        // which owns this closure and the watchers, and calls them only from its own methods; a
+        // checked unowned reference costs an atomic retain and release on every access.
+        tcp.decide = { [unowned(unsafe) self] seg, key in self.decideTCP(seg, key) }
     }
 
     private let inputNames: InputNames
@@ -492,7 +495,7 @@ final class InputNames: @unchecked Sendable {
 
 /// Follows one DNS-over-TCP connection: frames both directions into messages.
 final class DNSStreamWatcher: TCPStreamConsumer {
-    unowned let analyzer: CaptureAnalyzer
+    unowned(unsafe) let analyzer: CaptureAnalyzer  // see `tcp.decide` in init
     let flavor: DNSFlavor
     var toServer = DNSLengthFramer()
     var toClient = DNSLengthFramer()

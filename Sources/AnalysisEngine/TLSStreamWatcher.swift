@@ -7,7 +7,7 @@ import TLSWire
 /// Follows one TCP connection that carries (or may carry) TLS: feeds both directions to the
 /// TLS record layer, reports hellos, and gives the connection's facts to the TLS tracker.
 final class TLSStreamWatcher: TCPStreamConsumer {
-    unowned let analyzer: CaptureAnalyzer
+    unowned(unsafe) let analyzer: CaptureAnalyzer  // see `tcp.decide` in CaptureAnalyzer.init
     let record: TLSConnectionRecord
     var clientSide = TLSHandshakeReassembler()
     var serverSide = TLSHandshakeReassembler()
