@@ -56,8 +56,8 @@ die() { echo "bench-live: $*" >&2; exit 2; }
 for t in ip gcc tcpdump nft python3; do command -v "$t" >/dev/null || die "'$t' is not installed"; done
 
 if [ -z "${DNSAUDIT:-}" ]; then
-  echo "building release (swift build -c release --scratch-path $scratch --product dnsaudit) ..."
-  swift build -c release --scratch-path "$scratch" --product dnsaudit 2>&1 | tail -2
+  echo "building release (swift build -c release --static-swift-stdlib --scratch-path $scratch --product dnsaudit) ..."
+  swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product dnsaudit 2>&1 | tail -2
   DNSAUDIT="$scratch/release/dnsaudit"
 fi
 [ -x "$DNSAUDIT" ] || die "$DNSAUDIT is not built"

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 # not hold the debug build's lock.
 scratch="${BENCH_SCRATCH:-.build-release}"
 for p in dnsaudit dnsaudit-gen dnsaudit-bench; do
-  swift build -c release --scratch-path "$scratch" --product "$p" 2>&1 | tail -1
+  # Statically linked Swift runtime, as the README builds the binary users run.
+  swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product "$p" 2>&1 | tail -1
 done
 exec "$scratch/release/dnsaudit-bench" "$@"
