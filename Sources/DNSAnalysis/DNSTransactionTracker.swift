@@ -235,8 +235,20 @@ public final class DNSTransactionTracker {
     @inlinable
     public static func isUnicastDNSPort(_ p: UInt16) -> Bool { p == 53 }
 
-    /// Feeds one DNS message. `bytes` is the DNS message (without TCP length prefix).
-    public func observe(_ obs: DNSObservation, bytes: UnsafeRawBufferPointer, summary s: DNSSummary) {
+    /// The first step of observing a query (`DNSSummary.isQuery`), for a caller that can take it
+    /// before summarizing the query: it notes that the query's flow asked, which likely misses the
+    /// caches, and the summary's work then overlaps with that wait. Pass `flowNoted: true` to
+    /// `observe` afterwards.
+    public func noteQueryFlow(_ obs: DNSObservation) {
+        guard DNSTransactionTracker.isUnicastDNSPort(obs.dport) else { return }
+        recentFlows.noteQuery(mix: DNSTransactionTracker.flowMix(client: obs.src, server: obs.dst, clientPort: obs.sport,
+                                                                 serverPort: obs.dport), at: obs.ts)
+    }
+
+    /// Feeds one DNS message. `bytes` is the DNS message (without TCP length prefix); `flowNoted`:
+    /// `noteQueryFlow` was already called for it.
+    public func observe(_ obs: DNSObservation, bytes: UnsafeRawBufferPointer, summary s: DNSSummary,
+                        flowNoted: Bool = false) {
         if obs.input >= captureStart.count {
             captureStart.append(contentsOf: repeatElement(nil, count: obs.input + 1 - captureStart.count))
         }
@@ -248,7 +260,7 @@ public final class DNSTransactionTracker {
             stats.queries += 1
             let key = Key(client: obs.src, server: obs.dst, clientPort: obs.sport, serverPort: obs.dport,
                           id: s.id, proto: obs.transport, questionHash: s.questionHash)
-            recentFlows.noteQuery(mix: key.flowMix, at: obs.ts)
+            if !flowNoted { recentFlows.noteQuery(mix: key.flowMix, at: obs.ts) }
             if let e = open.find(key) {
                 if open[entry: e].queryCount < .max { open[entry: e].queryCount += 1 }
                 open[entry: e].lastQueryTS = obs.ts

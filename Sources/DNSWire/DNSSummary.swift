@@ -51,6 +51,13 @@ public struct DNSSummary: Sendable, Equatable, Hashable {
         self.wellFormed = wellFormed
     }
 
+    /// Whether `summarize(bytes)` would give a query (a summary with `qr` false), read from the
+    /// header alone: callers can start a query's bookkeeping before summarizing it.
+    @inlinable
+    public static func isQuery(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.count >= 12 && bytes[2] & 0x80 == 0
+    }
+
     /// Summarize a message; nil when it is shorter than the 12-byte header. No heap allocation.
     ///
     /// The cost is almost all FNV-1a (a serial multiply per hashed byte), so the walk avoids

@@ -102,6 +102,20 @@ final class SummaryTests: XCTestCase {
         XCTAssertEqual(DNSSummary.summarize(hex("000001000000000000000000"))?.questionHash, 0)
     }
 
+    /// `isQuery` says from the header alone what `summarize` would: a summary with `qr` false.
+    func testIsQueryAgreesWithSummarize() {
+        var rng = SystemRandomNumberGenerator()
+        var inputs: [[UInt8]] = [[], [0], Array(repeating: 0, count: 11), Array(repeating: 0, count: 12),
+                                 Array(repeating: 0xff, count: 12), Vectors.googleA]
+        for n in 0..<2_000 {
+            inputs.append((0..<(n % 40)).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        }
+        for m in inputs {
+            let expected = m.withUnsafeBytes { DNSSummary.summarize($0).map { !$0.qr } ?? false }
+            XCTAssertEqual(m.withUnsafeBytes { DNSSummary.isQuery($0) }, expected, "\(m)")
+        }
+    }
+
     /// Prints the summarize() rate on a typical 3-answer response (never asserts on time).
     func testSummarizeThroughput() throws {
         var wire = try compressed(answers)
