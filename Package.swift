@@ -35,7 +35,7 @@ let package = Package(
         // Open-addressing hash tables for per-flow state on the packet path.
         .target(name: "FlowTable", swiftSettings: packetPath),
         .target(name: "NetTypes", dependencies: ["FlowTable"], swiftSettings: packetPath),
-        .target(name: "DNSWire", dependencies: ["WireBytes"], swiftSettings: packetPath),
+        .target(name: "DNSWire", dependencies: ["WireBytes", "NetTypes"], swiftSettings: packetPath),
         .target(name: "TLSWire", dependencies: [
             "WireBytes",
             .product(name: "Crypto", package: "swift-crypto"),
@@ -49,7 +49,7 @@ let package = Package(
         // Capture input (libpcap) and output (pure Swift pcap writer).
         .target(name: "CaptureSource", dependencies: ["CPcap"], swiftSettings: packetPath),
         .target(name: "PcapWriter"),
-        .target(name: "PacketSynth", dependencies: []),
+        .target(name: "PacketSynth", dependencies: ["NetTypes"]),
 
         // Findings and report model; detectors; the engine that wires them together.
         .target(name: "Findings"),

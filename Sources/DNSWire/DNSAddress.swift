@@ -1,6 +1,8 @@
 // IPv4 / IPv6 address values as carried in A, AAAA, SVCB hints and ECS.
 // (Prefixed with DNS so they never clash with other modules' address types.)
 
+import NetTypes
+
 /// An IPv4 address (A RDATA). Write it as a literal: `.a("192.0.2.1")` or `.a([192, 0, 2, 1])`.
 public struct DNSIPv4Address: Sendable, Equatable, Hashable, Comparable, CustomStringConvertible,
     ExpressibleByStringLiteral, ExpressibleByArrayLiteral
@@ -162,52 +164,10 @@ func appendIPv4(_ v: UInt32, to out: inout [UInt8]) {
 private let lowerHexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 private let upperHexDigits: [UInt8] = Array("0123456789ABCDEF".utf8)
 
-/// RFC 5952: lowercase, no leading zeros, the longest run (first on ties) of two or more
-/// zero groups as "::", IPv4-mapped addresses as ::ffff:a.b.c.d.
+/// RFC 5952 text (see `IPAddress.appendV6`).
+@inline(__always)
 func appendIPv6(_ g: [UInt16], to out: inout [UInt8]) {
-    guard g.count == 8 else { return }
-    if g[0] == 0, g[1] == 0, g[2] == 0, g[3] == 0, g[4] == 0, g[5] == 0xffff {
-        out.append(contentsOf: "::ffff:".utf8)
-        appendIPv4(UInt32(g[6]) << 16 | UInt32(g[7]), to: &out)
-        return
-    }
-    var bestStart = -1
-    var bestLen = 0
-    var i = 0
-    while i < 8 {
-        if g[i] == 0 {
-            var j = i
-            while j < 8 && g[j] == 0 { j += 1 }
-            if j - i > bestLen { bestStart = i; bestLen = j - i }
-            i = j
-        } else {
-            i += 1
-        }
-    }
-    if bestLen < 2 { bestStart = -1 }
-    i = 0
-    while i < 8 {
-        if i == bestStart {
-            out.append(UInt8(ascii: ":"))
-            if i == 0 { out.append(UInt8(ascii: ":")) }
-            i += bestLen
-            continue
-        }
-        appendHex16(g[i], to: &out)
-        if i < 7 { out.append(UInt8(ascii: ":")) }
-        i += 1
-    }
-}
-
-private func appendHex16(_ v: UInt16, to out: inout [UInt8]) {
-    var started = false
-    for s in stride(from: 12, through: 0, by: -4) {
-        let d = Int((v >> UInt16(s)) & 0xf)
-        if d != 0 || started || s == 0 {
-            out.append(lowerHexDigits[d])
-            started = true
-        }
-    }
+    IPAddress.appendV6(groups: g, to: &out)
 }
 
 func parseIPv6Groups(_ t: [UInt8]) -> [UInt16]? {

@@ -89,35 +89,58 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
         guard b.count == 16 else { return "" }
         var groups = [UInt16](repeating: 0, count: 8)
         for i in 0..<8 { groups[i] = UInt16(b[2 * i]) << 8 | UInt16(b[2 * i + 1]) }
-        // IPv4-mapped ::ffff:a.b.c.d
-        if groups[0...4].allSatisfy({ $0 == 0 }) && groups[5] == 0xffff {
-            return "::ffff:\(b[12]).\(b[13]).\(b[14]).\(b[15])"
+        var out: [UInt8] = []
+        out.reserveCapacity(39)
+        appendV6(groups: groups, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the RFC 5952 text of an IPv6 address given as its eight 16-bit groups (nothing
+    /// for any other count): lowercase hex without leading zeros, the longest run (the first on
+    /// ties) of two or more zero groups as "::", and an IPv4-mapped address as ::ffff:a.b.c.d.
+    /// The one IPv6 formatter of the project (addresses in reports, DNS AAAA presentation,
+    /// generated test traffic).
+    public static func appendV6(groups g: [UInt16], to out: inout [UInt8]) {
+        guard g.count == 8 else { return }
+        if g[0] == 0, g[1] == 0, g[2] == 0, g[3] == 0, g[4] == 0, g[5] == 0xffff {
+            out.append(contentsOf: "::ffff:".utf8)
+            for (n, byte) in [g[6] >> 8, g[6] & 0xff, g[7] >> 8, g[7] & 0xff].enumerated() {
+                if n > 0 { out.append(UInt8(ascii: ".")) }
+                out.append(contentsOf: String(byte).utf8)
+            }
+            return
         }
-        // Longest run of zero groups (length >= 2), first one wins.
         var bestStart = -1, bestLen = 0, i = 0
         while i < 8 {
-            if groups[i] == 0 {
+            if g[i] == 0 {
                 var j = i
-                while j < 8 && groups[j] == 0 { j += 1 }
-                if j - i > bestLen && j - i >= 2 { bestStart = i; bestLen = j - i }
+                while j < 8 && g[j] == 0 { j += 1 }
+                if j - i > bestLen { bestStart = i; bestLen = j - i }
                 i = j
             } else {
                 i += 1
             }
         }
-        var out = ""
-        var k = 0
-        while k < 8 {
-            if k == bestStart {
-                out += "::"
-                k += bestLen
+        if bestLen < 2 { bestStart = -1 }
+        i = 0
+        while i < 8 {
+            if i == bestStart {
+                out.append(UInt8(ascii: ":"))
+                if i == 0 { out.append(UInt8(ascii: ":")) }
+                i += bestLen
                 continue
             }
-            if !out.isEmpty && !out.hasSuffix(":") { out += ":" }
-            out += String(groups[k], radix: 16)
-            k += 1
+            var started = false
+            for shift in stride(from: 12, through: 0, by: -4) {
+                let d = Int((g[i] >> UInt16(shift)) & 0xf)
+                if d != 0 || started || shift == 0 {
+                    out.append(d < 10 ? UInt8(48 + d) : UInt8(87 + d))  // 0-9, a-f
+                    started = true
+                }
+            }
+            if i < 7 { out.append(UInt8(ascii: ":")) }
+            i += 1
         }
-        return out
     }
 
     static func parseV6(_ text: String) -> [UInt8]? {

@@ -1,5 +1,7 @@
 // Link and network addresses with parsing and RFC 5952 formatting.
 
+import NetTypes
+
 /// A 48-bit Ethernet MAC address.
 public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
     public let bytes: [UInt8]
@@ -154,24 +156,11 @@ public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertib
             + (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * UInt64($0))) }
     }
 
-    /// RFC 5952 text: lowercase, no leading zeros, the longest run (≥ 2) of zero groups as `::`.
+    /// RFC 5952 text (see `NetTypes.IPAddress.appendV6`).
     public var description: String {
-        let g = groups
-        var bestStart = -1, bestLen = 0, i = 0
-        while i < 8 {
-            if g[i] == 0 {
-                var j = i
-                while j < 8 && g[j] == 0 { j += 1 }
-                if j - i > bestLen { bestStart = i; bestLen = j - i }
-                i = j
-            } else {
-                i += 1
-            }
-        }
-        if bestLen < 2 { return g.map { String($0, radix: 16) }.joined(separator: ":") }
-        let head = g[..<bestStart].map { String($0, radix: 16) }.joined(separator: ":")
-        let tail = g[(bestStart + bestLen)...].map { String($0, radix: 16) }.joined(separator: ":")
-        return head + "::" + tail
+        var out: [UInt8] = []
+        NetTypes.IPAddress.appendV6(groups: groups, to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
     public static func < (l: IPv6Address, r: IPv6Address) -> Bool {

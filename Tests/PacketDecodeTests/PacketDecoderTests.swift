@@ -32,6 +32,24 @@ func segment(_ frame: [UInt8], _ link: LinkType) -> Seg? {
 final class PacketDecoderTests: XCTestCase {
     let eth = FrameBuilder.ethernet(source: MACAddress(2, 0, 0, 0, 0, 1), destination: MACAddress(2, 0, 0, 0, 0, 2))
 
+    /// IP addresses in reports: RFC 5952 text, the same cases as DNS AAAA presentation.
+    func testIPv6Text() {
+        let cases: [([UInt16], String)] = [
+            ([0, 0, 0, 0, 0, 0, 0, 0], "::"), ([0, 0, 0, 0, 0, 0, 0, 1], "::1"), ([1, 0, 0, 0, 0, 0, 0, 0], "1::"),
+            ([0x2001, 0xdb8, 0, 1, 1, 1, 1, 1], "2001:db8:0:1:1:1:1:1"), ([0x2001, 0, 0, 1, 0, 0, 0, 1], "2001:0:0:1::1"),
+            ([0xfe80, 0, 0, 0, 0x200, 0x5efe, 0xc0a8, 0x101], "fe80::200:5efe:c0a8:101"),
+            ([0, 0, 0, 0, 0, 0xffff, 0xc000, 0x0201], "::ffff:192.0.2.1"),
+            ([0x2001, 0xdb8, 0, 0, 1, 0, 0, 1], "2001:db8::1:0:0:1"), ([0, 0, 1, 0, 0, 0, 0, 0], "0:0:1::"),
+            ([0xABCD, 0x0F0, 0, 0xffff, 0, 0, 0, 0], "abcd:f0:0:ffff::"),
+        ]
+        for (groups, want) in cases {
+            let bytes = groups.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xff)] }
+            XCTAssertEqual(IPAddress.formatV6(bytes), want)
+            XCTAssertEqual(bytes.withUnsafeBytes { IPAddress(bytes: $0) }?.description, want)
+        }
+        XCTAssertEqual(IPAddress.formatV6([1, 2, 3]), "", "not 16 bytes")
+    }
+
     func testEthernetIPv4UDP() throws {
         let f = eth.udp(from: clientV4, 40000, to: serverV4, 53, payload: [1, 2, 3, 4], ip: IPFields(ttl: 57, identification: 4242))
         let s = try XCTUnwrap(segment(f, .ethernet))

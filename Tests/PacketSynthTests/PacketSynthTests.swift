@@ -20,6 +20,7 @@ final class AddressTests: XCTestCase {
         XCTAssertEqual(IPv6Address("2001:DB8:0:0:1:0:0:1")?.description, "2001:db8::1:0:0:1")
         XCTAssertEqual(IPv6Address("2001:db8:0:1:1:1:1:1")?.description, "2001:db8:0:1:1:1:1:1")
         XCTAssertEqual(IPv6Address("::ffff:192.0.2.1")?.groups, [0, 0, 0, 0, 0, 0xffff, 0xc000, 0x0201])
+        XCTAssertEqual(IPv6Address("::ffff:192.0.2.1")?.description, "::ffff:192.0.2.1")
         XCTAssertNil(IPv6Address("2001:db8::1::2"))
         XCTAssertNil(IPv6Address("2001:db8:1:2:3:4:5:6:7"))
         XCTAssertNil(IPv6Address("2001:db8:::1"))
