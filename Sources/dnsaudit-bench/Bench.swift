@@ -26,6 +26,8 @@ struct Bench: ParsableCommand {
     var capture: [String] = []
     @Flag(help: "Print the per-operation cost of the packet path's most expensive steps instead.")
     var parts = false
+    @Option(help: ArgumentHelp("Instead: an A/B of analyze against another dnsaudit binary on each capture (its runs alternate with this build's; --runs rounds), after checking that both write the same report.", valueName: "dnsaudit-binary"))
+    var compare: String?
 
     func run() throws {
         if parts { return Parts.run() }
@@ -48,6 +50,11 @@ struct Bench: ParsableCommand {
             // Read the file once first, so every measurement below starts from the page cache.
             let warm = try PcapFileReader(path: path)
             warm.forEachFrame { _ in true }
+            if let other = compare {
+                try Compare.run(capture: path, this: dnsaudit, other: other, rounds: runs)
+                if !keep && n != nil { try? FileManager.default.removeItem(atPath: path) }
+                continue
+            }
 
             // libpcap alone: open, read every frame, touch one byte.
             var count = 0
