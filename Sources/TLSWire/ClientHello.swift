@@ -89,6 +89,36 @@ public struct ClientHello: Sendable, Equatable {
     /// Parse a ClientHello handshake body (the bytes after the 4-byte handshake header).
     /// Returns nil when the fixed fields or the extension framing are malformed.
     public static func parse(_ body: UnsafeRawBufferPointer) -> ClientHello? {
+        var exts = [TLSExtension]()
+        guard let f = walkFraming(body, { t, d in exts.append(TLSExtension(type: t, data: [UInt8](d))) }) else { return nil }
+        var ciphers = [UInt16]()
+        ciphers.reserveCapacity(f.cipherSuites.count / 2)
+        var i = 0
+        while i + 1 < f.cipherSuites.count {
+            ciphers.append(UInt16(f.cipherSuites[i]) << 8 | UInt16(f.cipherSuites[i + 1]))
+            i += 2
+        }
+        return ClientHello(
+            legacyVersion: f.legacyVersion, random: [UInt8](f.random), sessionID: [UInt8](f.sessionID),
+            cipherSuites: ciphers, compressionMethods: [UInt8](f.compressionMethods), extensions: exts,
+            hasExtensionsBlock: f.hasExtensionsBlock)
+    }
+
+    /// The fixed fields of a hello, as views into its body.
+    struct Fixed {
+        var legacyVersion: UInt16
+        var random: UnsafeRawBufferPointer
+        var sessionID: UnsafeRawBufferPointer
+        var cipherSuites: UnsafeRawBufferPointer
+        var compressionMethods: UnsafeRawBufferPointer
+        var hasExtensionsBlock: Bool
+    }
+
+    /// The one reading of a ClientHello's framing, for `parse` and the allocation-free checks
+    /// below: the fixed fields, then the extensions block, calling `visit` with each extension's
+    /// type and body. Nil when the hello is malformed.
+    @inline(__always)
+    static func walkFraming(_ body: UnsafeRawBufferPointer, _ visit: (UInt16, UnsafeRawBufferPointer) -> Void) -> Fixed? {
         var c = ByteCursor(body)
         guard let version = c.u16(),
               let random = c.slice(32),
@@ -99,37 +129,10 @@ public struct ClientHello: Sendable, Equatable {
               let cmLen = c.u8(),
               let cm = c.slice(Int(cmLen))
         else { return nil }
-
-        var ciphers = [UInt16]()
-        ciphers.reserveCapacity(cs.count / 2)
-        var i = 0
-        while i + 1 < cs.count {
-            ciphers.append(UInt16(cs[i]) << 8 | UInt16(cs[i + 1]))
-            i += 2
-        }
-
-        var exts = [TLSExtension]()
         let hasBlock = c.remaining >= 2
-        guard walkHelloExtensions(&c, { t, d in exts.append(TLSExtension(type: t, data: [UInt8](d))) }) else { return nil }
-
-        return ClientHello(
-            legacyVersion: version, random: [UInt8](random), sessionID: [UInt8](sid),
-            cipherSuites: ciphers, compressionMethods: [UInt8](cm), extensions: exts,
-            hasExtensionsBlock: hasBlock)
-    }
-
-    /// Walks the fixed fields and the extension framing exactly as `parse` checks them, calling
-    /// `visit` with each extension's type and body; false when `parse` would reject the hello.
-    /// No allocation: the quick checks below are built on it.
-    @inline(__always)
-    static func walkFraming(_ body: UnsafeRawBufferPointer, _ visit: (UInt16, UnsafeRawBufferPointer) -> Void) -> Bool {
-        var c = ByteCursor(body)
-        guard c.u16() != nil, c.skip(32),
-              let sidLen = c.u8(), sidLen <= 32, c.skip(Int(sidLen)),
-              let csLen = c.u16(), csLen % 2 == 0, c.skip(Int(csLen)),
-              let cmLen = c.u8(), c.skip(Int(cmLen))
-        else { return false }
-        return walkHelloExtensions(&c, visit)
+        guard walkHelloExtensions(&c, visit) else { return nil }
+        return Fixed(legacyVersion: version, random: random, sessionID: sid, cipherSuites: cs, compressionMethods: cm,
+                     hasExtensionsBlock: hasBlock)
     }
 
     /// Whether `parse(body)` would succeed with a supported_versions list that contains TLS 1.3
@@ -150,7 +153,7 @@ public struct ClientHello: Sendable, Equatable {
                 i += 2
             }
         }
-        return wellFramed && offers
+        return wellFramed != nil && offers
     }
 
     /// What the connection judgement needs of a ClientHello, without building one.
@@ -181,7 +184,7 @@ public struct ClientHello: Sendable, Equatable {
                 }
             }
         }
-        return wellFramed ? Scan(sni: sni) : nil
+        return wellFramed != nil ? Scan(sni: sni) : nil
     }
 
     /// Parse a ClientHello body held in an array.

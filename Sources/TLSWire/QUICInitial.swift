@@ -79,14 +79,17 @@ public struct QUICInitialKeys: Sendable {
         static let serverIn = info("tls13 server in", 32)
         static let v1 = Labels(key: info("tls13 quic key", 16), iv: info("tls13 quic iv", 12), hp: info("tls13 quic hp", 16))
         static let v2 = Labels(key: info("tls13 quicv2 key", 16), iv: info("tls13 quicv2 iv", 12), hp: info("tls13 quicv2 hp", 16))
-        static let saltedV1 = QUICVersion.initialSalt(QUICVersion.v1).map { HMAC<SHA256>(key: SymmetricKey(data: $0)) }
-        static let saltedV2 = QUICVersion.initialSalt(QUICVersion.v2).map { HMAC<SHA256>(key: SymmetricKey(data: $0)) }
+        static let saltedV1 = keyedSalt(QUICVersion.v1)
+        static let saltedV2 = keyedSalt(QUICVersion.v2)
+        /// The version's salt as a keyed HMAC state (made once per version: see `salted`).
+        static func keyedSalt(_ version: UInt32) -> HMAC<SHA256>? {
+            QUICVersion.initialSalt(version).map { HMAC<SHA256>(key: SymmetricKey(data: $0)) }
+        }
         static func salted(_ version: UInt32) -> HMAC<SHA256>? {
             switch version {
             case QUICVersion.v1: return saltedV1
             case QUICVersion.v2: return saltedV2
-            default:
-                return QUICVersion.initialSalt(version).map { HMAC<SHA256>(key: SymmetricKey(data: $0)) }
+            default: return keyedSalt(version)
             }
         }
     }

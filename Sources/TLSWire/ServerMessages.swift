@@ -29,19 +29,11 @@ public struct ServerHello: Sendable, Equatable {
 
     /// Parse a ServerHello handshake body (after the 4-byte header).
     public static func parse(_ body: UnsafeRawBufferPointer) -> ServerHello? {
-        var c = ByteCursor(body)
-        guard let version = c.u16(),
-              let random = c.slice(32),
-              let sidLen = c.u8(), sidLen <= 32,
-              let sid = c.slice(Int(sidLen)),
-              let cipher = c.u16(),
-              let comp = c.u8()
-        else { return nil }
         var exts = [TLSExtension]()
-        guard walkHelloExtensions(&c, { t, d in exts.append(TLSExtension(type: t, data: [UInt8](d))) }) else { return nil }
+        guard let f = walkFraming(body, { t, d in exts.append(TLSExtension(type: t, data: [UInt8](d))) }) else { return nil }
         var sh = ServerHello(
-            legacyVersion: version, random: [UInt8](random), sessionID: [UInt8](sid),
-            cipherSuite: cipher, compressionMethod: comp, extensions: exts,
+            legacyVersion: f.legacyVersion, random: [UInt8](f.random), sessionID: [UInt8](f.sessionID),
+            cipherSuite: f.cipherSuite, compressionMethod: f.compressionMethod, extensions: exts,
             selectedVersion: nil, selectedALPN: nil)
         for e in exts {
             if e.type == TLSExtensionType.supportedVersions, sh.selectedVersion == nil, e.data.count == 2 {
@@ -73,19 +65,39 @@ public struct ServerHello: Sendable, Equatable {
     /// The version the server chose and whether it is a HelloRetryRequest, or nil exactly when
     /// `parse(body)` fails: one walk, no allocation.
     public static func scan(_ body: UnsafeRawBufferPointer) -> Scan? {
-        var c = ByteCursor(body)
-        guard let legacy = c.u16(), let random = c.slice(32), let sidLen = c.u8(), sidLen <= 32, c.skip(Int(sidLen)),
-              c.u16() != nil, c.u8() != nil
-        else { return nil }
         var selected: UInt16?
-        let ok = walkHelloExtensions(&c) { t, d in
+        guard let f = walkFraming(body, { t, d in
             if t == TLSExtensionType.supportedVersions, selected == nil, d.count == 2 {
                 selected = UInt16(d[0]) << 8 | UInt16(d[1])
             }
-        }
-        guard ok else { return nil }
-        let hrr = helloRetryRequestRandom.withUnsafeBytes { random.elementsEqual($0) }
-        return Scan(negotiatedVersion: selected ?? legacy, isHelloRetryRequest: hrr)
+        }) else { return nil }
+        let hrr = helloRetryRequestRandom.withUnsafeBytes { f.random.elementsEqual($0) }
+        return Scan(negotiatedVersion: selected ?? f.legacyVersion, isHelloRetryRequest: hrr)
+    }
+
+    /// The fixed fields of a ServerHello, as views into its body.
+    struct Fixed {
+        var legacyVersion: UInt16
+        var random: UnsafeRawBufferPointer
+        var sessionID: UnsafeRawBufferPointer
+        var cipherSuite: UInt16
+        var compressionMethod: UInt8
+    }
+
+    /// The one reading of a ServerHello's framing, for `parse` and `scan`: the fixed fields, then
+    /// the extensions block, calling `visit` with each extension. Nil when malformed.
+    @inline(__always)
+    static func walkFraming(_ body: UnsafeRawBufferPointer, _ visit: (UInt16, UnsafeRawBufferPointer) -> Void) -> Fixed? {
+        var c = ByteCursor(body)
+        guard let version = c.u16(),
+              let random = c.slice(32),
+              let sidLen = c.u8(), sidLen <= 32,
+              let sid = c.slice(Int(sidLen)),
+              let cipher = c.u16(),
+              let comp = c.u8(),
+              walkHelloExtensions(&c, visit)
+        else { return nil }
+        return Fixed(legacyVersion: version, random: random, sessionID: sid, cipherSuite: cipher, compressionMethod: comp)
     }
 
     /// Whether `parse(body)` would succeed, found without building the hello.
