@@ -101,6 +101,17 @@ open class NamespaceLab {
         try host(["-n", ns, "link", "set", ifname, "up"])
     }
 
+    /// Joins two namespaces with a veth pair (`ifname` in `ns`, `peer` in `peerNS`), gives each
+    /// end its address (a CIDR) and brings both up.
+    public func addLink(_ ifname: String, in ns: String, address: String,
+                        peer: String, in peerNS: String, peerAddress: String) throws {
+        try addVeth(ifname, in: ns, peer: peer, in: peerNS)
+        try addAddress(address, dev: ifname, in: ns)
+        try addAddress(peerAddress, dev: peer, in: peerNS)
+        try linkUp(ifname, in: ns)
+        try linkUp(peer, in: peerNS)
+    }
+
     /// `ip -n ns route add prefix via gateway` (only lab prefixes: never a default route).
     public func addRoute(_ prefix: String, via gateway: String, in ns: String) throws {
         try host(["-n", ns, "route", "add", prefix, "via", gateway])

@@ -98,15 +98,10 @@ open class ResolverLab: NamespaceLab {
     public func build(extraServiceAddresses: [String] = []) throws {
         for ns in [clientNS, routerNS, servicesNS] { try addNamespace(ns, skipSuite: skipSuite) }
         // Created directly inside the namespaces: never an interface on the host.
-        try addVeth(clientIf, in: clientNS, peer: routerClientIf, in: routerNS)
-        try addVeth(routerServicesIf, in: routerNS, peer: servicesIf, in: servicesNS)
-        try addAddress("\(Self.clientAddress)/30", dev: clientIf, in: clientNS)
-        try addAddress("\(Self.routerClientSide)/30", dev: routerClientIf, in: routerNS)
-        try addAddress("\(Self.routerServicesSide)/30", dev: routerServicesIf, in: routerNS)
-        try addAddress("\(Self.servicesAddress)/30", dev: servicesIf, in: servicesNS)
-        for (ns, ifname) in [(clientNS, clientIf), (routerNS, routerClientIf), (routerNS, routerServicesIf), (servicesNS, servicesIf)] {
-            try linkUp(ifname, in: ns)
-        }
+        try addLink(clientIf, in: clientNS, address: "\(Self.clientAddress)/30",
+                    peer: routerClientIf, in: routerNS, peerAddress: "\(Self.routerClientSide)/30")
+        try addLink(routerServicesIf, in: routerNS, address: "\(Self.routerServicesSide)/30",
+                    peer: servicesIf, in: servicesNS, peerAddress: "\(Self.servicesAddress)/30")
         for a in [Self.resolverAddress, Self.rogueAddress, Self.webAddress] + extraServiceAddresses {
             try addAddress("\(a)/32", dev: "lo", in: servicesNS)
             try addRoute("\(a)/32", via: Self.servicesAddress, in: routerNS)

@@ -61,11 +61,8 @@ final class LiveLab: NamespaceLab {
         for ns in [clientNS, serverNS] {
             try addNamespace(ns)
         }
-        try addVeth(clientIf, in: clientNS, peer: serverIf, in: serverNS)
-        try addAddress("\(LiveLab.clientAddress)/30", dev: clientIf, in: clientNS)
-        try addAddress("\(LiveLab.serverAddress)/30", dev: serverIf, in: serverNS)
-        try linkUp(clientIf, in: clientNS)
-        try linkUp(serverIf, in: serverNS)
+        try addLink(clientIf, in: clientNS, address: "\(LiveLab.clientAddress)/30",
+                    peer: serverIf, in: serverNS, peerAddress: "\(LiveLab.serverAddress)/30")
     }
 
     /// The DNS responder in the server namespace; `inject`: every query gets a forged answer

@@ -71,16 +71,10 @@ final class Lab: NamespaceLab {
         for ns in [clientNS, middleboxNS, serverNS] {
             try addNamespace(ns)
         }
-        try addVeth(clientIf, in: clientNS, peer: middleboxClientIf, in: middleboxNS)
-        try addVeth(middleboxServerIf, in: middleboxNS, peer: serverIf, in: serverNS)
-        try addAddress("\(Lab.clientAddress)/30", dev: clientIf, in: clientNS)
-        try addAddress("\(Lab.middleboxClientSide)/30", dev: middleboxClientIf, in: middleboxNS)
-        try addAddress("\(Lab.middleboxServerSide)/30", dev: middleboxServerIf, in: middleboxNS)
-        try addAddress("\(Lab.serverAddress)/30", dev: serverIf, in: serverNS)
-        try linkUp(clientIf, in: clientNS)
-        try linkUp(middleboxClientIf, in: middleboxNS)
-        try linkUp(middleboxServerIf, in: middleboxNS)
-        try linkUp(serverIf, in: serverNS)
+        try addLink(clientIf, in: clientNS, address: "\(Lab.clientAddress)/30",
+                    peer: middleboxClientIf, in: middleboxNS, peerAddress: "\(Lab.middleboxClientSide)/30")
+        try addLink(middleboxServerIf, in: middleboxNS, address: "\(Lab.middleboxServerSide)/30",
+                    peer: serverIf, in: serverNS, peerAddress: "\(Lab.serverAddress)/30")
         // Only the two lab /30s, only through the middlebox. No default route anywhere.
         try addRoute("198.18.2.0/30", via: Lab.middleboxClientSide, in: clientNS)
         try addRoute("198.18.1.0/30", via: Lab.middleboxServerSide, in: serverNS)
