@@ -120,10 +120,7 @@ public struct ClientHello: Sendable, Equatable {
     @inline(__always)
     static func walkFraming(_ body: UnsafeRawBufferPointer, _ visit: (UInt16, UnsafeRawBufferPointer) -> Void) -> Fixed? {
         var c = ByteCursor(body)
-        guard let version = c.u16(),
-              let random = c.slice(32),
-              let sidLen = c.u8(), sidLen <= 32,
-              let sid = c.slice(Int(sidLen)),
+        guard let start = readHelloStart(&c),
               let csLen = c.u16(), csLen % 2 == 0,
               let cs = c.slice(Int(csLen)),
               let cmLen = c.u8(),
@@ -131,8 +128,8 @@ public struct ClientHello: Sendable, Equatable {
         else { return nil }
         let hasBlock = c.remaining >= 2
         guard walkHelloExtensions(&c, visit) else { return nil }
-        return Fixed(legacyVersion: version, random: random, sessionID: sid, cipherSuites: cs, compressionMethods: cm,
-                     hasExtensionsBlock: hasBlock)
+        return Fixed(legacyVersion: start.version, random: start.random, sessionID: start.sessionID, cipherSuites: cs,
+                     compressionMethods: cm, hasExtensionsBlock: hasBlock)
     }
 
     /// Whether `parse(body)` would succeed with a supported_versions list that contains TLS 1.3

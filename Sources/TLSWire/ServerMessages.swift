@@ -89,15 +89,10 @@ public struct ServerHello: Sendable, Equatable {
     @inline(__always)
     static func walkFraming(_ body: UnsafeRawBufferPointer, _ visit: (UInt16, UnsafeRawBufferPointer) -> Void) -> Fixed? {
         var c = ByteCursor(body)
-        guard let version = c.u16(),
-              let random = c.slice(32),
-              let sidLen = c.u8(), sidLen <= 32,
-              let sid = c.slice(Int(sidLen)),
-              let cipher = c.u16(),
-              let comp = c.u8(),
-              walkHelloExtensions(&c, visit)
+        guard let start = readHelloStart(&c), let cipher = c.u16(), let comp = c.u8(), walkHelloExtensions(&c, visit)
         else { return nil }
-        return Fixed(legacyVersion: version, random: random, sessionID: sid, cipherSuite: cipher, compressionMethod: comp)
+        return Fixed(legacyVersion: start.version, random: start.random, sessionID: start.sessionID, cipherSuite: cipher,
+                     compressionMethod: comp)
     }
 
     /// Whether `parse(body)` would succeed, found without building the hello.

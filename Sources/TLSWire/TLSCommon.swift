@@ -125,3 +125,14 @@ func walkHelloExtensions(_ c: inout ByteCursor, _ visit: (UInt16, UnsafeRawBuffe
     }
     return true
 }
+
+/// The fields a ClientHello and a ServerHello both start with (RFC 8446 §4.1.2-3):
+/// legacy_version, the 32-byte random and a legacy_session_id of at most 32 bytes; nil when
+/// they do not fit.
+@inline(__always)
+func readHelloStart(_ c: inout ByteCursor) -> (version: UInt16, random: UnsafeRawBufferPointer, sessionID: UnsafeRawBufferPointer)? {
+    guard let version = c.u16(), let random = c.slice(32), let sidLen = c.u8(), sidLen <= 32,
+          let sid = c.slice(Int(sidLen))
+    else { return nil }
+    return (version, random, sid)
+}
