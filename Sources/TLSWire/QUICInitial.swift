@@ -49,25 +49,23 @@ public struct QUICInitialKeys: Sendable {
     /// Derive from the Destination Connection ID of the client's first Initial packet.
     public init?(version: UInt32, initialDCID: [UInt8], side: QUICSide) {
         guard let salted = Labels.salted(version) else { return nil }
-        // HKDF with SHA-256 (RFC 5869) as HMACs: every output here is at most one hash long, so
-        // Expand is a single HMAC. Keyed HMAC states are copied instead of rebuilt: the salt's
-        // is made once per version, the side secret's once per connection (three expansions).
-        // Every new QUIC connection in a capture pays for this derivation.
+        // HKDF with SHA-256 (RFC 5869): every output here is at most one hash long, so Expand is
+        // a single HMAC. The salt's keyed state is made once per version, the side secret's once
+        // per connection (three expansions). Every new QUIC connection in a capture pays for this.
         let labels = version == QUICVersion.v2 ? Labels.v2 : Labels.v1
-        var extract = salted
-        extract.update(data: initialDCID)
-        let initialSecret = SymmetricKey(data: extract.finalize())
-        let sideSecret = SymmetricKey(data: Self.expand(HMAC<SHA256>(key: initialSecret),
-                                                        side == .client ? Labels.clientIn : Labels.serverIn, 32))
-        let keyed = HMAC<SHA256>(key: sideSecret)
+        let initialSecret = initialDCID.withUnsafeBytes { salted.mac($0) }
+        let sideSecret = initialSecret.withUnsafeBytes { secret in
+            KeyedSHA256(key: secret).expand(side == .client ? Labels.clientIn : Labels.serverIn, 32)
+        }
+        let keyed = sideSecret.withUnsafeBytes { KeyedSHA256(key: $0) }
         self.version = version
-        self.key = SymmetricKey(data: Self.expand(keyed, labels.key, 16))
-        self.iv = Self.expand(keyed, labels.iv, 12)
-        self.hp = SymmetricKey(data: Self.expand(keyed, labels.hp, 16))
+        self.key = SymmetricKey(data: keyed.expand(labels.key, 16))
+        self.iv = keyed.expand(labels.iv, 12)
+        self.hp = SymmetricKey(data: keyed.expand(labels.hp, 16))
     }
 
     /// HkdfLabel info blocks (RFC 8446 §7.1: length, "tls13 " label, empty context) followed by
-    /// HKDF-Expand's counter byte 1, and the salt-keyed HMAC state of each version.
+    /// HKDF-Expand's counter byte 1, and the salt-keyed state of each version.
     struct Labels {
         var key: [UInt8], iv: [UInt8], hp: [UInt8]
 
@@ -81,11 +79,11 @@ public struct QUICInitialKeys: Sendable {
         static let v2 = Labels(key: info("tls13 quicv2 key", 16), iv: info("tls13 quicv2 iv", 12), hp: info("tls13 quicv2 hp", 16))
         static let saltedV1 = keyedSalt(QUICVersion.v1)
         static let saltedV2 = keyedSalt(QUICVersion.v2)
-        /// The version's salt as a keyed HMAC state (made once per version: see `salted`).
-        static func keyedSalt(_ version: UInt32) -> HMAC<SHA256>? {
-            QUICVersion.initialSalt(version).map { HMAC<SHA256>(key: SymmetricKey(data: $0)) }
+        /// The version's salt as a keyed state (made once per version: see `salted`).
+        static func keyedSalt(_ version: UInt32) -> KeyedSHA256? {
+            QUICVersion.initialSalt(version).map { salt in salt.withUnsafeBytes { KeyedSHA256(key: $0) } }
         }
-        static func salted(_ version: UInt32) -> HMAC<SHA256>? {
+        static func salted(_ version: UInt32) -> KeyedSHA256? {
             switch version {
             case QUICVersion.v1: return saltedV1
             case QUICVersion.v2: return saltedV2
@@ -93,13 +91,46 @@ public struct QUICInitialKeys: Sendable {
             }
         }
     }
+}
 
-    /// HKDF-Expand for outputs of at most one hash: T(1) = HMAC(secret, info || 0x01), from a
-    /// copy of the secret's keyed HMAC state.
-    static func expand(_ keyed: HMAC<SHA256>, _ infoAndCounter: [UInt8], _ length: Int) -> [UInt8] {
-        var h = keyed
-        h.update(data: infoAndCounter)
-        return Array(h.finalize().prefix(length))
+/// HMAC-SHA256 (RFC 2104) keyed once: swift-crypto's SHA-256 states after the key's inner and
+/// outer pads, copied for each message. It computes exactly what swift-crypto's `HMAC<SHA256>`
+/// does (the tests hold it to that and to RFC 4231's vectors); it exists because the generic
+/// `HMAC` costs several times the hashing itself in generic-metadata work per call, and QUIC
+/// key derivation makes five of them for every new connection in a capture.
+struct KeyedSHA256: Sendable {
+    private var inner = SHA256()
+    private var outer = SHA256()
+
+    init(key: UnsafeRawBufferPointer) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: SHA256.blockByteCount) { block in
+            block.initialize(repeating: 0)
+            if key.count > SHA256.blockByteCount {
+                var h = SHA256()
+                h.update(bufferPointer: key)
+                h.finalize().withUnsafeBytes { d in for i in 0..<d.count { block[i] = d[i] } }
+            } else {
+                for i in 0..<key.count { block[i] = key[i] }
+            }
+            for i in block.indices { block[i] ^= 0x36 }
+            inner.update(bufferPointer: UnsafeRawBufferPointer(block))
+            for i in block.indices { block[i] ^= 0x36 ^ 0x5c }
+            outer.update(bufferPointer: UnsafeRawBufferPointer(block))
+        }
+    }
+
+    /// HMAC(key, message).
+    func mac(_ message: UnsafeRawBufferPointer) -> SHA256Digest {
+        var i = inner
+        i.update(bufferPointer: message)
+        var o = outer
+        i.finalize().withUnsafeBytes { o.update(bufferPointer: $0) }
+        return o.finalize()
+    }
+
+    /// HKDF-Expand for outputs of at most one hash: T(1) = HMAC(secret, info || 0x01).
+    func expand(_ infoAndCounter: [UInt8], _ length: Int) -> [UInt8] {
+        Array(infoAndCounter.withUnsafeBytes { mac($0) }.prefix(length))
     }
 }
 

@@ -18,7 +18,36 @@ final class QUICTests: XCTestCase {
                        hexBytes("437b9aec36"))
     }
 
-    /// The Initial key derivation (copied keyed-HMAC states, one HMAC per expansion) agrees with
+    /// The keyed SHA-256 states compute HMAC-SHA256: RFC 4231's test cases 1, 2, 6 and 7 (keys
+    /// shorter and longer than a block), and swift-crypto's `HMAC<SHA256>` for keys of every
+    /// length up to 150 bytes and messages up to 200.
+    func testKeyedSHA256IsHMAC() {
+        func mac(_ key: [UInt8], _ message: [UInt8]) -> [UInt8] {
+            key.withUnsafeBytes { k in message.withUnsafeBytes { KeyedSHA256(key: k).mac($0) } }.withUnsafeBytes { [UInt8]($0) }
+        }
+        XCTAssertEqual(mac([UInt8](repeating: 0x0b, count: 20), Array("Hi There".utf8)),
+                       hexBytes("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"))
+        XCTAssertEqual(mac(Array("Jefe".utf8), Array("what do ya want for nothing?".utf8)),
+                       hexBytes("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"))
+        XCTAssertEqual(mac([UInt8](repeating: 0xaa, count: 131), Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8)),
+                       hexBytes("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"))
+        XCTAssertEqual(mac([UInt8](repeating: 0xaa, count: 131), Array(("This is a test using a larger than block-size key and a "
+            + "larger than block-size data. The key needs to be hashed before being used by the HMAC algorithm.").utf8)),
+                       hexBytes("9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"))
+        var seed: UInt64 = 0x2545_F491_4F6C_DD1D
+        func next() -> UInt8 {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return UInt8(truncatingIfNeeded: seed >> 33)
+        }
+        for n in 0...150 {
+            let key = (0..<n).map { _ in next() }
+            let message = (0..<((n * 7) % 201)).map { _ in next() }
+            let reference = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key))
+            XCTAssertEqual(mac(key, message), reference.withUnsafeBytes { [UInt8]($0) }, "key length \(n)")
+        }
+    }
+
+    /// The Initial key derivation (keyed SHA-256 states, one HMAC per expansion) agrees with
     /// swift-crypto's generic HKDF for many connection IDs, both versions and both sides.
     func testInitialKeysMatchGenericHKDF() throws {
         var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
