@@ -100,7 +100,7 @@ public enum DNSSVCParam: Sendable, Equatable {
     }
 }
 
-// MARK: - hashing (FNV-1a 64)
+// MARK: - hashing (FNV-1a 64 over fixed fields and raw bytes; names' labels a word at a time)
 
 @usableFromInline let fnvOffset: UInt64 = 0xcbf2_9ce4_8422_2325
 @usableFromInline let fnvPrime: UInt64 = 0x0000_0100_0000_01b3
@@ -129,41 +129,78 @@ func fnvRange(_ h: inout UInt64, _ msg: UnsafeRawBufferPointer, _ from: Int, _ t
     h = hh
 }
 
+/// One 8-byte word of a label into the hash: a multiply that is a bijection of `h` for a
+/// fixed word (and of the word for a fixed `h`), then its high half folded into the low half
+/// (a multiply only carries information upwards).
 @inlinable @inline(__always)
-func asciiLower(_ c: UInt8) -> UInt8 {
-    (c &- 0x41) < 26 ? c | 0x20 : c
+func wordStep(_ h: UInt64, _ w: UInt64) -> UInt64 {
+    let x = (h ^ w) &* 0x9E37_79B9_7F4A_7C15
+    return x ^ (x >> 32)
 }
 
-/// Fold one label's canonical form (its length octet, then its bytes ASCII-lowercased) into
-/// `h`. `msg[start ..< start + len]` is in bounds (`scanName` checked it), so `len > 0`
-/// implies a non-nil base.
+/// ASCII letters of eight bytes at once lowercased (bytes with the high bit set are left alone):
+/// a byte gets 0x20 when it is in 0x41...0x5A.
 @inlinable @inline(__always)
-func fnvLabel(_ h: inout UInt64, _ msg: UnsafeRawBufferPointer, _ start: Int, _ len: Int) {
+func asciiLower8(_ w: UInt64) -> UInt64 {
+    let high = w & 0x8080_8080_8080_8080
+    let low7 = w & 0x7F7F_7F7F_7F7F_7F7F
+    let atLeastA = low7 &+ 0x3F3F_3F3F_3F3F_3F3F     // bit 7 set where the byte is ≥ 0x41
+    let pastZ = low7 &+ 0x2525_2525_2525_2525        // bit 7 set where the byte is ≥ 0x5B
+    let upper = atLeastA & ~pastZ & ~high & 0x8080_8080_8080_8080
+    return w | (upper >> 2)
+}
+
+/// The `k`-th 8-byte word of the label at `msg[start ..< start + len]` (in bounds): its bytes
+/// ASCII-lowercased, little-endian, zero-padded after the label's end.
+@inlinable @inline(__always)
+func labelWord(_ base: UnsafeRawPointer, count: Int, start: Int, len: Int, _ k: Int) -> UInt64 {
+    let at = start + 8 * k
+    let n = min(8, len - 8 * k)
+    var w: UInt64
+    if count - at >= 8 {
+        w = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt64.self))
+        if n < 8 { w &= (1 << (8 * UInt64(n))) - 1 }
+    } else {
+        w = 0
+        var i = 0
+        while i < n {
+            w |= UInt64(base.load(fromByteOffset: at + i, as: UInt8.self)) << (8 * UInt64(i))
+            i += 1
+        }
+    }
+    return asciiLower8(w)
+}
+
+/// Fold one label's canonical form into `h`: its length octet (FNV-1a), then its bytes
+/// ASCII-lowercased, eight at a time (`labelWord`, `wordStep`). `msg[start ..< start + len]` is
+/// in bounds (`scanName` checked it), so `len > 0` implies a non-nil base.
+@inlinable @inline(__always)
+func foldLabel(_ h: inout UInt64, _ msg: UnsafeRawBufferPointer, _ start: Int, _ len: Int) {
     var hh = h
     fnv(&hh, UInt8(truncatingIfNeeded: len))
     if len > 0, let base = msg.baseAddress {
-        var i = start
-        let e = start + len
-        while i < e {
-            fnv(&hh, asciiLower(base.load(fromByteOffset: i, as: UInt8.self)))
-            i += 1
+        var k = 0
+        while 8 * k < len {
+            hh = wordStep(hh, labelWord(base, count: msg.count, start: start, len: len, k))
+            k += 1
         }
     }
     h = hh
 }
 
-/// Walk a name, hashing its canonical form (uncompressed, ASCII-lowercased wire form).
+/// Walk a name, hashing its canonical form (uncompressed, ASCII-lowercased labels, then the
+/// root's zero octet).
 @inlinable @inline(__always)
 func hashName(_ msg: UnsafeRawBufferPointer, start: Int, limit: Int, _ h: inout UInt64) -> NameScan {
     var hh = h
-    let scan = scanName(msg, start: start, limit: limit) { s, l in fnvLabel(&hh, msg, s, l) }
+    let scan = scanName(msg, start: start, limit: limit) { s, l in foldLabel(&hh, msg, s, l) }
     fnv(&hh, 0)
     h = hh
     return scan
 }
 
-/// `hashName` into two states at once (two independent multiply chains over the same bytes,
-/// so about the cost of one): `h` goes on from where it is, `fresh` is typically `fnvOffset`.
+/// `hashName` into two states at once (two independent chains over the same words): `h` goes
+/// on from where it is, `fresh` is typically `fnvOffset`.
 @inlinable @inline(__always)
 func hashName2(_ msg: UnsafeRawBufferPointer, start: Int, limit: Int, _ h: inout UInt64, _ fresh: inout UInt64) -> NameScan {
     var h1 = h
@@ -172,13 +209,12 @@ func hashName2(_ msg: UnsafeRawBufferPointer, start: Int, limit: Int, _ h: inout
         fnv(&h1, UInt8(truncatingIfNeeded: l))
         fnv(&h2, UInt8(truncatingIfNeeded: l))
         if l > 0, let base = msg.baseAddress {
-            var i = s
-            let e = s + l
-            while i < e {
-                let c = UInt64(asciiLower(base.load(fromByteOffset: i, as: UInt8.self)))
-                h1 = (h1 ^ c) &* fnvPrime
-                h2 = (h2 ^ c) &* fnvPrime
-                i += 1
+            var k = 0
+            while 8 * k < l {
+                let w = labelWord(base, count: msg.count, start: s, len: l, k)
+                h1 = wordStep(h1, w)
+                h2 = wordStep(h2, w)
+                k += 1
             }
         }
     }

@@ -11,11 +11,11 @@ public struct DNSSummary: Sendable, Equatable, Hashable {
     /// Type and class of the first question (class without the mDNS QU bit); 0 when none.
     public var qtype: UInt16
     public var qclass: UInt16
-    /// FNV-1a 64 of the first question: its uncompressed wire name with ASCII letters lowercased,
-    /// then type and class (big-endian, class without the QU bit). 0 when there is no question
-    /// or it did not parse.
+    /// A 64-bit hash of the first question: its uncompressed wire name with ASCII letters
+    /// lowercased (`hashName`), then type and class (big-endian, class without the QU bit). 0 when
+    /// there is no question or it did not parse.
     public var questionHash: UInt64
-    /// Order-independent digest of the answer section. Per RR, FNV-1a 64 over the owner name,
+    /// Order-independent digest of the answer section. Per RR, a 64-bit hash of the owner name,
     /// type, class (without the cache-flush bit) and canonical RDATA (embedded names expanded
     /// and lowercased; TTL excluded), mixed, then summed. Two responses with the same answers
     /// in any order, with any TTLs and any name compression have equal digests; the same RR
@@ -60,8 +60,7 @@ public struct DNSSummary: Sendable, Equatable, Hashable {
 
     /// Summarize a message; nil when it is shorter than the 12-byte header. No heap allocation.
     ///
-    /// The cost is almost all FNV-1a (a serial multiply per hashed byte), so the walk avoids
-    /// hashing what it does not need to: the authority and additional sections are only
+    /// Much of the cost is hashing, so the walk avoids hashing what it does not need to: the authority and additional sections are only
     /// validated, and an owner name that is a lone compression pointer to a name whose hash is
     /// already known (the question, an earlier owner, a CNAME target) reuses that hash.
     public static func summarize(_ bytes: UnsafeRawBufferPointer) -> DNSSummary? {
@@ -233,7 +232,7 @@ func mix64(_ x: UInt64) -> UInt64 {
     return z ^ (z >> 31)
 }
 
-/// Canonical-name hashes already computed in this message, by the offset of the name: the FNV-1a
+/// Canonical-name hashes already computed in this message, by the offset of the name: the hash
 /// state after `hashName` from `fnvOffset` over the name at that offset, when that walk found no
 /// error and followed at most `maxPointerHops - 1` pointers (so a pointer to it still walks
 /// cleanly). Four entries, round robin; on the stack.

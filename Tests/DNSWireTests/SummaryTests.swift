@@ -95,9 +95,19 @@ final class SummaryTests: XCTestCase {
             XCTAssertEqual(Int(s.answersParsed), m.answers.count)
             XCTAssertTrue(s.qr)
         }
-        // questionHash is FNV-1a 64 of the lowercased wire name + type + class.
+        // questionHash: per label its length octet (an FNV-1a step), then its lowercased bytes as
+        // little-endian 8-byte words, zero-padded (multiply, fold the high half down); the root's
+        // zero octet, type and class (FNV-1a steps).
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in try dnsWireName("google.com.") + [0, 1, 0, 1] { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        func fnv(_ b: UInt8) { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        func word(_ s: String) {
+            var w: UInt64 = 0
+            for (i, b) in s.utf8.enumerated() { w |= UInt64(b) << (8 * UInt64(i)) }
+            let x = (h ^ w) &* 0x9E37_79B9_7F4A_7C15
+            h = x ^ (x >> 32)
+        }
+        fnv(6); word("google"); fnv(3); word("com"); fnv(0)
+        for b: UInt8 in [0, 1, 0, 1] { fnv(b) }
         XCTAssertEqual(DNSSummary.summarize(Vectors.googleA)?.questionHash, h)
         XCTAssertEqual(DNSSummary.summarize(hex("000001000000000000000000"))?.questionHash, 0)
     }
