@@ -60,9 +60,10 @@ public struct DNSSummary: Sendable, Equatable, Hashable {
 
     /// Summarize a message; nil when it is shorter than the 12-byte header. No heap allocation.
     ///
-    /// Much of the cost is hashing, so the walk avoids hashing what it does not need to: the authority and additional sections are only
-    /// validated, and an owner name that is a lone compression pointer to a name whose hash is
-    /// already known (the question, an earlier owner, a CNAME target) reuses that hash.
+    /// Much of the cost is hashing, so the walk avoids hashing what it does not need to: the
+    /// authority and additional sections are only validated, and an owner name that is a lone
+    /// compression pointer to a name whose hash is already known (the question, an earlier
+    /// owner, a CNAME target) reuses that hash.
     public static func summarize(_ bytes: UnsafeRawBufferPointer) -> DNSSummary? {
         let msg = bytes
         let n = msg.count
