@@ -30,24 +30,27 @@ public struct ServerHello: Sendable, Equatable {
     /// Parse a ServerHello handshake body (after the 4-byte header).
     public static func parse(_ body: UnsafeRawBufferPointer) -> ServerHello? {
         var exts = [TLSExtension]()
-        guard let f = walkFraming(body, { t, d in exts.append(TLSExtension(type: t, data: [UInt8](d))) }) else { return nil }
-        var sh = ServerHello(
+        var selected: UInt16?
+        var alpn: [UInt8]?
+        guard let f = walkFraming(body, { t, d in
+            exts.append(TLSExtension(type: t, data: [UInt8](d)))
+            if selected == nil { selected = selectedVersion(t, d) }
+            if t == TLSExtensionType.alpn, alpn == nil {
+                var ac = ByteCursor(d)
+                if ac.u16() != nil, let l = ac.u8(), let p = ac.slice(Int(l)) { alpn = [UInt8](p) }
+            }
+        }) else { return nil }
+        return ServerHello(
             legacyVersion: f.legacyVersion, random: [UInt8](f.random), sessionID: [UInt8](f.sessionID),
             cipherSuite: f.cipherSuite, compressionMethod: f.compressionMethod, extensions: exts,
-            selectedVersion: nil, selectedALPN: nil)
-        for e in exts {
-            if e.type == TLSExtensionType.supportedVersions, sh.selectedVersion == nil, e.data.count == 2 {
-                sh.selectedVersion = UInt16(e.data[0]) << 8 | UInt16(e.data[1])
-            } else if e.type == TLSExtensionType.alpn, sh.selectedALPN == nil {
-                e.data.withUnsafeBytes { raw in
-                    var ac = ByteCursor(raw)
-                    if ac.u16() != nil, let l = ac.u8(), let p = ac.slice(Int(l)) {
-                        sh.selectedALPN = [UInt8](p)
-                    }
-                }
-            }
-        }
-        return sh
+            selectedVersion: selected, selectedALPN: alpn)
+    }
+
+    /// The version a supported_versions extension of a ServerHello selects (RFC 8446 §4.2.1: one
+    /// 2-byte version); nil for any other extension or length. The first such extension counts.
+    @inline(__always)
+    static func selectedVersion(_ type: UInt16, _ data: UnsafeRawBufferPointer) -> UInt16? {
+        type == TLSExtensionType.supportedVersions && data.count == 2 ? UInt16(data[0]) << 8 | UInt16(data[1]) : nil
     }
 
     /// What the record layer needs from a ServerHello, found without building it.
@@ -60,6 +63,10 @@ public struct ServerHello: Sendable, Equatable {
             self.negotiatedVersion = negotiatedVersion
             self.isHelloRetryRequest = isHelloRetryRequest
         }
+        /// What `scan` says of the hello `parse` built.
+        public init(_ hello: ServerHello) {
+            self.init(negotiatedVersion: hello.negotiatedVersion, isHelloRetryRequest: hello.isHelloRetryRequest)
+        }
     }
 
     /// The version the server chose and whether it is a HelloRetryRequest, or nil exactly when
@@ -67,9 +74,7 @@ public struct ServerHello: Sendable, Equatable {
     public static func scan(_ body: UnsafeRawBufferPointer) -> Scan? {
         var selected: UInt16?
         guard let f = walkFraming(body, { t, d in
-            if t == TLSExtensionType.supportedVersions, selected == nil, d.count == 2 {
-                selected = UInt16(d[0]) << 8 | UInt16(d[1])
-            }
+            if selected == nil { selected = selectedVersion(t, d) }
         }) else { return nil }
         let hrr = helloRetryRequestRandom.withUnsafeBytes { f.random.elementsEqual($0) }
         return Scan(negotiatedVersion: selected ?? f.legacyVersion, isHelloRetryRequest: hrr)

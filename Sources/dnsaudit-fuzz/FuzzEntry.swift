@@ -35,8 +35,7 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
         fatalError("ClientHello.offersTLS13 and parse disagree")
     }
     let sh = ServerHello.parse(bytes)
-    if ServerHello.scan(bytes) != sh.map({ ServerHello.Scan(negotiatedVersion: $0.negotiatedVersion,
-                                                             isHelloRetryRequest: $0.isHelloRetryRequest) }) {
+    if ServerHello.scan(bytes) != sh.map(ServerHello.Scan.init) {
         fatalError("ServerHello.scan and parse disagree")
     }
     var reassembler = TLSHandshakeReassembler()
