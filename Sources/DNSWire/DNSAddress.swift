@@ -140,7 +140,7 @@ public struct DNSIPv6Address: Sendable, Equatable, Hashable, Comparable, CustomS
     public var description: String {
         var out = [UInt8]()
         out.reserveCapacity(39)
-        appendIPv6(groups, to: &out)
+        IPAddress.appendV6(groups: groups, to: &out)
         return String(decoding: out, as: UTF8.self)
     }
 
@@ -163,12 +163,6 @@ func appendIPv4(_ v: UInt32, to out: inout [UInt8]) {
 
 private let lowerHexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 private let upperHexDigits: [UInt8] = Array("0123456789ABCDEF".utf8)
-
-/// RFC 5952 text (see `IPAddress.appendV6`).
-@inline(__always)
-func appendIPv6(_ g: [UInt16], to out: inout [UInt8]) {
-    IPAddress.appendV6(groups: g, to: &out)
-}
 
 func parseIPv6Groups(_ t: [UInt8]) -> [UInt16]? {
     guard !t.isEmpty, t.count <= 45 else { return nil }

@@ -1,3 +1,4 @@
+import NetTypes
 import WireBytes
 
 /// RDATA, typed for the common types. Names are in presentation format with a trailing dot
@@ -723,7 +724,7 @@ extension DNSSVCParam {
             o.append(UInt8(ascii: "="))
             for (i, a) in addrs.enumerated() {
                 if i > 0 { o.append(UInt8(ascii: ",")) }
-                appendIPv6(a.groups, to: &o)
+                IPAddress.appendV6(groups: a.groups, to: &o)
             }
         case .other(_, let v):
             if !v.isEmpty {

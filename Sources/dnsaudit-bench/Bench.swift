@@ -79,9 +79,7 @@ struct Bench: ParsableCommand {
             // dnsaudit analyze, as a user runs it (separate process: its peak RSS is its own).
             var runsOf: [SpawnResult] = []
             for _ in 0..<max(1, runs) {
-                let a = try spawn(dnsaudit, ["analyze", "--quiet", "--format", "json", "--output", "/dev/null", path], quiet: true)
-                guard a.status == 0 || a.status == 1 else { throw ValidationError("analyze failed (exit \(a.status))") }
-                runsOf.append(a)
+                runsOf.append(try runAnalyze(dnsaudit, path))
             }
             let a = runsOf.sorted { $0.seconds < $1.seconds }[runsOf.count / 2]
             line("dnsaudit analyze", packets: count, seconds: a.seconds, mb: mb, rssKB: runsOf.map(\.maxRSSKB).max())
@@ -134,6 +132,14 @@ struct SpawnResult {
 func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()
     return s.isEmpty ? 0 : s[s.count / 2]
+}
+
+/// One `dnsaudit analyze --format json` run of `path`, its report written to `output`; exit 0
+/// or 1 (findings) is success, anything else an error.
+func runAnalyze(_ dnsaudit: String, _ path: String, output: String = "/dev/null") throws -> SpawnResult {
+    let r = try spawn(dnsaudit, ["analyze", "--quiet", "--format", "json", "--output", output, path], quiet: true)
+    guard r.status == 0 || r.status == 1 else { throw ValidationError("\(dnsaudit) analyze failed (exit \(r.status))") }
+    return r
 }
 
 /// Runs a program with output discarded and returns its exit status, wall time and peak RSS.

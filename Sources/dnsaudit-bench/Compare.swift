@@ -36,8 +36,7 @@ enum Compare {
 
     /// CPU seconds (user + system) of one `analyze` run.
     static func cpu(_ dnsaudit: String, _ path: String) throws -> Double {
-        let r = try spawn(dnsaudit, ["analyze", "--quiet", "--format", "json", "--output", "/dev/null", path], quiet: true)
-        guard r.status == 0 || r.status == 1 else { throw ValidationError("\(dnsaudit) analyze failed (exit \(r.status))") }
+        let r = try runAnalyze(dnsaudit, path)
         return r.userSeconds + r.systemSeconds
     }
 
@@ -46,8 +45,7 @@ enum Compare {
         let out = FileManager.default.temporaryDirectory
             .appendingPathComponent("dnsaudit-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).json").path
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let r = try spawn(dnsaudit, ["analyze", "--quiet", "--format", "json", "--output", out, path], quiet: true)
-        guard r.status == 0 || r.status == 1 else { throw ValidationError("\(dnsaudit) analyze failed (exit \(r.status))") }
+        _ = try runAnalyze(dnsaudit, path, output: out)
         let data = try Data(contentsOf: URL(fileURLWithPath: out))
         guard var object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw ValidationError("\(dnsaudit) wrote a report that is not a JSON object")
