@@ -126,8 +126,7 @@ public struct ClientHello: Sendable, Equatable {
               let cmLen = c.u8(),
               let cm = c.slice(Int(cmLen))
         else { return nil }
-        let hasBlock = c.remaining >= 2
-        guard walkHelloExtensions(&c, visit) else { return nil }
+        guard let hasBlock = walkHelloExtensions(&c, visit) else { return nil }
         return Fixed(legacyVersion: start.version, random: start.random, sessionID: start.sessionID, cipherSuites: cs,
                      compressionMethods: cm, hasExtensionsBlock: hasBlock)
     }

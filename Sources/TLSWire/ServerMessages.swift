@@ -94,7 +94,7 @@ public struct ServerHello: Sendable, Equatable {
     @inline(__always)
     static func walkFraming(_ body: UnsafeRawBufferPointer, _ visit: (UInt16, UnsafeRawBufferPointer) -> Void) -> Fixed? {
         var c = ByteCursor(body)
-        guard let start = readHelloStart(&c), let cipher = c.u16(), let comp = c.u8(), walkHelloExtensions(&c, visit)
+        guard let start = readHelloStart(&c), let cipher = c.u16(), let comp = c.u8(), walkHelloExtensions(&c, visit) != nil
         else { return nil }
         return Fixed(legacyVersion: start.version, random: start.random, sessionID: start.sessionID, cipherSuite: cipher,
                      compressionMethod: comp)

@@ -110,17 +110,17 @@ func readU16List(_ c: inout ByteCursor, lengthBytes prefix: Int) -> [UInt16]? {
 
 /// The optional extensions block that ends a ClientHello or ServerHello (RFC 8446 §4.1.2-3),
 /// read from `c` (just past the fixed fields): absent when nothing is left; otherwise a 2-byte
-/// length and (type, length, body) entries, each passed to `visit`. False when the framing is
-/// broken, a single stray byte included. Shared by the parses and their allocation-free checks,
-/// so that both accept exactly the same hellos.
+/// length and (type, length, body) entries, each passed to `visit`. Returns whether the block
+/// is present; nil when the framing is broken, a single stray byte included. Shared by the
+/// parses and their allocation-free checks, so that both accept exactly the same hellos.
 @inline(__always)
-func walkHelloExtensions(_ c: inout ByteCursor, _ visit: (UInt16, UnsafeRawBufferPointer) -> Void) -> Bool {
-    if c.remaining == 1 { return false }
-    guard c.remaining >= 2 else { return true }
-    guard let extLen = c.u16(), let block = c.slice(Int(extLen)) else { return false }
+func walkHelloExtensions(_ c: inout ByteCursor, _ visit: (UInt16, UnsafeRawBufferPointer) -> Void) -> Bool? {
+    if c.remaining == 1 { return nil }
+    guard c.remaining >= 2 else { return false }
+    guard let extLen = c.u16(), let block = c.slice(Int(extLen)) else { return nil }
     var ec = ByteCursor(block)
     while !ec.isAtEnd {
-        guard let t = ec.u16(), let l = ec.u16(), let d = ec.slice(Int(l)) else { return false }
+        guard let t = ec.u16(), let l = ec.u16(), let d = ec.slice(Int(l)) else { return nil }
         visit(t, d)
     }
     return true
