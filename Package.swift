@@ -116,7 +116,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "dnsaudit-gen", dependencies: [
-            "PcapWriter", "DNSWire", "PacketSynth",
+            "PcapWriter", "DNSWire", "PacketSynth", "TLSWire",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "dnsaudit-bench", dependencies: [

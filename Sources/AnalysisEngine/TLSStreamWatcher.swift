@@ -119,12 +119,13 @@ struct QUICClientHelloFinder {
             return nil
         }
         initials += d.initials.count
-        if pending[key] == nil && pending.count >= maxConnections { pending.removeAll(keepingCapacity: true) }
-        var asm = pending[key] ?? QUICCryptoAssembler()
+        let waiting = pending[key]
+        if waiting == nil && pending.count >= maxConnections { pending.removeAll(keepingCapacity: true) }
+        var asm = waiting ?? QUICCryptoAssembler()
         for p in d.initials {
             for f in p.cryptoFrames {
                 if let body = asm.add(f) {
-                    pending.removeValue(forKey: key)
+                    if waiting != nil { pending.removeValue(forKey: key) }
                     if done.count >= maxConnections * 4 { done.removeAll(keepingCapacity: true) }
                     done.insert(key)
                     return body

@@ -130,7 +130,7 @@ struct KeyedSHA256: Sendable {
 
     /// HKDF-Expand for outputs of at most one hash: T(1) = HMAC(secret, info || 0x01).
     func expand(_ infoAndCounter: [UInt8], _ length: Int) -> [UInt8] {
-        Array(infoAndCounter.withUnsafeBytes { mac($0) }.prefix(length))
+        infoAndCounter.withUnsafeBytes { mac($0) }.withUnsafeBytes { Array($0.prefix(length)) }
     }
 }
 
@@ -407,8 +407,8 @@ public struct QUICInitialDecryptor: Sendable {
             guard let type = c.varint() else { pkt.stoppedAtFrameType = nil; return }
             switch type {
             case 0x00:
-                // PADDING: skip the whole run.
-                while let b = p.sub(c.offset, 1), b[0] == 0 { c.offset += 1 }
+                // PADDING: skip the whole run (most of a client's first Initial).
+                c.offset = endOfZeroRun(p, from: c.offset)
             case 0x01:
                 pkt.sawPing = true
             case 0x02, 0x03:
@@ -447,6 +447,17 @@ public struct QUICInitialDecryptor: Sendable {
             }
         }
     }
+}
+
+/// The first offset at or after `from` whose byte is not zero (`p.count` when there is none):
+/// eight bytes at a time, then byte by byte.
+func endOfZeroRun(_ p: UnsafeRawBufferPointer, from: Int) -> Int {
+    guard let base = p.baseAddress else { return from }
+    let n = p.count
+    var i = from
+    while n - i >= 8 && base.loadUnaligned(fromByteOffset: i, as: UInt64.self) == 0 { i += 8 }
+    while i < n && base.load(fromByteOffset: i, as: UInt8.self) == 0 { i += 1 }
+    return i
 }
 
 extension ByteCursor {

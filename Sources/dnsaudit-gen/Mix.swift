@@ -7,6 +7,7 @@
 
 import PacketSynth
 import PcapWriter
+import TLSWire
 
 struct MixSummary {
     var packets: Int
@@ -434,8 +435,17 @@ final class MixGenerator {
             p += rng.bytes(max(0, size - p.count))
             return p
         }
+        // The client's first Initial is real (RFC 9001 protection with the keys its DCID gives, a
+        // CRYPTO frame with a Chrome-like ClientHello, padded to 1 252 bytes), as a passive
+        // observer sees it: analysis decrypts it and reads the server name. The rest is random.
+        let sni = names.isEmpty ? "www.example.com" : names[rng.int(below: names.count)]
+        let hello = Array(TLSRecords.clientHello(serverName: sni, alpn: ["h3"], rng: &rng).dropFirst(5))
+        let crypto: [UInt8] = [0x06, 0x00, 0x40 | UInt8(truncatingIfNeeded: hello.count >> 8),
+                               UInt8(truncatingIfNeeded: hello.count)] + hello
+        let initial = QUICInitialKeys(version: QUICVersion.v1, initialDCID: dcid, side: .client)?
+            .sealInitial(dcid: dcid, scid: scid, packetNumber: 0, frames: crypto, padTo: 1_252)
         var t = t0
-        emit(t, c.udp(port, to: s, 443, long(0, 1_252, dcid, scid))); t += rtt
+        emit(t, c.udp(port, to: s, 443, initial ?? long(0, 1_252, dcid, scid))); t += rtt
         emit(t, s.udp(443, to: c, port, long(0, 1_252, scid, dcid))); t += 15_000
         emit(t, s.udp(443, to: c, port, long(2, 1_200 + rng.int(below: 52), scid, dcid))); t += 200_000
         emit(t, c.udp(port, to: s, 443, long(2, 90 + rng.int(below: 200), dcid, scid))); t += 100_000

@@ -54,8 +54,9 @@ struct MixCommand: ParsableCommand {
         abstract: "Write a realistic benchmark mix of N packets (streamed; bounded memory).",
         discussion: """
         About 35% DNS over UDP, 5% DNS over TCP, 25% TLS on 443 (Chrome-like ClientHello with SNI), \
-        5% QUIC-like UDP 443, and HTTP, NTP, ARP and ICMP for the rest, over IPv4 and IPv6, at ~50k \
-        packets per second of capture time. The same seed gives the same bytes.
+        5% QUIC on UDP 443 (each connection's first client Initial real and decryptable, with a \
+        ClientHello and SNI; later packets opaque), and HTTP, NTP, ARP and ICMP for the rest, over \
+        IPv4 and IPv6, at ~50k packets per second of capture time. The same seed gives the same bytes.
         """
     )
 

@@ -132,6 +132,15 @@ final class GeneratorTests: XCTestCase {
         let hellos = try tshark(a, ["-Y", "tls.handshake.type == 1", "-T", "fields", "-e", "tls.handshake.extensions_server_name"])
         XCTAssertGreaterThan(hellos.count, 20)
         XCTAssertTrue(hellos.allSatisfy { $0.contains(".") }, "every ClientHello carries an SNI")
+        // QUIC: each connection's first client Initial is real — tshark removes its protection
+        // with the keys its DCID gives and finds a ClientHello with a server name inside.
+        let quicFlows = try tshark(a, ["-Y", "udp.dstport == 443 && quic.long.packet_type == 0",
+                                       "-T", "fields", "-e", "udp.srcport"]).count
+        let quicHellos = try tshark(a, ["-Y", "quic && tls.handshake.type == 1", "-T", "fields",
+                                        "-e", "tls.handshake.extensions_server_name"])
+        XCTAssertGreaterThan(quicHellos.count, 5)
+        XCTAssertEqual(quicHellos.count, quicFlows, "every client Initial decrypts to a ClientHello")
+        XCTAssertTrue(quicHellos.allSatisfy { $0.contains(".") }, "every QUIC ClientHello carries an SNI")
     }
 
     func testBadArgumentsExitTwoWithOneLine() throws {

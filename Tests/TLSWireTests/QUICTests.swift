@@ -248,6 +248,35 @@ final class QUICTests: XCTestCase {
         XCTAssertEqual(p.packetNumber, 7)
     }
 
+    /// PADDING runs are skipped eight bytes at a time: every run length and alignment ends where
+    /// a byte-by-byte scan ends, and frames after a run (of any length) are still read.
+    func testPaddingRunsEndWhereBytesSay() throws {
+        for total in 0..<40 {
+            for start in 0...total {
+                for nonZero in start...total {
+                    var bytes = [UInt8](repeating: 0, count: total)
+                    if nonZero < total { bytes[nonZero] = 0x01 }
+                    var naive = start
+                    while naive < total && bytes[naive] == 0 { naive += 1 }
+                    XCTAssertEqual(bytes.withUnsafeBytes { endOfZeroRun($0, from: start) }, naive, "\(total) \(start) \(nonZero)")
+                }
+            }
+        }
+        let dcid = hexBytes("0102030405060708")
+        let keys = try XCTUnwrap(QUICInitialKeys(version: QUICVersion.v1, initialDCID: dcid, side: .client))
+        for run in [1, 7, 8, 9, 15, 16, 17, 300] {
+            // PADDING, a CRYPTO frame "hi" at offset 0, PADDING, PING, padding to the end.
+            let frames = [UInt8](repeating: 0, count: run) + [0x06, 0x00, 0x02, 0x68, 0x69]
+                + [UInt8](repeating: 0, count: run) + [0x01]
+            let pkt = try XCTUnwrap(keys.sealInitial(dcid: dcid, scid: [], packetNumber: 1, frames: frames, padTo: 1_200))
+            var dec = QUICInitialDecryptor()
+            let p = try XCTUnwrap(dec.decrypt(datagram: pkt).initials.first)
+            XCTAssertEqual(p.cryptoFrames, [QUICCryptoFrame(offset: 0, data: Array("hi".utf8))], "run \(run)")
+            XCTAssertTrue(p.sawPing, "run \(run)")
+            XCTAssertNil(p.stoppedAtFrameType, "run \(run)")
+        }
+    }
+
     func testNotQUIC() {
         var dec = QUICInitialDecryptor()
         XCTAssertEqual(dec.decrypt(datagram: [0x40, 1, 2, 3]).errors, [.notLongHeader])
