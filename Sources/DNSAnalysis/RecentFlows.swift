@@ -69,8 +69,8 @@ final class RecentFlows {
 
     /// A query on the flow with this hash (`DNSTransactionTracker.flowMix`) went out at `ts`.
     func noteQuery(mix: UInt64, at ts: Timestamp) {
+        let ms = milliseconds(ts)  // first: a rebase gives the table back (`removeAll`)
         let s = storage()
-        let ms = milliseconds(ts)
         let tag = Self.tag(mix)
         let first = Int(truncatingIfNeeded: mix & mask) &* Self.ways
         var victim = first
@@ -108,8 +108,12 @@ final class RecentFlows {
         return nil
     }
 
+    /// Forgets every flow. The table is given back rather than zeroed (zeroing would touch, and
+    /// so fault in, every page of it, also those no flow ever used); the next query allocates
+    /// it again, as the first one did.
     func removeAll() {
-        slots?.update(repeating: 0, count: buckets * Self.ways)
+        free(slots)
+        slots = nil
         base = nil
     }
 }

@@ -27,7 +27,7 @@ public struct FlowTableHandle: Sendable, Equatable {
 public final class FlowTable<Key: FlowTableKey, Value> {
     /// A key and its value side by side: a lookup that compares the key and then changes the
     /// value touches one place in memory, not two.
-    @usableFromInline struct Slot {
+    @usableFromInline struct Item {
         @usableFromInline var key: Key
         @usableFromInline var value: Value
         @inlinable init(key: Key, value: Value) {
@@ -36,14 +36,24 @@ public final class FlowTable<Key: FlowTableKey, Value> {
         }
     }
 
+    /// One entry: its item (initialized only while the entry is live) and its generation, bumped
+    /// on every removal, whose low bit says "live" (set from the entry's first use on). The
+    /// generation sits beside the item rather than in an array of its own, so that checking a
+    /// handle and then reading the entry — and creating or removing an entry — touch one place in
+    /// memory, not two (in a large table each is a likely cache miss).
+    @usableFromInline struct Slot {
+        @usableFromInline var item: Item
+        @usableFromInline var generation: UInt32
+    }
+
     /// Index slot: 0 = empty; else tag | (entry + 1), the tag being the high 32 bits of the
     /// mixed hash (they also give the home slot).
     @usableFromInline var index: UnsafeMutablePointer<UInt64>
     @usableFromInline var indexMask: Int
     @usableFromInline var indexShift: UInt64
     @usableFromInline var slots: UnsafeMutablePointer<Slot>
-    /// Per entry: generation (bumped on every removal); the low bit says "live".
-    @usableFromInline var generations: UnsafeMutablePointer<UInt32>
+    /// Where `Slot.item` lies in a slot (found once, not assumed).
+    @usableFromInline let itemOffset: Int
     @usableFromInline var entryCapacity: Int
     /// Entries ever used (live or free) are below this number.
     @usableFromInline var entryHigh = 0
@@ -66,16 +76,21 @@ public final class FlowTable<Key: FlowTableKey, Value> {
         indexShift = UInt64(64 - indexSize.trailingZeroBitCount)
         entryCapacity = entries
         slots = .allocate(capacity: entries)
-        generations = .allocate(capacity: entries)
+        itemOffset = MemoryLayout<Slot>.offset(of: \Slot.item) ?? 0
     }
 
     deinit {
-        for e in 0..<entryHigh where generations[e] & 1 == 1 {
-            (slots + e).deinitialize(count: 1)
+        for e in 0..<entryHigh where slots[e].generation & 1 == 1 {
+            item(e).deinitialize(count: 1)
         }
         index.deallocate()
         slots.deallocate()
-        generations.deallocate()
+    }
+
+    /// The item of entry `e`, in place (initialized while the entry is live).
+    @inlinable @inline(__always)
+    func item(_ e: Int) -> UnsafeMutablePointer<Item> {
+        (UnsafeMutableRawPointer(slots + e) + itemOffset).assumingMemoryBound(to: Item.self)
     }
 
     // MARK: Lookup
@@ -116,7 +131,7 @@ public final class FlowTable<Key: FlowTableKey, Value> {
             if s == 0 { return nil }
             if s & 0xFFFF_FFFF_0000_0000 == tag {
                 let e = Int(truncatingIfNeeded: s & 0xFFFF_FFFF) - 1
-                if slots[e].key == key { return e }
+                if slots[e].item.key == key { return e }
             }
             i = (i + 1) & indexMask
         }
@@ -129,29 +144,29 @@ public final class FlowTable<Key: FlowTableKey, Value> {
     @inlinable
     public subscript(key key: Key) -> Value? {
         guard let e = find(key) else { return nil }
-        return slots[e].value
+        return slots[e].item.value
     }
 
     /// The value of a live entry, read and changed in place.
     @inlinable
     public subscript(entry e: Int) -> Value {
-        _read { yield slots[e].value }
-        _modify { yield &slots[e].value }
+        _read { yield slots[e].item.value }
+        _modify { yield &slots[e].item.value }
     }
 
     @inlinable
-    public func key(ofEntry e: Int) -> Key { slots[e].key }
+    public func key(ofEntry e: Int) -> Key { slots[e].item.key }
 
     @inlinable
     public func handle(ofEntry e: Int) -> FlowTableHandle {
-        FlowTableHandle(entry: Int32(truncatingIfNeeded: e), generation: generations[e])
+        FlowTableHandle(entry: Int32(truncatingIfNeeded: e), generation: slots[e].generation)
     }
 
     /// The entry a handle names, when it is still the same entry (not removed since).
     @inlinable
     public func entry(_ h: FlowTableHandle) -> Int? {
         let e = Int(h.entry)
-        return e < entryHigh && generations[e] == h.generation ? e : nil
+        return e < entryHigh && slots[e].generation == h.generation ? e : nil
     }
 
     // MARK: Changes
@@ -168,10 +183,10 @@ public final class FlowTable<Key: FlowTableKey, Value> {
             if entryHigh == entryCapacity { growEntries() }
             e = entryHigh
             entryHigh += 1
-            generations[e] = 0
+            slots[e].generation = 0
         }
-        (slots + e).initialize(to: Slot(key: key, value: value))
-        generations[e] &+= 1  // even → odd: live
+        item(e).initialize(to: Item(key: key, value: value))
+        slots[e].generation &+= 1  // even → odd: live
         let h = FlowTable.scramble(key.tableHash)
         var i = home(h)
         while index[i] != 0 { i = (i + 1) & indexMask }
@@ -192,8 +207,8 @@ public final class FlowTable<Key: FlowTableKey, Value> {
             if s == 0 { break }
             if s & 0xFFFF_FFFF_0000_0000 == tag {
                 let e = Int(truncatingIfNeeded: s & 0xFFFF_FFFF) - 1
-                if slots[e].key == key {
-                    slots[e].value = value
+                if slots[e].item.key == key {
+                    slots[e].item.value = value
                     return e
                 }
             }
@@ -206,7 +221,7 @@ public final class FlowTable<Key: FlowTableKey, Value> {
     @inlinable
     @discardableResult
     public func remove(entry e: Int) -> Value {
-        let h = FlowTable.scramble(slots[e].key.tableHash)
+        let h = FlowTable.scramble(slots[e].item.key.tableHash)
         let want = UInt64(e + 1)
         var i = home(h)
         while index[i] & 0xFFFF_FFFF != want { i = (i + 1) & indexMask }
@@ -226,8 +241,8 @@ public final class FlowTable<Key: FlowTableKey, Value> {
             }
         }
         index[hole] = 0
-        let v = (slots + e).move().value
-        generations[e] &+= 1  // odd → even: free
+        let v = item(e).move().value
+        slots[e].generation &+= 1  // odd → even: free
         freeList.append(Int32(truncatingIfNeeded: e))
         _count -= 1
         return v
@@ -243,9 +258,9 @@ public final class FlowTable<Key: FlowTableKey, Value> {
 
     /// Removes every entry.
     public func removeAll() {
-        for e in 0..<entryHigh where generations[e] & 1 == 1 {
-            (slots + e).deinitialize(count: 1)
-            generations[e] &+= 1
+        for e in 0..<entryHigh where slots[e].generation & 1 == 1 {
+            item(e).deinitialize(count: 1)
+            slots[e].generation &+= 1
         }
         index.update(repeating: 0, count: indexMask + 1)
         freeList.removeAll()
@@ -255,7 +270,7 @@ public final class FlowTable<Key: FlowTableKey, Value> {
 
     /// Whether some live key satisfies `predicate` (a scan, without building a list of entries).
     public func containsKey(where predicate: (Key) -> Bool) -> Bool {
-        for e in 0..<entryHigh where generations[e] & 1 == 1 && predicate(slots[e].key) { return true }
+        for e in 0..<entryHigh where slots[e].generation & 1 == 1 && predicate(slots[e].item.key) { return true }
         return false
     }
 
@@ -263,13 +278,13 @@ public final class FlowTable<Key: FlowTableKey, Value> {
     public var entries: [Int] {
         var out: [Int] = []
         out.reserveCapacity(_count)
-        for e in 0..<entryHigh where generations[e] & 1 == 1 { out.append(e) }
+        for e in 0..<entryHigh where slots[e].generation & 1 == 1 { out.append(e) }
         return out
     }
 
     /// Every live (key, value) pair.
     public var pairs: [(key: Key, value: Value)] {
-        entries.map { (slots[$0].key, slots[$0].value) }
+        entries.map { (slots[$0].item.key, slots[$0].item.value) }
     }
 
     // MARK: Growth
@@ -293,16 +308,17 @@ public final class FlowTable<Key: FlowTableKey, Value> {
     @usableFromInline
     func growEntries() {
         let n = entryCapacity * 2
-        let k = UnsafeMutablePointer<Slot>.allocate(capacity: n)
-        let g = UnsafeMutablePointer<UInt32>.allocate(capacity: n)
-        for e in 0..<entryHigh where generations[e] & 1 == 1 {
-            (k + e).moveInitialize(from: slots + e, count: 1)
+        let old = slots
+        slots = .allocate(capacity: n)
+        for e in 0..<entryHigh {
+            let g = old[e].generation
+            slots[e].generation = g
+            if g & 1 == 1 {
+                item(e).moveInitialize(from: (UnsafeMutableRawPointer(old + e) + itemOffset).assumingMemoryBound(to: Item.self),
+                                       count: 1)
+            }
         }
-        g.update(from: generations, count: entryHigh)
-        slots.deallocate()
-        generations.deallocate()
-        slots = k
-        generations = g
+        old.deallocate()
         entryCapacity = n
     }
 }

@@ -19,6 +19,14 @@ final class RecentFlowsTests: XCTestCase {
         XCTAssertNil(f.lastQuery(mix: 42 | 1 << 40))
         f.removeAll()
         XCTAssertNil(f.lastQuery(mix: 42))
+        XCTAssertNil(f.lastQuery(mix: 43))
+        // Usable again after being emptied, with a new time base.
+        f.noteQuery(mix: 43, at: ts(90_000))
+        XCTAssertEqual(f.lastQuery(mix: 43), ts(90_000))
+        XCTAssertNil(f.lastQuery(mix: 42))
+        f.removeAll()
+        f.removeAll()
+        XCTAssertNil(f.lastQuery(mix: 43))
     }
 
     /// A full bucket gives up its oldest flow, never a newer one.

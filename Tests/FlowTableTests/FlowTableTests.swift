@@ -42,6 +42,21 @@ final class FlowTableTests: XCTestCase {
         }
     }
 
+    /// Generations live beside the entries: growing the entry storage keeps them, so a handle
+    /// of a removed entry stays dead and a live one keeps resolving, also once the entry is reused.
+    func testHandlesSurviveEntryGrowth() {
+        let table = FlowTable<CollidingKey, Int>(minimumCapacity: 4)  // 8 entries, then growth
+        for i in 0..<8 { table.insertNew(CollidingKey(id: i), i) }
+        let live = (0..<8).filter { $0 % 2 == 0 }.map { (i: $0, h: table.handle(ofEntry: table.find(CollidingKey(id: $0))!)) }
+        let dead = (0..<8).filter { $0 % 2 == 1 }.map { table.handle(ofEntry: table.find(CollidingKey(id: $0))!) }
+        for i in stride(from: 1, to: 8, by: 2) { table.removeValue(forKey: CollidingKey(id: i)) }
+        for i in 100..<1_100 { table.insertNew(CollidingKey(id: i), i) }  // reuses the 4 free entries, then grows
+        for (i, h) in live { XCTAssertEqual(table.entry(h).map { table[entry: $0] }, i) }
+        for h in dead { XCTAssertNil(table.entry(h)) }
+        XCTAssertEqual(table.count, 1_004)
+        for i in 100..<1_100 { XCTAssertEqual(table[key: CollidingKey(id: i)], i) }
+    }
+
     /// Values with reference counts are released when removed, replaced, cleared or deinitialised.
     func testReleasesValues() {
         final class Counter { var live = 0 }
