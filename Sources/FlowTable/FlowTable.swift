@@ -89,8 +89,12 @@ public final class FlowTable<Key: FlowTableKey, Value> {
 
     /// The item of entry `e`, in place (initialized while the entry is live).
     @inlinable @inline(__always)
-    func item(_ e: Int) -> UnsafeMutablePointer<Item> {
-        (UnsafeMutableRawPointer(slots + e) + itemOffset).assumingMemoryBound(to: Item.self)
+    func item(_ e: Int) -> UnsafeMutablePointer<Item> { item(e, in: slots) }
+
+    /// The item of entry `e` in the slot array `base` (the table's own, or the old one while growing).
+    @inlinable @inline(__always)
+    func item(_ e: Int, in base: UnsafeMutablePointer<Slot>) -> UnsafeMutablePointer<Item> {
+        (UnsafeMutableRawPointer(base + e) + itemOffset).assumingMemoryBound(to: Item.self)
     }
 
     // MARK: Lookup
@@ -313,10 +317,7 @@ public final class FlowTable<Key: FlowTableKey, Value> {
         for e in 0..<entryHigh {
             let g = old[e].generation
             slots[e].generation = g
-            if g & 1 == 1 {
-                item(e).moveInitialize(from: (UnsafeMutableRawPointer(old + e) + itemOffset).assumingMemoryBound(to: Item.self),
-                                       count: 1)
-            }
+            if g & 1 == 1 { item(e).moveInitialize(from: item(e, in: old), count: 1) }
         }
         old.deallocate()
         entryCapacity = n
