@@ -261,7 +261,8 @@ public final class DNSTransactionTracker {
             let key = Key(client: obs.src, server: obs.dst, clientPort: obs.sport, serverPort: obs.dport,
                           id: s.id, proto: obs.transport, questionHash: s.questionHash)
             if !flowNoted { recentFlows.noteQuery(mix: key.flowMix, at: obs.ts) }
-            if let e = open.find(key) {
+            let hash = open.hash(key)
+            if let e = open.find(key, hash: hash) {
                 if open[entry: e].queryCount < .max { open[entry: e].queryCount += 1 }
                 open[entry: e].lastQueryTS = obs.ts
                 stats.retransmittedQueries += 1
@@ -269,7 +270,8 @@ public final class DNSTransactionTracker {
                 if open.count >= limits.maxOpenTransactions { evictOldest(now: obs.ts) }
                 nextSerial &+= 1
                 let e = open.insertNew(key, Transaction(queryTS: obs.ts, lastQueryTS: obs.ts, queryFrame: obs.frame,
-                                                        queryCount: 1, input: Int32(truncatingIfNeeded: obs.input), serial: nextSerial))
+                                                        queryCount: 1, input: Int32(truncatingIfNeeded: obs.input), serial: nextSerial),
+                                       hash: hash)
                 expiry.append((open.handle(ofEntry: e), obs.ts.adding(nanoseconds: limits.lateWindowNanoseconds)))
                 if resolverTable.count < 4096 && !resolverTable.contains(obs.dst) { resolverTable.insertNew(obs.dst, ()) }
             }

@@ -148,7 +148,8 @@ public final class TCPReassembler {
         let key = FlowKey(src: seg.ip.src, sport: seg.sport, dst: seg.ip.dst, dport: seg.dport, proto: .tcp)
         sweepIfDue(now: ts)
         defer { buryClosed() }
-        if let e = table.find(key) {
+        let hash = table.hash(key)
+        if let e = table.find(key, hash: hash) {
             let unmanaged = table[entry: e]  // a plain copy: closing may remove the entry meanwhile
             unmanaged._withUnsafeGuaranteedRef { conn in
                 handle(seg, conn: conn, key: key, frame: frame, at: ts)
@@ -164,7 +165,7 @@ public final class TCPReassembler {
             let client = d.sourceIsClient ? seg.ip.src : seg.ip.dst
             let clientPort = d.sourceIsClient ? seg.sport : seg.dport
             let conn = Connection(consumer: d.consumer, client: client, clientPort: clientPort, lastSeen: ts)
-            table.insertNew(key, Unmanaged.passRetained(conn))
+            table.insertNew(key, Unmanaged.passRetained(conn), hash: hash)
             stats.connections += 1
             stats.peakConnections = max(stats.peakConnections, table.count)
             handle(seg, conn: conn, key: key, frame: frame, at: ts)

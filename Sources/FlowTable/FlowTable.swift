@@ -44,6 +44,9 @@ public final class FlowTable<Key: FlowTableKey, Value> {
     @usableFromInline struct Slot {
         @usableFromInline var item: Item
         @usableFromInline var generation: UInt32
+        /// The high 32 bits of the entry's mixed hash (its index tag), so that removing the entry
+        /// finds its index slot without hashing the key again.
+        @usableFromInline var tag: UInt32
     }
 
     /// Index slot: 0 = empty; else tag | (entry + 1), the tag being the high 32 bits of the
@@ -124,10 +127,18 @@ public final class FlowTable<Key: FlowTableKey, Value> {
         return x ^ (x >> 33)
     }
 
+    /// The table's hash of `key`, for a `find` followed by an `insertNew` of the same key
+    /// (a query that opens a transaction), which then hash it once instead of twice.
+    @inlinable @inline(__always)
+    public func hash(_ key: Key) -> UInt64 { FlowTable.scramble(key.tableHash) }
+
     /// The entry holding `key`, or nil.
     @inlinable
-    public func find(_ key: Key) -> Int? {
-        let h = FlowTable.scramble(key.tableHash)
+    public func find(_ key: Key) -> Int? { find(key, hash: hash(key)) }
+
+    /// The entry holding `key`, whose `hash(_:)` is `h`, or nil.
+    @inlinable
+    public func find(_ key: Key, hash h: UInt64) -> Int? {
         let tag = FlowTable.tag(h)
         var i = home(h)
         while true {
@@ -178,7 +189,12 @@ public final class FlowTable<Key: FlowTableKey, Value> {
     /// Adds `key`, which must not be in the table. Returns its entry.
     @inlinable
     @discardableResult
-    public func insertNew(_ key: Key, _ value: Value) -> Int {
+    public func insertNew(_ key: Key, _ value: Value) -> Int { insertNew(key, value, hash: hash(key)) }
+
+    /// Adds `key`, whose `hash(_:)` is `h` and which must not be in the table. Returns its entry.
+    @inlinable
+    @discardableResult
+    public func insertNew(_ key: Key, _ value: Value, hash h: UInt64) -> Int {
         if (_count + 1) * 2 > indexMask + 1 { growIndex() }
         let e: Int
         if let free = freeList.popLast() {
@@ -191,7 +207,7 @@ public final class FlowTable<Key: FlowTableKey, Value> {
         }
         item(e).initialize(to: Item(key: key, value: value))
         slots[e].generation &+= 1  // even → odd: live
-        let h = FlowTable.scramble(key.tableHash)
+        slots[e].tag = UInt32(truncatingIfNeeded: h >> 32)
         var i = home(h)
         while index[i] != 0 { i = (i + 1) & indexMask }
         index[i] = FlowTable.tag(h) | UInt64(e + 1)
@@ -203,7 +219,7 @@ public final class FlowTable<Key: FlowTableKey, Value> {
     @inlinable
     @discardableResult
     public func set(_ key: Key, _ value: Value) -> Int {
-        let h = FlowTable.scramble(key.tableHash)
+        let h = hash(key)
         let tag = FlowTable.tag(h)
         var i = home(h)
         while true {
@@ -218,16 +234,15 @@ public final class FlowTable<Key: FlowTableKey, Value> {
             }
             i = (i + 1) & indexMask
         }
-        return insertNew(key, value)
+        return insertNew(key, value, hash: h)
     }
 
     /// Removes a live entry and returns its value.
     @inlinable
     @discardableResult
     public func remove(entry e: Int) -> Value {
-        let h = FlowTable.scramble(slots[e].item.key.tableHash)
         let want = UInt64(e + 1)
-        var i = home(h)
+        var i = homeOfTag(UInt64(slots[e].tag) << 32)
         while index[i] & 0xFFFF_FFFF != want { i = (i + 1) & indexMask }
         // Backward-shift deletion: pull later members of the probe run into the hole.
         var hole = i
@@ -317,6 +332,7 @@ public final class FlowTable<Key: FlowTableKey, Value> {
         for e in 0..<entryHigh {
             let g = old[e].generation
             slots[e].generation = g
+            slots[e].tag = old[e].tag
             if g & 1 == 1 { item(e).moveInitialize(from: item(e, in: old), count: 1) }
         }
         old.deallocate()

@@ -57,6 +57,26 @@ final class FlowTableTests: XCTestCase {
         for i in 100..<1_100 { XCTAssertEqual(table[key: CollidingKey(id: i)], i) }
     }
 
+    /// A key hashed once (`hash`, then `find(_:hash:)` and `insertNew(_:_:hash:)`) lands where the
+    /// plain calls look; an entry removed after the entry storage grew (its index slot found from
+    /// the tag kept beside it) leaves every other key findable.
+    func testHashedOnceAndRemovedAfterGrowth() {
+        struct SpreadKey: FlowTableKey { var id: UInt64; var tableHash: UInt64 { id } }
+        let table = FlowTable<SpreadKey, Int>(minimumCapacity: 4)
+        for i in 0..<2_000 {
+            let k = SpreadKey(id: UInt64(i))
+            let h = table.hash(k)
+            XCTAssertNil(table.find(k, hash: h))
+            table.insertNew(k, i, hash: h)
+            XCTAssertEqual(table.find(k), table.find(k, hash: h))
+        }
+        for i in stride(from: 0, to: 2_000, by: 3) { XCTAssertEqual(table.removeValue(forKey: SpreadKey(id: UInt64(i))), i) }
+        for i in 0..<2_000 { XCTAssertEqual(table[key: SpreadKey(id: UInt64(i))], i % 3 == 0 ? nil : i) }
+        for e in table.entries { table.remove(entry: e) }
+        XCTAssertEqual(table.count, 0)
+        for i in 0..<2_000 { XCTAssertNil(table.find(SpreadKey(id: UInt64(i)))) }
+    }
+
     /// Values with reference counts are released when removed, replaced, cleared or deinitialised.
     func testReleasesValues() {
         final class Counter { var live = 0 }
