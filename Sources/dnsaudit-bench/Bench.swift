@@ -28,6 +28,14 @@ struct Bench: ParsableCommand {
     var parts = false
     @Option(help: ArgumentHelp("Instead: an A/B of analyze against another dnsaudit binary on each capture (its runs alternate with this build's; --runs rounds), after checking that both write the same report.", valueName: "dnsaudit-binary"))
     var compare: String?
+    @Flag(help: "Instead: where analyze's time goes on each capture, by kind of traffic (the CPU time saved when a BPF filter drops that kind; --runs interleaved rounds).")
+    var breakdown = false
+
+    func validate() throws {
+        if [parts, compare != nil, breakdown].filter({ $0 }).count > 1 {
+            throw ValidationError("give at most one of --parts, --compare and --breakdown")
+        }
+    }
 
     func run() throws {
         if parts { return Parts.run() }
@@ -52,6 +60,11 @@ struct Bench: ParsableCommand {
             warm.forEachFrame { _ in true }
             if let other = compare {
                 try Compare.run(capture: path, this: dnsaudit, other: other, rounds: runs)
+                if !keep && n != nil { try? FileManager.default.removeItem(atPath: path) }
+                continue
+            }
+            if breakdown {
+                try Breakdown.run(capture: path, analyzer: dnsaudit, rounds: runs)
                 if !keep && n != nil { try? FileManager.default.removeItem(atPath: path) }
                 continue
             }
@@ -134,10 +147,11 @@ func median(_ xs: [Double]) -> Double {
     return s.isEmpty ? 0 : s[s.count / 2]
 }
 
-/// One `dnsaudit analyze --format json` run of `path`, its report written to `output`; exit 0
-/// or 1 (findings) is success, anything else an error.
-func runAnalyze(_ dnsaudit: String, _ path: String, output: String = "/dev/null") throws -> SpawnResult {
-    let r = try spawn(dnsaudit, ["analyze", "--quiet", "--format", "json", "--output", output, path], quiet: true)
+/// One `dnsaudit analyze --format json` run of `path` (with a BPF filter when given), its report
+/// written to `output`; exit 0 or 1 (findings) is success, anything else an error.
+func runAnalyze(_ dnsaudit: String, _ path: String, output: String = "/dev/null", filter: String? = nil) throws -> SpawnResult {
+    let r = try spawn(dnsaudit, ["analyze", "--quiet", "--format", "json", "--output", output]
+                          + (filter.map { ["--filter", $0] } ?? []) + [path], quiet: true)
     guard r.status == 0 || r.status == 1 else { throw ValidationError("\(dnsaudit) analyze failed (exit \(r.status))") }
     return r
 }
