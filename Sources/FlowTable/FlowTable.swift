@@ -36,11 +36,12 @@ public final class FlowTable<Key: FlowTableKey, Value> {
         }
     }
 
-    /// One entry: its item (initialized only while the entry is live) and its generation, bumped
-    /// on every removal, whose low bit says "live" (set from the entry's first use on). The
-    /// generation sits beside the item rather than in an array of its own, so that checking a
-    /// handle and then reading the entry — and creating or removing an entry — touch one place in
-    /// memory, not two (in a large table each is a likely cache miss).
+    /// One entry: its item (initialized only while the entry is live), its generation, bumped
+    /// on every removal, whose low bit says "live" (set from the entry's first use on), and the
+    /// tag of its key's hash (set with the item). Generation and tag sit beside the item rather
+    /// than in arrays of their own, so that checking a handle and then reading the entry — and
+    /// creating or removing an entry — touch one place in memory, not two (in a large table each
+    /// is a likely cache miss).
     @usableFromInline struct Slot {
         @usableFromInline var item: Item
         @usableFromInline var generation: UInt32
@@ -127,8 +128,8 @@ public final class FlowTable<Key: FlowTableKey, Value> {
         return x ^ (x >> 33)
     }
 
-    /// The table's hash of `key`, for a `find` followed by an `insertNew` of the same key
-    /// (a query that opens a transaction), which then hash it once instead of twice.
+    /// The table's hash of `key`. A caller that looks a key up and then inserts it when absent
+    /// passes it to `find(_:hash:)` and `insertNew(_:_:hash:)`, so the key is hashed once.
     @inlinable @inline(__always)
     public func hash(_ key: Key) -> UInt64 { FlowTable.scramble(key.tableHash) }
 
@@ -242,6 +243,9 @@ public final class FlowTable<Key: FlowTableKey, Value> {
     @discardableResult
     public func remove(entry e: Int) -> Value {
         let want = UInt64(e + 1)
+        // The stored tag must be the one the key hashes to (debug builds check: a wrong one would
+        // only make removal search from the wrong slot, slower but unnoticed).
+        assert(UInt64(slots[e].tag) << 32 == FlowTable.tag(hash(slots[e].item.key)), "FlowTable: stale tag")
         var i = homeOfTag(UInt64(slots[e].tag) << 32)
         while index[i] & 0xFFFF_FFFF != want { i = (i + 1) & indexMask }
         // Backward-shift deletion: pull later members of the probe run into the hole.

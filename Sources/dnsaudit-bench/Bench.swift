@@ -1,5 +1,7 @@
 // The capture-core benchmark: generates a realistic mix, then measures in one run
 // libpcap's own read rate, `dnsaudit analyze` (packets/s, MB/s, peak RSS) and tshark.
+// Other modes: --parts (per-operation costs), --compare (an A/B of two builds),
+// --breakdown (where the time goes, by kind of traffic).
 // Run it in release mode: scripts/bench.sh (figures go to standard output).
 import ArgumentParser
 import CaptureSource

@@ -24,6 +24,11 @@ enum Breakdown {
     static func run(capture path: String, analyzer dnsaudit: String, rounds: Int) throws {
         print("\n== where the time goes in \(path) (CPU time, medians of \(max(1, rounds)) interleaved rounds)")
         let total = try count(path, filter: nil)
+        let unfiltered = try count(path, filter: nothing)
+        if unfiltered > 0 {
+            print("  note: \(unfiltered) packets match \"\(nothing)\", the filter meant to select none: the floor below "
+                  + "includes their analysis, and the all-traffic run drops them")
+        }
         let configs = [("not " + nothing)] + kinds.map { "not (\($0.filter))" } + [nothing]
         var cpu = [[Double]](repeating: [], count: configs.count)
         for _ in 0..<max(1, rounds) {
@@ -37,7 +42,7 @@ enum Breakdown {
         for (i, kind) in kinds.enumerated() {
             let n = try count(path, filter: kind.filter)
             let saved = base - median(cpu[i + 1])
-            let perPacket = n > 0 ? String(format: "%6.0f ns/packet", saved / Double(n) * 1e9) : "             -"
+            let perPacket = n > 0 ? String(format: "%6.0f ns/packet", saved / Double(n) * 1e9) : "     - ns/packet"
             print(String(format: "  %@ %8d packets  %7.1f ms  %@", kind.name.padding(toLength: 16, withPad: " ", startingAt: 0),
                          n, saved * 1e3, perPacket))
         }

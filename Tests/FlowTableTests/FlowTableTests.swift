@@ -58,8 +58,9 @@ final class FlowTableTests: XCTestCase {
     }
 
     /// A key hashed once (`hash`, then `find(_:hash:)` and `insertNew(_:_:hash:)`) lands where the
-    /// plain calls look; an entry removed after the entry storage grew (its index slot found from
-    /// the tag kept beside it) leaves every other key findable.
+    /// plain calls look; entries removed after the entry storage grew, and again after their
+    /// entries were reused, leave every other key findable (removal starts from the tag kept
+    /// beside the entry, which debug builds check against the key's hash on every removal).
     func testHashedOnceAndRemovedAfterGrowth() {
         struct SpreadKey: FlowTableKey { var id: UInt64; var tableHash: UInt64 { id } }
         let table = FlowTable<SpreadKey, Int>(minimumCapacity: 4)
@@ -72,6 +73,9 @@ final class FlowTableTests: XCTestCase {
         }
         for i in stride(from: 0, to: 2_000, by: 3) { XCTAssertEqual(table.removeValue(forKey: SpreadKey(id: UInt64(i))), i) }
         for i in 0..<2_000 { XCTAssertEqual(table[key: SpreadKey(id: UInt64(i))], i % 3 == 0 ? nil : i) }
+        for i in stride(from: 0, to: 2_000, by: 3) { table.insertNew(SpreadKey(id: UInt64(i) + 10_000), i) }  // reuses freed entries
+        for i in stride(from: 0, to: 2_000, by: 6) { XCTAssertEqual(table.removeValue(forKey: SpreadKey(id: UInt64(i) + 10_000)), i) }
+        for i in stride(from: 3, to: 2_000, by: 6) { XCTAssertEqual(table[key: SpreadKey(id: UInt64(i) + 10_000)], i) }
         for e in table.entries { table.remove(entry: e) }
         XCTAssertEqual(table.count, 0)
         for i in 0..<2_000 { XCTAssertNil(table.find(SpreadKey(id: UInt64(i)))) }
