@@ -53,7 +53,9 @@ let package = Package(
 
         // Findings and report model; detectors; the engine that wires them together.
         .target(name: "Findings"),
-        .target(name: "DNSAnalysis", dependencies: ["DNSWire", "Findings", "NetTypes", "FlowTable"], swiftSettings: packetPath),
+        // One policy per finding kind: typed evidence in, the finding (severity, confidence, wording) out.
+        .target(name: "FindingPolicy", dependencies: ["Findings", "NetTypes"]),
+        .target(name: "DNSAnalysis", dependencies: ["DNSWire", "Findings", "FindingPolicy", "NetTypes", "FlowTable"], swiftSettings: packetPath),
         // Server certificates (TLS ≤ 1.2): parsed and verified with swift-certificates against a
         // trust store, the SNI and the capture time. No knowledge of capture.
         .target(name: "TLSCertificates", dependencies: [
@@ -62,7 +64,7 @@ let package = Package(
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .target(name: "TLSAnalysis", dependencies: ["TLSWire", "TLSCertificates", "Findings", "NetTypes"], swiftSettings: packetPath),
+        .target(name: "TLSAnalysis", dependencies: ["TLSWire", "TLSCertificates", "Findings", "FindingPolicy", "NetTypes"], swiftSettings: packetPath),
         .target(name: "AnalysisEngine", dependencies: [
             "CaptureSource", "PacketDecode", "FlowReassembly", "DNSWire", "TLSWire", "DNSAnalysis", "TLSAnalysis", "Findings", "NetTypes",
             "DNSObservations", "TLSCertificates", "FlowTable",
@@ -95,7 +97,7 @@ let package = Package(
         .target(name: "AnswerComparison", dependencies: ["DNSWire"]),
         .target(name: "DNSObservations", dependencies: ["AnswerComparison", "DNSWire", "NetTypes"]),
         .target(name: "Probes", dependencies: [
-            "ResolverClients", "AnswerComparison", "DNSObservations", "DNSWire", "Findings", "TLSCertificates",
+            "ResolverClients", "AnswerComparison", "DNSObservations", "DNSWire", "Findings", "FindingPolicy", "TLSCertificates",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -138,17 +138,15 @@ public final class CaptureAnalyzer {
             currentInput = inputs.count
             var result = InputResult(name: reader.path == "-" ? "stdin" : reader.path, linkType: LinkType(dlt: reader.linkType))
             let link = result.linkType
-            var frameNumber: UInt64 = 0
             let started = monotonicSeconds()
             var nextProgress = 0
             result.end = reader.forEachFrame { f in
-                frameNumber += 1
                 let ts = Timestamp(seconds: f.seconds, nanoseconds: f.nanoseconds)
                 if result.first == nil { result.first = ts }
                 result.last = ts
                 result.packets += 1
                 result.bytes += f.captureLength
-                self.processFrame(f.data, link: link, frame: frameNumber, ts: ts)
+                self.processFrame(f.data, link: link, frame: f.number, ts: ts)
                 if result.packets >= nextProgress, let cb = self.onProgress {
                     nextProgress = result.packets + 65_536
                     cb(ProgressSnapshot(input: result.name, bytesRead: reader.bytePosition, bytesTotal: reader.fileSize,
@@ -465,6 +463,24 @@ public final class CaptureAnalyzer {
         if tlsMalformed > 0 { c.append(("tls_malformed", tlsMalformed)) }
         s.counters = c
         return s
+    }
+
+    /// What could not be examined, for an `inconclusive` verdict: an input without packets (or
+    /// none left after the filter), frames of a link type that is not decoded, and a capture that
+    /// holds no DNS message, TLS hello or QUIC Initial at all.
+    public func inconclusiveReasons() -> [String] {
+        var out: [String] = []
+        for i in inputs {
+            if i.packets == 0 {
+                out.append("\(i.name) holds no packets\(options.filter.map { " that pass the filter '\($0)'" } ?? ""): nothing was examined")
+            } else if case .unsupported = i.linkType {
+                out.append("\(i.name): link type \(i.linkType.name) is not decoded, so its \(i.packets) frames were not examined")
+            }
+        }
+        if out.isEmpty && packets > 0 && dnsMessages == 0 && tlsClientHellos == 0 && tls.stats.connections == 0 {
+            out.append("the capture holds no DNS message, no TLS or QUIC hello and no connection to a TLS port: nothing in it could show DNS or TLS tampering")
+        }
+        return out
     }
 
     /// Plain-language notes about the inputs (truncation, unsupported frames).

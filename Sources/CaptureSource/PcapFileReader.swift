@@ -12,6 +12,9 @@ public struct CaptureError: Error, CustomStringConvertible, Sendable {
 
 /// One frame as libpcap delivered it. `data` is borrowed and valid only inside the callback.
 public struct CapturedFrame {
+    /// The frame's 1-based number in its file, as tshark counts it — whatever a filter skipped
+    /// (0 for live frames, which the caller numbers).
+    public var number: UInt64 = 0
     public var seconds: Int64
     public var nanoseconds: UInt32
     public var captureLength: Int
@@ -39,6 +42,9 @@ public final class PcapFileReader {
     public let fileSize: Int64?
     private var streamBuffer: UnsafeMutablePointer<CChar>?
     static let streamBufferSize = 64 << 10
+    /// The compiled `filter`, applied to each frame as it is read (not with pcap_setfilter, so
+    /// that frames keep their numbers in the file).
+    private var program: UnsafeMutablePointer<bpf_program>?
 
     public init(path: String, filter: String? = nil) throws {
         self.path = path
@@ -91,23 +97,25 @@ public final class PcapFileReader {
         snapLength = pcap_snapshot(h)
         fileSize = size
         if let filter, !filter.isEmpty {
-            var program = bpf_program()
-            guard pcap_compile(h, &program, filter, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
+            let compiled = UnsafeMutablePointer<bpf_program>.allocate(capacity: 1)
+            compiled.initialize(to: bpf_program())
+            guard pcap_compile(h, compiled, filter, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
+                compiled.deallocate()
                 // deinit closes the handle: every stored property is set by now.
                 let reason = String(cString: pcap_geterr(h))
                 throw CaptureError("invalid filter \"\(filter)\": \(reason)")
             }
-            defer { pcap_freecode(&program) }
-            guard pcap_setfilter(h, &program) == 0 else {
-                let reason = String(cString: pcap_geterr(h))
-                throw CaptureError("cannot apply filter \"\(filter)\": \(reason)")
-            }
+            program = compiled
         }
     }
 
     deinit {
         pcap_close(handle)
         streamBuffer?.deallocate()
+        if let program {
+            pcap_freecode(program)
+            program.deallocate()
+        }
     }
 
     /// Bytes consumed from the file so far (for progress), when libpcap exposes the stream.
@@ -117,18 +125,24 @@ public final class PcapFileReader {
         return pos >= 0 ? Int64(pos) : nil
     }
 
-    /// Calls `body` for each frame until the end of the file, an error, or `body` returns false.
-    /// Frame numbers are counted by the caller (filtered frames are not delivered).
+    /// Calls `body` for each frame that passes the filter, until the end of the file, an error,
+    /// or `body` returns false. Each frame carries its number in the file (filtered frames are
+    /// counted, not delivered).
     @discardableResult
     public func forEachFrame(_ body: (CapturedFrame) -> Bool) -> ReadEnd {
         var header: UnsafeMutablePointer<pcap_pkthdr>?
         var data: UnsafePointer<UInt8>?
+        var number: UInt64 = 0
         while true {
             let rc = pcap_next_ex(handle, &header, &data)
             switch rc {
             case 1:
-                guard let h = header?.pointee, let d = data else { continue }
+                guard let hp = header, let d = data else { continue }
+                number += 1
+                if let program, pcap_offline_filter(program, hp, d) == 0 { continue }
+                let h = hp.pointee
                 let frame = CapturedFrame(
+                    number: number,
                     seconds: Int64(h.ts.tv_sec),
                     nanoseconds: UInt32(truncatingIfNeeded: h.ts.tv_usec),  // nanoseconds at NANO precision
                     captureLength: Int(h.caplen),

@@ -152,6 +152,8 @@ public final class DNSTransactionTracker {
         var responses: [Response] = []
         var raws: [Int: [UInt8]] = [:]  // by position in `responses`
         var firstRaw: [UInt8] = []
+        /// The first response was taken back out of the baselines.
+        var raced = false
     }
 
     /// Evidence gathered for one injection finding, rendered at the end when baselines are known.
@@ -192,6 +194,9 @@ public final class DNSTransactionTracker {
         var n = 0
     }
     private let baselines = FlowTable<IPAddress, Baseline>(minimumCapacity: 16)
+    /// First responses of transactions that later got a different answer: they may be forged, so
+    /// they establish no baseline (taken back out of `baselines` when a finding is written).
+    private var racedFirsts: [IPAddress: [(ttl: UInt8, rtt: Int64)]] = [:]
     /// The entry of the resolver of the previous response (entries are never removed).
     private var lastBaselineEntry = -1
     private var lastBaselineServer = IPAddress(v4: 0)
@@ -304,7 +309,14 @@ public final class DNSTransactionTracker {
         }
         // Two different answers: keep both messages as evidence.
         stats.conflictingResponses += 1
-        if extra.firstRaw.isEmpty, let raw = arena.fetch(first.arena) { extra.firstRaw = raw }
+        if extra.firstRaw.isEmpty {
+            if let raw = arena.fetch(first.arena) { extra.firstRaw = raw }
+            if !extra.raced {
+                // The first answer of a race may be the forged one: it is no baseline.
+                extra.raced = true
+                racedFirsts[obs.src, default: []].append((first.ipTTL, first.ts.nanoseconds(since: open[entry: e].lastQueryTS)))
+            }
+        }
         extra.raws[extra.responses.count] = Array(bytes)
         extra.responses.append(resp)
         if streamsDecisions {
@@ -474,17 +486,24 @@ public final class DNSTransactionTracker {
 
     // MARK: - Findings
 
-    /// The resolver's usual IP TTL (the most common one among its first responses).
+    /// The resolver's usual IP TTL: the most common one among its first responses, leaving out
+    /// the first responses of races (which may be forged). Nil when nothing else established one.
     func baselineTTL(_ server: IPAddress) -> UInt8? {
-        guard let h = baselines[key: server]?.ttlCounts else { return nil }
+        guard var h = baselines[key: server]?.ttlCounts else { return nil }
+        for r in racedFirsts[server] ?? [] where h[Int(r.ttl)] > 0 { h[Int(r.ttl)] -= 1 }
         // Most common; the lowest TTL among equals.
         var best = -1
         for ttl in 0..<256 where h[ttl] > 0 && (best < 0 || h[ttl] > h[best]) { best = ttl }
         return best < 0 ? nil : UInt8(best)
     }
 
+    /// The resolver's median RTT over its first responses, races' first responses left out.
     func medianRTT(_ server: IPAddress) -> Int64? {
-        guard let s = baselines[key: server]?.rtts, !s.isEmpty else { return nil }
+        guard var s = baselines[key: server]?.rtts else { return nil }
+        for r in racedFirsts[server] ?? [] {
+            if let i = s.firstIndex(of: r.rtt) { s.remove(at: i) }
+        }
+        guard !s.isEmpty else { return nil }
         return s.sorted()[s.count / 2]
     }
 

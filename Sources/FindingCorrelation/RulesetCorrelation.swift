@@ -10,8 +10,9 @@ import NetTypes
 /// already addressed to the rule's target) are counted and named as evidence. When the capture
 /// also holds DNS findings about those same resolvers (an injection, unsolicited responses, answers
 /// that disagree with the references), the rule and the forged answers are two independent signals
-/// of one hijack: they become one finding, `confirmed`, carrying both evidences, and the DNS
-/// findings it absorbed are removed from the list.
+/// of one hijack: both become `confirmed`, each names the other in `related` and in an evidence
+/// line, and every finding keeps its own kind — a SIEM rule on `dns.answer-mismatch` still sees
+/// each forged name, per qname, qtype, resolver and transport.
 public enum RulesetCorrelation {
     /// DNS finding kinds that a redirect to another resolver explains.
     public static let explainedKinds: Set<String> = [
@@ -26,12 +27,12 @@ public enum RulesetCorrelation {
 
     public static func correlate(firewall: [Finding], redirects: [RedirectRule], capture: [Finding],
                                  paths: DNSPathTally, inputName: (Int) -> String?) -> Result {
-        var out: [Finding] = []
-        var absorbed = Set<Int>()
+        var rules: [Finding] = []
+        var dns = capture
         var notes: [String] = []
         for var f in firewall {
             guard f.kind == FindingKind.firewallDNSRedirect, let rule = rule(for: f, in: redirects) else {
-                out.append(f)
+                rules.append(f)
                 continue
             }
             // The capture's queries this rule takes.
@@ -45,7 +46,7 @@ public enum RulesetCorrelation {
             let ruleName = describe(f)
             guard !matched.isEmpty else {
                 notes.append("\(ruleName): the capture holds no DNS query that this rule would take")
-                out.append(f)
+                rules.append(f)
                 continue
             }
             matched.sort { $0.1.firstFrame < $1.1.firstFrame }
@@ -67,32 +68,43 @@ public enum RulesetCorrelation {
                 detail: "the rule takes \(total) quer\(total == 1 ? "y" : "ies") in the capture, from \(clients.count) client\(clients.count == 1 ? "" : "s"), "
                     + "addressed to \(resolverText); it sends them to \(target)",
                 facts: [("matched_queries", .int(total)), ("matched_clients", .int(clients.count))]))
-            // DNS findings about the same resolvers: the answers this rule produced.
-            let resolvers = Set(matched.map { $0.0.resolver.description })
-            var explained: [Finding] = []
-            for (i, d) in capture.enumerated() where !absorbed.contains(i) && explainedKinds.contains(d.kind) {
-                guard let r = resolverOf(d), resolvers.contains(r) else { continue }
-                absorbed.insert(i)
-                explained.append(d)
+            // DNS findings about the same resolvers (and transport): the answers this rule produced.
+            let taken = Set(matched.map { "\($0.0.resolver.description)|\($0.0.transport == .tcp ? "tcp" : "udp")" })
+            let ruleID = f.id
+            var explained: [Int] = []
+            for (i, d) in dns.enumerated() where explainedKinds.contains(d.kind) {
+                guard let r = resolverOf(d) else { continue }
+                let transports = d.subjectValue("transport").map { ["\($0)"] } ?? ["udp", "tcp"]
+                guard transports.contains(where: { taken.contains("\(r)|\($0)") }) else { continue }
+                explained.append(i)
             }
             if !explained.isEmpty {
                 f.confidence = .confirmed
-                for d in explained {
+                var kinds: [String: Int] = [:]
+                for i in explained {
+                    let d = dns[i]
                     if d.severity > f.severity { f.severity = d.severity }
-                    for var e in d.evidence {
-                        e.detail = "[\(d.kind)] \(d.title): " + e.detail
-                        f.evidence.append(e)
-                    }
+                    kinds[d.kind, default: 0] += 1
+                    f.relate(to: d.id)
+                    dns[i].confidence = .confirmed
+                    dns[i].relate(to: ruleID)
+                    dns[i].evidence.append(Evidence(
+                        source: "ruleset", input: f.evidence.first?.input,
+                        detail: "\(ruleName) diverts DNS sent to \(resolverOf(d) ?? "this resolver") to \(target): this answer came from there (finding \(ruleID))",
+                        facts: [("related_rule", .string(ruleID)), ("to", .string(target))]))
                 }
-                let kinds = Set(explained.map(\.kind)).sorted().joined(separator: ", ")
-                f.title += " — confirmed: the capture shows its effect (\(kinds))"
+                let summary = kinds.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+                f.evidence.append(Evidence(
+                    source: "capture", input: inputName(matched[0].1.input),
+                    detail: "the capture shows its effect: \(summary) about the resolvers it diverts (see related findings)",
+                    facts: [("related_findings", .int(explained.count))]))
+                f.title += " — confirmed: the capture shows its effect (\(kinds.keys.sorted().joined(separator: ", ")))"
             } else {
                 f.title += " — \(total) captured quer\(total == 1 ? "y matches" : "ies match") it"
             }
-            out.append(f)
+            rules.append(f)
         }
-        for (i, d) in capture.enumerated() where !absorbed.contains(i) { out.append(d) }
-        return Result(findings: out, notes: notes)
+        return Result(findings: rules + dns, notes: notes)
     }
 
     /// The redirect rule a firewall finding was made from (same family, table, chain and handle).

@@ -69,9 +69,12 @@ public struct Finding: Sendable, Equatable {
     public var subject: [(String, SubjectValue)]
     public var evidence: [Evidence]
     public var remediation: String
+    /// Ids of other findings in the same report that this one supports or is supported by (a
+    /// redirect rule and the forged answers it produced). Sorted, no duplicates.
+    public var related: [String]
 
     public init(kind: String, severity: Severity, confidence: Confidence, title: String,
-                subject: [(String, SubjectValue)], evidence: [Evidence], remediation: String) {
+                subject: [(String, SubjectValue)], evidence: [Evidence], remediation: String, related: [String] = []) {
         self.kind = kind
         self.severity = severity
         self.confidence = confidence
@@ -79,6 +82,14 @@ public struct Finding: Sendable, Equatable {
         self.subject = subject
         self.evidence = evidence
         self.remediation = remediation
+        self.related = related
+    }
+
+    /// Adds `id` to `related` (kept sorted, without duplicates, never this finding's own id).
+    public mutating func relate(to id: String) {
+        guard id != self.id, !related.contains(id) else { return }
+        related.append(id)
+        related.sort()
     }
 
     /// Stable across runs: FNV-1a 64 over the kind and the subject sorted by key.
@@ -108,7 +119,7 @@ public struct Finding: Sendable, Equatable {
     public static func == (a: Finding, b: Finding) -> Bool {
         a.kind == b.kind && a.severity == b.severity && a.confidence == b.confidence && a.title == b.title
             && a.subject.map(\.0) == b.subject.map(\.0) && a.subject.map(\.1) == b.subject.map(\.1)
-            && a.evidence == b.evidence && a.remediation == b.remediation
+            && a.evidence == b.evidence && a.remediation == b.remediation && a.related == b.related
     }
 }
 
@@ -127,4 +138,7 @@ public enum FindingKind {
     public static let firewallTLSRedirect = "firewall.tls-redirect"
     public static let firewallEncryptedDNSBlock = "firewall.encrypted-dns-block"
     public static let encryptedDNSBlocked = "encrypted-dns.blocked"
+    public static let tlsHandshakeAlert = "tls.handshake-alert"
+    /// A probe target that cannot be reached: a diagnosis (the first broken layer), not tampering.
+    public static let probeUnreachable = "probe.unreachable"
 }

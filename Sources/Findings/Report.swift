@@ -41,6 +41,10 @@ public struct Report: Sendable {
     public var findings: [Finding]
     /// Plain-language notes: a truncated capture, a reference that was unavailable, …
     public var notes: [String]
+    /// Why the run could not examine what it was asked to (a capture with no packets, an
+    /// unsupported link type, every reference unreachable, every audit part disabled…). Non-empty
+    /// makes a run without findings `inconclusive` instead of clean.
+    public var inconclusive: [String] = []
 
     public init(toolVersion: String, generatedAt: String, inputs: [ReportInput] = [], summary: ReportSummary = ReportSummary(),
                 findings: [Finding] = [], notes: [String] = []) {
@@ -66,10 +70,22 @@ public struct Report: Sendable {
         }
     }
 
-    /// Exit status per the contract: 1 when a finding is at or above `failOn`, else 0.
-    public func exitStatus(failOn: Severity) -> Int32 {
-        findings.contains { $0.severity >= failOn } ? 1 : 0
+    /// The one-word verdict: `tampering` (a finding at medium or above), `inconclusive` (nothing
+    /// at medium or above, and something could not be examined), or `clean`.
+    public var verdict: String {
+        if findings.contains(where: { $0.severity >= .medium }) { return "tampering" }
+        return inconclusive.isEmpty ? "clean" : "inconclusive"
     }
+
+    /// Exit status per the contract: 1 when a finding is at or above `failOn`; else 3 when the run
+    /// was inconclusive and `failOnInconclusive`; else 0.
+    public func exitStatus(failOn: Severity, failOnInconclusive: Bool = false) -> Int32 {
+        if findings.contains(where: { $0.severity >= failOn }) { return 1 }
+        return failOnInconclusive && !inconclusive.isEmpty ? Report.exitInconclusive : 0
+    }
+
+    /// The exit status of an inconclusive run under `--fail-on-inconclusive`.
+    public static let exitInconclusive: Int32 = 3
 }
 
 /// The tool's version, in one place.

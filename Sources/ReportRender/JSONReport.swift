@@ -22,6 +22,8 @@ public enum JSONReportRenderer {
                 for f in report.sortedFindings { writeFinding(f, &w) }
             }
             w.field("notes", strings: report.notes)
+            w.field("verdict", report.verdict)
+            if !report.inconclusive.isEmpty { w.field("inconclusive", strings: report.inconclusive) }
         }
         return pretty ? prettyPrint(w.output) : w.output
     }
@@ -85,6 +87,7 @@ public enum JSONReportRenderer {
             }
             w.key("evidence"); writeEvidence(f.evidence, &w)
             w.field("remediation", f.remediation)
+            if !f.related.isEmpty { w.field("related", strings: f.related) }
         }
     }
 

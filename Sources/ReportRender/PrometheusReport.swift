@@ -6,7 +6,8 @@ import Findings
 /// - `dnsaudit_findings{kind,severity}`: every contract kind (and any other kind present) ×
 ///   every severity, zeros included, so dashboards and alerts always have the series;
 /// - `dnsaudit_findings_total{severity}`: all kinds together;
-/// - `dnsaudit_last_run_timestamp_seconds`, `dnsaudit_last_run_success` (1: the run completed);
+/// - `dnsaudit_last_run_timestamp_seconds`, `dnsaudit_last_run_success` (1: the run completed),
+///   `dnsaudit_last_run_inconclusive` (1: nothing found, but part of the input was not examined);
 /// - `dnsaudit_packets`, `dnsaudit_dns_messages`, `dnsaudit_dns_transactions`,
 ///   `dnsaudit_unanswered_queries`, `dnsaudit_tls_client_hellos`, `dnsaudit_resolvers`,
 ///   `dnsaudit_malformed`, `dnsaudit_dropped`, `dnsaudit_inputs`, and
@@ -51,6 +52,8 @@ public enum PrometheusReportRenderer {
         sample("dnsaudit_last_run_timestamp_seconds", [], formatValue(ts))
         header("dnsaudit_last_run_success", "1 if the last dnsaudit run completed, 0 if it failed.")
         sample("dnsaudit_last_run_success", [], success ? "1" : "0")
+        header("dnsaudit_last_run_inconclusive", "1 if the last dnsaudit run found nothing at medium or above but could not examine part of its input.")
+        sample("dnsaudit_last_run_inconclusive", [], report.verdict == "inconclusive" ? "1" : "0")
 
         let s = report.summary
         let counts: [(String, String, Int)] = [

@@ -18,20 +18,28 @@ enum ReportText {
         (FindingKind.firewallTLSRedirect, "A NAT rule rewrites traffic to port 443 (transparent TLS proxy)."),
         (FindingKind.firewallEncryptedDNSBlock, "A firewall rule drops or rejects DoT (853) or DoH to known resolver addresses."),
         (FindingKind.encryptedDNSBlocked, "DoT/DoH attempts that never got an answer, or were reset."),
+        (FindingKind.tlsHandshakeAlert, "A TLS handshake refused with a fatal alert."),
+        (FindingKind.probeUnreachable, "A probe target that cannot be reached: the first broken layer (a diagnosis, not tampering)."),
     ]
 
     static func describe(kind: String) -> String {
         kindDescriptions.first { $0.kind == kind }?.text ?? "dnsaudit finding \(kind)."
     }
 
-    /// The one-line verdict, as the text report words it (without colour).
+    /// The one-line verdict, as the text report words it (without colour). A run without findings
+    /// at medium or above that could not examine part of its input is inconclusive, never clean.
     static func verdict(_ report: Report) -> (headline: String, worst: Severity?) {
         let findings = report.sortedFindings
+        let inconclusive = report.verdict == "inconclusive"
         guard let worst = findings.first?.severity else {
+            if inconclusive {
+                return ("Inconclusive — no findings, but not everything could be examined: " + report.inconclusive.joined(separator: "; ") + ".", nil)
+            }
             return ("No findings — nothing in this input shows DNS or TLS tampering.", nil)
         }
         let parts = report.findingsBySeverity.filter { $0.1 > 0 }.map { "\($0.1) \($0.0.rawValue)" }.joined(separator: ", ")
-        let verdict = worst >= .medium ? "tampering evidence found" : "only informational findings"
+        let verdict = worst >= .medium ? "tampering evidence found"
+            : (inconclusive ? "only informational findings, and inconclusive: " + report.inconclusive.joined(separator: "; ") : "only informational findings")
         return ("\(parts) — \(verdict)", worst)
     }
 

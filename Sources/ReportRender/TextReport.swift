@@ -27,14 +27,14 @@ public enum TextReportRenderer {
         out += "\n"
 
         let findings = report.sortedFindings
-        let counts = report.findingsBySeverity.filter { $0.1 > 0 }
-        if findings.isEmpty {
+        let verdict = ReportText.verdict(report)
+        if let worst = verdict.worst {
+            out += paint("VERDICT: " + verdict.headline, worst >= .high ? "1;31" : (worst >= .medium ? "1;33" : "1")) + "\n"
+        } else if report.inconclusive.isEmpty {
             out += paint("VERDICT: no findings", "1;32") + " — nothing in this input shows DNS or TLS tampering.\n"
         } else {
-            let parts = counts.map { "\($0.1) \($0.0.rawValue)" }.joined(separator: ", ")
-            let worst = findings[0].severity
-            let verdict = worst >= .medium ? "tampering evidence found" : "only informational findings"
-            out += paint("VERDICT: \(parts) — \(verdict)", worst >= .high ? "1;31" : (worst >= .medium ? "1;33" : "1")) + "\n"
+            out += paint("VERDICT: inconclusive", "1;35") + " — no findings, but not everything could be examined:\n"
+            for r in report.inconclusive { out += "  - \(r)\n" }
         }
 
         for (n, f) in findings.enumerated() {

@@ -38,12 +38,22 @@ struct Analyze: ParsableCommand {
         } catch let e as CaptureError {
             throw RunFailure(e.message)
         }
-        // The ruleset first: a bad file fails before the capture is read.
-        let firewall = try report.ruleset.map { path -> (read: RulesetReadResult, audit: FirewallAuditResult) in
-            let read = try readSavedRuleset(path)
-            let policy = try loadPolicy(report.policy)
-            return (read, FirewallAuditor(policy: policy).audit(read.rulesets.map { RulesetInput(ruleset: $0.ruleset, name: $0.name) }))
+        // The rulesets (the client's, the router's…): one that cannot be read becomes a note and an
+        // inconclusive part; the capture is still analysed.
+        var rulesetNotes: [String] = []
+        var rulesetsUnread: [String] = []
+        var rulesets: [SourcedRuleset] = []
+        for path in report.ruleset {
+            do {
+                let read = try readSavedRuleset(path)
+                rulesets += read.rulesets
+                rulesetNotes += read.notes
+            } catch let e as RunFailure {
+                rulesetNotes.append("ruleset \(path) could not be read, so it was not audited: \(e.message)")
+                rulesetsUnread.append("the ruleset \(path) could not be read (\(e.message))")
+            }
         }
+        let firewallPolicy = try report.ruleset.isEmpty ? nil : loadPolicy(report.policy)
         let policy = try report.policy.map { _ in try loadPolicy(report.policy) }
         let references = try report.reference.isEmpty ? nil
             : ReferenceOptions(urls: report.reference, caFile: report.caFile, timeoutSeconds: timeout).referenceSet()
@@ -52,6 +62,7 @@ struct Analyze: ParsableCommand {
         var options = AnalysisOptions()
         options.trust = try report.trustSettings()
         options.collectAnswers = references != nil
+        options.filter = filter
         let analyzer = CaptureAnalyzer(options: options)
         let progress = ProgressDisplay(enabled: !report.quiet && isatty(2) == 1)
         analyzer.onProgress = { progress.update($0) }
@@ -60,6 +71,7 @@ struct Analyze: ParsableCommand {
         var findings = analyzer.finish()
         var inputs = analyzer.inputs.map(reportInput)
         var notes = analyzer.notes()
+        var referencesUnusable: String?
         if let references {
             let answers = analyzer.capturedAnswers
             let names = analyzer.inputs.map(\.name)
@@ -72,6 +84,9 @@ struct Analyze: ParsableCommand {
                                      inputName: { i in i >= 0 && i < names.count ? names[i] : nil }, progress: progress)
             }
             findings += outcome.findings
+            if outcome.compared > 0 && outcome.unanswered == outcome.compared {
+                referencesUnusable = "no reference answered any of the \(outcome.compared) name(s) asked, so the capture's answers could not be compared with trusted resolvers"
+            }
             inputs += referenceInputs(references)
             notes += outcome.notes
             if answers.overflow > 0 { notes.append("\(answers.overflow) more distinct names were answered than kept for comparison") }
@@ -82,24 +97,31 @@ struct Analyze: ParsableCommand {
             notes.append("policy \(report.policy ?? ""): \(policy.approvedResolvers.count) approved resolver(s)"
                 + (policy.approvedResolvers.isEmpty ? " — plaintext resolvers are not judged" : ""))
         }
-        if let rules = firewall {
+        if let firewallPolicy, !rulesets.isEmpty {
+            // Resolvers this capture shows answering DNS count as resolvers for the block checks.
+            let audit = FirewallAuditor(policy: firewallPolicy)
+                .audit(rulesets.map { RulesetInput(ruleset: $0.ruleset, name: $0.name) })
             let correlated = RulesetCorrelation.correlate(
-                firewall: rules.audit.findings, redirects: rules.audit.redirects, capture: findings,
+                firewall: audit.findings, redirects: audit.redirects, capture: findings,
                 paths: analyzer.dnsPaths, inputName: analyzer.inputName)
             findings = correlated.findings
-            inputs += rules.read.rulesets.map(rulesetInput)
-            notes += rules.read.notes + rules.audit.notes + correlated.notes
+            inputs += rulesets.map(rulesetInput)
+            notes += audit.notes + correlated.notes
         }
+        notes += rulesetNotes
+        var inconclusive = analyzer.inconclusiveReasons() + rulesetsUnread
+        if let referencesUnusable { inconclusive.append(referencesUnusable) }
         for i in analyzer.inputs {
             if case .readError(let e) = i.end {
                 printError("warning: \(i.name) ends early (\(e)); reporting the \(i.packets) packets read")
             }
         }
-        let rep = Report(toolVersion: DNSAuditVersion.current, generatedAt: nowRFC3339(),
+        var rep = Report(toolVersion: DNSAuditVersion.current, generatedAt: nowRFC3339(),
                          inputs: inputs, summary: analyzer.summary(),
                          findings: findings, notes: notes)
+        rep.inconclusive = inconclusive
         try emit(rep, report)
-        throw ExitCode(rep.exitStatus(failOn: report.failOn))
+        throw ExitCode(rep.exitStatus(failOn: report.failOn, failOnInconclusive: report.failOnInconclusive))
     }
 }
 

@@ -21,8 +21,9 @@ struct Audit: ParsableCommand {
         abstract: "The scheduled all-in-one audit: firewall rules + probes + a live capture window, driven by a policy file.",
         discussion: """
         Needs root (the ruleset and the capture). The capture runs as root unless --user (or [audit] user) \
-        names another account: the audit writes its outputs after the capture, so that account must be \
-        able to write their directories. 'dnsaudit audit --print-systemd' prints a service and a daily timer.
+        names another account; the outputs go wherever root can write (files that account could not create \
+        are opened before the drop and written in place). 'dnsaudit audit --print-systemd' prints a service \
+        and a daily timer.
         """)
 
     @Option(name: .long, help: "The policy file (TOML; see rules/policy.example.toml).")
@@ -152,12 +153,12 @@ struct Audit: ParsableCommand {
             if dropUser != "root" {
                 guard let u = UnprivilegedUser.lookup(dropUser) else { throw RunFailure("no user '\(dropUser)' to drop privileges to") }
                 dropTo = u
-                for (_, path) in plan.outputs { try requireWritableDirectory(of: path, what: "the audit output \(path)", user: u) }
-                if let o = output { try requireWritableDirectory(of: o, what: "the --output report", user: u) }
             }
+            // The outputs are written after the capture: opened before the drop when that user could not create them.
+            let reportFiles = plan.outputs.map { (path: $0.1, what: "the audit output") } + (output.map { [(path: $0, what: "the --output report")] } ?? [])
             let settings = LiveSettings(capture: LiveCaptureOptions(interface: iface), analysis: analysis, dropTo: dropTo, write: nil,
-                                        writeMaxBytes: nil, duration: seconds, stream: nil, outputPath: nil, quiet: true,
-                                        references: references)
+                                        writeMaxBytes: nil, duration: seconds, stream: nil, outputPath: nil, extraOutputs: reportFiles,
+                                        quiet: true, references: references)
             let (live, capturedPaths) = try LiveSession.runWithSignals(settings)
             paths = capturedPaths
             captureFindings = live.findings

@@ -27,7 +27,6 @@ struct Decode: ParsableCommand {
             throw RunFailure(e.message)
         }
         let out = try output.map { try OutputSink(path: $0) } ?? OutputSink.standardOutput()
-        defer { out.close() }
         var options = AnalysisOptions()
         options.filter = filter
         options.wantDecode = true
@@ -39,6 +38,8 @@ struct Decode: ParsableCommand {
             out.write(DecodeLineRenderer.line(event, inputName: name) + "\n")
         }
         analyzer.run(readers)
+        // A short file is never left behind silently (a full disk, a closed pipe).
+        try out.finish()
         for i in analyzer.inputs {
             if case .readError(let e) = i.end {
                 printError("warning: \(i.name) ends early (\(e)); decoded the \(i.packets) packets read")

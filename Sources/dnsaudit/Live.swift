@@ -18,11 +18,11 @@ struct Live: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Live capture with streaming detection; the report on Ctrl-C or after --duration.",
         discussion: """
-        Needs root or CAP_NET_RAW. The capture (and the --write file) is opened first; then the process \
-        drops to --user (default nobody: no groups, no capabilities) for the rest of the run, like tcpdump -Z. \
-        Files created after that — --write rotations (FILE.1, FILE.2, …) and the --output report — need a \
-        directory that user can write (e.g. a sticky 1777 directory); otherwise give --user with an account \
-        that can, or --no-drop.
+        Needs root or CAP_NET_RAW. The capture, the --write file and the --output report are opened first; \
+        then the process drops to --user (default nobody: no groups, no capabilities) for the rest of the run, \
+        like tcpdump -Z. The report is written atomically when that user can create files in its directory, \
+        else in place into the file opened before the drop. --write rotations (FILE.1, FILE.2, …) are created \
+        after the drop and need a directory that user can write; otherwise give --user or --no-drop.
 
         With --format text or jsonl each finding is printed on standard output as soon as it is decided, and \
         the full report follows at the end (jsonl: the same 'finding' objects, then the summary line). Other \
@@ -68,7 +68,7 @@ struct Live: ParsableCommand {
 
     func run() throws {
         try report.validateFormat()
-        if report.ruleset != nil || report.policy != nil {
+        if !report.ruleset.isEmpty || report.policy != nil {
             throw RunFailure("--ruleset and --policy are not used by 'live'; save the capture with --write and run 'dnsaudit analyze --ruleset'")
         }
         var analysis = AnalysisOptions()
@@ -101,7 +101,7 @@ struct Live: ParsableCommand {
 
         let (rep, _) = try LiveSession.runWithSignals(settings)
         try emit(rep, report)
-        throw ExitCode(rep.exitStatus(failOn: report.failOn))
+        throw ExitCode(rep.exitStatus(failOn: report.failOn, failOnInconclusive: report.failOnInconclusive))
     }
 }
 
@@ -117,9 +117,15 @@ struct LiveSettings: Sendable {
     /// How findings are printed while capturing; nil: only the final report.
     var stream: Stream?
     var outputPath: String?
+    /// Every report file the run writes at its end (--output, the audit's outputs), with what it is.
+    var extraOutputs: [(path: String, what: String)] = []
     var quiet: Bool
     /// References asked about the capture's answers while it runs (nil: none).
     var references: BackgroundReferences? = nil
+
+    var reportPaths: [(path: String, what: String)] {
+        (outputPath.map { [($0, "the --output report")] } ?? []) + extraOutputs
+    }
 }
 
 /// Ctrl-C and SIGTERM, from dispatch signal sources (never a C handler): the first asks the
@@ -208,7 +214,8 @@ final class LiveSession {
         // that cannot finish fails before it opens anything.
         if let u = s.dropTo {
             if let w = s.write, s.writeMaxBytes != nil { try requireWritableDirectory(of: w, what: "--write-max-mb rotation files", user: u, probe: true) }
-            if let o = s.outputPath { try requireWritableDirectory(of: o, what: "the --output report", user: u, probe: true) }
+            // Report files go wherever root can write: opened now when the user could not create them.
+            for (path, what) in s.reportPaths { try PreopenedOutputs.shared.prepare(path, what: what, for: u) }
         }
         let cap: LiveCapture
         do {
@@ -226,7 +233,6 @@ final class LiveSession {
             runsAs = u.name
             // Files made after the drop: say now, not at the end of a long run.
             if let w = s.write, s.writeMaxBytes != nil { try requireWritableDirectory(of: w, what: "--write-max-mb rotation files", user: u) }
-            if let o = s.outputPath { try requireWritableDirectory(of: o, what: "the --output report", user: u) }
         }
         stops.attach(cap.breaker)
         defer { stops.detach() }

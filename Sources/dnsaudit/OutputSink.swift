@@ -1,17 +1,24 @@
+import ArgumentParser
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Buffered output to a file descriptor (standard output, standard error or a file).
 /// Avoids C `stdout`/`stderr` globals, which Swift 6 treats as shared mutable state.
+/// Every write and the close are checked: `finish()` throws the first failure as one line.
 final class OutputSink {
     private let fd: Int32
     private let ownsFD: Bool
+    /// What the sink writes to, for error messages ("standard output", a path).
+    private let name: String
     private var buffer: [UInt8] = []
-    private(set) var failed = false
+    /// The errno of the first failed write or close (0: none); writing stops after it.
+    private(set) var failure: Int32 = 0
+    var failed: Bool { failure != 0 }
 
-    init(fd: Int32) {
+    init(fd: Int32, name: String) {
         self.fd = fd
+        self.name = name
         ownsFD = false
         buffer.reserveCapacity(1 << 16)
     }
@@ -21,11 +28,12 @@ final class OutputSink {
         let f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard f >= 0 else { throw RunFailure("cannot write \(path): \(String(cString: strerror(errno)))") }
         fd = f
+        name = path
         ownsFD = true
         buffer.reserveCapacity(1 << 16)
     }
 
-    static func standardOutput() -> OutputSink { OutputSink(fd: 1) }
+    static func standardOutput() -> OutputSink { OutputSink(fd: 1, name: "standard output") }
 
     func write(_ s: String) {
         buffer.append(contentsOf: s.utf8)
@@ -40,7 +48,7 @@ final class OutputSink {
             }
             if n < 0 {
                 if errno == EINTR { continue }
-                failed = true  // e.g. EPIPE when piped into `head`
+                failure = errno  // e.g. ENOSPC on a full disk, EPIPE when piped into `head`
                 break
             }
             off += n
@@ -48,14 +56,37 @@ final class OutputSink {
         buffer.removeAll(keepingCapacity: true)
     }
 
+    /// Flushes and closes (a file; standard output stays open). Failures are kept in `failure`.
     func close() {
         flush()
-        if ownsFD { Glibc.close(fd) }
+        if ownsFD && fd >= 0 {
+            if Glibc.close(fd) != 0 && failure == 0 && errno != EINTR { failure = errno }
+        } else if !failed && fd == 1 && fsyncIfFile(fd) != 0 {
+            failure = errno
+        }
+    }
+
+    /// Flushes, closes, and turns a failed write into the run's failure: one line on standard
+    /// error and exit 2. A reader that went away (EPIPE: `| head`) ends the run quietly with exit 2.
+    func finish() throws {
+        close()
+        guard failed else { return }
+        if failure == EPIPE { throw ExitCode(2) }
+        throw RunFailure("cannot write \(name): \(String(cString: strerror(failure)))")
     }
 
     deinit {
         if !buffer.isEmpty { flush() }
     }
+}
+
+/// For standard output redirected to a regular file (`> report.json`): fsync, so that a full disk
+/// that only shows at write-back is still reported. Pipes, terminals and devices are left alone.
+private func fsyncIfFile(_ fd: Int32) -> Int32 {
+    var st = stat()
+    guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return 0 }
+    let r = fsync(fd)
+    return r != 0 && (errno == EINVAL || errno == EROFS) ? 0 : r
 }
 
 /// Writes straight to standard error (unbuffered: progress and one-line errors).

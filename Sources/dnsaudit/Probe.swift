@@ -47,7 +47,7 @@ struct Probe: ParsableCommand {
 
     func run() throws {
         try report.validateFormat()
-        if report.ruleset != nil { throw RunFailure("--ruleset is for 'analyze'; 'probe' checks the network actively") }
+        if !report.ruleset.isEmpty { throw RunFailure("--ruleset is for 'analyze'; 'probe' checks the network actively") }
         var config = ProbeConfiguration()
         let refOptions = ReferenceOptions(urls: report.reference, caFile: report.caFile, timeoutSeconds: timeout)
         config.references = try refOptions.endpoints()
@@ -71,7 +71,7 @@ struct Probe: ParsableCommand {
         let rep = Report(toolVersion: DNSAuditVersion.current, generatedAt: nowRFC3339(), inputs: outcome.inputs, summary: summary,
                          findings: outcome.findings, notes: outcome.notes)
         try emit(rep, report)
-        throw ExitCode(rep.exitStatus(failOn: report.failOn))
+        throw ExitCode(rep.exitStatus(failOn: report.failOn, failOnInconclusive: report.failOnInconclusive))
     }
 }
 

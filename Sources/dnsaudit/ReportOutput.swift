@@ -1,4 +1,5 @@
 import ArgumentParser
+import CaptureSource
 import Findings
 import ReportRender
 import TLSCertificates
@@ -29,8 +30,10 @@ struct ReportOptions: ParsableArguments {
     var reference: [String] = []
     @Option(name: .customLong("ca-file"), help: "Extra trust roots (PEM): for server certificates in captures (an approved inspection CA, a lab CA) and references with a private CA.")
     var caFile: String?
-    @Option(name: .long, help: "A saved ruleset (nft text or JSON, iptables-save) to audit and tie to the capture's DNS (analyze).")
-    var ruleset: String?
+    @Option(name: .long, help: "A saved ruleset (nft text or JSON, iptables-save) to audit and tie to the capture's DNS (analyze); repeatable (the client's and the router's).")
+    var ruleset: [String] = []
+    @Flag(name: .customLong("fail-on-inconclusive"), help: "Exit 3 when nothing at or above --fail-on was found but the run could not examine what it was asked to (no packets, an unsupported link type, no usable reference, every audit part disabled).")
+    var failOnInconclusive = false
     @Option(name: .long, help: "Policy file (TOML): approved resolvers and NAT targets (see rules/policy.example.toml).")
     var policy: String?
 
@@ -89,8 +92,11 @@ func writeOutput(_ text: String, to path: String?) throws {
     guard let path else {
         let sink = OutputSink.standardOutput()
         sink.write(text)
-        sink.close()
+        try sink.finish()
         return
+    }
+    if let fd = PreopenedOutputs.shared.take(path) {
+        return try writeInPlace(text, fd: fd, path: path)
     }
     var target = path
     var st = stat()
@@ -159,4 +165,50 @@ private func writeAll(_ fd: Int32, _ text: String) -> String? {
         off += n
     }
     return nil
+}
+
+/// Report files that the user the process drops to could not create: opened (created if need be,
+/// not truncated) while still root, and written in place at the end — the way tcpdump opens its
+/// -w file before dropping privileges. Files the user can create are written atomically as usual.
+final class PreopenedOutputs: @unchecked Sendable {
+    static let shared = PreopenedOutputs()
+    // Guarded by `lock`: filled on the main thread, taken on the capture thread.
+    private let lock = NSLockLike()
+    private var fds: [String: Int32] = [:]
+
+    /// Opens `path` now unless `user` can create files in its directory. Call before the drop.
+    func prepare(_ path: String, what: String, for user: UnprivilegedUser) throws {
+        if (try? requireWritableDirectory(of: path, what: what, user: user, probe: true)) != nil { return }
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard fd >= 0 else { throw RunFailure("cannot write \(what) \(path): \(String(cString: strerror(errno)))") }
+        lock.locked { if let old = fds.updateValue(fd, forKey: path) { close(old) } }
+    }
+
+    func take(_ path: String) -> Int32? {
+        lock.locked { fds.removeValue(forKey: path) }
+    }
+}
+
+/// A mutex from Glibc (Foundation's NSLock is not imported here).
+final class NSLockLike: @unchecked Sendable {
+    private var m = pthread_mutex_t()
+    init() { pthread_mutex_init(&m, nil) }
+    deinit { pthread_mutex_destroy(&m) }
+    func locked<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(&m)
+        defer { pthread_mutex_unlock(&m) }
+        return try body()
+    }
+}
+
+/// Replaces the contents of a file opened before the privilege drop: truncated, written, synced.
+private func writeInPlace(_ text: String, fd: Int32, path: String) throws {
+    defer { close(fd) }
+    guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else {
+        throw RunFailure("cannot write \(path): \(String(cString: strerror(errno)))")
+    }
+    if let err = writeAll(fd, text) { throw RunFailure("cannot write \(path): \(err)") }
+    if fsync(fd) != 0 && errno != EINVAL && errno != EROFS {
+        throw RunFailure("cannot write \(path): \(String(cString: strerror(errno)))")
+    }
 }

@@ -35,7 +35,7 @@ struct Rules: ParsableCommand {
         }
         try report.validateFormat()
         if !report.reference.isEmpty { throw RunFailure("--reference is not used by 'rules' (reference resolvers belong to 'probe')") }
-        if report.ruleset != nil { throw RunFailure("'rules' audits a saved ruleset with --file FILE; --ruleset is for 'analyze'") }
+        if !report.ruleset.isEmpty { throw RunFailure("'rules' audits a saved ruleset with --file FILE; --ruleset is for 'analyze'") }
         if report.caFile != nil { throw RunFailure("--ca-file is not used by 'rules'") }
         let policy = try loadPolicy(report.policy)
 
@@ -63,7 +63,7 @@ struct Rules: ParsableCommand {
         let rep = Report(toolVersion: DNSAuditVersion.current, generatedAt: nowRFC3339(),
                          inputs: read.rulesets.map(rulesetInput), summary: summary, findings: result.findings, notes: notes)
         try emit(rep, report)
-        throw ExitCode(rep.exitStatus(failOn: report.failOn))
+        throw ExitCode(rep.exitStatus(failOn: report.failOn, failOnInconclusive: report.failOnInconclusive))
     }
 }
 

@@ -46,16 +46,23 @@ final class RulesetCorrelationTests: XCTestCase {
                             subject: [("sni", .string("x"))], evidence: [], remediation: "")
         let r = RulesetCorrelation.correlate(firewall: a.findings, redirects: a.redirects,
                                              capture: [injection(resolver: "8.8.8.8"), other], paths: paths, inputName: { _ in "c.pcap" })
-        // The injection is absorbed into the UDP rule's finding; the unrelated finding stays.
-        XCTAssertEqual(r.findings.count, 3)
-        XCTAssertFalse(r.findings.contains { $0.kind == FindingKind.dnsInjection })
-        XCTAssertTrue(r.findings.contains { $0.kind == "tls.handshake-timeout" })
+        // Issue 15 bug 3: the injection stays a finding of its own kind; the UDP rule's finding and
+        // the injection point at each other and are both confirmed.
+        XCTAssertEqual(r.findings.count, 4)
+        let dns = try XCTUnwrap(r.findings.first { $0.kind == FindingKind.dnsInjection })
+        XCTAssertTrue(r.findings.contains { $0.kind == "tls.handshake-timeout" && $0.related.isEmpty })
         let udp = try XCTUnwrap(r.findings.first { $0.kind == FindingKind.firewallDNSRedirect && $0.confidence == .confirmed })
         XCTAssertTrue(udp.title.contains("confirmed"), udp.title)
+        XCTAssertEqual(dns.confidence, .confirmed)
+        XCTAssertEqual(dns.severity, .high)
+        XCTAssertEqual(udp.related, [dns.id])
+        XCTAssertEqual(dns.related, [udp.id])
+        XCTAssertEqual(dns.subjectValue("qname"), .string("www.example.org."), "the DNS finding keeps its own subject")
+        XCTAssertTrue(dns.evidence.contains { $0.source == "ruleset" && $0.detail.contains(udp.id) })
         let capture = udp.evidence.filter { $0.source == "capture" }
         XCTAssertTrue(capture.contains { $0.detail.contains("37 queries") && $0.detail.contains("2 clients") && $0.detail.contains("8.8.8.8:53/udp ×30") },
                       capture.map(\.detail).joined(separator: "\n"))
-        XCTAssertTrue(capture.contains { $0.detail.contains("[dns.injection]") })
+        XCTAssertTrue(capture.contains { $0.detail.contains("1 dns.injection") }, capture.map(\.detail).joined(separator: "\n"))
         // The TCP rule matched no TCP query on 53: it stays as it was, with a note.
         let tcp = try XCTUnwrap(r.findings.first { $0.kind == FindingKind.firewallDNSRedirect && $0.confidence != .confirmed })
         XCTAssertEqual(tcp.confidence, .likely)
