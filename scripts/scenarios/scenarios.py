@@ -1,0 +1,250 @@
+"""The scenarios: each builds on the common lab (lab.py) with its own rules, middleboxes and
+extra traffic. Truth is never written here: it is derived afterwards from the wire and the
+rulesets (truth.py). A scenario only says what to plant and what traffic to send.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from lab import ADDR, ROGUE_ANSWER, ZONE_DATA, dnsmasq_cmd, run
+
+A = ADDR
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Scenario:
+    name: str
+    title: str
+    setup: Callable | None = None             # setup(ctx): rules, middleboxes
+    resolvers: list[str] = field(default_factory=lambda: [A["resolver"]])   # the client's resolvers
+    probe_targets: list[str] = field(default_factory=lambda: ["www.lab.test"])
+    extra_traffic: list[str] = field(default_factory=list)  # shell lines run in the client
+    resolver_zone: dict | None = None          # what the real resolver serves (default: the reference's zone)
+    decode_ports: list[int] = field(default_factory=list)   # extra ports tshark must decode as DNS
+
+
+def dnat_rules(table: str = "sc_hijack") -> str:
+    return f"""table ip {table} {{
+    chain prerouting {{
+        type nat hook prerouting priority dstnat; policy accept;
+        ip daddr {A['resolver']} udp dport 53 dnat to {A['rogue']}
+        ip daddr {A['resolver']} tcp dport 53 dnat to {A['rogue']}
+    }}
+}}
+"""
+
+
+def s_dnat(ctx):
+    ctx.lab.nft(ctx.lab.router, dnat_rules(), "router-dnat")
+
+
+def s_dnat_vmap(ctx):
+    ctx.lab.nft(ctx.lab.router, f"""table inet sc_gw {{
+    chain dns_hijack {{
+        ip daddr {A['resolver']} dnat ip to {A['rogue']}
+    }}
+    chain steer {{
+        meta l4proto tcp tcp dport 53 goto dns_hijack
+    }}
+    chain prerouting {{
+        type nat hook prerouting priority dstnat; policy accept;
+        udp dport vmap {{ 53 : jump dns_hijack, 123 : accept }}
+        jump steer
+    }}
+}}
+""", "router-vmap")
+
+
+def s_clean_a(ctx):
+    lab = ctx.lab
+    lab.nft(lab.router, f"""table ip sc_nat {{
+    chain prerouting {{
+        type nat hook prerouting priority dstnat; policy accept;
+        iifname "{lab.if_router_s}" udp dport 8053 dnat to {A['resolver']}:53 comment "publish internal DNS"
+        iifname "{lab.if_router_s}" tcp dport 8053 dnat to {A['resolver']}:53 comment "publish internal DNS"
+        iifname "{lab.if_router_s}" tcp dport 8443 dnat to {A['web']}:443 comment "publish internal web"
+    }}
+    chain postrouting {{
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname "{lab.if_router_s}" ip saddr 10.99.1.0/30 masquerade
+    }}
+}}
+table inet sc_filter {{
+    chain forward {{
+        type filter hook forward priority filter; policy accept;
+        ct state established,related accept
+        udp dport 53 limit rate over 200/second burst 50 packets drop comment "DNS rate limit"
+        udp dport 53 accept
+        tcp dport {{ 53, 853, 443 }} accept
+        udp dport 443 accept
+    }}
+}}
+""", "router-clean")
+    # Docker- and libvirt-style rules through iptables-nft
+    for cmd in (
+        "-t nat -N DOCKER",
+        "-t nat -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER",
+        "-t nat -A DOCKER -i docker0 -j RETURN",
+        "-t nat -A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80",
+        "-t nat -A DOCKER ! -i docker0 -p tcp -m tcp --dport 2053 -j DNAT --to-destination 172.17.0.3:2053",
+        "-t nat -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE",
+        "-t nat -N LIBVIRT_PRT",
+        "-t nat -A POSTROUTING -j LIBVIRT_PRT",
+        "-t nat -A LIBVIRT_PRT -s 192.168.122.0/24 ! -d 192.168.122.0/24 -p tcp -j MASQUERADE --to-ports 1024-65535",
+        "-N LIBVIRT_INP",
+        "-A INPUT -j LIBVIRT_INP",
+        "-A LIBVIRT_INP -i virbr0 -p udp -m udp --dport 53 -j ACCEPT",
+        "-A LIBVIRT_INP -i virbr0 -p tcp -m tcp --dport 53 -j ACCEPT",
+        "-A LIBVIRT_INP -i virbr0 -p udp -m udp --dport 67 -j ACCEPT",
+    ):
+        run(["iptables-nft"] + cmd.split(), ns=lab.router)
+    # a local caching stub on the client (dnsmasq on 127.0.0.1:53, forwarding to the real resolver)
+    p = lab.spawn("client-stub", lab.client, dnsmasq_cmd(["127.0.0.1"], [], [f"--server={A['resolver']}", "--cache-size=100"]))
+    lab.wait_listening(lab.client, p, ["127.0.0.1:53"])
+
+
+def s_local_redirect(ctx):
+    lab = ctx.lab
+    p = lab.spawn("client-forwarder", lab.client,
+                  dnsmasq_cmd(["127.0.0.1"], [], [f"--server={A['rogue']}"], port=5354))
+    lab.wait_listening(lab.client, p, ["127.0.0.1:5354"])
+    lab.nft(lab.client, f"""table ip sc_local {{
+    chain output {{
+        type nat hook output priority -100; policy accept;
+        ip daddr {A['resolver']} udp dport 53 redirect to :5354
+        ip daddr {A['resolver']} tcp dport 53 redirect to :5354
+    }}
+}}
+""", "client-redirect")
+
+
+def s_iptables(tool: str):
+    def f(ctx):
+        for proto in ("udp", "tcp"):
+            run([tool, "-t", "nat", "-A", "PREROUTING", "-d", A["resolver"], "-p", proto, "--dport", "53", "-j", "DNAT",
+                 "--to-destination", A["rogue"]], ns=ctx.lab.router)
+    return f
+
+
+def s_injector(ctx):
+    lab = ctx.lab
+    lab.spawn("injector", lab.router, ["python3", str(HERE / "middlebox.py"), "inject", lab.if_router_c, A["resolver"],
+                                        "10.99.66.77", "www.lab.test,api.lab.test"])
+
+
+def s_nxrewrite(ctx):
+    lab = ctx.lab
+    p = lab.spawn("nxrewrite", lab.svc, ["python3", str(HERE / "middlebox.py"), "nxrewrite", A["fwd"], A["resolver"],
+                                         "203.0.113.7"])
+    lab.wait_listening(lab.svc, p, [f"{A['fwd']}:53"])
+    (Path("/etc/netns") / lab.client / "resolv.conf").write_text(f"nameserver {A['fwd']}\n")
+
+
+def s_one_address(ctx):
+    ctx.lab.nft(ctx.lab.router, f"""table ip sc_one {{
+    chain prerouting {{
+        type nat hook prerouting priority dstnat; policy accept;
+        ip daddr {A['resolver2']} dnat to {A['rogue']}
+    }}
+}}
+""", "router-one")
+
+
+def s_v6_dnat(ctx):
+    ctx.lab.nft(ctx.lab.router, f"""table ip6 sc_v6 {{
+    chain prerouting {{
+        type nat hook prerouting priority dstnat; policy accept;
+        ip6 daddr {A['resolver6']} meta l4proto {{ udp, tcp }} th dport 53 dnat to {A['rogue6']}
+    }}
+}}
+""", "router-v6")
+
+
+def s_udp_only(ctx):
+    ctx.lab.nft(ctx.lab.router, f"""table ip sc_udp {{
+    chain prerouting {{
+        type nat hook prerouting priority dstnat; policy accept;
+        ip daddr {A['resolver']} udp dport 53 dnat to {A['rogue']}
+    }}
+}}
+""", "router-udp")
+
+
+def s_block_encrypted(ctx):
+    ctx.lab.nft(ctx.lab.router, f"""table inet sc_block {{
+    chain forward {{
+        type filter hook forward priority filter; policy accept;
+        ip daddr {A['resolver']} tcp dport {{ 853, 443 }} drop
+        ip daddr {A['resolver']} udp dport {{ 853, 443 }} drop
+    }}
+}}
+""", "router-block")
+
+
+def s_sni_reset(ctx):
+    run(["iptables-nft", "-A", "FORWARD", "-p", "tcp", "--dport", "443", "-m", "string", "--string", "blocked.lab.test",
+         "--algo", "bm", "-j", "REJECT", "--reject-with", "tcp-reset"], ns=ctx.lab.router)
+
+
+def s_tls_proxy(ctx):
+    lab, k = ctx.lab, ctx.pki
+    p = lab.spawn("proxy", lab.svc, ["openssl", "s_server", "-4", "-accept", f"{A['proxy']}:443", "-cert", k.p("proxy.pem"),
+                                     "-key", k.p("proxy.key"), "-cert_chain", k.p("evilca.pem"), "-www", "-quiet"])
+    lab.wait_listening(lab.svc, p, [f"{A['proxy']}:443"])
+    lab.nft(lab.router, f"""table ip sc_proxy {{
+    chain prerouting {{
+        type nat hook prerouting priority dstnat; policy accept;
+        ip daddr 10.99.50.0/24 tcp dport 443 dnat to {A['proxy']}:443
+    }}
+}}
+""", "router-proxy")
+
+
+CLEAN_B_ZONE = dict(ZONE_DATA)
+CLEAN_B_ZONE["cdn.lab.test"] = [("A", "10.99.51.21")]            # same /24 as the references' 10.99.51.20
+CLEAN_B_ZONE["intranet.lab.test"] = [("A", "10.99.70.5")]         # internal only (split horizon)
+CLEAN_B_ZONE["git.intranet.lab.test"] = [("A", "10.99.70.6")]
+
+
+def tls12(addr: str, sni: str) -> str:
+    return (f"timeout 6 openssl s_client -tls1_2 -connect {addr}:443 -servername {sni} </dev/null >/dev/null 2>&1; true")
+
+
+SCENARIOS: list[Scenario] = [
+    Scenario("dnat-rogue", "router DNATs udp+tcp 53 (nft prerouting) to a rogue dnsmasq", s_dnat),
+    Scenario("clean-a", "clean control A: port-forwards, masquerade, accepts, rate limit, Docker/libvirt rules, local stub",
+             s_clean_a, extra_traffic=[f"dig @127.0.0.1 {n} A +tries=1 +time=2 >/dev/null" for n in
+                                       ("www.lab.test", "mail.lab.test", "api.lab.test")]),
+    Scenario("local-redirect", "client nat output redirect of DNS to a local forwarder (dnsmasq -> rogue)",
+             s_local_redirect, decode_ports=[5354]),
+    Scenario("iptables-nft-dnat", "router DNAT udp+tcp 53 to the rogue with iptables-nft", s_iptables("iptables-nft")),
+    Scenario("iptables-legacy-dnat", "router DNAT udp+tcp 53 to the rogue with iptables-legacy", s_iptables("iptables-legacy")),
+    Scenario("injector", "on-path injector on the router races the real resolver", s_injector,
+             probe_targets=["www.lab.test"]),
+    Scenario("nxdomain-rewrite", "ISP-style forwarder rewrites NXDOMAIN to 203.0.113.7", s_nxrewrite,
+             resolvers=[A["fwd"]]),
+    Scenario("one-address", "DNAT of one resolver address (all ports) into the rogue", s_one_address,
+             resolvers=[A["resolver"], A["resolver2"]]),
+    Scenario("v6-dnat", "IPv6-only DNAT (th dport 53, udp+tcp) to the rogue", s_v6_dnat,
+             resolvers=[A["resolver"], A["resolver6"]]),
+    Scenario("udp-only", "UDP-only hijack of port 53", s_udp_only),
+    Scenario("block-encrypted", "DoT and DoH (tcp+udp 853/443) to the resolver silently dropped on the router",
+             s_block_encrypted),
+    Scenario("sni-reset", "iptables string match on one SNI answers with a TCP reset", s_sni_reset,
+             probe_targets=["www.lab.test", "blocked.lab.test"],
+             extra_traffic=[tls12(A["web_blocked"], "blocked.lab.test")]),
+    Scenario("tls-proxy", "TLS-intercepting proxy with its own CA (router DNATs 443 to it)", s_tls_proxy),
+    Scenario("clean-b", "clean control B: split horizon, CDN-like answer, trusted cert for a wrong name, references' traffic",
+             None, resolver_zone=CLEAN_B_ZONE,
+             probe_targets=["www.lab.test", "cdn.lab.test", "intranet.lab.test"],
+             extra_traffic=[f"dig @{A['resolver']} {n} A +tries=1 +time=2 >/dev/null" for n in
+                            ("intranet.lab.test", "git.intranet.lab.test")]
+             + [tls12(A["web_wrongname"], "wrongname.lab.test"),
+                f"dig +tls @{A['ref']} www.lab.test A +tries=1 +time=2 >/dev/null",
+                f"dig +https @{A['ref']} www.lab.test A +tries=1 +time=2 >/dev/null",
+                f"dig +https @{A['ref']} cdn.lab.test A +tries=1 +time=2 >/dev/null"]),
+    Scenario("dnat-vmap", "router DNAT reached through a verdict map (udp) and a goto (tcp), inet family", s_dnat_vmap),
+]
