@@ -18,7 +18,10 @@ import DNSWire
 //     address (0.0.0.0, ::, 127/8, ::1) is a bogon even when the references answer with private
 //     addresses themselves (split-horizon or lab names);
 //   - `nxdomain-rewrite`: the references say NXDOMAIN, the path returned public addresses (ad
-//     servers of NXDOMAIN-rewriting ISPs); private addresses there are split-horizon DNS, not a finding;
+//     servers of NXDOMAIN-rewriting ISPs) or reserved ones that no public name ever has
+//     (documentation, benchmarking, "this network", link-local, multicast, 240/4…). Only private
+//     addresses (RFC 1918, CGNAT 100.64/10, ULA fc00::/7) are tolerated there, as split-horizon
+//     DNS, and the result says why (`tolerance`);
 //   - `blocked-nxdomain`, `blocked-servfail`, `blocked-refused`: the path failed the name that the
 //     references resolve;
 //   - `blocked-nodata`: the path answered NOERROR without addresses, the references have some;
@@ -98,6 +101,9 @@ public struct AnswerComparisonResult: Sendable, Equatable {
     public var referenceAddresses: [String]
     /// How many references answered.
     public var referencesAnswered: Int
+    /// For a consistent result whose answer differs from the references': why it was tolerated
+    /// (split-horizon, a sinkhole on both sides, a neighbouring CDN address…), for the notes.
+    public var tolerance: String?
 
     public var isInconsistent: Bool { verdict == .inconsistent }
 
@@ -155,23 +161,38 @@ public enum AnswerComparator {
             return result(.inconsistent, "blocked-nodata", .possible)
         }
         if refNX == decisive.count {
-            // References: the name does not exist. Public addresses = rewriting; private = split horizon.
-            let publicAddrs = pathAddrs.filter { !Bogon.isBogon($0) }
-            if publicAddrs.isEmpty {
-                let sinkhole = pathAddrs.contains { Bogon.isSinkhole($0) }
-                return sinkhole ? result(.consistent, "both-blocked", .possible) : result(.consistent, "split-horizon", .possible)
+            // References: the name does not exist. Public or reserved addresses = rewriting; a
+            // sinkhole = blocked on both sides; private ones only = split horizon.
+            let rewritten = pathAddrs.filter { !Bogon.isBogon($0) || (!Bogon.isPrivate($0) && !Bogon.isSinkhole($0)) }
+            if rewritten.isEmpty {
+                if pathAddrs.contains(where: { Bogon.isSinkhole($0) }) {
+                    var r = result(.consistent, "both-blocked", .possible)
+                    r.tolerance = "both-blocked: the references say the name does not exist and the path sinkholes it (\(pathAddrs.prefix(3).joined(separator: ", ")))"
+                    return r
+                }
+                var r = result(.consistent, "split-horizon", .possible)
+                r.tolerance = "split-horizon: the references do not know the name and the path answered only private addresses "
+                    + "(\(pathAddrs.prefix(3).joined(separator: ", ")); RFC 1918, CGNAT or ULA), as an internal zone does"
+                return r
             }
             return result(.inconsistent, "nxdomain-rewrite", certainty)
         }
         if !refSet.isDisjoint(with: pathAddrs) { return result(.consistent, "overlap") }
-        // Sinkholes are bogons whatever the references say; other bogons only when no reference has one.
+        // Sinkholes and reserved addresses (documentation, benchmarking, multicast…) are bogons
+        // unless a reference answered such an address too; private ones only when no reference has a bogon.
         let refHasBogon = refAddrs.contains { Bogon.isBogon($0) }
-        if pathAddrs.contains(where: { Bogon.isSinkhole($0) }) || (!bogons.isEmpty && !refHasBogon) {
+        let refHasReserved = refAddrs.contains { Bogon.isBogon($0) && !Bogon.isPrivate($0) }
+        let reserved = pathAddrs.filter { Bogon.isBogon($0) && !Bogon.isPrivate($0) }
+        if pathAddrs.contains(where: { Bogon.isSinkhole($0) }) || (!reserved.isEmpty && !refHasReserved) || (!bogons.isEmpty && !refHasBogon) {
             return result(.inconsistent, "bogon", refHasAddrs > 0 ? certainty : .possible)
         }
         if let end = path.finalName, decisive.contains(where: { $0.finalName == end }) { return result(.consistent, "cname-match") }
         let refPrefixes = Set(refAddrs.compactMap(prefixKey))
-        if pathAddrs.contains(where: { prefixKey($0).map(refPrefixes.contains) ?? false }) { return result(.consistent, "same-prefix") }
+        if pathAddrs.contains(where: { prefixKey($0).map(refPrefixes.contains) ?? false }) {
+            var r = result(.consistent, "same-prefix")
+            r.tolerance = "same-prefix: \(pathAddrs.prefix(3).joined(separator: ", ")) shares a /24 (IPv4) or /48 (IPv6) with the references' \(refAddrs.prefix(3).joined(separator: ", ")), as a CDN's neighbouring servers do"
+            return r
+        }
         if refHasAddrs == 0 { return result(.inconsistent, "blocked-nodata-reference", .possible) }
         // References that answer with disjoint address sets: a geo-distributed name. Do not accuse.
         let withAddrs = decisive.filter { !$0.addresses.isEmpty }
@@ -223,6 +244,17 @@ public enum Bogon {
             }
             return v6.contains { net, len in a.high >> UInt64(64 - len) == net >> UInt64(64 - len) }
         }
+        return false
+    }
+
+    /// Private addresses a split-horizon (internal) zone plausibly answers: RFC 1918, CGNAT
+    /// 100.64/10 (RFC 6598), ULA fc00::/7.
+    public static func isPrivate(_ text: String) -> Bool {
+        if let a = DNSIPv4Address(text) {
+            let v = a.value
+            return v >> 24 == 10 || v >> 20 == 0xAC1 || v >> 16 == 0xC0A8 || v >> 22 == 0x191  // 100.64/10
+        }
+        if let a = DNSIPv6Address(text) { return a.high >> 57 == 0x7E }  // fc00::/7
         return false
     }
 

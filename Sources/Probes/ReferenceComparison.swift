@@ -16,6 +16,8 @@ public struct ReferenceComparison: Sendable {
         public var referencesDisagreed = 0
         public var unanswered = 0
         public var skipped = 0
+        /// Consistent answers that differ from the references' but were tolerated (split-horizon…).
+        public var tolerated = 0
     }
 
     public var maxLookups: Int
@@ -28,6 +30,7 @@ public struct ReferenceComparison: Sendable {
         out.skipped = answers.count - todo.count
         let refNames = references.endpoints.map(\.description)
         var failures: [String: [String]] = [:]  // reference → reasons
+        var tolerated: [String] = []  // examples of tolerated differences, with the reason
         // Bounded concurrency comes from the ReferenceSet's limiter; a task group keeps it busy.
         let results = await withTaskGroup(of: (Int, [ReferenceOutcome]).self) { group in
             var next = 0
@@ -64,7 +67,12 @@ public struct ReferenceComparison: Sendable {
             let result = AnswerComparator.compare(path: a.answer, references: sets)
             out.compared += 1
             switch result.verdict {
-            case .consistent: out.consistent += 1
+            case .consistent:
+                out.consistent += 1
+                if let why = result.tolerance {
+                    out.tolerated += 1
+                    if tolerated.count < 5 { tolerated.append("\(a.qname) \(DNSType.mnemonic(a.qtype)): \(why)") }
+                }
             case .referencesDisagree: out.referencesDisagreed += 1
             case .noReference: out.unanswered += 1
             case .inconsistent:
@@ -79,6 +87,10 @@ public struct ReferenceComparison: Sendable {
             if let f = failures[name] {
                 out.notes.append("reference \(name) unavailable for some names (\(f.joined(separator: "; "))); those comparisons used the other references")
             }
+        }
+        if out.tolerated > 0 {
+            out.notes.append("\(out.tolerated) answer(s) differ from the references but were judged consistent: " + tolerated.joined(separator: "; ")
+                + (out.tolerated > tolerated.count ? "; …" : ""))
         }
         out.notes.append("References were asked now, not at capture time: \(out.compared) name(s) compared, \(out.consistent) consistent, "
             + "\(out.findings.count) inconsistent, \(out.referencesDisagreed) where the references disagree with each other (not judged), "
