@@ -1,3 +1,4 @@
+import FindingPolicy
 import Findings
 import Foundation
 import ResolverClients
@@ -41,25 +42,24 @@ public enum LadderVerdict {
                 l.steps.insert(LadderStep(layer: "certificate", ok: false, detail: "\(label): \(v.reasons.joined(separator: "; "))",
                                           address: c.address, fromReference: c.fromReference), at: at)
                 if c.fromReference { continue }
-                certProblem = certProblem ?? "the certificate presented for \(t.host) is not trusted (issuer \(issuer))"
-                let trustProblem = v.problems.contains(.unknownIssuer) || v.problems.contains(.selfSigned)
-                findings.append(Finding(
-                    kind: FindingKind.tlsUntrustedCertificate,
-                    severity: v.interceptionPattern != nil || trustProblem ? .high : .medium,
-                    confidence: v.interceptionPattern != nil ? .confirmed : .likely,
-                    title: "TLS to \(t.host) (\(c.address):\(t.port)) presents a certificate from \(issuer)"
-                        + (v.interceptionPattern.map { ", the CA of a TLS interception product (\($0))" } ?? ", which is not trusted"),
-                    subject: [("sni", .string(t.host)), ("server", .string(c.address)), ("port", .int(t.port)),
-                              ("transport", .string("tcp")), ("reason", .string(v.primaryProblem?.rawValue ?? "untrusted"))],
+                certProblem = certProblem ?? (v.problems == [.nameMismatch]
+                    ? "the certificate for \(t.host) chains to a trusted root but names another host (a misconfiguration, not interception)"
+                    : "the certificate presented for \(t.host) is not trusted (issuer \(issuer))")
+                let literal = CertificateNames.isIPLiteral(t.host)
+                if let f = FindingPolicy.untrustedCertificate(
+                    UntrustedCertificateEvidence(endpoint: TLSEndpoint(sni: literal ? nil : t.host, server: c.address, port: t.port),
+                                                 verdict: v, checkedIdentity: t.host),
                     evidence: [Evidence(source: "probe", detail: v.reasons.joined(separator: "; "),
                                         facts: [("issuer_dn", .string(v.leaf?.issuer ?? "")), ("subject_dn", .string(v.leaf?.subject ?? "")),
-                                                ("sha256", .string(v.leaf?.sha256 ?? ""))])],
-                    remediation: "Something between this machine and \(t.host) terminates TLS with its own CA. If it is your organisation's "
-                        + "inspection proxy, give its CA with --ca-file; otherwise treat the connection as intercepted."))
+                                                ("san", .string(v.leaf?.subjectAlternativeNames.prefix(8).joined(separator: ", ") ?? "")),
+                                                ("sha256", .string(v.leaf?.sha256 ?? ""))])]) {
+                    findings.append(f)
+                }
             }
             // The first broken layer of the path's own addresses.
             let pathSteps = l.steps.filter { !$0.fromReference }
             let broken = pathSteps.first { !$0.ok }
+            let refTried = l.connections.contains { $0.fromReference }
             let refWorks = l.connections.contains { c in
                 c.fromReference && c.outcome.firstFailure == nil
             }
@@ -76,7 +76,8 @@ public enum LadderVerdict {
                 advice += " Use a DoH/DoT-capable resolver, or ask the network operator."
                 if t.path?.contains("/@v/") ?? false { advice += " For Go modules, GOPROXY can point at a proxy that resolves, or set GOFLAGS=-mod=mod with a working resolver." }
             case "tcp":
-                advice = "TCP is the broken layer: \(broken.detail). A firewall drops or refuses the connection" + (refWorks ? "" : " (the references' address fails as well)") + "."
+                advice = "TCP is the broken layer: \(broken.detail)."
+                if refTried { advice += refWorks ? " The references' address for the name works." : " The references' address fails as well." }
             case "tls":
                 advice = "TLS is the broken layer: \(broken.detail). A reset or silence right after the ClientHello is how SNI filtering looks."
             case "certificate":
@@ -85,26 +86,40 @@ public enum LadderVerdict {
                 advice = "HTTP is the broken layer: \(broken.detail)."
             }
             notes.append("\(t): \(chainText) — \(advice)")
-            // TCP / TLS / HTTP failures become findings (DNS and certificate ones already are).
-            if broken.layer == "tcp" || broken.layer == "tls" || broken.layer == "http" {
-                let failedConn = l.connections.first { !$0.fromReference && $0.outcome.firstFailure?.layer.rawValue == broken.layer }
-                let e = failedConn?.outcome.firstFailure?.error
-                let kind: String
-                var severity: Severity = .medium
-                switch (broken.layer, e) {
-                case ("tls", .connectionReset?), ("tls", .closed?):
-                    kind = FindingKind.tlsResetAfterClientHello
-                    severity = .high
-                case ("tls", .timeout?): kind = FindingKind.tlsHandshakeTimeout
-                default: kind = "probe.unreachable"
+            // TCP / TLS / HTTP failures become findings (DNS and certificate ones already are), each
+            // judged by its kind's policy.
+            guard broken.layer == "tcp" || broken.layer == "tls" || broken.layer == "http" else { continue }
+            let failedConn = l.connections.first { !$0.fromReference && $0.outcome.firstFailure?.layer.rawValue == broken.layer }
+            let e = failedConn?.outcome.firstFailure?.error
+            let server = failedConn?.address ?? ""
+            let evidence = pathSteps.map { Evidence(source: "probe", detail: "\($0.layer): \($0.detail)") }
+            let endpoint = TLSEndpoint(sni: CertificateNames.isIPLiteral(t.host) ? nil : t.host, server: server, port: t.port)
+            let control: Bool? = refTried ? refWorks : nil
+            switch (broken.layer, e) {
+            case ("tls", .connectionReset?):
+                findings.append(FindingPolicy.handshakeCut(HandshakeCutEvidence(endpoint: endpoint, cut: .reset(injectedMarks: []), controlWorks: control),
+                                                           evidence: evidence))
+            case ("tls", .closed?):
+                findings.append(FindingPolicy.handshakeCut(HandshakeCutEvidence(endpoint: endpoint, cut: .closed, controlWorks: control),
+                                                           evidence: evidence))
+            case ("tls", .timeout?):
+                let waited = Int((failedConn.flatMap { c -> Double? in if case .success(let ms)? = c.outcome.tcp { return ms } else { return nil } } ?? 0))
+                findings.append(FindingPolicy.handshakeCut(HandshakeCutEvidence(endpoint: endpoint, cut: .silence(waitedMilliseconds: waited), controlWorks: control),
+                                                           evidence: evidence))
+            default:
+                let failure: UnreachableEvidence.Failure
+                switch e {
+                case .connectionRefused?: failure = .refused
+                case .unreachable?: failure = .noRoute
+                case .timeout?: failure = .timeout
+                case let other?: failure = .other(other.description)
+                case nil: failure = .other(broken.detail)
                 }
-                findings.append(Finding(
-                    kind: kind, severity: severity, confidence: refWorks ? .likely : .possible,
-                    title: "\(t.host): the \(broken.layer.uppercased()) layer is broken (\(broken.detail))",
-                    subject: [("sni", .string(t.host)), ("server", .string(failedConn?.address ?? "")), ("port", .int(t.port)),
-                              ("transport", .string("tcp")), ("reason", .string(e?.description ?? broken.layer))],
-                    evidence: pathSteps.map { Evidence(source: "probe", detail: "\($0.layer): \($0.detail)") },
-                    remediation: advice))
+                findings.append(FindingPolicy.probeUnreachable(
+                    UnreachableEvidence(target: t.host, server: server, port: t.port,
+                                        layer: UnreachableEvidence.Layer(rawValue: broken.layer) ?? .tcp, failure: failure,
+                                        detail: broken.detail, referenceAddressWorks: control),
+                    evidence: evidence))
             }
         }
         return (findings, notes, verified)

@@ -1,5 +1,6 @@
 import AnswerComparison
 import DNSWire
+import FindingPolicy
 import Findings
 import Foundation
 import NIOCore
@@ -23,7 +24,21 @@ public struct ProbeConfiguration: Sendable {
     public var identity = true
     /// Pinned identities: address → text one of its identity answers must contain.
     public var expectedIdentities: [String: String] = [:]
+    /// Addresses this machine uses as resolvers (resolv.conf, systemd-resolved's stub and
+    /// upstreams): a target that is one of them, or of `resolvers`, gets the resolver checks
+    /// instead of the web ladder.
+    public var systemResolvers: [String] = []
+    /// Hold on after the first UDP answer of a target's lookup, to hear a second, different one.
+    public var holdOn = true
     public init() {}
+
+    /// Is `host` (an address) a resolver: under test, this machine's, a local stub, or a
+    /// well-known public resolver?
+    public func isResolver(_ host: String) -> Bool {
+        guard IPText.isIPv4(host) || IPText.isIPv6(host) else { return false }
+        return resolvers.contains { $0.host == host } || systemResolvers.contains(host)
+            || SystemResolvers.stubAddresses.contains(host) || KnownResolvers.entry(for: host) != nil
+    }
 }
 
 /// One rung of a target's ladder, for the report.
@@ -56,6 +71,9 @@ public struct LadderResult: Sendable {
 public struct ProbeResults: Sendable {
     public var findings: [Finding] = []
     public var notes: [String] = []
+    /// Why the run could not examine what it was asked to (every reference unusable while
+    /// comparisons were asked for…): the report's `inconclusive`.
+    public var inconclusive: [String] = []
     public var inputs: [ReportInput] = []
     public var ladders: [LadderResult] = []
 }
@@ -71,7 +89,10 @@ public struct ProbeRunner: Sendable {
         let group = ResolverEventLoops.shared
         let timeout = config.settings.timeout
 
-        // 1. References: reachable at TCP level (else encrypted DNS is blocked), then answering.
+        // 1. References: reachable, then answering. A reference the user configured is not the
+        // network under test: one that fails is an unusable reference (a note and its input's
+        // facts), never a finding about the path. Whether a resolver under test's encrypted
+        // endpoints are blocked is the resolver checks' business (step 2).
         var usable: [ResolverEndpoint] = []
         for ref in config.references {
             let tcp = await TLSConnectProbe.run(address: ref.host, port: ref.port, sni: nil, host: ref.host, httpPath: nil,
@@ -79,12 +100,9 @@ public struct ProbeRunner: Sendable {
             var facts: [(String, SubjectValue)] = [("transport", .string(ref.transport.rawValue))]
             if case .failure(let e)? = tcp.tcp {
                 facts.append(("reachable", .string("no: \(e)")))
+                facts.append(("usable", .string("no")))
                 out.inputs.append(ReportInput(kind: "reference", name: ref.description, facts: facts))
-                if e.looksBlocked {
-                    out.findings.append(encryptedDNSBlocked(ref, e))
-                } else {
-                    out.notes.append("reference \(ref) unavailable: \(e)")
-                }
+                out.notes.append("reference \(ref) unavailable: \(e); it is not used for comparisons")
                 continue
             }
             var client: ResolverClient?
@@ -100,12 +118,15 @@ public struct ProbeRunner: Sendable {
                 await client?.close()
                 let e = ResolverError.classify(error)
                 facts.append(("reachable", .string("connects, but: \(e)")))
+                facts.append(("usable", .string("no")))
                 out.notes.append("reference \(ref) unavailable: it accepts connections but \(e); it is not used for comparisons")
             }
             out.inputs.append(ReportInput(kind: "reference", name: ref.description, facts: facts))
         }
         if !config.references.isEmpty && usable.isEmpty {
             out.notes.append("no reference answered: answers could not be compared with trusted references")
+            out.inconclusive.append("no reference was usable (\(config.references.map(\.description).joined(separator: ", "))): "
+                                    + "answers were not compared with trusted references")
         }
         let references: ReferenceSet? = usable.isEmpty ? nil
             : try? ReferenceSet(endpoints: usable, settings: config.settings, group: group)
@@ -119,6 +140,7 @@ public struct ProbeRunner: Sendable {
         if config.identity {
             await identityChecks(resolverClients, usable: usable, into: &out)
         }
+        await encryptedDNSChecks(resolverClients, into: &out)
         if let zone = config.canaryZone {
             await canary(zone: zone, resolverClients, references, into: &out)
         }
@@ -126,6 +148,11 @@ public struct ProbeRunner: Sendable {
             await dnssec(resolverClients, references, into: &out)
         }
         for t in config.targets {
+            if config.isResolver(t.host) {
+                // A resolver is not a web site: plain DNS, DoT and DoH where offered, no web ladder.
+                await resolverTarget(t, into: &out)
+                continue
+            }
             out.ladders.append(await ladder(t, resolver: resolverClients.first, references, into: &out))
         }
         // Every client is shut down before the run returns (an HTTP client must be, before it goes away).
@@ -156,6 +183,10 @@ public struct ProbeRunner: Sendable {
                 encrypted = ref
             } else if let known = KnownResolvers.entry(for: endpoint.host) {
                 encrypted = ResolverEndpoint(transport: .dot, host: endpoint.host, port: 853, tlsName: known.tlsName)
+            } else if endpoint.isIPLiteral && !SystemResolvers.stubAddresses.contains(endpoint.host) {
+                // No name is known: DoT to the address itself, verified against its IP SAN (RFC 6125
+                // §1.7.2; no SNI is sent for an address). A resolver without DoT simply fails here.
+                encrypted = ResolverEndpoint(transport: .dot, host: endpoint.host, port: 853, tlsName: nil)
             }
             var dotID: ResolverIdentity?
             if let enc = encrypted, let c = try? ResolverClient(endpoint: enc, settings: config.settings, group: group) {
@@ -283,15 +314,32 @@ public struct ProbeRunner: Sendable {
             r.steps.append(LadderStep(layer: "dns", ok: true, detail: "an address, no DNS needed"))
         } else if let (endpoint, client) = resolver {
             do {
-                let m = try await client.query(t.host, type: DNSType.a)
-                let a = AnswerSet(message: m)
-                r.pathAddresses = a.addresses
+                var m: DNSMessage
+                var injected = false
                 let refs = await references?.lookup(t.host, type: DNSType.a) ?? []
                 let sets = refs.map { $0.message.map(AnswerSet.init(message:)) }
+                if config.holdOn && endpoint.transport == .udp {
+                    // Hold-On: keep listening after the first answer; a second, different one means an
+                    // on-path injector raced the resolver (the resolver's own answer comes later).
+                    let held = try await client.queryHoldingOn(t.host, type: DNSType.a)
+                    m = held.first
+                    if let f = injectionFinding(t.host, endpoint: endpoint, held: held, references: sets) {
+                        out.findings.append(f.finding)
+                        m = f.genuine
+                        injected = true
+                    }
+                } else {
+                    m = try await client.query(t.host, type: DNSType.a)
+                }
+                let a = AnswerSet(message: m)
+                r.pathAddresses = a.addresses
                 let cmp = AnswerComparator.compare(path: a, references: sets)
                 r.dnsComparison = cmp
                 r.referenceAddresses = cmp.referenceAddresses
-                if cmp.isInconsistent {
+                if injected {
+                    r.steps.append(LadderStep(layer: "dns", ok: false,
+                                              detail: "an injector answered for \(endpoint.host) first; the resolver's own answer that followed is \(AnswerFindings.describe(a))"))
+                } else if cmp.isInconsistent {
                     r.steps.append(LadderStep(layer: "dns", ok: false,
                                               detail: "\(endpoint.host) answers \(AnswerFindings.describe(a)); the references answer \(cmp.referenceAddresses.isEmpty ? "no address" : cmp.referenceAddresses.joined(separator: ", ")) (\(cmp.reason))"))
                     if let f = AnswerFindings.finding(qname: t.host, qtype: DNSType.a, path: a, result: cmp, resolver: endpoint.host,
@@ -350,13 +398,191 @@ public struct ProbeRunner: Sendable {
         return r
     }
 
-    func encryptedDNSBlocked(_ ref: ResolverEndpoint, _ e: ResolverError) -> Finding {
-        let what = ref.transport == .dot ? "DNS over TLS" : "DNS over HTTPS"
-        return Finding(
-            kind: FindingKind.encryptedDNSBlocked, severity: .medium, confidence: .possible,
-            title: "\(what) to \(ref.host):\(ref.port) is unreachable: \(e)",
-            subject: [("server", .string(ref.host)), ("port", .int(ref.port)), ("transport", .string("tcp")), ("reason", .string(e.description))],
-            evidence: [Evidence(source: "probe", detail: "TCP connect to \(ref.host):\(ref.port) for \(ref): \(e)")],
-            remediation: "Something on the path blocks encrypted DNS to \(ref.host). Check the firewall (dnsaudit rules) or ask the network operator; plaintext DNS can then be read and rewritten.")
+    // MARK: - Hold-On
+
+    /// A `dns.injection` finding when the answers heard under Hold-On differ; with the answer to
+    /// take as the resolver's own: the last distinct one that agrees with the references, else the
+    /// last distinct one (an injector is nearer than the resolver, so it answers first).
+    func injectionFinding(_ name: String, endpoint: ResolverEndpoint, held: HeldQuery, references: [AnswerSet?])
+        -> (finding: Finding, genuine: DNSMessage)? {
+        var distinct: [(message: DNSMessage, set: AnswerSet, ms: Double)] = [(held.first, AnswerSet(message: held.first), held.firstMilliseconds)]
+        for l in held.later {
+            let set = AnswerSet(message: l.message)
+            if !distinct.contains(where: { $0.set == set }) { distinct.append((l.message, set, l.milliseconds)) }
+        }
+        guard distinct.count >= 2 else { return nil }
+        let haveRefs = references.contains { $0 != nil }
+        var evidence: [Evidence] = []
+        var suspicious = 0
+        for (i, d) in distinct.enumerated() {
+            var marks: [String] = []
+            if haveRefs {
+                let c = AnswerComparator.compare(path: d.set, references: references)
+                if c.isInconsistent { marks.append("disagrees with the references (\(c.reason))") }
+            }
+            if i == 0 && distinct.count > 1 && d.ms * 2 < distinct[1].ms { marks.append("arrived well before the next answer") }
+            if !marks.isEmpty { suspicious += 1 }
+            evidence.append(Evidence(source: "probe",
+                                     detail: "answer \(i + 1) of \(distinct.count): \(AnswerFindings.describe(d.set)), \(String(format: "%.1f", d.ms)) ms after the query"
+                                        + (marks.isEmpty ? "" : " — " + marks.joined(separator: "; ")),
+                                     facts: [("answers", .string(AnswerFindings.describe(d.set))), ("arrival_ms", .string(String(format: "%.1f", d.ms)))]))
+        }
+        evidence.append(Evidence(source: "probe", detail: "one UDP query; the socket stayed open \(Int(held.windowMilliseconds)) ms after the first answer (Hold-On)"))
+        let consistent = distinct.last { d in
+            haveRefs && !AnswerComparator.compare(path: d.set, references: references).isInconsistent
+        }
+        let genuine = consistent ?? distinct[distinct.count - 1]
+        guard let f = FindingPolicy.injectionRace(
+            InjectionRaceEvidence(qname: name, qtype: "A", transport: "udp", resolver: endpoint.host,
+                                  distinctAnswers: distinct.map { AnswerFindings.describe($0.set) }, clientRetried: false, suspiciousAnswers: suspicious),
+            evidence: evidence) else { return nil }
+        return (f, genuine.message)
+    }
+
+    // MARK: - Resolver checks
+
+    /// The encrypted endpoints a resolver is expected to offer: the user's references on the same
+    /// address (configured), a well-known operator's DoT and DoH (known).
+    func offeredEncryptedEndpoints(_ host: String) -> [(ResolverEndpoint, EncryptedDNSBlockedEvidence.Offered)] {
+        var out: [(ResolverEndpoint, EncryptedDNSBlockedEvidence.Offered)] = []
+        for ref in config.references where ref.host == host && (ref.transport == .dot || ref.transport == .doh) {
+            out.append((ref, .configured))
+        }
+        if let known = KnownResolvers.entry(for: host) {
+            if !out.contains(where: { $0.0.transport == .dot }) {
+                out.append((ResolverEndpoint(transport: .dot, host: host, port: 853, tlsName: known.tlsName), .knownOperator))
+            }
+            if !out.contains(where: { $0.0.transport == .doh }) {
+                out.append((ResolverEndpoint(transport: .doh, host: host, port: 443, tlsName: known.tlsName), .knownOperator))
+            }
+        }
+        return out
+    }
+
+    /// Does plain DNS to the resolver answer (UDP, then TCP)? The answers' facts for the report.
+    func plainDNS(_ endpoint: ResolverEndpoint) async -> (udp: Result<String, ResolverError>, tcp: Result<String, ResolverError>) {
+        let group = ResolverEventLoops.shared
+        var results: [Result<String, ResolverError>] = []
+        for transport in [ResolverEndpoint.Transport.udp, .tcp] {
+            var e = endpoint
+            e.transport = transport
+            do {
+                let c = try ResolverClient(endpoint: e, settings: config.settings, group: group)
+                do {
+                    let m = try await c.query(config.checkName, type: DNSType.a)
+                    await c.close()
+                    results.append(.success("\(config.checkName) A → \(DNSRCode.name(m.rcode))"))
+                } catch {
+                    await c.close()
+                    results.append(.failure(ResolverError.classify(error)))
+                }
+            } catch {
+                results.append(.failure(ResolverError.classify(error)))
+            }
+        }
+        return (results[0], results[1])
+    }
+
+    /// Each resolver under test: are the encrypted endpoints it offers (configured or well known)
+    /// reachable, while plain DNS to the same address answers? A drop only on the encrypted path
+    /// is interference; a closed port it never offered is nothing.
+    func encryptedDNSChecks(_ resolvers: [(ResolverEndpoint, ResolverClient)], into out: inout ProbeResults) async {
+        for (endpoint, _) in resolvers {
+            let offered = offeredEncryptedEndpoints(endpoint.host)
+            guard !offered.isEmpty else { continue }
+            let plain = await plainDNS(endpoint)
+            await checkEncrypted(endpoint.host, offered: offered, plain: plain, into: &out)
+        }
+    }
+
+    func checkEncrypted(_ host: String, offered: [(ResolverEndpoint, EncryptedDNSBlockedEvidence.Offered)],
+                        plain: (udp: Result<String, ResolverError>, tcp: Result<String, ResolverError>), into out: inout ProbeResults) async {
+        let plainWorks: Bool
+        switch (plain.udp, plain.tcp) {
+        case (.success, _), (_, .success): plainWorks = true
+        default: plainWorks = false
+        }
+        for (enc, why) in offered {
+            let o = await TLSConnectProbe.run(address: enc.host, port: enc.port, sni: nil, host: enc.host, httpPath: nil,
+                                              timeout: config.settings.timeout)
+            let service: EncryptedDNSBlockedEvidence.Service = enc.transport == .dot ? .dot : .doh
+            guard case .failure(let e)? = o.tcp else {
+                out.inputs.append(ReportInput(kind: "probe", name: "\(service.rawValue) of \(host)",
+                                              facts: [("endpoint", .string(enc.description)), ("tcp", .string("connects"))]))
+                continue
+            }
+            let failure: EncryptedDNSBlockedEvidence.Failure
+            switch e {
+            case .connectionRefused: failure = .refused
+            case .unreachable: failure = .noRoute
+            default: failure = .noAnswerToSYN
+            }
+            out.inputs.append(ReportInput(kind: "probe", name: "\(service.rawValue) of \(host)",
+                                          facts: [("endpoint", .string(enc.description)), ("tcp", .string("\(e)")),
+                                                  ("plain_dns", .string(plainWorks ? "answers" : "fails"))]))
+            let plainText: String
+            switch (plain.udp, plain.tcp) {
+            case (.success(let u), _): plainText = "plain DNS over UDP to \(host) answers (\(u))"
+            case (_, .success(let t)): plainText = "plain DNS over TCP to \(host) answers (\(t))"
+            case (.failure(let u), _): plainText = "plain DNS to \(host) fails too (\(u))"
+            }
+            if let f = FindingPolicy.encryptedDNSBlocked(
+                EncryptedDNSBlockedEvidence(server: host, port: enc.port, service: service, failure: failure, offered: why, plainDNSWorks: plainWorks),
+                evidence: [Evidence(source: "probe", detail: "TCP connect to \(enc.host):\(enc.port) for \(enc): \(e)"),
+                           Evidence(source: "probe", detail: plainText)]) {
+                out.findings.append(f)
+            } else {
+                out.notes.append("\(service.rawValue) to \(host):\(enc.port): \(e) — not a finding (\(failure == .noRoute ? "no route to the host" : "nothing says \(host) offers it"))")
+            }
+        }
+    }
+
+    /// A target that is a resolver: plain DNS over UDP and TCP, and DoT / DoH where it offers them
+    /// (configured or well known; DoT to the address verified by its IP SAN is tried, but not
+    /// offering it is no finding).
+    func resolverTarget(_ t: ProbeTarget, into out: inout ProbeResults) async {
+        let endpoint = ResolverEndpoint(transport: .udp, host: t.host, port: 53)
+        let plain = await plainDNS(endpoint)
+        func text(_ r: Result<String, ResolverError>) -> String {
+            switch r {
+            case .success(let s): return "ok (\(s))"
+            case .failure(let e): return "BROKEN (\(e))"
+            }
+        }
+        var steps = ["udp \(text(plain.udp))", "tcp \(text(plain.tcp))"]
+        var offered = offeredEncryptedEndpoints(t.host)
+        if !offered.contains(where: { $0.0.transport == .dot }) && !SystemResolvers.stubAddresses.contains(t.host) {
+            // Speculative DoT to the address (IP SAN): reported when it works, never a finding when not.
+            let dot = ResolverEndpoint(transport: .dot, host: t.host, port: 853, tlsName: nil)
+            if let c = try? ResolverClient(endpoint: dot, settings: config.settings, group: ResolverEventLoops.shared) {
+                do {
+                    let m = try await c.query(config.checkName, type: DNSType.a)
+                    steps.append("dot ok (certificate verified for the address \(t.host); \(config.checkName) A → \(DNSRCode.name(m.rcode)))")
+                    offered.append((dot, .observedWorking))
+                } catch {
+                    steps.append("dot not offered (\(ResolverError.classify(error)))")
+                }
+                await c.close()
+            }
+        }
+        out.inputs.append(ReportInput(kind: "probe", name: "resolver \(t.host)",
+                                      facts: steps.enumerated().map { ("step\($0.offset + 1)", .string($0.element)) }))
+        await checkEncrypted(t.host, offered: offered.filter { $0.1 != .observedWorking }, plain: plain, into: &out)
+        if case .failure(let u) = plain.udp, case .failure(let tc) = plain.tcp {
+            let failure: UnreachableEvidence.Failure
+            switch u {
+            case .connectionRefused: failure = .refused
+            case .unreachable: failure = .noRoute
+            case .timeout: failure = .timeout
+            default: failure = .other(u.description)
+            }
+            out.findings.append(FindingPolicy.probeUnreachable(
+                UnreachableEvidence(target: t.host, server: t.host, port: 53, layer: .dns, failure: failure,
+                                    detail: "plain DNS over UDP: \(u); over TCP: \(tc)", referenceAddressWorks: nil),
+                evidence: [Evidence(source: "probe", detail: steps.joined(separator: " → "))]))
+            out.notes.append("\(t) (a resolver): \(steps.joined(separator: " → ")) — DNS is the broken layer")
+        } else {
+            out.notes.append("\(t) (a resolver): \(steps.joined(separator: " → ")) — answers; not probed as a web site")
+        }
     }
 }

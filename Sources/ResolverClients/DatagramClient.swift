@@ -1,17 +1,26 @@
+import Dispatch
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-/// Collects the first datagram whose DNS id matches from the server's address.
+/// Collects every datagram whose DNS id matches from the server's address: the first completes
+/// the promise, later ones are kept (with their arrival time) for Hold-On.
 final class DatagramAnswerHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     let expectedID: UInt16
     let server: SocketAddress
     let promise: EventLoopPromise<[UInt8]>
+    /// Every matching answer, in arrival order, with nanoseconds since `started` (bounded).
+    let received: NIOLockedValueBox<[(bytes: [UInt8], ns: UInt64)]>
+    let started: UInt64
 
-    init(expectedID: UInt16, server: SocketAddress, promise: EventLoopPromise<[UInt8]>) {
+    init(expectedID: UInt16, server: SocketAddress, promise: EventLoopPromise<[UInt8]>,
+         received: NIOLockedValueBox<[(bytes: [UInt8], ns: UInt64)]>, started: UInt64) {
         self.expectedID = expectedID
         self.server = server
         self.promise = promise
+        self.received = received
+        self.started = started
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -20,6 +29,8 @@ final class DatagramAnswerHandler: ChannelInboundHandler {
         var b = env.data
         guard let bytes = b.readBytes(length: b.readableBytes), bytes.count >= 12 else { return }
         guard UInt16(bytes[0]) << 8 | UInt16(bytes[1]) == expectedID, bytes[2] & 0x80 != 0 else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        received.withLockedValue { if $0.count < 16 { $0.append((bytes, now &- started)) } }
         promise.succeed(bytes)
     }
 
@@ -27,6 +38,15 @@ final class DatagramAnswerHandler: ChannelInboundHandler {
         // ICMP port unreachable surfaces as ECONNREFUSED on some paths.
         promise.fail(ResolverError.classify(error))
     }
+}
+
+/// The answers to one UDP query heard during a Hold-On window (Duan & Weaver 2012): the first, and
+/// any that followed it before the window closed.
+public struct HeldAnswers: Sendable {
+    /// Every matching answer in arrival order (the first is what an ordinary client would take).
+    public var answers: [(bytes: [UInt8], milliseconds: Double)]
+    /// How long the socket stayed open after the first answer.
+    public var windowMilliseconds: Double
 }
 
 /// Plain DNS over UDP: a fresh socket (random port) per query, retries on timeout.
@@ -42,6 +62,21 @@ public struct DatagramDNSClient: Sendable {
     }
 
     public func exchange(_ query: [UInt8]) async throws -> [UInt8] {
+        try await exchangeHoldingOn(query, window: nil).answers[0].bytes
+    }
+
+    /// The Hold-On window after a first answer that came after `rtt` ms: long enough for the
+    /// genuine answer to follow a forged one that raced it (several times the RTT, at least 200 ms:
+    /// an injector near the client answers far sooner than the resolver), bounded by one second
+    /// and the per-query timeout.
+    public func holdOnWindow(afterFirstAnswerIn rtt: Double) -> Double {
+        let timeoutMs = Double(settings.timeout.nanoseconds) / 1e6
+        return min(max(200, rtt * 4), 1000, max(timeoutMs, 1))
+    }
+
+    /// One exchange; with `window` (milliseconds, from the first answer's RTT) the socket stays
+    /// open that long after the first answer and every further answer to the same id is returned.
+    public func exchangeHoldingOn(_ query: [UInt8], window: (@Sendable (Double) -> Double)?) async throws -> HeldAnswers {
         guard query.count >= 12 else { throw ResolverError.other("query too short") }
         let server: SocketAddress
         do {
@@ -52,7 +87,7 @@ public struct DatagramDNSClient: Sendable {
         var last: ResolverError = .timeout
         for _ in 0...max(0, settings.retries) {
             do {
-                return try await once(query, server: server)
+                return try await once(query, server: server, window: window)
             } catch {
                 last = ResolverError.classify(error)
                 if case .timeout = last { continue }
@@ -62,15 +97,18 @@ public struct DatagramDNSClient: Sendable {
         throw last
     }
 
-    private func once(_ query: [UInt8], server: SocketAddress) async throws -> [UInt8] {
+    private func once(_ query: [UInt8], server: SocketAddress, window: (@Sendable (Double) -> Double)?) async throws -> HeldAnswers {
         let loop = group.next()
         let promise = loop.makePromise(of: [UInt8].self)
         let id = UInt16(query[0]) << 8 | UInt16(query[1])
         let bindHost = server.protocol == .inet6 ? "::" : "0.0.0.0"
+        let received = NIOLockedValueBox<[(bytes: [UInt8], ns: UInt64)]>([])
+        let started = DispatchTime.now().uptimeNanoseconds
         let channel = try await DatagramBootstrap(group: loop)
             .channelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture {
-                    try ch.pipeline.syncOperations.addHandler(DatagramAnswerHandler(expectedID: id, server: server, promise: promise))
+                    try ch.pipeline.syncOperations.addHandler(DatagramAnswerHandler(expectedID: id, server: server, promise: promise,
+                                                                                    received: received, started: started))
                 }
             }
             .bind(host: bindHost, port: 0).get()
@@ -82,6 +120,12 @@ public struct DatagramDNSClient: Sendable {
             timer.cancel()
             channel.close(promise: nil)
         }
-        return try await promise.futureResult.get()
+        let first = try await promise.futureResult.get()
+        let firstMs = Double(DispatchTime.now().uptimeNanoseconds &- started) / 1e6
+        guard let window else { return HeldAnswers(answers: [(first, firstMs)], windowMilliseconds: 0) }
+        let hold = window(firstMs)
+        try? await Task.sleep(nanoseconds: UInt64(max(0, hold) * 1e6))
+        let all = received.withLockedValue { $0 }.map { (bytes: $0.bytes, milliseconds: Double($0.ns) / 1e6) }
+        return HeldAnswers(answers: all.isEmpty ? [(first, firstMs)] : all, windowMilliseconds: hold)
     }
 }

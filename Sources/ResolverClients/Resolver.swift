@@ -54,6 +54,35 @@ public final class ResolverClient: Sendable {
         return try Self.check(answer, id: id, name: name, type: type, qclass: qclass)
     }
 
+    /// A query with Hold-On (plain UDP only): the first answer, and every later answer to the same
+    /// query heard within a window derived from the first answer's RTT. Other transports (and a
+    /// truncated UDP answer retried over TCP) give one answer and no later ones.
+    public func queryHoldingOn(_ name: String, type: UInt16) async throws -> HeldQuery {
+        guard case .datagram(let udp, let tcp) = backend else {
+            return HeldQuery(first: try await query(name, type: type), firstMilliseconds: 0, later: [], windowMilliseconds: 0)
+        }
+        let id = UInt16.random(in: 1...UInt16.max)
+        let q: [UInt8]
+        do {
+            q = try DNSQuery.make(id: id, name: name, type: type, qclass: DNSClass.in, recursionDesired: true, edns: (1232, false, false))
+        } catch {
+            throw ResolverError.other("cannot encode '\(name)': \(error)")
+        }
+        let held = try await udp.exchangeHoldingOn(q, window: { [udp] rtt in udp.holdOnWindow(afterFirstAnswerIn: rtt) })
+        let first = held.answers[0]
+        if first.bytes.count > 2, first.bytes[2] & 0x02 != 0 {
+            let answer = try await tcp.exchange(q)
+            return HeldQuery(first: try Self.check(answer, id: id, name: name, type: type, qclass: DNSClass.in),
+                             firstMilliseconds: first.milliseconds, later: [], windowMilliseconds: 0)
+        }
+        let m = try Self.check(first.bytes, id: id, name: name, type: type, qclass: DNSClass.in)
+        var later: [(message: DNSMessage, milliseconds: Double)] = []
+        for a in held.answers.dropFirst() {
+            if let lm = try? Self.check(a.bytes, id: id, name: name, type: type, qclass: DNSClass.in) { later.append((lm, a.milliseconds)) }
+        }
+        return HeldQuery(first: m, firstMilliseconds: first.milliseconds, later: later, windowMilliseconds: held.windowMilliseconds)
+    }
+
     /// Parses an answer and checks it answers the question asked.
     static func check(_ answer: [UInt8], id: UInt16, name: String, type: UInt16, qclass: UInt16) throws -> DNSMessage {
         let m: DNSMessage
@@ -82,6 +111,15 @@ public final class ResolverClient: Sendable {
         case .datagram(_, let t): await t.close()
         }
     }
+}
+
+/// The answers to one query under Hold-On.
+public struct HeldQuery: Sendable {
+    public var first: DNSMessage
+    public var firstMilliseconds: Double
+    /// Answers that followed the first within the window (retransmitted duplicates included).
+    public var later: [(message: DNSMessage, milliseconds: Double)]
+    public var windowMilliseconds: Double
 }
 
 extension String {

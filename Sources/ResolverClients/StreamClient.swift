@@ -234,7 +234,8 @@ public final class StreamDNSClient: Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let ctx {
-                        let tls = try NIOSSLClientHandler(context: ctx, serverHostname: name)
+                        // Never an IP literal as SNI (RFC 6066 §3): an address is verified by its IP SAN.
+                        let tls = try NIOSSLClientHandler(context: ctx, serverHostname: name.flatMap { CertificateNames.isIPLiteral($0) ? nil : $0 })
                         try channel.pipeline.syncOperations.addHandler(tls)
                         if let name { try channel.pipeline.syncOperations.addHandler(CertificateNameCheck(name: name)) }
                     }
@@ -356,7 +357,7 @@ func verifyCertificateName(_ endpoint: ResolverEndpoint, name: String, settings:
         .connectTimeout(settings.timeout)
         .channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: ctx, serverHostname: name))
+                try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: ctx, serverHostname: CertificateNames.isIPLiteral(name) ? nil : name))
                 try channel.pipeline.syncOperations.addHandler(CertificateNameCheck(name: name, checked: checked))
             }
         }

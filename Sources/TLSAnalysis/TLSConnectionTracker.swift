@@ -1,3 +1,4 @@
+import FindingPolicy
 import Findings
 import NetTypes
 import TLSCertificates
@@ -174,7 +175,7 @@ public final class TLSConnectionTracker {
         if r.serverPort == 853 && !r.hasClientHello {
             if r.synAck == nil, let s = r.syn {
                 if let reset = r.resets.first(where: { !$0.fromClient }) {
-                    add(encryptedDNSBlocked(r, what: "was refused with a TCP reset", frames: [s.frame, reset.frame]))
+                    add(encryptedDNSBlocked(r, failure: .refused, frames: [s.frame, reset.frame]))
                 } else {
                     pendingSYNs.append(r)  // judged at the end: did the capture wait long enough?
                 }
@@ -236,7 +237,7 @@ public final class TLSConnectionTracker {
             pendingSYNs.removeAll { r in
                 guard let s = r.syn else { return true }
                 guard now.nanoseconds(since: s.ts) >= limits.synTimeoutNanoseconds else { return false }
-                add(encryptedDNSBlocked(r, what: "got no answer to its SYN", frames: [s.frame]))
+                add(encryptedDNSBlocked(r, failure: .noAnswerToSYN, frames: [s.frame]))
                 return true
             }
         }
@@ -255,7 +256,7 @@ public final class TLSConnectionTracker {
         for r in pendingSYNs {
             guard let s = r.syn, let end = captureEnd(r.input),
                   end.nanoseconds(since: s.ts) >= limits.synTimeoutNanoseconds else { continue }
-            add(encryptedDNSBlocked(r, what: "got no answer to its SYN", frames: [s.frame]))
+            add(encryptedDNSBlocked(r, failure: .noAnswerToSYN, frames: [s.frame]))
         }
         pendingSYNs.removeAll()
         return order.compactMap { id -> Finding? in
@@ -268,7 +269,8 @@ public final class TLSConnectionTracker {
         }
     }
 
-    private func add(_ f: Finding) {
+    private func add(_ f: Finding?) {
+        guard let f else { return }
         let id = f.id
         if var existing = findings[id] {
             if existing.evidence.count < limits.maxEvidencePerFinding {
@@ -289,15 +291,6 @@ public final class TLSConnectionTracker {
 
     func sniText(_ sni: String?) -> String { sni ?? "(no SNI)" }
 
-    func subject(_ r: TLSConnectionRecord, _ sni: String?) -> [(String, SubjectValue)] {
-        var s: [(String, SubjectValue)] = []
-        if let sni { s.append(("sni", .string(sni))) }
-        s.append(("server", .string(r.server.description)))
-        s.append(("port", .int(Int(r.serverPort))))
-        s.append(("transport", .string("tcp")))
-        return s
-    }
-
     /// Compares a reset's IP TTL and IP ID with the same side's handshake packet.
     func injectionMarks(_ r: TLSConnectionRecord, _ p: PacketFacts) -> [String] {
         let base = p.fromClient ? (r.syn ?? r.clientBaseline) : r.synAck
@@ -313,15 +306,25 @@ public final class TLSConnectionTracker {
         return marks
     }
 
+    func endpoint(_ r: TLSConnectionRecord, _ sni: String?) -> TLSEndpoint {
+        TLSEndpoint(sni: sni, server: r.server.description, port: Int(r.serverPort))
+    }
+
+    func service(_ r: TLSConnectionRecord) -> EncryptedDNSBlockedEvidence.Service {
+        r.serverPort == 853 ? .dot : .doh
+    }
+
+    /// The evidence of a reset (or close) after a ClientHello; the policy (`FindingPolicy.handshakeCut`,
+    /// or `encryptedDNSBlocked` for DoT/DoH) decides the finding.
     func resetFinding(_ r: TLSConnectionRecord, ch: (sni: String?, frame: UInt64, ts: Timestamp),
-                      resets: [PacketFacts], encryptedDNS: Bool, closedWithFIN: Bool = false) -> Finding {
+                      resets: [PacketFacts], encryptedDNS: Bool, closedWithFIN: Bool = false) -> Finding? {
         // One evidence item per connection: every reset's frame, the first one described in full.
-        var injected = false
+        var allMarks: [String] = []
         var described: [String] = []
         var facts: [(String, SubjectValue)] = [("client", .string(r.client.description)), ("client_port", .int(Int(r.clientPort)))]
         for (i, p) in resets.prefix(4).enumerated() {
             let marks = injectionMarks(r, p)
-            if !marks.isEmpty { injected = true }
+            allMarks += marks
             let side = p.fromClient ? "from the client's address" : "from the server's address"
             let delay = p.ts.nanoseconds(since: ch.ts)
             let when = delay >= 0 ? "\(ms(delay)) after the ClientHello" : "\(ms(-delay)) before the ClientHello arrived"
@@ -338,86 +341,49 @@ public final class TLSConnectionTracker {
         let evidence = [Evidence(
             source: "capture", input: inputName(r.input), frames: [ch.frame] + resets.prefix(4).map(\.frame),
             detail: "client port \(r.clientPort): no ServerHello; " + described.joined(separator: "; ")
-                + (injected ? " — likely injected by a middlebox" : ""),
+                + (allMarks.isEmpty ? "" : " — likely injected by a middlebox"),
             facts: facts)]
-        let sni = sniText(ch.sni)
         if encryptedDNS {
-            return Finding(
-                kind: FindingKind.encryptedDNSBlocked, severity: .high, confidence: injected ? .likely : .possible,
-                title: "Encrypted DNS to \(r.server):\(r.serverPort) (\(sni)) was cut off right after the ClientHello",
-                subject: subject(r, ch.sni), evidence: evidence,
-                remediation: "Something on the path blocks DNS over TLS/HTTPS; plaintext DNS on this network can then be "
-                    + "read and rewritten. Find the filtering device or use another encrypted-DNS endpoint or port.")
+            return FindingPolicy.encryptedDNSBlocked(
+                EncryptedDNSBlockedEvidence(server: r.server.description, port: Int(r.serverPort), service: service(r),
+                                            failure: .cutAfterClientHello(injectedMarks: allMarks), offered: .clientAttempted),
+                evidence: evidence)
         }
-        return Finding(
-            kind: FindingKind.tlsResetAfterClientHello, severity: injected ? .high : .medium,
-            confidence: injected ? .likely : .possible,
-            title: "TLS to \(sni) (\(r.server):\(r.serverPort)) was \(closedWithFIN ? "closed" : "reset") right after the ClientHello"
-                + (injected ? ": the reset looks injected" : ""),
-            subject: subject(r, ch.sni), evidence: evidence,
-            remediation: injected
-                ? "A middlebox on the path resets connections by SNI. Compare with another network or a VPN; report it to the network operator."
-                : "The server or a device in front of it refused the handshake for this name; check the server's TLS configuration and any firewall or proxy in between.")
+        return FindingPolicy.handshakeCut(
+            HandshakeCutEvidence(endpoint: endpoint(r, ch.sni), cut: closedWithFIN && allMarks.isEmpty ? .closed : .reset(injectedMarks: allMarks)),
+            evidence: evidence)
     }
 
     func alertFinding(_ r: TLSConnectionRecord, ch: (sni: String?, frame: UInt64, ts: Timestamp), alert: TLSAlert,
                       frame: UInt64) -> Finding {
-        Finding(
-            kind: "tls.handshake-alert", severity: .low, confidence: .likely,
-            title: "TLS to \(sniText(ch.sni)) (\(r.server):\(r.serverPort)) was refused with a \(alert.descriptionName) alert",
-            subject: subject(r, ch.sni) + [("reason", .string(alert.descriptionName))],
+        FindingPolicy.handshakeCut(
+            HandshakeCutEvidence(endpoint: endpoint(r, ch.sni), cut: .alert(name: alert.descriptionName)),
             evidence: [Evidence(source: "capture", input: inputName(r.input), frames: [ch.frame, frame],
                                 detail: "\(alert.levelName) alert \(alert.descriptionName) (\(alert.description)) from the server side, no ServerHello",
-                                facts: [("alert", .int(Int(alert.description)))])],
-            remediation: "The server (or a TLS-terminating device) rejected the handshake; check the SNI, versions and ciphers it accepts.")
+                                facts: [("alert", .int(Int(alert.description)))])])
     }
 
-    func timeoutFinding(_ r: TLSConnectionRecord, ch: (sni: String?, frame: UInt64, ts: Timestamp), waited: Int64) -> Finding {
+    func timeoutFinding(_ r: TLSConnectionRecord, ch: (sni: String?, frame: UInt64, ts: Timestamp), waited: Int64) -> Finding? {
         let enc = TLSConnectionTracker.isEncryptedDNS(port: r.serverPort, sni: ch.sni)
-        let isDNS = enc.dot || enc.doh
-        return Finding(
-            kind: isDNS ? FindingKind.encryptedDNSBlocked : FindingKind.tlsHandshakeTimeout,
-            severity: isDNS ? .high : .medium, confidence: .possible,
-            title: "ClientHello for \(sniText(ch.sni)) to \(r.server):\(r.serverPort) got no answer",
-            subject: subject(r, ch.sni),
-            evidence: [Evidence(source: "capture", input: inputName(r.input), frames: [ch.frame],
-                                detail: "no ServerHello, reset or close in the \(ms(waited)) the capture ran after the ClientHello",
-                                facts: [("waited_ns", .int(Int(waited)))])],
-            remediation: "Silent drops after the ClientHello are how SNI filtering often looks; compare with another network.")
+        let evidence = [Evidence(source: "capture", input: inputName(r.input), frames: [ch.frame],
+                                 detail: "ClientHello for \(sniText(ch.sni)): no ServerHello, reset or close in the \(ms(waited)) the capture ran after it",
+                                 facts: [("waited_ns", .int(Int(waited)))])]
+        if enc.dot || enc.doh {
+            return FindingPolicy.encryptedDNSBlocked(
+                EncryptedDNSBlockedEvidence(server: r.server.description, port: Int(r.serverPort), service: service(r),
+                                            failure: .helloUnanswered, offered: .clientAttempted),
+                evidence: evidence)
+        }
+        return FindingPolicy.handshakeCut(
+            HandshakeCutEvidence(endpoint: endpoint(r, ch.sni), cut: .silence(waitedMilliseconds: Int(waited / 1_000_000))),
+            evidence: evidence)
     }
 
     /// A server certificate that does not chain to a trusted root, does not cover the SNI, or was
-    /// outside its validity at the time of the connection. Severity follows how much it says about
-    /// interception: a known interception product's CA is high and likely; an unknown issuer or a
-    /// name mismatch is medium; a chain that is only expired (or not yet valid) is low.
+    /// outside its validity at the time of the connection: the evidence, judged by
+    /// `FindingPolicy.untrustedCertificate` (the same rules as for a probe's handshake).
     func untrustedCertificateFinding(_ r: TLSConnectionRecord, ch: (sni: String?, frame: UInt64, ts: Timestamp),
-                                     verdict v: CertificateVerdict, frame: UInt64) -> Finding {
-        let problems = Set(v.problems)
-        let trustProblem = problems.contains(.unknownIssuer) || problems.contains(.selfSigned)
-        var severity: Severity
-        var confidence: Confidence
-        var caveats: [String] = []
-        let retired = v.untrustedIssuer.flatMap(RetiredRoots.match)
-        if v.interceptionPattern != nil {
-            severity = .high; confidence = .likely
-        } else if trustProblem && problems.contains(.nameMismatch) {
-            severity = .high; confidence = .likely
-        } else if trustProblem || problems.contains(.nameMismatch) {
-            severity = .medium; confidence = .possible
-        } else {
-            severity = .low; confidence = .possible
-        }
-        if v.interceptionPattern == nil, let retired, !problems.contains(.nameMismatch) {
-            // An old capture judged against today's store: that root was public and trusted then.
-            severity = .info; confidence = .possible
-            caveats.append("the chain ends at \(retired), a public root that today's trust store no longer holds; it was probably trusted when this was captured")
-        } else if v.interceptionPattern == nil && ch.sni == nil && severity > .low {
-            // No name was asked for (a connection to an address): nothing says which certificate was due.
-            severity = .low
-            caveats.append("the client sent no SNI, so there is no name the certificate should have carried")
-        }
-        let issuer = v.interceptionIssuer ?? v.untrustedIssuer ?? v.leaf?.issuer ?? "?"
-        let sni = sniText(ch.sni)
+                                     verdict v: CertificateVerdict, frame: UInt64) -> Finding? {
         var facts: [(String, SubjectValue)] = [("client", .string(r.client.description)), ("client_port", .int(Int(r.clientPort)))]
         if let leaf = v.leaf {
             facts.append(("subject_dn", .string(leaf.subject)))
@@ -429,43 +395,20 @@ public final class TLSConnectionTracker {
         }
         facts.append(("problems", .string(v.problems.map(\.rawValue).joined(separator: ","))))
         if let p = v.interceptionPattern { facts.append(("interception_product", .string(p))) }
-        let what: String
-        if let p = v.interceptionPattern {
-            what = "a certificate issued by \(issuer), the CA of a TLS interception product (\(p))"
-        } else if problems.contains(.selfSigned) {
-            what = "a self-signed certificate (\(issuer))"
-        } else if trustProblem, let retired {
-            what = "a certificate chaining to a retired public root (\(retired))"
-        } else if trustProblem {
-            what = "a certificate from an untrusted issuer, \(issuer)"
-        } else if problems.contains(.nameMismatch) {
-            what = "a certificate that does not cover the name"
-        } else {
-            what = "a certificate outside its validity period"
-        }
-        let subjectKeys = subject(r, ch.sni) + [("reason", .string(v.primaryProblem?.rawValue ?? "untrusted"))]
-        return Finding(
-            kind: FindingKind.tlsUntrustedCertificate, severity: severity, confidence: confidence,
-            title: "TLS to \(sni) (\(r.server):\(r.serverPort)) presented \(what)",
-            subject: subjectKeys,
+        return FindingPolicy.untrustedCertificate(
+            UntrustedCertificateEvidence(endpoint: endpoint(r, ch.sni), verdict: v, checkedIdentity: ch.sni),
             evidence: [Evidence(source: "capture", input: inputName(r.input), frames: [ch.frame, frame],
-                                detail: "client port \(r.clientPort): " + (v.reasons + caveats).joined(separator: "; "), facts: facts)],
-            remediation: retired != nil && severity == .info
-                ? "Probably nothing: the capture predates the removal of that root. Check the server today if it matters."
-                : trustProblem
-                ? "Something between the client and \(ch.sni ?? r.server.description) terminates TLS with its own CA. If it is your organisation's "
-                    + "inspection proxy, add its CA with --ca-file; otherwise treat the connection as intercepted and find the device."
-                : "Check the server's certificate (names, validity) and any proxy in front of it.")
+                                detail: "client port \(r.clientPort): " + v.reasons.joined(separator: "; "), facts: facts)])
     }
 
-    func encryptedDNSBlocked(_ r: TLSConnectionRecord, what: String, frames: [UInt64]) -> Finding {
-        Finding(
-            kind: FindingKind.encryptedDNSBlocked, severity: .high, confidence: .possible,
-            title: "DNS over TLS to \(r.server):853 \(what)",
-            subject: [("server", .string(r.server.description)), ("port", .int(853)), ("transport", .string("tcp"))],
+    /// A DoT connection whose SYN was refused or never answered: a client here tried it.
+    func encryptedDNSBlocked(_ r: TLSConnectionRecord, failure: EncryptedDNSBlockedEvidence.Failure, frames: [UInt64]) -> Finding? {
+        let what = failure == .refused ? "was refused with a TCP reset" : "got no answer to its SYN"
+        return FindingPolicy.encryptedDNSBlocked(
+            EncryptedDNSBlockedEvidence(server: r.server.description, port: Int(r.serverPort), service: .dot,
+                                        failure: failure, offered: .clientAttempted),
             evidence: [Evidence(source: "capture", input: inputName(r.input), frames: frames,
-                                detail: "the connection to port 853 \(what)")],
-            remediation: "DoT is blocked on this path; use DoH, another resolver, or ask the network operator why port 853 is filtered.")
+                                detail: "the connection from client port \(r.clientPort) to port \(r.serverPort) \(what)")])
     }
 }
 

@@ -11,7 +11,8 @@ public enum CertificateProblem: String, Sendable, CaseIterable, Comparable {
     case selfSigned = "self-signed"
     /// The chain does not lead to a trusted root.
     case unknownIssuer = "unknown-issuer"
-    /// Neither the SANs nor (without SANs) the CN cover the server name the client asked for.
+    /// Neither the SANs nor (without SANs) the CN cover the server name the client asked for
+    /// (for an address: no iPAddress SAN holds it).
     case nameMismatch = "name-mismatch"
     /// A certificate of the chain had expired at the time of the capture.
     case expired
@@ -24,6 +25,20 @@ public enum CertificateProblem: String, Sendable, CaseIterable, Comparable {
 
 /// The judgement of one server certificate chain for one server name at one time.
 public struct CertificateVerdict: Sendable {
+    public init(serverName: String? = nil, chain: [CertificateFacts] = [], problems: [CertificateProblem] = [], reasons: [String] = [],
+                trustedRoot: String? = nil, untrustedIssuer: String? = nil, interceptionPattern: String? = nil,
+                interceptionIssuer: String? = nil, malformedCertificates: Int = 0) {
+        self.serverName = serverName
+        self.chain = chain
+        self.problems = problems
+        self.reasons = reasons
+        self.trustedRoot = trustedRoot
+        self.untrustedIssuer = untrustedIssuer
+        self.interceptionPattern = interceptionPattern
+        self.interceptionIssuer = interceptionIssuer
+        self.malformedCertificates = malformedCertificates
+    }
+
     /// The name the certificate was checked against (the SNI), when there was one.
     public var serverName: String?
     /// The presented certificates that parsed, in the order sent (leaf first).
@@ -348,12 +363,15 @@ public final class CertificateJudge {
     }
 
     /// Does the leaf cover `name` (RFC 6125 matching by swift-certificates' ServerIdentityPolicy)?
+    /// An IP literal (a probe of an address) is matched against the iPAddress SANs (RFC 5280
+    /// §4.2.1.6, RFC 6125 §1.7.2), never against DNS names or the CN.
     static func verifyName(leaf: Certificate, name: String, acknowledged: [ASN1ObjectIdentifier]) -> Bool {
+        let ip = CertificateNames.isIPLiteral(name)
         // A verifier whose only root is the leaf itself judges the leaf alone.
         let result: CertificateValidationResult? = waitFor {
             var v = Verifier(rootCertificates: CertificateStore([leaf])) {
                 AcknowledgedExtensions(verifyingCriticalExtensions: acknowledged)
-                ServerIdentityPolicy(serverHostname: name, serverIP: nil)
+                ServerIdentityPolicy(serverHostname: ip ? nil : name, serverIP: ip ? name : nil)
             }
             return await v.validate(leaf: leaf, intermediates: CertificateStore())
         }

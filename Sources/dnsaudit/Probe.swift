@@ -68,8 +68,9 @@ struct Probe: ParsableCommand {
         summary.resolvers = config.resolvers.map(\.host)
         summary.counters = [("references", config.references.count), ("resolvers_checked", config.resolvers.count),
                             ("targets", config.targets.count)]
-        let rep = Report(toolVersion: DNSAuditVersion.current, generatedAt: nowRFC3339(), inputs: outcome.inputs, summary: summary,
+        var rep = Report(toolVersion: DNSAuditVersion.current, generatedAt: nowRFC3339(), inputs: outcome.inputs, summary: summary,
                          findings: outcome.findings, notes: outcome.notes)
+        rep.inconclusive = outcome.inconclusive
         try emit(rep, report)
         throw ExitCode(rep.exitStatus(failOn: report.failOn, failOnInconclusive: report.failOnInconclusive))
     }
@@ -82,6 +83,9 @@ struct ProbeOutcome {
     var findings: [Finding] = []
     var notes: [String] = []
     var inputs: [ReportInput] = []
+    /// Why the probes could not examine what they were asked to (no usable reference…): goes to
+    /// the report's `inconclusive`.
+    var inconclusive: [String] = []
 }
 
 /// Completes `config` — the resolvers under test (the system's when none are given), the targets,
@@ -91,6 +95,8 @@ func runProbes(_ base: ProbeConfiguration, resolvers: [String], targets: [String
                ignoreBadGoproxy: Bool = false, trust: TrustSettings) throws -> ProbeOutcome {
     var out = ProbeOutcome(config: base)
     var resolverTexts = resolvers
+    // This machine's resolvers, so that a target that is one of them gets the resolver checks.
+    out.config.systemResolvers = SystemResolvers.read().addresses
     if resolverTexts.isEmpty {
         let found = SystemResolvers.read()
         out.notes += found.notes
@@ -115,6 +121,7 @@ func runProbes(_ base: ProbeConfiguration, resolvers: [String], targets: [String
     let verdict = LadderVerdict.assess(results.ladders, judge: CertificateJudge(settings: trust))
     out.findings = LadderVerdict.rescue(results.findings, verified: verdict.verified) + verdict.findings
     out.notes += results.notes + verdict.notes
+    out.inconclusive += results.inconclusive
     out.inputs += results.inputs
     for l in results.ladders {
         out.inputs.append(ReportInput(kind: "probe", name: "ladder \(l.target)",
