@@ -28,18 +28,43 @@ public struct FirewallAuditResult: Sendable {
     }
 }
 
+/// A resolver address known from this machine or from a capture (not from the public list):
+/// `/etc/resolv.conf`'s nameservers, systemd-resolved's upstreams, an address seen answering DNS.
+public struct ResolverAddress: Sendable, Hashable {
+    public var range: AddressRange
+    /// Where it was learned, for the report ("/etc/resolv.conf", "answering DNS in the capture").
+    public var source: String
+
+    public init(range: AddressRange, source: String) {
+        self.range = range
+        self.source = source
+    }
+
+    /// nil when `address` is not an address or prefix.
+    public init?(_ address: String, source: String) {
+        guard let r = AddressRange.parse(address) else { return nil }
+        self.init(range: r, source: source)
+    }
+}
+
 /// Turns reachable rules into `firewall.*` findings (CONTRACT.md).
 public struct FirewallAuditor: Sendable {
     public var policy: FirewallPolicy
+    /// Public DoH/DoT resolvers: the built-in list and the policy's `doh_resolvers`.
     public var resolvers: [AddressRange]
+    /// Resolvers this machine uses or a capture showed answering DNS: blocking their encrypted
+    /// ports (tcp/443, udp/443, tcp+udp/853) is `firewall.encrypted-dns-block` too.
+    public var extraResolvers: [ResolverAddress]
 
     static let dnsPorts = [53, 853]
     static let tlsPort = 443
     static let dotPort = 853
 
-    public init(policy: FirewallPolicy = FirewallPolicy(), resolvers: [AddressRange] = KnownResolvers.builtIn) {
+    public init(policy: FirewallPolicy = FirewallPolicy(), resolvers: [AddressRange] = KnownResolvers.builtIn,
+                extraResolvers: [ResolverAddress] = []) {
         self.policy = policy
         self.resolvers = resolvers + policy.extraDoHResolvers
+        self.extraResolvers = extraResolvers
     }
 
     public func audit(_ inputs: [RulesetInput]) -> FirewallAuditResult {
@@ -122,17 +147,33 @@ public struct FirewallAuditor: Sendable {
             return s
         }
 
-        /// The command that deletes this rule.
-        var deleteCommand: String {
+        /// The exact command that deletes this rule from the user's ruleset: `nft delete rule …
+        /// handle N` with the rule's own handle, or `iptables -t T -D CHAIN N` with its position in
+        /// its chain. Nil for an nft rule without a handle (a listing saved without `-a`).
+        var removeCommand: String? {
             switch rule.origin {
             case .nft:
-                if let h = rule.handle { return "nft delete rule \(rule.family) \(rule.table) \(rule.chain) handle \(h)" }
-                return "nft -a list chain \(rule.family) \(rule.table) \(rule.chain), then nft delete rule … handle N"
+                guard let h = rule.handle else { return nil }
+                return "nft delete rule \(rule.family) \(rule.table) \(Self.quoted(rule.chain)) handle \(h)"
             case .iptablesNFT, .iptablesLegacy:
-                var tool = rule.family == "ip6" ? "ip6tables" : "iptables"
-                if rule.origin == .iptablesLegacy { tool += "-legacy" }
-                return "\(tool) -t \(rule.table) -D \(rule.chain) \(position)"
+                let tool = (rule.family == "ip6" ? "ip6tables" : "iptables") + (rule.origin == .iptablesLegacy ? "-legacy" : "-nft")
+                return "\(tool) -t \(rule.table) -D \(Self.quoted(rule.chain)) \(position)"
             }
+        }
+
+        /// How to find the handle when the ruleset did not carry one.
+        var findHandleCommand: String {
+            "nft -a list chain \(rule.family) \(rule.table) \(Self.quoted(rule.chain))"
+        }
+
+        /// The removal step for a remediation text.
+        var deleteCommand: String {
+            removeCommand ?? "the listing has no handles: find this rule's handle with '\(findHandleCommand)', then nft delete rule \(rule.family) \(rule.table) \(Self.quoted(rule.chain)) handle N"
+        }
+
+        /// A chain name as a shell word (names with odd characters in quotes).
+        static func quoted(_ name: String) -> String {
+            name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }) ? name : "'" + name.replacingOccurrences(of: "'", with: "'\\''") + "'"
         }
 
         func subject(target: String) -> [(String, SubjectValue)] {
@@ -161,6 +202,11 @@ public struct FirewallAuditor: Sendable {
             }
             if selector.localDestinationOnly { facts.append(("destinations", .string("this machine (fib daddr type local)"))) }
             facts += extra
+            if let cmd = removeCommand {
+                facts.append(("remove_command", .string(cmd)))
+            } else {
+                facts.append(("find_handle_command", .string(findHandleCommand)))
+            }
             if !selector.otherConditions.isEmpty { facts.append(("conditions", .string(selector.otherConditions.joined(separator: "; ")))) }
             if !selector.unknownConditions.isEmpty { facts.append(("unknown", .string(selector.unknownConditions.joined(separator: "; ")))) }
             let who = rule.origin == .nft ? "nft" : rule.origin.rawValue
@@ -205,17 +251,21 @@ public struct FirewallAuditor: Sendable {
                 path: ctx.pathText)
             redirects.append(rr)
             guard sel.allowsTCPorUDP else { continue }
+            // Judged by the traffic the rule takes: a hijack takes traffic that was going to a DNS
+            // (53/853) or TLS (443) port, or every port. A rule that takes only other ports and
+            // forwards them to 53 or 443 publishes a server (a WAN port-forward, Docker's -p
+            // 8443:443): it diverts nobody's DNS or TLS.
             let dns = Self.dnsPorts.filter { sel.destinationPorts.contains($0) }
             let toDNS = v.ports.map { p in Self.dnsPorts.contains { p.contains($0) } } ?? false
             if !dns.isEmpty || toDNS {
                 out.append(redirectFinding(ctx, rr, kind: FindingKind.firewallDNSRedirect, servicePorts: dns.isEmpty ? [53] : dns,
-                                           namedByTarget: toDNS))
+                                           namedByTarget: toDNS, published: dns.isEmpty && !sel.destinationPorts.isAll))
             }
             let tls = sel.destinationPorts.contains(Self.tlsPort)
             let toTLS = v.ports.map { $0.contains(Self.tlsPort) } ?? false
             if tls || toTLS {
                 out.append(redirectFinding(ctx, rr, kind: FindingKind.firewallTLSRedirect, servicePorts: [Self.tlsPort],
-                                           namedByTarget: toTLS))
+                                           namedByTarget: toTLS, published: !tls && !sel.destinationPorts.isAll))
             }
         }
         return out
@@ -235,7 +285,8 @@ public struct FirewallAuditor: Sendable {
         return nil
     }
 
-    func redirectFinding(_ ctx: RuleContext, _ rr: RedirectRule, kind: String, servicePorts: [Int], namedByTarget: Bool) -> Finding {
+    func redirectFinding(_ ctx: RuleContext, _ rr: RedirectRule, kind: String, servicePorts: [Int], namedByTarget: Bool,
+                         published: Bool) -> Finding {
         let sel = rr.selector
         let isDNS = kind == FindingKind.firewallDNSRedirect
         let service = isDNS ? "DNS" : "HTTPS/TLS"
@@ -265,10 +316,19 @@ public struct FirewallAuditor: Sendable {
             scope = service
         }
         let remediation: String
-        if sel.localDestinationOnly {
+        // Traffic already addressed to this machine's loopback (a local stub such as Docker's
+        // embedded resolver on 127.0.0.11) moved to another port of the same machine: nobody's
+        // DNS leaves for elsewhere.
+        let loopbackRemap = rr.rewritesToThisMachine && !(sel.destinations ?? []).isEmpty && (sel.destinations ?? []).allSatisfy(\.isLoopback)
+        if loopbackRemap {
             severity = .info
-            let published = sel.destinationPorts.isAll ? "Every port" : "Port \(sel.destinationPorts)"
-            title = "\(published) of this machine is forwarded to \(target) (a published service, not interception)"
+            title = "\(scope) (\(portsText)) to this machine's loopback is moved to \(target) on the same machine (a local service's port, not interception)"
+            remediation = "Nothing to do: the traffic was already addressed to a service on this machine (a container's embedded resolver, a local stub); remove the rule only if that service is not meant to run (\(ctx.deleteCommand))."
+        } else if sel.localDestinationOnly || published {
+            severity = .info
+            let ports = sel.destinationPorts.isAll ? "Every port" : "Port \(sel.destinationPorts) (\(sel.transportText))"
+            let what = sel.localDestinationOnly ? "\(ports) of this machine" : "\(ports) \(Self.hookPhrase(ctx.hook))"
+            title = "\(what) is forwarded to \(target) (a published service, not interception)"
             remediation = "Nothing to do if this service is meant to be published; otherwise remove the port publication (\(ctx.deleteCommand))."
         } else if !specific {
             severity = .low
@@ -321,7 +381,9 @@ public struct FirewallAuditor: Sendable {
         guard sel.allowsTCPorUDP, !sel.localDestinationOnly else { return nil }
         let dotExplicit = sel.portsNamed && sel.destinationPorts.contains(Self.dotPort)
         let dotImplicit = !sel.portsNamed && !sel.destinationPorts.isAll && sel.destinationPorts.contains(Self.dotPort)
-        let dohResolvers = (sel.destinations ?? []).filter { r in resolvers.contains { $0.overlaps(r) } }
+        let publicResolvers = (sel.destinations ?? []).filter { r in resolvers.contains { $0.overlaps(r) } }
+        let ownResolvers = (sel.destinations ?? []).filter { r in !publicResolvers.contains(r) && extraResolvers.contains { $0.range.overlaps(r) } }
+        let dohResolvers = publicResolvers + ownResolvers
         let doh = !dohResolvers.isEmpty && (sel.destinationPorts.isAll || sel.destinationPorts.contains(Self.tlsPort))
         guard dotExplicit || dotImplicit || doh else { return nil }
 
@@ -335,7 +397,14 @@ public struct FirewallAuditor: Sendable {
             let port = sel.destinationPorts.isAll ? nil : (sel.portsNamed && sel.destinationPorts.contains(Self.tlsPort) ? "443" : nil)
             target = port.map { (first.contains(":") ? "[\(first)]" : first) + ":" + $0 } ?? first
             let names = dohResolvers.prefix(3).map(\.text).joined(separator: ", ") + (dohResolvers.count > 3 ? " and \(dohResolvers.count - 3) more" : "")
-            title = "Traffic to public DoH/DoT resolver\(dohResolvers.count > 1 ? "s" : "") \(names)"
+            let plural = dohResolvers.count > 1 ? "s" : ""
+            if ownResolvers.isEmpty {
+                title = "Traffic to public DoH/DoT resolver\(plural) \(names)"
+            } else {
+                let sources = Set(ownResolvers.flatMap { r in extraResolvers.filter { $0.range.overlaps(r) }.map(\.source) }).sorted()
+                title = "Traffic to resolver\(plural) \(names) (\(publicResolvers.isEmpty ? "" : "public list, ")\(sources.joined(separator: ", ")))"
+            }
+            title = title
                 + (sel.destinationPorts.isAll ? "" : " (port \(sel.destinationPorts.description))")
                 + " \(Self.hookPhrase(ctx.hook)) is \(verdict)"
         } else {

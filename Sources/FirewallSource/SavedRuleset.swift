@@ -27,16 +27,21 @@ public enum SavedRulesetReader {
 
     public static func read(path: String, lister: NamespaceLister?) throws -> RulesetReadResult {
         let data = try readFile(path)
-        guard let firstByte = data.first(where: { !($0 == 0x20 || $0 == 0x09 || $0 == 0x0a || $0 == 0x0d) }) else {
-            throw RulesetSourceError("\(path) is empty: there is no ruleset to audit")
-        }
         if data.contains(0) {
             throw RulesetSourceError("\(path) is binary, not a ruleset: give 'nft list ruleset' text, 'nft -j list ruleset' JSON or iptables-save output")
         }
         var result = RulesetReadResult()
+        guard let firstByte = data.first(where: { !($0 == 0x20 || $0 == 0x09 || $0 == 0x0a || $0 == 0x0d) }) else {
+            // `nft list ruleset` on a machine without rules prints nothing: a valid ruleset with no rules.
+            result.rulesets.append(SourcedRuleset(ruleset: Ruleset(), name: path, format: "nft-text", reader: "empty file"))
+            result.notes.append(emptyNote(path))
+            return result
+        }
         if firstByte == UInt8(ascii: "{") || firstByte == UInt8(ascii: "[") {
             let rs = try parsed(path) { try NftJSONParser.parse(data) }
             result.rulesets.append(SourcedRuleset(ruleset: rs, name: path, format: "nft-json", reader: "JSON parser"))
+            if rs.rules.isEmpty { result.notes.append(emptyNote(path)) }
+            if rs.rules.contains(where: { $0.handle == nil }) { result.notes.append(noHandlesNote(path, json: true)) }
             let xt = rs.rules.filter(\.hasUntranslatedExtensions).count
             if xt > 0 {
                 result.notes.append("\(path): \(xt) iptables-nft rule(s) appear as bare 'xt' extensions in JSON, which drops their parameters; save the ruleset as text ('nft list ruleset') to see where they send traffic")
@@ -47,21 +52,32 @@ public enum SavedRulesetReader {
         if IptablesSaveParser.looksLikeIptablesSave(text) {
             let rs = try parsed(path) { try IptablesSaveParser.parse(text) }
             result.rulesets.append(SourcedRuleset(ruleset: rs, name: path, format: "iptables-save", reader: "iptables-save parser"))
+            if rs.rules.isEmpty { result.notes.append(emptyNote(path)) }
             return result
         }
         return try readNftText(path: path, text: text, lister: lister)
     }
 
-    /// Runs a parser, turning its error into a one-line message naming the file; refuses an empty ruleset.
+    /// Runs a parser, turning its error into a one-line message naming the file.
     static func parsed(_ path: String, _ parse: () throws -> Ruleset) throws -> Ruleset {
-        let rs: Ruleset
         do {
-            rs = try parse()
+            return try parse()
         } catch let e as FirewallParseError {
             throw RulesetSourceError("\(path): \(e.message)")
         }
-        try requireTables(rs, path)
-        return rs
+    }
+
+    /// An empty ruleset is a valid ruleset with no rules (what `nft list ruleset` prints on a
+    /// machine without a firewall); the report says so instead of refusing it.
+    static func emptyNote(_ path: String) -> String {
+        "\(path) holds no rules (an empty ruleset, as 'nft list ruleset' prints on a machine without a firewall): no rule in it to audit"
+    }
+
+    /// Rules without handles cannot be named by `nft delete rule … handle N`.
+    static func noHandlesNote(_ path: String, json: Bool) -> String {
+        json
+            ? "\(path): some rules carry no handle, so findings name them by their position in the chain and give no handle-based removal command; save the ruleset with 'nft -j list ruleset' (which includes handles)"
+            : "\(path) has no rule handles (it was saved with 'nft list ruleset'), so findings name rules by their position in the chain and give no handle-based removal command; save it with 'nft -a list ruleset' to get the handles"
     }
 
     static func readFile(_ path: String) throws -> Data {
@@ -80,12 +96,6 @@ public enum SavedRulesetReader {
         return d
     }
 
-    static func requireTables(_ rs: Ruleset, _ path: String) throws {
-        if rs.tables.isEmpty && rs.rules.isEmpty {
-            throw RulesetSourceError("\(path) holds no tables: the ruleset is empty, there is nothing to audit")
-        }
-    }
-
     static func readNftText(path: String, text: String, lister: NamespaceLister?) throws -> RulesetReadResult {
         var result = RulesetReadResult()
         let fallbackReason: String
@@ -100,10 +110,22 @@ public enum SavedRulesetReader {
                     throw RulesetSourceError("\(path): nft listed the loaded file as JSON dnsaudit cannot read (\(e.message))")
                 }
                 var withText = rs
-                // Keep the file's own wording of each rule for the report.
-                if let parsed = try? NftTextParser.parse(text) { attachText(from: parsed, to: &withText) }
-                try requireTables(withText, path)
+                // Keep the file's own wording of each rule for the report, and the file's handles:
+                // the namespace numbered the rules afresh, so its handles are not the user's.
+                let fileRules = try? NftTextParser.parse(text)
+                let mapped = fileRules.map { attachText(from: $0, to: &withText) } ?? false
+                if !mapped {
+                    for k in withText.rules.indices { withText.rules[k].handle = nil }
+                }
                 result.rulesets.append(SourcedRuleset(ruleset: withText, name: path, format: "nft-text", reader: "nft, in a private namespace"))
+                if withText.rules.isEmpty { result.notes.append(emptyNote(path)) }
+                if !withText.rules.isEmpty {
+                    if !mapped {
+                        result.notes.append("\(path): dnsaudit could not match the rules nft loaded with the rules of the file, so findings name rules by their position in the chain and give no handle-based removal command")
+                    } else if withText.rules.contains(where: { $0.handle == nil }) {
+                        result.notes.append(noHandlesNote(path, json: false))
+                    }
+                }
                 return result
             }
             let err = out.timedOut ? "timed out" : out.firstErrorLine
@@ -127,9 +149,10 @@ public enum SavedRulesetReader {
         } catch let e as FirewallParseError {
             throw RulesetSourceError("\(path): \(e.message) (\(fallbackReason))")
         }
-        try requireTables(rs, path)
         result.rulesets.append(SourcedRuleset(ruleset: rs, name: path, format: "nft-text", reader: "dnsaudit text parser"))
         result.notes.append("\(path): \(fallbackReason); dnsaudit parsed the text itself, which covers the common rule forms but not every nft expression")
+        if rs.rules.isEmpty { result.notes.append(emptyNote(path)) }
+        if rs.rules.contains(where: { $0.handle == nil }) { result.notes.append(noHandlesNote(path, json: false)) }
         return result
     }
 
@@ -140,21 +163,27 @@ public enum SavedRulesetReader {
         return String(errLine.trimmingCharacters(in: .whitespaces).prefix(200))
     }
 
-    static func attachText(from parsed: Ruleset, to rs: inout Ruleset) {
-        // nft assigns handles in file order, so rule N of a chain in the file is rule N in the listing.
+    /// Gives each rule nft listed the text and the handle (`# handle N`, nil when the file has
+    /// none) of the same rule in the file. nft loads a file in order, so rule N of a chain in the
+    /// file is rule N of that chain in the listing. False (nothing changed) when the chains do not
+    /// pair up rule for rule.
+    @discardableResult
+    static func attachText(from parsed: Ruleset, to rs: inout Ruleset) -> Bool {
         var fileRules: [String: [FirewallRule]] = [:]
         for r in parsed.rules { fileRules["\(r.family) \(r.table) \(r.chain)", default: []].append(r) }
         var counts: [String: Int] = [:]
         for r in rs.rules { counts["\(r.family) \(r.table) \(r.chain)", default: 0] += 1 }
+        guard counts.count == fileRules.count, counts.allSatisfy({ fileRules[$0.key]?.count == $0.value }) else { return false }
         var seen: [String: Int] = [:]
         for k in rs.rules.indices {
             let key = "\(rs.rules[k].family) \(rs.rules[k].table) \(rs.rules[k].chain)"
             let n = seen[key] ?? 0
             seen[key] = n + 1
-            if let list = fileRules[key], list.count == counts[key], n < list.count {
-                rs.rules[k].text = list[n].text
-            }
+            guard let list = fileRules[key], n < list.count else { continue }
+            rs.rules[k].text = list[n].text
+            rs.rules[k].handle = list[n].handle
         }
+        return true
     }
 }
 

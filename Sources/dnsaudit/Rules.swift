@@ -51,7 +51,9 @@ struct Rules: ParsableCommand {
         }
 
         let inputs = read.rulesets.map { RulesetInput(ruleset: $0.ruleset, name: $0.name) }
-        let result = FirewallAuditor(policy: policy).audit(inputs)
+        // Live: this machine's own resolvers count as resolvers whose encrypted ports must stay open.
+        let own = file == nil ? machineResolvers() : []
+        let result = FirewallAuditor(policy: policy, extraResolvers: own).audit(inputs)
         var notes = read.notes + result.notes
         if file == nil && read.rulesets.allSatisfy({ $0.ruleset.isEmpty }) {
             notes.append("The live ruleset is empty: no nftables tables and no iptables-legacy tables, so nothing rewrites or blocks traffic here")
@@ -78,6 +80,11 @@ func readSavedRuleset(_ file: String) throws -> RulesetReadResult {
     } catch let e as RulesetSourceError {
         throw RunFailure(e.message)
     }
+}
+
+/// The nameservers of /etc/resolv.conf and systemd-resolved's upstream list, as resolver addresses.
+func machineResolvers(files: [String] = SystemResolvers.defaultFiles) -> [ResolverAddress] {
+    SystemResolvers.read(files: files).compactMap { ResolverAddress($0.address, source: "nameserver in \($0.file)") }
 }
 
 func loadPolicy(_ policyPath: String?) throws -> FirewallPolicy {

@@ -9,8 +9,9 @@ final class LiveRulesetTests: XCTestCase {
                         "iptables-legacy-restore", "iptables-legacy-save"]
 
     /// Every example has a test method below.
-    static let covered = ["clean-workstation", "docker-default", "dot-block", "ip6tables-nft-dnat", "iptables-nft-dnat", "ipv6-dnat",
-                          "jump-dnat", "libvirt-host", "output-redirect", "router-dns-dnat", "tls-proxy"]
+    static let covered = ["benign-router", "clean-workstation", "docker-default", "docker-embedded-dns", "dot-block", "ip6tables-nft-dnat",
+                          "iptables-nft-dnat", "ipv6-dnat", "jump-dnat", "libvirt-host", "local-stub", "output-redirect", "router-dns-dnat",
+                          "tls-proxy", "wan-port-forward"]
 
     override class func setUp() {
         super.setUp()
@@ -21,6 +22,10 @@ final class LiveRulesetTests: XCTestCase {
         XCTAssertEqual(try FW.exampleNames(), Self.covered, "add a test method for each new example in rules/examples")
     }
 
+    func testBenignRouter() throws { try liveExample("benign-router") }
+    func testDockerEmbeddedDNS() throws { try liveExample("docker-embedded-dns") }
+    func testLocalStub() throws { try liveExample("local-stub") }
+    func testWANPortForward() throws { try liveExample("wan-port-forward") }
     func testCleanWorkstation() throws { try liveExample("clean-workstation") }
     func testDockerDefault() throws { try liveExample("docker-default") }
     func testDotBlock() throws { try liveExample("dot-block") }

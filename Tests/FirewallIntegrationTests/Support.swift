@@ -79,7 +79,7 @@ func runUnprivileged(_ exe: URL, _ args: [String]) throws -> ProcessResult {
 
 // MARK: network namespaces
 
-/// Unique names: `dnsaudit-fw-<pid>-<n>`.
+/// Unique names: `fw-<pid>-<n>`.
 final class NamespaceCounter: @unchecked Sendable {
     static let shared = NamespaceCounter()
     private let lock = NSLock()
@@ -94,7 +94,7 @@ final class NamespaceCounter: @unchecked Sendable {
 
 /// A fresh network namespace; call `delete()` (in a `defer`) when done.
 final class NetworkNamespace {
-    static let prefix = "dnsaudit-fw-"
+    static let prefix = "fw-"
     let name: String
     let ip: URL
     private var deleted = false
