@@ -46,6 +46,8 @@ struct Audit: ParsableCommand {
     @Option(name: .customLong("fail-on"), help: "Exit 1 at or above this severity (default: the policy's fail_on, else medium).")
     var failOn: Severity?
     @Flag(name: [.short, .long], help: "No progress lines on standard error.") var quiet = false
+    @Flag(name: .customLong("fail-on-inconclusive"), help: "Exit 3 when nothing at or above --fail-on was found but the audit could not examine what it was asked to (every part disabled, a capture window that saw nothing, no usable reference).")
+    var failOnInconclusive = false
 
     func run() throws {
         if printSystemd {
@@ -97,6 +99,10 @@ struct Audit: ParsableCommand {
         _ = try refOptions.endpoints()  // bad URLs fail before anything runs
 
         var findings: [Finding] = []
+        var inconclusive: [String] = []
+        if noRules && noProbe && seconds == 0 {
+            inconclusive.append("every part of the audit is disabled (no rules, no probes, no capture window): nothing was examined")
+        }
         var notes: [String] = ["policy \(policyPath)"]
         var inputs: [ReportInput] = []
         var summary = ReportSummary()
@@ -161,6 +167,9 @@ struct Audit: ParsableCommand {
                                         quiet: true, references: references)
             let (live, capturedPaths) = try LiveSession.runWithSignals(settings)
             paths = capturedPaths
+            if live.summary.packets == 0 {
+                inconclusive.append("the \(formatSeconds(seconds)) capture window on \(iface) saw no packets")
+            }
             captureFindings = live.findings
             inputs += live.inputs
             notes += live.notes
@@ -180,8 +189,9 @@ struct Audit: ParsableCommand {
         }
         findings += UnapprovedResolvers.findings(paths: paths, policy: plan.firewall, inputName: { _ in interface ?? plan.interface })
 
-        let rep = Report(toolVersion: DNSAuditVersion.current, generatedAt: nowRFC3339(), inputs: inputs, summary: summary,
+        var rep = Report(toolVersion: DNSAuditVersion.current, generatedAt: nowRFC3339(), inputs: inputs, summary: summary,
                          findings: findings, notes: notes)
+        rep.inconclusive = inconclusive
         for (f, path) in plan.outputs {
             var o = options
             o.format = OutputFormat(rawValue: f) ?? .json
@@ -189,7 +199,7 @@ struct Audit: ParsableCommand {
             try writeOutput(render(rep, o), to: path)
         }
         try emit(rep, options)
-        throw ExitCode(rep.exitStatus(failOn: options.failOn))
+        throw ExitCode(rep.exitStatus(failOn: options.failOn, failOnInconclusive: failOnInconclusive))
     }
 
     /// A oneshot service and a daily timer (with a random delay, persistent across downtime).

@@ -95,4 +95,20 @@ final class VerdictCLITests: XCTestCase {
         XCTAssertEqual(clean["verdict"] as? String, "clean")
         XCTAssertNil(clean["inconclusive"])
     }
+
+    /// Bug 15: an audit with every part disabled examined nothing: inconclusive, exit 3 on request.
+    func testAuditWithEveryPartDisabledIsInconclusive() throws {
+        let dir = try TempDirs.make(prefix: "dnsaudit-audit-off")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let policy = dir.appendingPathComponent("p.toml")
+        try Data("[audit]\n".utf8).write(to: policy)
+        let r = try runProcess(TestPaths.dnsaudit, ["audit", "--policy", policy.path, "--no-rules", "--no-probe", "--no-capture",
+                                                    "--format", "json", "--fail-on-inconclusive"])
+        XCTAssertEqual(r.status, 3, r.stderr)
+        let report = try json(r)
+        XCTAssertEqual(report["verdict"] as? String, "inconclusive")
+        XCTAssertTrue((report["inconclusive"] as? [String] ?? []).contains { $0.contains("every part of the audit is disabled") })
+        let plain = try runProcess(TestPaths.dnsaudit, ["audit", "--policy", policy.path, "--no-rules", "--no-probe", "--no-capture"])
+        XCTAssertEqual(plain.status, 0, "without --fail-on-inconclusive the exit code is unchanged")
+    }
 }

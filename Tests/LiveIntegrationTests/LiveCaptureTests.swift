@@ -97,6 +97,31 @@ final class LiveCaptureTests: XCTestCase {
         XCTAssertTrue(forged.contains { $0.contains("198.18.66.6") }, "the forged answer is in the evidence: \(forged)")
     }
 
+    // MARK: - Outputs wherever root can write (issue 15 bug 9)
+
+    /// `sudo dnsaudit live --output /root/report.json` with the default drop to nobody: the report
+    /// and the --write file land in a directory only root can write, while the capture runs as nobody.
+    func testReportGoesWhereRootCanWriteWhileTheCaptureRunsUnprivileged() throws {
+        let lab = try makeLab("o")
+        _ = try lab.startResponder(inject: true)
+        let rootOnly = lab.dir.appendingPathComponent("root-only")
+        XCTAssertEqual(mkdir(rootOnly.path, 0o700), 0)
+        let report = rootOnly.appendingPathComponent("report.json")
+        let pcap = rootOnly.appendingPathComponent("s.pcap")
+        let live = try lab.startLive(["--duration", "3", "--format", "json", "--output", report.path, "--write", pcap.path])
+        XCTAssertEqual(processUids(live.pid), ["65534", "65534", "65534", "65534"], "the capture still drops to nobody")
+        _ = try lab.query(count: 2)
+        try waitForExit(live)
+        XCTAssertEqual(live.exitCode, 1, "the injection is a high finding; stderr: \(live.stderr)")
+        let data = try Data(contentsOf: report)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any], "the report is complete JSON")
+        XCTAssertTrue(((json["findings"] as? [[String: Any]]) ?? []).contains { $0["kind"] as? String == "dns.injection" })
+        var st = stat()
+        XCTAssertEqual(stat(report.path, &st), 0)
+        XCTAssertEqual(st.st_uid, 0, "created by root before the drop")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: pcap.path))
+    }
+
     // MARK: - Clean control
 
     func testCleanResponderGivesNoFindings() throws {
