@@ -1,4 +1,5 @@
 import DNSWire
+import FindingPolicy
 import Findings
 import FlowTable
 import NetTypes
@@ -545,7 +546,7 @@ public final class DNSTransactionTracker {
             }
             if !marks.isEmpty { suspicious += 1 }
             let answers = t.answers.isEmpty ? "no answer (\(t.rcode))" : t.answers.joined(separator: ", ")
-            lines.append("response \(i + 1) (frame \(r.frame)): \(answers)")
+            lines.append(answers)
             var facts: [(String, SubjectValue)] = [
                 ("answers", .string(answers)), ("rcode", .string(t.rcode)),
                 ("ip_ttl", .int(Int(r.ipTTL))), ("ip_id", .int(Int(r.ipID))),
@@ -560,21 +561,15 @@ public final class DNSTransactionTracker {
                     + "\(DNSTransactionTracker.ms(delay)) after the query" + (marks.isEmpty ? "" : " — " + marks.joined(separator: "; ")),
                 facts: facts))
         }
-        let retried = c.query.queryCount > 1
-        let confidence: Confidence = retried && suspicious == 0 ? .possible : .likely
-        let severity: Severity = retried && suspicious == 0 ? .medium : .high
-        let title = "Two different answers to one query for \(firstText.qname) \(firstText.qtype) from \(server): "
-            + "an on-path injector is racing the resolver"
-        _ = lines
-        return Finding(
-            kind: FindingKind.dnsInjection, severity: severity, confidence: confidence, title: title,
-            subject: [("qname", .string(firstText.qname)), ("qtype", .string(firstText.qtype)),
-                      ("transport", .string(c.key.proto.name)), ("resolver", .string(server.description)),
-                      ("client", .string(c.key.client.description))],
-            evidence: evidence,
-            remediation: "Do not trust plaintext DNS on this path: use an encrypted resolver (DoT/DoH) or a resolver "
-                + "inside your network, and find the device that injects replies (compare the IP TTLs: the forged reply "
-                + "usually comes from fewer hops away than the real resolver).")
+        // The policy decides severity, confidence and wording; two distinct answers are there by construction.
+        let race = InjectionRaceEvidence(
+            qname: firstText.qname, qtype: firstText.qtype, transport: c.key.proto.name, resolver: server.description,
+            client: c.key.client.description, distinctAnswers: lines, clientRetried: c.query.queryCount > 1,
+            suspiciousAnswers: suspicious)
+        return FindingPolicy.injectionRace(race, evidence: evidence)
+            ?? Finding(kind: FindingKind.dnsInjection, severity: .info, confidence: .possible,
+                       title: "One answer to a query for \(firstText.qname) \(firstText.qtype) from \(server)",
+                       subject: [], evidence: evidence, remediation: "")
     }
 
     /// One informational finding for all responses on flows with no query in the capture.
