@@ -2,6 +2,10 @@ import Foundation
 import IntegrationSupport
 import XCTest
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Issue 15 bug 2: findings carry the handles of the user's ruleset, and the removal command a
 /// finding gives, run against that ruleset, deletes exactly the flagged rule and nothing else.
 /// Rulesets are built with the real tools in a fresh namespace, with gaps in their handles; the
@@ -225,5 +229,66 @@ final class HandleRemovalTests: XCTestCase {
             let listing = try run(ns, ["nft", "-a", "list", "ruleset"])
             XCTAssertFalse(listing.contains("udp dport 53"), listing)
         }
+    }
+}
+
+/// Issue 15 bug 10: live `dnsaudit rules` counts this machine's own resolvers (its resolv.conf
+/// nameservers) as resolvers whose encrypted ports must stay open. `ip netns exec` gives the
+/// namespace its own /etc/netns/NAME/resolv.conf; the ruleset is installed with real nft.
+final class MachineResolverBlockTests: XCTestCase {
+    func testBlockedEncryptedDNSToThisMachinesResolver() throws {
+        try FW.requireRoot(tools: ["ip", "nft"])
+        let ns = try NetworkNamespace()
+        defer { ns.delete() }
+        let etc = URL(fileURLWithPath: "/etc/netns/\(ns.name)")
+        let hadNetns = FileManager.default.fileExists(atPath: "/etc/netns")
+        try FileManager.default.createDirectory(at: etc, withIntermediateDirectories: true)
+        defer {
+            try? FileManager.default.removeItem(at: etc)
+            if !hadNetns { _ = rmdir("/etc/netns") }
+        }
+        try Data("# the lab's resolver\nnameserver 10.77.0.53\n".utf8).write(to: etc.appendingPathComponent("resolv.conf"))
+        XCTAssertTrue(try ns.exec(["cat", "/etc/resolv.conf"]).stdoutText.contains("10.77.0.53"), "ip netns exec did not bind the namespace's resolv.conf")
+
+        let rules = """
+        table inet filter {
+        \tchain output {
+        \t\ttype filter hook output priority filter; policy accept;
+        \t\tudp dport 53 limit rate over 100/second drop
+        \t\tip daddr 203.0.113.80 tcp dport 443 drop
+        \t\tip daddr 10.77.0.53 tcp dport 443 drop
+        \t\tip daddr 10.77.0.53 udp dport 443 reject
+        \t\tip daddr 10.77.0.53 udp dport 53 accept
+        \t}
+        }
+        """
+        let dir = try FW.publicTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("blocks.nft")
+        try Data(rules.utf8).write(to: file)
+        let load = try ns.exec(["nft", "-f", file.path])
+        XCTAssertEqual(load.status, 0, load.stderr)
+        // Truth from the ruleset: nft lists both blocks to the resolver.
+        let listing = try ns.exec(["nft", "-a", "list", "ruleset"]).stdoutText
+        let blockHandles = listing.split(separator: "\n").filter { $0.contains("10.77.0.53") && $0.contains("dport 443") }
+            .compactMap { l in l.range(of: "# handle ").flatMap { Int(l[$0.upperBound...].prefix(while: \.isNumber)) } }
+        XCTAssertEqual(blockHandles.count, 2, listing)
+
+        let r = try ns.exec([try FW.requireBinary().path, "rules", "--format", "json"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        guard let report = decodeReport(r, "machine resolver blocks") else { return }
+        let loud = report.findings.filter { ["medium", "high", "critical"].contains($0.severity) }
+        XCTAssertEqual(loud.count, 2, report.findings.map(\.description).joined(separator: "; "))
+        for f in loud {
+            XCTAssertEqual(f.kind, "firewall.encrypted-dns-block", f.description)
+            XCTAssertTrue(f.title.contains("/etc/resolv.conf"), f.title)
+            XCTAssertTrue(blockHandles.map(String.init).contains(f.subject["handle"]?.text ?? ""), f.description)
+        }
+        // The same ruleset saved to a file knows nothing of this machine's resolvers.
+        let saved = dir.appendingPathComponent("saved.json")
+        try Data(try ns.exec(["nft", "-j", "list", "ruleset"]).stdoutText.utf8).write(to: saved)
+        let off = try runProcess(try FW.requireBinary(), ["rules", "--file", saved.path, "--format", "json"])
+        XCTAssertEqual(off.status, 0, off.stderr)
+        XCTAssertEqual(decodeReport(off, "saved")?.findings.count, 0)
     }
 }
