@@ -131,6 +131,10 @@ public final class TLSConnectionTracker {
     /// How many of `order` `drainDecidedFindings()` has handed out.
     private var drained = 0
     private let inputName: (Int) -> String?
+    /// Does plain DNS to this address answer (the same capture shows it answering DNS, or it is a
+    /// configured resolver)? Set by the engine; nil: unknown. A blocked DoT/DoH attempt to an
+    /// address that answers plain DNS is judged as a drop on the encrypted path only.
+    public var answersPlainDNS: ((IPAddress) -> Bool)?
 
     public init(limits: Limits = Limits(), inputName: @escaping (Int) -> String? = { _ in nil }) {
         self.limits = limits
@@ -346,7 +350,8 @@ public final class TLSConnectionTracker {
         if encryptedDNS {
             return FindingPolicy.encryptedDNSBlocked(
                 EncryptedDNSBlockedEvidence(server: r.server.description, port: Int(r.serverPort), service: service(r),
-                                            failure: .cutAfterClientHello(injectedMarks: allMarks), offered: .clientAttempted),
+                                            failure: .cutAfterClientHello(injectedMarks: allMarks), offered: .clientAttempted,
+                                            plainDNSWorks: answersPlainDNS?(r.server)),
                 evidence: evidence)
         }
         return FindingPolicy.handshakeCut(
@@ -371,7 +376,7 @@ public final class TLSConnectionTracker {
         if enc.dot || enc.doh {
             return FindingPolicy.encryptedDNSBlocked(
                 EncryptedDNSBlockedEvidence(server: r.server.description, port: Int(r.serverPort), service: service(r),
-                                            failure: .helloUnanswered, offered: .clientAttempted),
+                                            failure: .helloUnanswered, offered: .clientAttempted, plainDNSWorks: answersPlainDNS?(r.server)),
                 evidence: evidence)
         }
         return FindingPolicy.handshakeCut(
@@ -406,7 +411,7 @@ public final class TLSConnectionTracker {
         let what = failure == .refused ? "was refused with a TCP reset" : "got no answer to its SYN"
         return FindingPolicy.encryptedDNSBlocked(
             EncryptedDNSBlockedEvidence(server: r.server.description, port: Int(r.serverPort), service: .dot,
-                                        failure: failure, offered: .clientAttempted),
+                                        failure: failure, offered: .clientAttempted, plainDNSWorks: answersPlainDNS?(r.server)),
             evidence: [Evidence(source: "capture", input: inputName(r.input), frames: frames,
                                 detail: "the connection from client port \(r.clientPort) to port \(r.serverPort) \(what)")])
     }

@@ -201,7 +201,9 @@ struct ProbeLabPKI {
             try pki.makeServerCertificate(base, ca: ca, commonName: name, dnsNames: [name])
         }
         try pki.makeCA("ca", subject: "/O=dnsaudit lab/CN=Lab Test Root CA")
-        try makeLeaf("resolver", ca: "ca", name: ProbeLab.resolverTLSName)
+        // The resolver's certificate names it and carries its address as an iPAddress SAN, as
+        // public resolvers' do: DoT to the address alone verifies against it (issue 15 bug 6).
+        try makeLeafWithAddress(pki, "resolver", ca: "ca", name: ProbeLab.resolverTLSName, address: ProbeLab.resolverAddress)
         try makeLeaf("web", ca: "ca", name: ProbeLab.webName)
         try makeLeaf("wrong-name", ca: "ca", name: "other.lab.test")
         try pki.makeCA("interception-ca", subject: "/O=Lab Interception/CN=\(interceptionCAName)")
@@ -212,6 +214,26 @@ struct ProbeLabPKI {
                            interceptionCACert: u("interception-ca.pem"), interceptionCert: u("interception.pem"),
                            interceptionKey: u("interception.key"))
     }
+}
+
+/// A TLS server certificate `<base>.pem` / `<base>.key` from CA `<ca>` with a DNS SAN `name` and
+/// an iPAddress SAN `address`.
+func makeLeafWithAddress(_ pki: OpenSSLTestPKI, _ base: String, ca: String, name: String, address: String) throws {
+    let ext = pki.url("\(base).ext")
+    try """
+    basicConstraints=critical,CA:FALSE
+    keyUsage=critical,digitalSignature
+    extendedKeyUsage=serverAuth
+    subjectAltName=DNS:\(name),IP:\(address)
+    subjectKeyIdentifier=hash
+    authorityKeyIdentifier=keyid
+
+    """.write(to: ext, atomically: true, encoding: .utf8)
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    try pki.run(["req", "-new"] + ec + ["-keyout", pki.url("\(base).key").path, "-out", pki.url("\(base).csr").path, "-subj", "/CN=\(name)"])
+    try pki.run(["x509", "-req", "-sha256", "-days", "7", "-in", pki.url("\(base).csr").path, "-CA", pki.url("\(ca).pem").path,
+                 "-CAkey", pki.url("\(ca).key").path, "-set_serial", "0x\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16))",
+                 "-extfile", ext.path, "-out", pki.url("\(base).pem").path])
 }
 
 /// One `dnsaudit … --format json` run, parsed.
