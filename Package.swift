@@ -54,7 +54,7 @@ let package = Package(
         // Findings and report model; detectors; the engine that wires them together.
         .target(name: "Findings"),
         // One policy per finding kind: typed evidence in, the finding (severity, confidence, wording) out.
-        .target(name: "FindingPolicy", dependencies: ["Findings", "NetTypes"]),
+        .target(name: "FindingPolicy", dependencies: ["Findings", "NetTypes", "TLSCertificates"]),
         .target(name: "DNSAnalysis", dependencies: ["DNSWire", "Findings", "FindingPolicy", "NetTypes", "FlowTable"], swiftSettings: packetPath),
         // Server certificates (TLS ≤ 1.2): parsed and verified with swift-certificates against a
         // trust store, the SNI and the capture time. No knowledge of capture.
@@ -139,7 +139,7 @@ let package = Package(
         .testTarget(name: "TLSWireTests", dependencies: ["TLSWire", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "FlowTableTests", dependencies: ["FlowTable"]),
         .testTarget(name: "TLSCertificatesTests", dependencies: [
-            "TLSCertificates", "TLSWire", .product(name: "X509", package: "swift-certificates"),
+            "TLSCertificates", "TLSWire", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "PacketDecodeTests", dependencies: ["PacketDecode", "FlowReassembly", "NetTypes", "PacketSynth"]),
         .testTarget(name: "AnalysisTests", dependencies: ["AnalysisEngine", "DNSAnalysis", "Findings", "ReportRender", "PcapWriter", "DNSWire", "PacketSynth"]),
@@ -164,6 +164,11 @@ let package = Package(
         .testTarget(name: "ReferenceTests", dependencies: ["AnswerComparison", "ResolverClients", "DNSObservations", "Probes", "DNSWire", "Findings", "NetTypes", "TLSCertificates", .product(name: "NIOCore", package: "swift-nio")]),
         // Root: network namespaces with unbound (DoH/DoT), a rogue dnsmasq, blocked 853; runs the binary.
         .testTarget(name: "ProbeIntegrationTests", dependencies: ["DNSWire", "IntegrationSupport"]),
+        // One policy per kind: equal evidence from a capture and from a probe gives an equal finding.
+        .testTarget(name: "FindingPolicyTests", dependencies: [
+            "FindingPolicy", "Findings", "TLSAnalysis", "TLSCertificates", "Probes", "ResolverClients", "NetTypes",
+            .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )
