@@ -123,20 +123,23 @@ class Proc:
 class Lab:
     """One scenario's namespaces. `tag` is short (namespace names sc-<tag>-client …)."""
 
-    def __init__(self, tag: str, workdir: Path):
+    def __init__(self, tag: str, workdir: Path, clients: int = 1):
         self.tag = tag
+        self.n_clients = clients
         self.dir = workdir
         self.client = f"sc-{tag}-client"
         self.router = f"sc-{tag}-router"
         self.svc = f"sc-{tag}-svc"
         self.if_client, self.if_router_c, self.if_router_s, self.if_svc = "scc0", "scrc0", "scrs0", "scs0"
+        # a second client (several clients): sc-<tag>-client2, 10.99.3.1/30 fd99:3::1 via the router's scrc1
+        self.clients = [self.client] + ([f"sc-{tag}-client2"] if clients > 1 else [])
         self.procs: list[Proc] = []
         self.created_ns: list[str] = []
         self.netns_etc: list[Path] = []
 
     # ---- topology
     def build(self) -> None:
-        for ns in (self.client, self.router, self.svc):
+        for ns in self.clients + [self.router, self.svc]:
             if ns in run(["ip", "netns", "list"]).stdout.split():
                 raise LabError(f"namespace {ns} exists already (a previous run left it? `ip netns del {ns}`)")
             run(["ip", "netns", "add", ns])
@@ -149,10 +152,15 @@ class Lab:
         run(["ip", "-n", self.router, "link", "add", self.if_router_s, "type", "veth", "peer", "name", self.if_svc,
              "netns", self.svc])
         A = ADDR
-        for ns, dev, a4, a6 in ((self.client, self.if_client, A["client"], A["client6"]),
-                                (self.router, self.if_router_c, A["router_c"], A["router_c6"]),
-                                (self.router, self.if_router_s, A["router_s"], A["router_s6"]),
-                                (self.svc, self.if_svc, A["svc"], A["svc6"])):
+        links = [(self.client, self.if_client, A["client"], A["client6"]),
+                 (self.router, self.if_router_c, A["router_c"], A["router_c6"]),
+                 (self.router, self.if_router_s, A["router_s"], A["router_s6"]),
+                 (self.svc, self.if_svc, A["svc"], A["svc6"])]
+        if len(self.clients) > 1:
+            run(["ip", "-n", self.clients[1], "link", "add", "scc1", "type", "veth", "peer", "name", "scrc1",
+                 "netns", self.router])
+            links += [(self.clients[1], "scc1", "10.99.3.1", "fd99:3::1"), (self.router, "scrc1", "10.99.3.2", "fd99:3::2")]
+        for ns, dev, a4, a6 in links:
             run(["ip", "addr", "add", f"{a4}/30", "dev", dev], ns=ns)
             run(["ip", "-6", "addr", "add", f"{a6}/64", "dev", dev, "nodad"], ns=ns)
             run(["ip", "link", "set", dev, "up"], ns=ns)
@@ -166,19 +174,20 @@ class Lab:
         run(["ip", "-6", "route", "add", "fd99::/16", "via", A["router_c6"]], ns=self.client)
         run(["ip", "route", "add", "10.99.1.0/30", "via", A["router_s"]], ns=self.svc)
         run(["ip", "-6", "route", "add", "fd99:1::/64", "via", A["router_s6"]], ns=self.svc)
+        if len(self.clients) > 1:
+            run(["ip", "route", "add", "10.99.0.0/16", "via", "10.99.3.2"], ns=self.clients[1])
+            run(["ip", "-6", "route", "add", "fd99::/16", "via", "fd99:3::2"], ns=self.clients[1])
+            run(["ip", "route", "add", "10.99.3.0/30", "via", A["router_s"]], ns=self.svc)
+            run(["ip", "-6", "route", "add", "fd99:3::/64", "via", A["router_s6"]], ns=self.svc)
         run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], ns=self.router)
         run(["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"], ns=self.router)
-        for ns in (self.client, self.router, self.svc):
+        for ns in self.clients + [self.router, self.svc]:
             for fam in ("-4", "-6"):
                 out = run(["ip", fam, "route", "show", "default"], ns=ns).stdout.strip()
                 if out:
                     raise LabError(f"{ns} has a default route: {out}")
         # the client's resolv.conf (ip netns exec bind-mounts /etc/netns/NS/resolv.conf)
-        d = Path("/etc/netns") / self.client
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "resolv.conf").write_text(f"nameserver {A['resolver']}\n")
-        self.netns_etc.append(d)
-        for ns in (self.router, self.svc):
+        for ns in self.clients + [self.router, self.svc]:
             d = Path("/etc/netns") / ns
             d.mkdir(parents=True, exist_ok=True)
             (d / "resolv.conf").write_text(f"nameserver {A['resolver']}\n")
@@ -220,7 +229,8 @@ class Lab:
     def save_rulesets(self) -> dict[str, dict[str, Path]]:
         """Saves each host's ruleset: nft text with handles, nft JSON, iptables-legacy-save."""
         out: dict[str, dict[str, Path]] = {}
-        for role, ns in (("client", self.client), ("router", self.router)):
+        roles = [(f"client{i + 1 if i else ''}", ns) for i, ns in enumerate(self.clients)] + [("router", self.router)]
+        for role, ns in roles:
             files = {}
             t = run(["nft", "-a", "list", "ruleset"], ns=ns).stdout
             files["nft"] = self.dir / f"{role}.nft"

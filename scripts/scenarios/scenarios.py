@@ -24,6 +24,7 @@ class Scenario:
     extra_traffic: list[str] = field(default_factory=list)  # shell lines run in the client
     resolver_zone: dict | None = None          # what the real resolver serves (default: the reference's zone)
     decode_ports: list[int] = field(default_factory=list)   # extra ports tshark must decode as DNS
+    clients: int = 1                           # 2: a second client namespace behind the same router
 
 
 def dnat_rules(table: str = "sc_hijack") -> str:
@@ -203,6 +204,45 @@ def s_tls_proxy(ctx):
 """, "router-proxy")
 
 
+def s_two_clients(ctx):
+    ctx.lab.nft(ctx.lab.router, f"""table ip sc_guest {{
+    set hijacked_clients {{
+        type ipv4_addr
+        elements = {{ 10.99.3.1 }}
+    }}
+    chain prerouting {{
+        type nat hook prerouting priority dstnat; policy accept;
+        ip saddr @hijacked_clients ip daddr {A['resolver']} meta l4proto {{ udp, tcp }} th dport 53 dnat to {A['rogue']}
+    }}
+}}
+""", "router-guest")
+
+
+def s_router_redirect(ctx):
+    lab = ctx.lab
+    p = lab.spawn("router-dnsmasq", lab.router, dnsmasq_cmd([A["router_c"]], [("lab.test", "10.99.66.88")], port=5300))
+    lab.wait_listening(lab.router, p, [f"{A['router_c']}:5300"])
+    lab.nft(lab.router, f"""table inet sc_captive {{
+    chain prerouting {{
+        type nat hook prerouting priority dstnat; policy accept;
+        iifname "{lab.if_router_c}" udp dport 53 redirect to :5300
+        iifname "{lab.if_router_c}" tcp dport 53 redirect to :5300
+    }}
+}}
+""", "router-redirect")
+
+
+def s_output_dnat_v6(ctx):
+    ctx.lab.nft(ctx.lab.client, f"""table ip6 sc_out6 {{
+    chain output {{
+        type nat hook output priority -100; policy accept;
+        ip6 daddr {A['resolver6']} udp dport 53 dnat to [{A['rogue6']}]:53
+        ip6 daddr {A['resolver6']} tcp dport 53 dnat to [{A['rogue6']}]:53
+    }}
+}}
+""", "client-out6")
+
+
 CLEAN_B_ZONE = dict(ZONE_DATA)
 CLEAN_B_ZONE["cdn.lab.test"] = [("A", "10.99.51.21")]            # same /24 as the references' 10.99.51.20
 CLEAN_B_ZONE["intranet.lab.test"] = [("A", "10.99.70.5")]         # internal only (split horizon)
@@ -246,5 +286,10 @@ SCENARIOS: list[Scenario] = [
                 f"dig +tls @{A['ref']} www.lab.test A +tries=1 +time=2 >/dev/null",
                 f"dig +https @{A['ref']} www.lab.test A +tries=1 +time=2 >/dev/null",
                 f"dig +https @{A['ref']} cdn.lab.test A +tries=1 +time=2 >/dev/null"]),
+    Scenario("two-clients", "two clients; the router DNATs only the second one's DNS (a set of source addresses)",
+             s_two_clients, clients=2),
+    Scenario("router-redirect", "router redirects (nft inet, redirect to :5300) DNS to its own dnsmasq", s_router_redirect),
+    Scenario("output-dnat-v6", "client nat output DNAT of IPv6 DNS to the rogue (ip6 family, output hook)", s_output_dnat_v6,
+             resolvers=[A["resolver6"]]),
     Scenario("dnat-vmap", "router DNAT reached through a verdict map (udp) and a goto (tcp), inet family", s_dnat_vmap),
 ]
