@@ -85,6 +85,8 @@ public final class CaptureAnalyzer {
     var quic = QUICClientHelloFinder()
     /// Reused by every TLS stream watcher for the events of one delivery.
     var tlsEvents: [TLSEvent] = []
+    /// Resolvers the capture shows answering DNS (sorted), for the firewall's encrypted-DNS block checks.
+    public var answeringResolvers: [IPAddress] { dns.answeringResolvers.sorted() }
     /// Queries per (client, resolver, port, transport), for correlation with firewall rules.
     public var dnsPaths: DNSPathTally { pathCounter.tally }
     private let pathCounter = DNSPathCounter()
@@ -172,11 +174,13 @@ public final class CaptureAnalyzer {
         case .fragment(let frag):
             guard let whole = fragments.add(frag, at: ts) else { return }
             whole.data.withUnsafeBytes { raw in
-                switch PacketDecoder.decodeTransport(proto: whole.protocolNumber, raw, ip: whole.ip, truncated: false) {
+                switch PacketDecoder.decodeReassembled(proto: whole.protocolNumber, raw, ip: whole.ip) {
                 case .segment(let seg): handleSegment(seg, frame: frame, ts: ts)
                 case .skipped(let r): skippedCounts[r.ordinal] += 1
                 case .malformed(let r): malformedCounts[r.ordinal] += 1
+                // A fragment inside a reassembled tunnel packet is not reassembled again.
                 case .fragment: malformedCounts[MalformedReason.badFragment.ordinal] += 1
+                case .udpTunnel, .encapsulated: malformedCounts[MalformedReason.tooManyTunnels.ordinal] += 1  // never returned
                 }
             }
         case .skipped(let r):
@@ -184,6 +188,8 @@ public final class CaptureAnalyzer {
             if r == .unsupportedLinkType { unsupportedLinkTypes[link.name, default: 0] += 1 }
         case .malformed(let r):
             malformedCounts[r.ordinal] += 1
+        case .udpTunnel, .encapsulated:
+            malformedCounts[MalformedReason.tooManyTunnels.ordinal] += 1  // never returned by decode
         }
     }
 

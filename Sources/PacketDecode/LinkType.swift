@@ -9,6 +9,10 @@ public enum LinkType: Sendable, Hashable {
     case linuxSLL          // DLT_LINUX_SLL 113
     case linuxSLL2         // DLT_LINUX_SLL2 276
     case nflog             // DLT_NFLOG 239
+    case ppp               // DLT_PPP 9: PPP, with or without HDLC-like framing (0xFF 0x03)
+    case pppSerial         // DLT_PPP_SERIAL 50: PPP in HDLC-like framing, or Cisco HDLC
+    case pppEther          // DLT_PPP_ETHER 51: PPPoE session header, then PPP
+    case cHDLC             // DLT_C_HDLC 104: Cisco HDLC (address, control, EtherType)
     case unsupported(Int32)
 
     public init(dlt: Int32) {
@@ -22,6 +26,10 @@ public enum LinkType: Sendable, Hashable {
         case 113: self = .linuxSLL
         case 276: self = .linuxSLL2
         case 239: self = .nflog
+        case 9: self = .ppp
+        case 50: self = .pppSerial
+        case 51: self = .pppEther
+        case 104: self = .cHDLC
         default: self = .unsupported(dlt)
         }
     }
@@ -37,6 +45,10 @@ public enum LinkType: Sendable, Hashable {
         case .linuxSLL: return "linux-sll"
         case .linuxSLL2: return "linux-sll2"
         case .nflog: return "nflog"
+        case .ppp: return "ppp"
+        case .pppSerial: return "ppp-serial"
+        case .pppEther: return "ppp-ether"
+        case .cHDLC: return "c-hdlc"
         case .unsupported(let v): return "dlt-\(v)"
         }
     }

@@ -7,6 +7,7 @@ public enum SkipReason: String, Sendable, CaseIterable {
     case nonIP = "non_ip"                      // ARP, LLDP, … (not an error)
     case otherIPProtocol = "other_ip_protocol" // ICMP, GRE, ESP, … (not an error)
     case nflogNoPayload = "nflog_no_payload"
+    case tunnelControl = "tunnel_control"      // GTP-U echo/error, PPTP GRE acknowledgements: no packet inside
 }
 
 /// A frame that could not be decoded as its headers claim.
@@ -23,6 +24,10 @@ public enum MalformedReason: String, Sendable, CaseIterable {
     case badTCPOffset = "bad_tcp_data_offset"
     case badFragment = "bad_ip_fragment"
     case tooManyVLANTags = "too_many_vlan_tags"
+    case truncatedTunnel = "truncated_tunnel_header"
+    case badTunnelHeader = "bad_tunnel_header"
+    case tooManyTunnels = "too_many_tunnel_layers"
+    case tooManyMPLSLabels = "too_many_mpls_labels"
 }
 
 /// Network-layer facts about a packet, kept for evidence (IP TTL, IP ID) and reassembly.
@@ -75,6 +80,13 @@ public enum DecodeResult {
     case fragment(IPFragment)
     case skipped(SkipReason)
     case malformed(MalformedReason)
+    /// A UDP datagram on a tunnel port (VXLAN, Geneve, GRE-in-UDP, GTP-U, Teredo) whose payload
+    /// is yet to be examined; a payload that is not that tunnel stays this plain segment.
+    /// Intermediate: `decode` and `decodeReassembled` never return it.
+    case udpTunnel(TransportSegment)
+    /// Bytes carried inside another protocol (IP-in-IP, GRE, MPLS, PPPoE, …), yet to be decoded.
+    /// Intermediate: `decode` and `decodeReassembled` never return it.
+    case encapsulated(Encapsulation, UnsafeRawBufferPointer)
 }
 
 /// Stateless decoding of link, network and transport headers. Zero-copy and bounds-checked.
@@ -82,8 +94,28 @@ public enum PacketDecoder {
     public static let etherIPv4: UInt16 = 0x0800
     public static let etherIPv6: UInt16 = 0x86DD
 
-    /// Decodes one captured frame.
+    /// Decodes one captured frame, through any tunnels (`maxTunnelLayers` at most), to the
+    /// innermost UDP/TCP segment: flows are keyed by the inner addresses.
+    @inline(__always)
     public static func decode(_ frame: UnsafeRawBufferPointer, linkType: LinkType) -> DecodeResult {
+        let r = decodeLink(frame, linkType: linkType)
+        switch r {
+        case .udpTunnel, .encapsulated: return resolveTunnels(r)
+        default: return r
+        }
+    }
+
+    /// A reassembled IP datagram's payload (`IPFragmentReassembler`), through any tunnels.
+    public static func decodeReassembled(proto: UInt8, _ p: UnsafeRawBufferPointer, ip: IPInfo) -> DecodeResult {
+        let r = decodeTransport(proto: proto, p, ip: ip, truncated: false)
+        switch r {
+        case .udpTunnel, .encapsulated: return resolveTunnels(r)
+        default: return r
+        }
+    }
+
+    @inline(__always)
+    static func decodeLink(_ frame: UnsafeRawBufferPointer, linkType: LinkType) -> DecodeResult {
         switch linkType {
         case .ethernet:
             return decodeEthernet(frame, at: 0)
@@ -114,6 +146,18 @@ public enum PacketDecoder {
             return dispatchEtherType(proto, UnsafeRawBufferPointer(rebasing: frame[20...]), vlanDepth: 0)
         case .nflog:
             return decodeNFLOG(frame)
+        case .ppp:
+            return decodePPP(frame)
+        case .pppSerial:
+            // Cisco HDLC shares this link type: address 0x0F/0x8F, control 0, then an EtherType.
+            if frame.count >= 4 && (frame[0] == 0x0F || frame[0] == 0x8F) && frame[1] == 0 {
+                return decodeCiscoHDLC(frame)
+            }
+            return decodePPP(frame)
+        case .pppEther:
+            return decodePPPoE(frame)
+        case .cHDLC:
+            return decodeCiscoHDLC(frame)
         case .unsupported:
             return .skipped(.unsupportedLinkType)
         }
@@ -143,7 +187,7 @@ public enum PacketDecoder {
                 rest = UnsafeRawBufferPointer(rebasing: rest[4...])
                 depth += 1
             default:
-                return .skipped(.nonIP)
+                return otherEtherType(type, rest)
             }
         }
     }
@@ -280,9 +324,11 @@ public enum PacketDecoder {
             } else if length != 0 {  // 0 is legal for IPv6 jumbograms only; treat as "to the end"
                 return .malformed(.badUDPLength)
             }
-            return .segment(TransportSegment(ip: ip, proto: .udp, sport: sport, dport: dport,
-                                             payload: UnsafeRawBufferPointer(rebasing: p[8..<end]),
-                                             payloadTruncated: short))
+            let seg = TransportSegment(ip: ip, proto: .udp, sport: sport, dport: dport,
+                                       payload: UnsafeRawBufferPointer(rebasing: p[8..<end]),
+                                       payloadTruncated: short)
+            if isTunnelPort(sport, dport) { return .udpTunnel(seg) }
+            return .segment(seg)
         case 6:
             guard p.count >= 20 else { return .malformed(.truncatedTCP) }
             let dataOffset = Int(p[12] >> 4) * 4
@@ -296,6 +342,12 @@ public enum PacketDecoder {
             seg.tcpFlags = p[13]
             seg.window = p.be16(at: 14) ?? 0
             return .segment(seg)
+        case 4, 41:  // IPv4 / IPv6 inside IP (4in4, 6in4, 4in6, 6in6)
+            return .encapsulated(.ip, p)
+        case 47:
+            return .encapsulated(.gre, p)
+        case 137:  // MPLS-in-IP (RFC 4023)
+            return .encapsulated(.mpls, p)
         default:
             return .skipped(.otherIPProtocol)
         }
@@ -310,6 +362,7 @@ extension SkipReason {
         case .nonIP: return 1
         case .otherIPProtocol: return 2
         case .nflogNoPayload: return 3
+        case .tunnelControl: return 4
         }
     }
 }
@@ -330,6 +383,10 @@ extension MalformedReason {
         case .badTCPOffset: return 9
         case .badFragment: return 10
         case .tooManyVLANTags: return 11
+        case .truncatedTunnel: return 12
+        case .badTunnelHeader: return 13
+        case .tooManyTunnels: return 14
+        case .tooManyMPLSLabels: return 15
         }
     }
 }
