@@ -230,15 +230,16 @@ def probe_truth(ctx: Ctx, client: str, role: str, modes: list[str], notes: list[
             for port in (853, 443):
                 o = nettool(ctx, client, "connect", res, str(port), "3")
                 notes.append(f"probe truth: TCP {res}:{port} {o}")
-                if o == "timeout":
-                    exp.append(truth.expect("encrypted-dns.blocked", {"resolver|server": res}, modes,
-                                            f"TCP to {res}:{port} silently dropped (timeout)"))
         # the probe also asks the references' addresses over plain DNS: an interception of those is true too
         exp += identity_truth(ctx, client, ADDR["ref"], modes, notes)
     finally:
         time.sleep(0.5)
         cap.stop(signal.SIGINT)
-    inj, _ = truth.dns_truth(ctx.work / f"probe-truth-{role}.pcap", lambda q, t: None, modes, [])
+    pt_pcap = ctx.work / f"probe-truth-{role}.pcap"
+    # blocked encrypted DNS: a SYN to 853/443 never answered, or answered by a RST the server did not send
+    exp += [e for e in truth.tcp_truth(pt_pcap, set(ctx.sc.resolvers), modes, Path(ctx.pki.p("ca.pem")), notes)
+            if e["kind"] == "encrypted-dns.blocked"]
+    inj, _ = truth.dns_truth(pt_pcap, lambda q, t: None, modes, [])
     for e in inj:
         if e["kind"] != "dns.injection":
             continue

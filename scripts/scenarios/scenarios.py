@@ -185,6 +185,12 @@ def s_block_encrypted(ctx):
 """, "router-block")
 
 
+def s_reject_encrypted(ctx):
+    for port in ("853", "443"):
+        run(["iptables-legacy", "-A", "FORWARD", "-d", A["resolver"], "-p", "tcp", "--dport", port, "-j", "REJECT",
+             "--reject-with", "tcp-reset"], ns=ctx.lab.router)
+
+
 def s_sni_reset(ctx):
     run(["iptables-nft", "-A", "FORWARD", "-p", "tcp", "--dport", "443", "-m", "string", "--string", "blocked.lab.test",
          "--algo", "bm", "-j", "REJECT", "--reject-with", "tcp-reset"], ns=ctx.lab.router)
@@ -273,6 +279,8 @@ SCENARIOS: list[Scenario] = [
     Scenario("udp-only", "UDP-only hijack of port 53", s_udp_only),
     Scenario("block-encrypted", "DoT and DoH (tcp+udp 853/443) to the resolver silently dropped on the router",
              s_block_encrypted),
+    Scenario("reject-encrypted", "DoT and DoH to the resolver rejected with a TCP reset (iptables-legacy FORWARD)",
+             s_reject_encrypted),
     Scenario("sni-reset", "iptables string match on one SNI answers with a TCP reset", s_sni_reset,
              probe_targets=["www.lab.test", "blocked.lab.test"],
              extra_traffic=[tls12(A["web_blocked"], "blocked.lab.test")]),

@@ -177,11 +177,20 @@ def dns_truth(pcap: Path, ref_lookup, modes: list[str], notes: list[str]) -> tup
 def tcp_truth(pcap: Path, resolvers: set[str], modes: list[str], ca_file: Path, notes: list[str]) -> list[dict]:
     fields = ["frame.number", "tcp.stream", "ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "tcp.srcport", "tcp.dstport",
               "tcp.flags.syn", "tcp.flags.ack", "tcp.flags.reset", "tcp.flags.fin", "tls.handshake.type",
-              "tls.handshake.extensions_server_name"]
+              "tls.handshake.extensions_server_name", "ip.ttl", "ipv6.hlim"]
     streams: dict[str, dict] = {}
+    # the IP TTLs each address's own packets arrive with (not RSTs): a RST with another TTL was
+    # sent by something else on the path (a firewall's REJECT), not by the server
+    ttls: dict[str, set[int]] = defaultdict(set)
+    for src_, ttl_ in [(norm_addr(a or b), t or h) for a, b, t, h in
+                       tshark_fields(pcap, "(udp or tcp) and not tcp.flags.reset == 1",
+                                     ["ip.src", "ipv6.src", "ip.ttl", "ipv6.hlim"])]:
+        if ttl_.split(",")[0].isdigit():
+            ttls[src_].add(int(ttl_.split(",")[0]))
     for row in tshark_fields(pcap, "tcp", fields):
-        fr, st, s4, s6, d4, d6, sp, dp, syn, ack, rst, fin, hs, sni = row
+        fr, st, s4, s6, d4, d6, sp, dp, syn, ack, rst, fin, hs, sni, t4, t6 = row
         src, dst = norm_addr(s4 or s6), norm_addr(d4 or d6)
+        ttl = int((t4 or t6).split(",")[0]) if (t4 or t6).split(",")[0].isdigit() else None
         s = streams.setdefault(st, {"frames": [], "synack": False, "refused": False, "ch": None, "sh": False, "rst_from_server": None,
                                     "server": None, "port": None, "sni": ""})
         syn_, ack_ = syn in ("1", "True"), ack in ("1", "True")
@@ -193,7 +202,10 @@ def tcp_truth(pcap: Path, resolvers: set[str], modes: list[str], ca_file: Path, 
         if syn_ and ack_ and from_server:
             s["synack"] = True
         if rst in ("1", "True") and from_server and not s["synack"]:
-            s["refused"] = True
+            if ttls.get(src) and ttl is not None and ttl not in ttls[src]:
+                s["forged_rst"] = f"RST with IP TTL {ttl}, the server's own packets arrive with {sorted(ttls[src])}"
+            else:
+                s["refused"] = True
         types = hs.split(",") if hs else []
         if "1" in types and not from_server:
             s["ch"] = int(fr)
@@ -209,8 +221,9 @@ def tcp_truth(pcap: Path, resolvers: set[str], modes: list[str], ca_file: Path, 
         if s["refused"] and s["port"] in (853, 443):
             notes.append(f"stream {st}: {s['server']}:{s['port']} refused (RST to the SYN): a service not offered, not a block")
         if not s["synack"] and not s["refused"] and s["port"] in (853, 443) and s["server"] in resolvers:
+            how = s.get("forged_rst") or "never answered"
             exp.append(expect("encrypted-dns.blocked", {"resolver|server": s["server"]}, modes,
-                              f"SYN to {s['server']}:{s['port']} never answered (stream {st})"))
+                              f"SYN to {s['server']}:{s['port']}: {how} (stream {st})"))
         if s["rst_from_server"] and s["sni"]:
             exp.append(expect("tls.reset-after-clienthello", {"sni": s["sni"]}, modes,
                               f"ClientHello frame {s['ch']} (SNI {s['sni']}) answered by RST frame {s['rst_from_server']}, no ServerHello"))
@@ -443,32 +456,44 @@ def nft_truth(json_text: str, role: str, resolvers: set[str], modes: list[str], 
 
 
 def legacy_truth(text: str, role: str, resolvers: set[str], modes: list[str]) -> list[dict]:
-    """iptables-legacy-save: DNAT/REDIRECT rules in nat (no handles: chain + target)."""
+    """iptables-legacy-save: DNAT/REDIRECT rules in nat, DROP/REJECT of 853/443 to a resolver in
+    filter (no handles in legacy tables: chain, origin and target identify the rule)."""
     exp = []
     table = None
     for line in text.splitlines():
         if line.startswith("*"):
             table = line[1:].strip()
             continue
-        if not line.startswith("-A ") or table != "nat":
+        if not line.startswith("-A "):
             continue
         toks = line.split()
         chain = toks[1]
+
         def opt(name):
-            return toks[toks.index(name) + 1] if name in toks else None
+            return toks[toks.index(name) + 1] if name in toks and toks.index(name) + 1 < len(toks) else None
         target = opt("-j")
-        if target not in ("DNAT", "REDIRECT"):
-            continue
         dport = opt("--dport")
-        dest = opt("--to-destination") or (":" + opt("--to-ports") if opt("--to-ports") else "")
-        tport = dest.rsplit(":", 1)[1] if dest and ":" in dest else None
-        kind = None
         ports = {int(dport)} if dport and dport.isdigit() else None
-        if ports is not None:
-            kind = "firewall.dns-redirect" if ports & DNS_PORTS else ("firewall.tls-redirect" if ports & TLS_PORTS else None)
-        elif tport and tport.isdigit():
-            kind = "firewall.dns-redirect" if int(tport) in DNS_PORTS else ("firewall.tls-redirect" if int(tport) in TLS_PORTS else None)
-        if kind:
-            exp.append(expect(kind, {"chain": chain, "origin": "iptables-legacy"}, modes,
-                              f"{role}: iptables-legacy nat {line}"))
+        daddr = opt("-d")
+        daddr = daddr.split("/")[0] if daddr and daddr.endswith(("/32", "/128")) else daddr
+        if table == "nat" and target in ("DNAT", "REDIRECT"):
+            dest = opt("--to-destination") or (":" + opt("--to-ports") if opt("--to-ports") else "")
+            tport = dest.rsplit(":", 1)[1] if dest and ":" in dest else None
+            kind = None
+            if ports is not None:
+                kind = "firewall.dns-redirect" if ports & DNS_PORTS else ("firewall.tls-redirect" if ports & TLS_PORTS else None)
+            elif tport and tport.isdigit():
+                kind = "firewall.dns-redirect" if int(tport) in DNS_PORTS else ("firewall.tls-redirect" if int(tport) in TLS_PORTS else None)
+            elif daddr and norm_addr(daddr) in resolvers:
+                kind = "firewall.dns-redirect"
+            if kind:
+                exp.append(expect(kind, {"chain": chain, "origin": "iptables-legacy"}, modes,
+                                  f"{role}: iptables-legacy nat {line}"))
+        elif table == "filter" and target in ("DROP", "REJECT") and ports and ports & {853, 443}:
+            to_resolver = daddr is not None and norm_addr(daddr) in resolvers
+            if to_resolver or (daddr is None and 853 in ports):
+                subj = {"chain": chain, "origin": "iptables-legacy"}
+                if daddr:
+                    subj["?target"] = f"{norm_addr(daddr)}:{dport}"
+                exp.append(expect("firewall.encrypted-dns-block", subj, modes, f"{role}: iptables-legacy filter {line}"))
     return exp
