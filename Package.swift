@@ -113,7 +113,15 @@ let package = Package(
         // The scheduled audit's policy file (TOML): what to run, against what, where to write.
         .target(name: "AuditPolicy", dependencies: ["Findings", "FirewallAudit", .product(name: "TOMLKit", package: "TOMLKit")]),
 
+        // One run library under the thin CLI: live sessions, references, report rendering and
+        // writing (atomic, privilege-aware). The executable only parses flags and calls it.
+        .target(name: "AuditRun", dependencies: [
+            "AnalysisEngine", "CaptureSource", "DNSAnalysis", "Findings", "FirewallAudit", "FirewallModel", "FirewallSource", "NetTypes",
+            "PacketDecode", "Probes", "ReportRender", "ResolverClients", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
+
         .executableTarget(name: "dnsaudit", dependencies: [
+            "AuditRun",
             "AnalysisEngine", "AuditPolicy", "DNSAnalysis", .product(name: "NIOSSL", package: "swift-nio-ssl"), "ReportRender", "Findings", "CaptureSource", "FirewallAudit", "FirewallSource", "Probes", "TLSCertificates", "FindingCorrelation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

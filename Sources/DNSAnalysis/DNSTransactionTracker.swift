@@ -204,6 +204,8 @@ public final class DNSTransactionTracker {
     private let resolverTable = FlowTable<IPAddress, Void>(minimumCapacity: 16)
     /// Resolvers asked (servers of queries), at most 4096.
     public var resolvers: Set<IPAddress> { Set(resolverTable.pairs.map(\.key)) }
+    /// Resolvers that answered a query in the capture (at most 4096).
+    public var answeringResolvers: Set<IPAddress> { Set(baselines.pairs.map(\.key)) }
     private let inputName: (Int) -> String?
     /// Live mode: keep each finding as soon as it is decided, for `drainDecidedFindings()`.
     /// Off by default (offline analysis builds findings once, in `finish()`).

@@ -1,5 +1,6 @@
 import AnalysisEngine
 import ArgumentParser
+import AuditRun
 import AuditPolicy
 import CaptureSource
 import DNSAnalysis

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AuditRun
 import Findings
 
 #if canImport(Glibc)
@@ -15,7 +16,7 @@ enum Main {
         } catch let code as ExitCode {
             exit(code.rawValue)
         } catch let failure as RunFailure {
-            printError(failure.message)
+            if !failure.silent { printError(failure.message) }
             exit(2)
         } catch {
             let code = DNSAudit.exitCode(for: error)
@@ -28,18 +29,6 @@ enum Main {
             exit(2)
         }
     }
-}
-
-/// A run that cannot be done: bad input, missing privilege, unavailable command. Exit 2.
-struct RunFailure: Error {
-    var message: String
-    init(_ message: String) { self.message = message }
-}
-
-func printError(_ message: String) {
-    var line = "dnsaudit: " + message
-    if !line.hasSuffix("\n") { line += "\n" }
-    writeStderr(line)
 }
 
 struct DNSAudit: ParsableCommand {

@@ -1,5 +1,6 @@
 import AnalysisEngine
 import ArgumentParser
+import AuditRun
 import CaptureSource
 import ReportRender
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AuditRun
 import Findings
 import Foundation
 import Probes

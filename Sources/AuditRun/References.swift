@@ -3,13 +3,23 @@ import NIOCore
 import NIOSSL
 import ResolverClients
 
-/// The references a command was given (--reference, --ca-file, --timeout), ready to ask.
-struct ReferenceOptions {
-    var urls: [String]
-    var caFile: String?
-    var timeoutSeconds: Double
+#if canImport(Glibc)
+import Glibc
+#endif
 
-    func endpoints(defaults: [String] = KnownResolvers.defaultReferences) throws -> [ResolverEndpoint] {
+/// The references a command was given (--reference, --ca-file, --timeout), ready to ask.
+public struct ReferenceOptions: Sendable {
+    public var urls: [String]
+    public var caFile: String?
+    public var timeoutSeconds: Double
+
+    public init(urls: [String], caFile: String?, timeoutSeconds: Double) {
+        self.urls = urls
+        self.caFile = caFile
+        self.timeoutSeconds = timeoutSeconds
+    }
+
+    public func endpoints(defaults: [String] = KnownResolvers.defaultReferences) throws -> [ResolverEndpoint] {
         let list = urls.isEmpty ? defaults : urls
         var out: [ResolverEndpoint] = []
         for u in list {
@@ -22,10 +32,10 @@ struct ReferenceOptions {
         return out
     }
 
-    func settings() throws -> ClientSettings {
+    public func settings() throws -> ClientSettings {
         var s = ClientSettings()
         if let ca = caFile {
-            guard FileReader.readSmall(ca) != nil else { throw RunFailure("--ca-file: cannot read \(ca)") }
+            guard access(ca, R_OK) == 0 else { throw RunFailure("--ca-file: cannot read \(ca): \(String(cString: strerror(errno)))") }
             // Checked here, so that no client is half set up when the file is bad.
             guard let certs = try? NIOSSLCertificate.fromPEMFile(ca), !certs.isEmpty else {
                 throw RunFailure("--ca-file: \(ca) holds no PEM certificate")
@@ -37,7 +47,7 @@ struct ReferenceOptions {
         return s
     }
 
-    func referenceSet(defaults: [String] = KnownResolvers.defaultReferences) throws -> ReferenceSet {
+    public func referenceSet(defaults: [String] = KnownResolvers.defaultReferences) throws -> ReferenceSet {
         do {
             return try ReferenceSet(endpoints: try endpoints(defaults: defaults), settings: try settings(), group: ResolverEventLoops.shared)
         } catch let e as RunFailure {
@@ -48,7 +58,7 @@ struct ReferenceOptions {
     }
 }
 
-func referenceInputs(_ set: ReferenceSet) -> [ReportInput] {
+public func referenceInputs(_ set: ReferenceSet) -> [ReportInput] {
     set.endpoints.map { e in
         var facts: [(String, SubjectValue)] = [("transport", .string(e.transport.rawValue)), ("host", .string(e.host)), ("port", .int(e.port))]
         if let n = e.tlsName { facts.append(("tls_name", .string(n))) }

@@ -1,22 +1,40 @@
-import ArgumentParser
 #if canImport(Glibc)
 import Glibc
 #endif
 
+/// A run that cannot be done: bad input, missing privilege, a write that failed. The command line
+/// prints `message` as one line on standard error and exits 2 (`silent`: no line, as when the
+/// reader of standard output went away).
+public struct RunFailure: Error, Sendable {
+    public var message: String
+    public var silent = false
+    public init(_ message: String, silent: Bool = false) {
+        self.message = message
+        self.silent = silent
+    }
+}
+
+/// "dnsaudit: MESSAGE" on standard error.
+public func printError(_ message: String) {
+    var line = "dnsaudit: " + message
+    if !line.hasSuffix("\n") { line += "\n" }
+    writeStderr(line)
+}
+
 /// Buffered output to a file descriptor (standard output, standard error or a file).
 /// Avoids C `stdout`/`stderr` globals, which Swift 6 treats as shared mutable state.
 /// Every write and the close are checked: `finish()` throws the first failure as one line.
-final class OutputSink {
+public final class OutputSink {
     private let fd: Int32
     private let ownsFD: Bool
     /// What the sink writes to, for error messages ("standard output", a path).
     private let name: String
     private var buffer: [UInt8] = []
     /// The errno of the first failed write or close (0: none); writing stops after it.
-    private(set) var failure: Int32 = 0
-    var failed: Bool { failure != 0 }
+    public private(set) var failure: Int32 = 0
+    public var failed: Bool { failure != 0 }
 
-    init(fd: Int32, name: String) {
+    public init(fd: Int32, name: String) {
         self.fd = fd
         self.name = name
         ownsFD = false
@@ -24,7 +42,7 @@ final class OutputSink {
     }
 
     /// Opens (creates or truncates) a file for writing.
-    init(path: String) throws {
+    public init(path: String) throws {
         let f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard f >= 0 else { throw RunFailure("cannot write \(path): \(String(cString: strerror(errno)))") }
         fd = f
@@ -33,14 +51,14 @@ final class OutputSink {
         buffer.reserveCapacity(1 << 16)
     }
 
-    static func standardOutput() -> OutputSink { OutputSink(fd: 1, name: "standard output") }
+    public static func standardOutput() -> OutputSink { OutputSink(fd: 1, name: "standard output") }
 
-    func write(_ s: String) {
+    public func write(_ s: String) {
         buffer.append(contentsOf: s.utf8)
         if buffer.count >= 1 << 16 { flush() }
     }
 
-    func flush() {
+    public func flush() {
         var off = 0
         while off < buffer.count && !failed {
             let n = buffer.withUnsafeBytes { raw in
@@ -57,7 +75,7 @@ final class OutputSink {
     }
 
     /// Flushes and closes (a file; standard output stays open). Failures are kept in `failure`.
-    func close() {
+    public func close() {
         flush()
         if ownsFD && fd >= 0 {
             if Glibc.close(fd) != 0 && failure == 0 && errno != EINTR { failure = errno }
@@ -68,10 +86,10 @@ final class OutputSink {
 
     /// Flushes, closes, and turns a failed write into the run's failure: one line on standard
     /// error and exit 2. A reader that went away (EPIPE: `| head`) ends the run quietly with exit 2.
-    func finish() throws {
+    public func finish() throws {
         close()
         guard failed else { return }
-        if failure == EPIPE { throw ExitCode(2) }
+        if failure == EPIPE { throw RunFailure("", silent: true) }
         throw RunFailure("cannot write \(name): \(String(cString: strerror(failure)))")
     }
 
@@ -90,7 +108,7 @@ private func fsyncIfFile(_ fd: Int32) -> Int32 {
 }
 
 /// Writes straight to standard error (unbuffered: progress and one-line errors).
-func writeStderr(_ s: String) {
+public func writeStderr(_ s: String) {
     var bytes = Array(s.utf8)
     _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
 }
