@@ -106,6 +106,10 @@ public enum LadderVerdict {
                 let waited = Int((failedConn.flatMap { c -> Double? in if case .success(let ms)? = c.outcome.tcp { return ms } else { return nil } } ?? 0))
                 findings.append(FindingPolicy.handshakeCut(HandshakeCutEvidence(endpoint: endpoint, cut: .silence(waitedMilliseconds: waited), controlWorks: control),
                                                            evidence: evidence))
+            case ("tls", .tls(let reason)?) where reason.contains("alert"):
+                // A fatal alert from the server side: the server refused the handshake (the same rule as a captured alert).
+                findings.append(FindingPolicy.handshakeCut(HandshakeCutEvidence(endpoint: endpoint, cut: .alert(name: reason), controlWorks: control),
+                                                           evidence: evidence))
             default:
                 let failure: UnreachableEvidence.Failure
                 switch e {

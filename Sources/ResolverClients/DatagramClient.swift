@@ -55,10 +55,20 @@ public struct DatagramDNSClient: Sendable {
     let settings: ClientSettings
     let group: any EventLoopGroup
 
+    /// Round-trip times (ms) of this client's earlier answers: the resolver's usual RTT, which a
+    /// Hold-On window must outlast (bounded: the last 32).
+    let rtts = NIOLockedValueBox<[Double]>([])
+
     public init(endpoint: ResolverEndpoint, settings: ClientSettings, group: any EventLoopGroup) {
         self.endpoint = endpoint
         self.settings = settings
         self.group = group
+    }
+
+    /// The median RTT of this client's earlier answers, if any.
+    public var usualRTT: Double? {
+        let s = rtts.withLockedValue { $0 }.sorted()
+        return s.isEmpty ? nil : s[s.count / 2]
     }
 
     public func exchange(_ query: [UInt8]) async throws -> [UInt8] {
@@ -66,12 +76,14 @@ public struct DatagramDNSClient: Sendable {
     }
 
     /// The Hold-On window after a first answer that came after `rtt` ms: long enough for the
-    /// genuine answer to follow a forged one that raced it (several times the RTT, at least 200 ms:
-    /// an injector near the client answers far sooner than the resolver), bounded by one second
-    /// and the per-query timeout.
+    /// genuine answer to follow a forged one that raced it — twice the resolver's usual RTT (from
+    /// this client's earlier answers) and four times the first answer's, at least 200 ms (an
+    /// injector near the client answers far sooner than a distant resolver) — bounded by 1.5 s and
+    /// the per-query timeout.
     public func holdOnWindow(afterFirstAnswerIn rtt: Double) -> Double {
         let timeoutMs = Double(settings.timeout.nanoseconds) / 1e6
-        return min(max(200, rtt * 4), 1000, max(timeoutMs, 1))
+        let usual = usualRTT ?? 0
+        return min(max(200, rtt * 4, usual * 2 + 50), 1500, max(timeoutMs, 1))
     }
 
     /// One exchange; with `window` (milliseconds, from the first answer's RTT) the socket stays
@@ -122,7 +134,13 @@ public struct DatagramDNSClient: Sendable {
         }
         let first = try await promise.futureResult.get()
         let firstMs = Double(DispatchTime.now().uptimeNanoseconds &- started) / 1e6
-        guard let window else { return HeldAnswers(answers: [(first, firstMs)], windowMilliseconds: 0) }
+        guard let window else {
+            rtts.withLockedValue { r in
+                if r.count >= 32 { r.removeFirst() }
+                r.append(firstMs)
+            }
+            return HeldAnswers(answers: [(first, firstMs)], windowMilliseconds: 0)
+        }
         let hold = window(firstMs)
         try? await Task.sleep(nanoseconds: UInt64(max(0, hold) * 1e6))
         let all = received.withLockedValue { $0 }.map { (bytes: $0.bytes, milliseconds: Double($0.ns) / 1e6) }

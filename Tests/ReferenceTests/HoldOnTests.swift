@@ -1,0 +1,138 @@
+import AnswerComparison
+import DNSWire
+import Foundation
+import NIOCore
+@testable import Probes
+@testable import ResolverClients
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Hold-On (issue 15 bug 12) against a loopback UDP server that answers each query once or
+/// twice: the client keeps listening after the first answer and hears the second.
+final class HoldOnTests: XCTestCase {
+    /// A UDP server on 127.0.0.1 (a thread of this process): for each query, `answers` replies
+    /// (A records), the n-th after `delays[n]` ms.
+    final class RacingServer: @unchecked Sendable {
+        let fd: Int32
+        let port: Int
+        init(answers: [String], delays: [Double]) throws {
+            let s = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            addr.sin_port = 0
+            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, len) } }
+            guard bound == 0 else { throw NSError(domain: "bind", code: Int(errno)) }
+            _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
+            port = Int(UInt16(bigEndian: addr.sin_port))
+            fd = s
+            let sock = s
+            Thread.detachNewThread {
+                var buf = [UInt8](repeating: 0, count: 2048)
+                while true {
+                    var peer = sockaddr_in()
+                    var plen = socklen_t(MemoryLayout<sockaddr_in>.size)
+                    let n = withUnsafeMutablePointer(to: &peer) { p in
+                        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(sock, &buf, buf.count, 0, $0, &plen) }
+                    }
+                    if n <= 0 { return }
+                    guard case .success(let q) = DNSMessage.parse(Array(buf[0..<n])), let question = q.questions.first else { continue }
+                    for (i, a) in answers.enumerated() {
+                        Thread.sleep(forTimeInterval: (delays[i] - (i > 0 ? delays[i - 1] : 0)) / 1000)
+                        let reply = Self.answer(id: q.id, name: question.name, address: a)
+                        _ = withUnsafePointer(to: &peer) { p in
+                            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(sock, reply, reply.count, 0, $0, plen) }
+                        }
+                    }
+                }
+            }
+        }
+
+        static func answer(id: UInt16, name: String, address: String) -> [UInt8] {
+            var out: [UInt8] = [UInt8(id >> 8), UInt8(id & 0xFF), 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]
+            for label in name.split(separator: ".") {
+                out.append(UInt8(label.utf8.count))
+                out += Array(label.utf8)
+            }
+            out += [0, 0, 1, 0, 1, 0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]
+            out += address.split(separator: ".").map { UInt8($0)! }
+            return out
+        }
+
+        func stop() { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
+    }
+
+    func client(_ port: Int) throws -> ResolverClient {
+        var settings = ClientSettings()
+        settings.timeout = .seconds(2)
+        return try ResolverClient(endpoint: ResolverEndpoint(transport: .udp, host: "127.0.0.1", port: port), settings: settings,
+                                  group: ResolverEventLoops.shared)
+    }
+
+    func testSecondDifferentAnswerIsHeardAndReported() throws {
+        let server = try RacingServer(answers: ["192.0.2.66", "198.51.100.10"], delays: [0, 80])
+        defer { server.stop() }
+        let c = try client(server.port)
+        let held = try runBlocking { try await c.queryHoldingOn("www.example.test", type: DNSType.a) }
+        runBlockingClose(c)
+        XCTAssertEqual(AnswerSet(message: held.first).addresses, ["192.0.2.66"], "the first answer is what a client would take")
+        XCTAssertEqual(held.later.map { AnswerSet(message: $0.message).addresses }, [["198.51.100.10"]], "the second is heard")
+        XCTAssertGreaterThanOrEqual(held.windowMilliseconds, 200)
+
+        // The references agree with the second: it is the resolver's own, the first the injector's.
+        let runner = ProbeRunner(ProbeConfiguration())
+        let refs: [AnswerSet?] = [AnswerSet(rcode: 0, addresses: ["198.51.100.10"])]
+        let r = runner.injectionFinding("www.example.test", endpoint: ResolverEndpoint(transport: .udp, host: "127.0.0.1", port: server.port),
+                                        held: held, references: refs)
+        XCTAssertEqual(r?.finding.kind, "dns.injection")
+        XCTAssertEqual(r?.finding.severity, .high)
+        XCTAssertEqual(r.map { AnswerSet(message: $0.genuine).addresses }, ["198.51.100.10"])
+    }
+
+    func testDuplicateAnswerIsNoInjection() throws {
+        let server = try RacingServer(answers: ["198.51.100.10", "198.51.100.10"], delays: [0, 30])
+        defer { server.stop() }
+        let c = try client(server.port)
+        let held = try runBlocking { try await c.queryHoldingOn("www.example.test", type: DNSType.a) }
+        runBlockingClose(c)
+        XCTAssertEqual(held.later.count, 1, "the retransmitted duplicate is heard")
+        let r = ProbeRunner(ProbeConfiguration()).injectionFinding(
+            "www.example.test", endpoint: ResolverEndpoint(transport: .udp, host: "127.0.0.1", port: server.port), held: held, references: [])
+        XCTAssertNil(r, "identical duplicates are never an injection")
+    }
+
+    func testWindowFollowsTheResolversUsualRTTAndIsBounded() {
+        var settings = ClientSettings()
+        settings.timeout = .seconds(3)
+        let c = DatagramDNSClient(endpoint: ResolverEndpoint(transport: .udp, host: "127.0.0.1", port: 53), settings: settings,
+                                  group: ResolverEventLoops.shared)
+        XCTAssertEqual(c.holdOnWindow(afterFirstAnswerIn: 1), 200, "at least 200 ms")
+        XCTAssertEqual(c.holdOnWindow(afterFirstAnswerIn: 100), 400, "four times the first answer's RTT")
+        XCTAssertEqual(c.holdOnWindow(afterFirstAnswerIn: 2000), 1500, "bounded")
+        c.rtts.withLockedValue { $0 = [300, 310, 320] }
+        XCTAssertEqual(c.holdOnWindow(afterFirstAnswerIn: 1), 670, "twice the resolver's usual RTT, plus slack")
+        settings.timeout = .milliseconds(250)
+        let short = DatagramDNSClient(endpoint: c.endpoint, settings: settings, group: ResolverEventLoops.shared)
+        XCTAssertEqual(short.holdOnWindow(afterFirstAnswerIn: 100), 250, "never longer than the query timeout")
+    }
+
+    func testResolverTargets() {
+        var config = ProbeConfiguration()
+        config.resolvers = [ResolverEndpoint(transport: .udp, host: "10.88.0.53", port: 53)]
+        config.systemResolvers = ["10.88.0.1"]
+        XCTAssertTrue(config.isResolver("10.88.0.53"), "a resolver under test")
+        XCTAssertTrue(config.isResolver("10.88.0.1"), "this machine's resolver (resolv.conf)")
+        XCTAssertTrue(config.isResolver("127.0.0.53"), "systemd-resolved's stub")
+        XCTAssertTrue(config.isResolver("9.9.9.9"), "a well-known public resolver")
+        XCTAssertFalse(config.isResolver("10.88.0.80"), "any other address is a host")
+        XCTAssertFalse(config.isResolver("dns.example.test"), "a name is probed as a host")
+    }
+
+    private func runBlockingClose(_ c: ResolverClient) {
+        _ = try? runBlocking { await c.close() }
+    }
+}
