@@ -31,6 +31,11 @@ public struct AnalysisOptions: Sendable {
     public var trust: TrustSettings? = TrustSettings()
     /// Live capture: detectors keep findings as they decide them, for `drainNewFindings()`.
     public var streamFindings = false
+    /// Decode-as hints (`--dns-port`, `--tls-port`): DNS, or TLS / QUIC, on these ports too.
+    public var dnsPorts: Set<UInt16> = []
+    public var tlsPorts: Set<UInt16> = []
+    /// Recognise DNS by content on UDP datagrams and TCP connections not on a known port.
+    public var detectDNSByContent = true
     public init() {}
 }
 
@@ -201,8 +206,17 @@ public final class CaptureAnalyzer {
                 // An empty datagram on a DNS port is counted as a short (malformed) message.
                 handleDNS(seg.payload, flavor: flavor, ip: seg.ip, sport: seg.sport, dport: seg.dport,
                           transport: .udp, frame: frame, ts: ts)
-            } else if seg.dport == 443 || seg.dport == 853, QUICInitialDecryptor.looksLikeInitial(seg.payload) {
+            } else if seg.dport == 443 || seg.dport == 853 || isHintedTLSPort(seg.dport),
+                      QUICInitialDecryptor.looksLikeInitial(seg.payload) {
                 handleQUIC(seg, frame: frame, ts: ts)
+            } else if isHintedDNS(seg) {
+                handleDNS(seg.payload, flavor: .dns, ip: seg.ip, sport: seg.sport, dport: seg.dport,
+                          transport: .udp, frame: frame, ts: ts)
+            } else if options.detectDNSByContent, seg.sport != 137, seg.dport != 137,  // NetBIOS names look like DNS
+                      DNSContentCheck.looksLikeDNS(seg.payload) {
+                dnsByContent += 1
+                handleDNS(seg.payload, flavor: .dns, ip: seg.ip, sport: seg.sport, dport: seg.dport,
+                          transport: .udp, frame: frame, ts: ts)
             }
             return
         }
@@ -327,6 +341,18 @@ public final class CaptureAnalyzer {
         }
     }
 
+    /// DNS recognised by content on ports that are not DNS ports: UDP messages, TCP connections.
+    var dnsByContent = 0
+    var dnsConnectionsByContent = 0
+
+    @inline(__always)
+    func isHintedTLSPort(_ p: UInt16) -> Bool { !options.tlsPorts.isEmpty && options.tlsPorts.contains(p) }
+
+    @inline(__always)
+    func isHintedDNS(_ seg: TransportSegment) -> Bool {
+        !options.dnsPorts.isEmpty && (options.dnsPorts.contains(seg.dport) || options.dnsPorts.contains(seg.sport))
+    }
+
     // MARK: - TCP
 
     /// Ports where TLS starts with the connection (HTTPS, DoT, SMTPS, IMAPS, POP3S, LDAPS, 8443).
@@ -346,9 +372,21 @@ public final class CaptureAnalyzer {
             let srcIsClient = isSYN || seg.dport == serverPort
             return TCPFlowDecision(consumer: DNSStreamWatcher(analyzer: self, flavor: flavor), sourceIsClient: srcIsClient)
         }
+        if isHintedDNS(seg) {
+            let srcIsClient = isSYN || options.dnsPorts.contains(seg.dport)
+            return TCPFlowDecision(consumer: DNSStreamWatcher(analyzer: self, flavor: .dns), sourceIsClient: srcIsClient)
+        }
         let tlsPort = CaptureAnalyzer.isTLSPort(seg.dport) || CaptureAnalyzer.isTLSPort(seg.sport)
+            || isHintedTLSPort(seg.dport) || isHintedTLSPort(seg.sport)
         // Follow TLS ports, every new connection (TLS on odd ports: its SYN/SYN-ACK are the baseline
-        // for judging resets), and mid-stream connections whose client speaks TLS.
+        // for judging resets; DNS is recognised there by content too), and mid-stream connections
+        // whose client speaks TLS or DNS.
+        if !tlsPort && !isSYN && options.detectDNSByContent && DNSContentCheck.looksLikeDNSOverTCP(seg.payload) {
+            // Mid-stream: the side whose message is a query is the client.
+            let srcIsClient = seg.payload.count > 4 && seg.payload[4] & 0x80 == 0
+            dnsConnectionsByContent += 1
+            return TCPFlowDecision(consumer: DNSStreamWatcher(analyzer: self, flavor: .dns), sourceIsClient: srcIsClient)
+        }
         guard tlsPort || isSYN || looksLikeTLSHandshake(seg.payload) else { return nil }
         let srcIsClient: Bool
         if isSYN || looksLikeTLSHandshake(seg.payload) {
@@ -356,13 +394,14 @@ public final class CaptureAnalyzer {
         } else if seg.tcpFlags & TransportSegment.syn != 0 {
             srcIsClient = false  // SYN-ACK
         } else {
-            srcIsClient = CaptureAnalyzer.isTLSPort(seg.dport)
+            srcIsClient = CaptureAnalyzer.isTLSPort(seg.dport) || isHintedTLSPort(seg.dport)
         }
         let client = srcIsClient ? seg.ip.src : seg.ip.dst
         let server = srcIsClient ? seg.ip.dst : seg.ip.src
         let record = tls.open(client: client, clientPort: srcIsClient ? seg.sport : seg.dport, server: server,
                               serverPort: srcIsClient ? seg.dport : seg.sport, input: currentInput, ts: lastTS)
-        let watcher = TLSStreamWatcher(analyzer: self, record: record, sniffing: !tlsPort)
+        let watcher = TLSStreamWatcher(analyzer: self, record: record, sniffing: !tlsPort,
+                                       sniffDNS: !tlsPort && options.detectDNSByContent)
         return TCPFlowDecision(consumer: watcher, sourceIsClient: srcIsClient)
     }
 
@@ -467,6 +506,8 @@ public final class CaptureAnalyzer {
         if certificatesMalformed > 0 { c.append(("tls_certificates_malformed", certificatesMalformed)) }
         if certificatesUnjudged > 0 { c.append(("tls_certificates_unjudged", certificatesUnjudged)) }
         if tlsMalformed > 0 { c.append(("tls_malformed", tlsMalformed)) }
+        if dnsByContent > 0 { c.append(("dns_udp_recognised_by_content", dnsByContent)) }
+        if dnsConnectionsByContent > 0 { c.append(("dns_tcp_connections_recognised_by_content", dnsConnectionsByContent)) }
         s.counters = c
         return s
     }

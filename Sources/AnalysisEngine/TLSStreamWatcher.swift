@@ -19,13 +19,24 @@ final class TLSStreamWatcher: TCPStreamConsumer {
     var clientDone = false
     var serverDone = false
 
-    init(analyzer: CaptureAnalyzer, record: TLSConnectionRecord, sniffing: Bool) {
+    /// On ports that are not TLS ports: when the client's first bytes are a DNS message (with its
+    /// length prefix), the connection is DNS over TCP and `dns` follows it from then on.
+    let sniffDNS: Bool
+    var dns: DNSStreamWatcher?
+    var clientSpoke = false
+
+    init(analyzer: CaptureAnalyzer, record: TLSConnectionRecord, sniffing: Bool, sniffDNS: Bool = false) {
         self.analyzer = analyzer
         self.record = record
         self.sniffing = sniffing
+        self.sniffDNS = sniffDNS
     }
 
     func segment(_ seg: TransportSegment, fromClient: Bool, frame: UInt64, at ts: Timestamp) {
+        if let dns {
+            dns.segment(seg, fromClient: fromClient, frame: frame, at: ts)
+            return
+        }
         // Once the server's hello is in and neither side's bytes are wanted any more, later packets
         // cannot change the judgement (resets, FINs and the server's answer count only before a
         // ServerHello; alerts and certificates come with bytes): skip the bookkeeping.
@@ -38,6 +49,18 @@ final class TLSStreamWatcher: TCPStreamConsumer {
     }
 
     func data(_ bytes: UnsafeRawBufferPointer, fromClient: Bool, frame: UInt64, at ts: Timestamp) -> Bool {
+        if let dns { return dns.data(bytes, fromClient: fromClient, frame: frame, at: ts) }
+        if fromClient && !clientSpoke {
+            clientSpoke = true
+            if sniffDNS && DNSContentCheck.looksLikeDNSOverTCP(bytes) {
+                let watcher = DNSStreamWatcher(analyzer: analyzer, flavor: .dns)
+                watcher.lastFromClient = lastClient
+                watcher.lastFromServer = lastServer
+                dns = watcher
+                analyzer.dnsConnectionsByContent += 1
+                return watcher.data(bytes, fromClient: true, frame: frame, at: ts)
+            }
+        }
         guard let seg = fromClient ? lastClient : lastServer else { return true }
         // One event array for all connections: taken from the analyzer for this call and given
         // back emptied with its capacity, so delivering bytes allocates no array.
@@ -78,11 +101,16 @@ final class TLSStreamWatcher: TCPStreamConsumer {
     }
 
     func gap(fromClient: Bool, bytes: Int) {
+        if let dns {
+            dns.gap(fromClient: fromClient, bytes: bytes)
+            return
+        }
         // A hole in the handshake: the record layer cannot resynchronise.
         if fromClient { clientDone = true } else { serverDone = true }
     }
 
     func closed(_ reason: TCPCloseReason, at ts: Timestamp) {
+        if dns != nil { return }  // DNS over TCP, not TLS
         if isFinished && !record.hasClientHello { return }  // not TLS after all
         analyzer.tls.close(record)
     }

@@ -19,6 +19,10 @@ struct Decode: ParsableCommand {
     var filter: String?
     @Option(name: .long, help: "Write the lines to this file instead of standard output.")
     var output: String?
+    @Option(name: .customLong("dns-port"), help: "Decode UDP and TCP on this port as DNS, like tshark's decode-as (repeatable).")
+    var dnsPorts: [UInt16] = []
+    @Option(name: .customLong("tls-port"), help: "Follow TCP on this port as TLS and UDP as QUIC (repeatable).")
+    var tlsPorts: [UInt16] = []
 
     func run() throws {
         let readers: [PcapFileReader]
@@ -32,6 +36,8 @@ struct Decode: ParsableCommand {
         options.filter = filter
         options.wantDecode = true
         options.trust = nil  // decode lines carry no judgements
+        options.dnsPorts = Set(dnsPorts)
+        options.tlsPorts = Set(tlsPorts)
         let analyzer = CaptureAnalyzer(options: options)
         let multi = readers.count > 1
         analyzer.onDecode = { event in

@@ -95,9 +95,13 @@ final class DNSConformanceTests: XCTestCase {
         var failures: [String] = []
         var listed: [String] = []
         var extra = 0
+        var extraFrames: [String] = []
+        var pendingDNS: [String] = []
         for file in try TestPaths.manifestCaptures(base) {
             let truthURL = base.appendingPathComponent(file + ".dns.tsv")
-            let truth = try loadTruth(truthURL).filter { $0.proto != "dns-in-http2" }
+            let all = try loadTruth(truthURL)
+            let truth = all.filter { !PendingDecodes.isPendingDNS(file: file, proto: $0.proto) }
+            let pendingRows = all.filter { PendingDecodes.isPendingDNS(file: file, proto: $0.proto) }
             let r = try runProcess(TestPaths.dnsaudit, ["decode", base.appendingPathComponent(file).path])
             XCTAssertEqual(r.status, 0, "\(file): decode exited \(r.status): \(r.stderr)")
             var ours: [Int: [[String: Any]]] = [:]
@@ -106,10 +110,20 @@ final class DNSConformanceTests: XCTestCase {
                       let frame = obj["frame"] as? Int, obj["tls"] == nil else { continue }
                 ours[frame, default: []].append(obj)
             }
+            if !pendingRows.isEmpty {
+                pendingDNS.append("\(file): \(pendingRows.count) \(pendingRows[0].proto) messages")
+                // A pending message that is decoded now must leave the pending list.
+                let decodedNow = Set(pendingRows.map(\.frame)).intersection(ours.keys)
+                XCTAssertTrue(decodedNow.isEmpty, "\(file): frames \(decodedNow.sorted()) are pending but decoded now: check them and remove the pending entry")
+            }
             var truthByFrame: [Int: [TruthRow]] = [:]
             for t in truth { truthByFrame[t.frame, default: []].append(t) }
             tsharkMessages += truth.count
-            for (frame, ourMsgs) in ours where truthByFrame[frame] == nil { extra += ourMsgs.count }
+            for (frame, ourMsgs) in ours.sorted(by: { $0.key < $1.key }) where truthByFrame[frame] == nil {
+                extra += ourMsgs.count
+                let m = ourMsgs[0]
+                extraFrames.append("\(file) frame \(frame): \(m["transport"] ?? "?") \(m["sport"] ?? "?")→\(m["dport"] ?? "?")")
+            }
             for frame in truthByFrame.keys.sorted() {
                 let rows = truthByFrame[frame] ?? []
                 let mine = ours[frame] ?? []
@@ -163,6 +177,9 @@ final class DNSConformanceTests: XCTestCase {
         print("DNS conformance: \(matched)/\(compared) tshark-decoded messages match exactly (\(String(format: "%.2f", pct))%); "
               + "\(listed.count) listed differences; \(extra) messages decoded by dnsaudit that tshark does not show")
         for l in listed { print("  listed: \(l)") }
+        // DNS tshark does not show: DNS recognised by content on ports tshark does not decode as DNS.
+        for e in extraFrames { print("  decoded by dnsaudit only: \(e)") }
+        PendingDecodes.printList(dnsCounts: pendingDNS)
         XCTAssertGreaterThan(tsharkMessages, 600)
         XCTAssertTrue(failures.isEmpty, "unlisted differences (\(failures.count)):\n" + failures.prefix(60).joined(separator: "\n"))
     }
@@ -181,4 +198,32 @@ final class DNSConformanceTests: XCTestCase {
 
 extension String {
     var trimmingTrailingDot: String { count > 1 && hasSuffix(".") && !hasSuffix("\\.") ? String(dropLast()) : (self == "." ? "" : self) }
+}
+
+/// ONE list of what the real captures hold that dnsaudit does not decode yet (issue 17 items 3
+/// and 4), with the reason. Printed on every run of both conformance tests. These are not
+/// understood differences (known-differences.tsv lists those): they are work still to do.
+enum PendingDecodes {
+    /// DNS messages tshark finds inside other protocols: `proto` as the truth TSV names it.
+    static let dns: [(proto: String, reason: String)] = [
+        ("dns-in-http2", "DNS over cleartext HTTP/2 (h2c DoH, POST application/dns-message): HTTP/2 framing is not decoded yet (issue 17 item 4)"),
+    ]
+    /// ClientHellos by capture and frame.
+    static let tls: [(file: String, frame: Int, reason: String)] = [
+        ("ndpi/ndpi-dlt_ppp.pcap", 1,
+         "QUIC draft-29 Initial (version 0xff00001d, ALPN hq-29) over DLT_PPP: the frame decodes to UDP 443, but only QUIC v1/v2 Initials are decrypted; draft salts are issue 17 item 3"),
+        ("ndpi/ndpi-doq_adguard.pcapng", 1,
+         "DNS over QUIC draft (ALPN doq-i00) on UDP 784 in a QUIC draft-29 Initial: DoQ ports and draft Initials are issue 17 item 3"),
+    ]
+
+    static func isPendingDNS(file: String, proto: String) -> Bool { dns.contains { $0.proto == proto } }
+
+    static func isPendingTLS(file: String, frame: Int) -> Bool { tls.contains { $0.file == file && $0.frame == frame } }
+
+    static func printList(dnsCounts: [String] = []) {
+        print("PENDING (not decoded yet; not counted as matches or as known differences):")
+        for d in dns { print("  pending DNS \(d.proto): \(d.reason)") }
+        for c in dnsCounts { print("    \(c)") }
+        for t in tls { print("  pending ClientHello \(t.file) frame \(t.frame): \(t.reason)") }
+    }
 }
