@@ -23,6 +23,21 @@ public enum RetiredRoots {
         "Entrust.net Secure Server Certification Authority",
         "Symantec Class 3 Secure Server CA",
         "DigiCert High Assurance EV Root CA",
+        // Symantec's brands (VeriSign, GeoTrust, thawte, Symantec): distrusted by browsers in 2018
+        // (Mozilla's graduated Symantec distrust, Firefox 60/63), then removed from trust stores.
+        "VeriSign Class 3 Public Primary Certification Authority - G3",
+        "VeriSign Class 3 Public Primary Certification Authority - G4",
+        "VeriSign Class 3 Public Primary Certification Authority - G5",
+        "VeriSign Universal Root Certification Authority",
+        "GeoTrust Primary Certification Authority",
+        "GeoTrust Primary Certification Authority - G2",
+        "GeoTrust Primary Certification Authority - G3",
+        "GeoTrust Universal CA",
+        "GeoTrust Universal CA 2",
+        "thawte Primary Root CA - G2",
+        "thawte Primary Root CA - G3",
+        "Symantec Class 3 Public Primary Certification Authority - G4",
+        "Symantec Class 3 Public Primary Certification Authority - G6",
     ]
 
     /// The retired root named in `distinguishedName`, if any.

@@ -37,3 +37,16 @@ final class IPAddressNameTests: XCTestCase {
         XCTAssertFalse(CertificateNames.isIPLiteral("resolver.lab.test") || CertificateNames.isIPLiteral("1.2.3") || CertificateNames.isIPLiteral(""))
     }
 }
+
+/// Chains in old captures that end at roots retired since (Symantec's brands after the 2018
+/// distrust) are recognised, so the untrusted-certificate policy lowers them to info.
+final class RetiredRootTests: XCTestCase {
+    func testSymantecEraRootsAreRetired() {
+        let g5 = "CN=VeriSign Class 3 Public Primary Certification Authority - G5,OU=(c) 2006 VeriSign\\, Inc. - For authorized use only,OU=VeriSign Trust Network,O=VeriSign\\, Inc.,C=US"
+        XCTAssertEqual(RetiredRoots.match(g5), "VeriSign Class 3 Public Primary Certification Authority - G5")
+        XCTAssertEqual(RetiredRoots.match("CN=GeoTrust Primary Certification Authority - G3,O=GeoTrust Inc.,C=US"),
+                       "GeoTrust Primary Certification Authority - G3")
+        XCTAssertNil(RetiredRoots.match("CN=Lab Interception CA,O=Lab Interception"), "an unknown CA is not a retired public root")
+        XCTAssertNil(RetiredRoots.match("CN=VeriSign Class 3 Public Primary Certification Authority - G9,C=US"), "whole names only")
+    }
+}
