@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import truth  # noqa: E402
-from lab import (ADDR, REF_TLS_NAME, ZONE_DATA, Lab, LabError, dnsmasq_cmd, make_pki, run,  # noqa: E402
+from lab import (ADDR, REF_TLS_NAME, RESOLVER_TLS_NAME, ZONE_DATA, Lab, LabError, dnsmasq_cmd, make_pki, run,  # noqa: E402
                  unbound_conf)
 from scenarios import SCENARIOS, Scenario  # noqa: E402
 
@@ -60,8 +60,13 @@ class Ctx:
 def start_services(ctx: Ctx) -> None:
     lab, k = ctx.lab, ctx.pki
     rz = ctx.sc.resolver_zone or ZONE_DATA
+    # the resolver designates its DoT and DoH endpoints (DDR, RFC 9462)
+    ddr = ['local-zone: "resolver.arpa." static',
+           f'local-data: "_dns.resolver.arpa. 300 IN SVCB 1 {RESOLVER_TLS_NAME}. alpn=dot port=853"',
+           f'local-data: "_dns.resolver.arpa. 300 IN SVCB 2 {RESOLVER_TLS_NAME}. alpn=h2 port=443"']
     conf = unbound_conf(ctx.work / "unbound-resolver", interfaces=[ADDR["resolver"], ADDR["resolver2"], ADDR["resolver6"]],
-                        identity="isp-resolver.lab", cert=k.p("resolver.pem"), key=k.p("resolver.key"), zone=rz)
+                        identity="isp-resolver.lab", cert=k.p("resolver.pem"), key=k.p("resolver.key"), zone=rz,
+                        extra_zone_lines=ddr)
     u = lab.spawn("unbound-resolver", lab.svc, ["unbound", "-d", "-c", str(conf)])
     rconf = unbound_conf(ctx.work / "unbound-ref", interfaces=[ADDR["ref"]], identity="ref.lab",
                          cert=k.p("ref.pem"), key=k.p("ref.key"), zone=ZONE_DATA)
@@ -193,8 +198,11 @@ def probe_truth(ctx: Ctx, client: str, role: str, modes: list[str], notes: list[
     exp = []
     lookup = ref_lookup_factory(ctx)
     cap = tcpdump(ctx, f"probe-truth-{role}", ns=client)
+    designated: dict[str, set[int]] = {}
     try:
         for res in ctx.sc.resolvers:
+            designated[res] = ddr_ports(ctx, client, res)
+            notes.append(f"probe truth: DDR of {res}: ports {sorted(designated[res])}")
             for t in ctx.sc.probe_targets:
                 for qt in ("A", "AAAA"):
                     path = dig(ctx, client, res, t, qt)
@@ -237,8 +245,15 @@ def probe_truth(ctx: Ctx, client: str, role: str, modes: list[str], notes: list[
         cap.stop(signal.SIGINT)
     pt_pcap = ctx.work / f"probe-truth-{role}.pcap"
     # blocked encrypted DNS: a SYN to 853/443 never answered, or answered by a RST the server did not send
-    exp += [e for e in truth.tcp_truth(pt_pcap, set(ctx.sc.resolvers), modes, Path(ctx.pki.p("ca.pem")), notes)
-            if e["kind"] == "encrypted-dns.blocked"]
+    # (for a probe, only where the resolver designates that service: DDR, RFC 9462)
+    for e in truth.tcp_truth(pt_pcap, set(ctx.sc.resolvers), modes, Path(ctx.pki.p("ca.pem")), notes):
+        if e["kind"] != "encrypted-dns.blocked":
+            continue
+        if e.get("port") in designated.get(e["subject"]["resolver|server"], set()):
+            e["why"] += " — the resolver designates it (DDR)"
+            exp.append(e)
+        else:
+            notes.append(f"probe truth: {e['why']}, but the resolver does not designate that port (DDR): not required of a probe")
     inj, _ = truth.dns_truth(pt_pcap, lambda q, t: None, modes, [])
     for e in inj:
         if e["kind"] != "dns.injection":
@@ -251,6 +266,20 @@ def probe_truth(ctx: Ctx, client: str, role: str, modes: list[str], notes: list[
         opt["optional"] = True
         exp.append(opt)
     return dedupe(exp)
+
+
+def ddr_ports(ctx: Ctx, client: str, res: str) -> set[int]:
+    """Ports of the encrypted services a resolver designates for itself (DDR: _dns.resolver.arpa SVCB)."""
+    r = run(["dig", f"@{res}", "_dns.resolver.arpa", "SVCB", "+tries=1", "+time=2", "+short"], ns=client, check=False,
+            timeout=20)
+    ports = set()
+    for line in r.stdout.splitlines():
+        for tok in line.split():
+            if tok.startswith("port="):
+                p = tok[5:].strip('"')
+                if p.isdigit():
+                    ports.add(int(p))
+    return ports
 
 
 def identity_truth(ctx: Ctx, client: str, addr: str, modes: list[str], notes: list[str]) -> list[dict]:

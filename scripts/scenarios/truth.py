@@ -79,7 +79,7 @@ def dns_responses(pcap: Path) -> list[dict]:
               "tcp.dstport", "dns.id", "dns.qry.name", "dns.qry.type", "dns.qry.class", "dns.flags.rcode", "dns.a", "dns.aaaa",
               "dns.txt", "dns.count.answers"]
     out = []
-    for row in tshark_fields(pcap, "dns.flags.response == 1", fields):
+    for row in tshark_fields(pcap, "dns.flags.response == 1 and not icmp and not icmpv6", fields):
         (fr, s4, s6, d4, d6, us, ts, ud, td, txid, qn, qt, qc, rc, a, aaaa, txt, anc) = row
         if "," in txid:   # several DNS messages in one TCP segment: rare with dig, skipped
             continue
@@ -183,11 +183,11 @@ def tcp_truth(pcap: Path, resolvers: set[str], modes: list[str], ca_file: Path, 
     # sent by something else on the path (a firewall's REJECT), not by the server
     ttls: dict[str, set[int]] = defaultdict(set)
     for src_, ttl_ in [(norm_addr(a or b), t or h) for a, b, t, h in
-                       tshark_fields(pcap, "(udp or tcp) and not tcp.flags.reset == 1",
+                       tshark_fields(pcap, "(udp or tcp) and not icmp and not icmpv6 and not tcp.flags.reset == 1",
                                      ["ip.src", "ipv6.src", "ip.ttl", "ipv6.hlim"])]:
         if ttl_.split(",")[0].isdigit():
             ttls[src_].add(int(ttl_.split(",")[0]))
-    for row in tshark_fields(pcap, "tcp", fields):
+    for row in tshark_fields(pcap, "tcp and not icmp and not icmpv6", fields):
         fr, st, s4, s6, d4, d6, sp, dp, syn, ack, rst, fin, hs, sni, t4, t6 = row
         src, dst = norm_addr(s4 or s6), norm_addr(d4 or d6)
         ttl = int((t4 or t6).split(",")[0]) if (t4 or t6).split(",")[0].isdigit() else None
@@ -222,8 +222,10 @@ def tcp_truth(pcap: Path, resolvers: set[str], modes: list[str], ca_file: Path, 
             notes.append(f"stream {st}: {s['server']}:{s['port']} refused (RST to the SYN): a service not offered, not a block")
         if not s["synack"] and not s["refused"] and s["port"] in (853, 443) and s["server"] in resolvers:
             how = s.get("forged_rst") or "never answered"
-            exp.append(expect("encrypted-dns.blocked", {"resolver|server": s["server"]}, modes,
-                              f"SYN to {s['server']}:{s['port']}: {how} (stream {st})"))
+            e = expect("encrypted-dns.blocked", {"resolver|server": s["server"]}, modes,
+                       f"SYN to {s['server']}:{s['port']}: {how} (stream {st})")
+            e["port"] = s["port"]
+            exp.append(e)
         if s["rst_from_server"] and s["sni"]:
             exp.append(expect("tls.reset-after-clienthello", {"sni": s["sni"]}, modes,
                               f"ClientHello frame {s['ch']} (SNI {s['sni']}) answered by RST frame {s['rst_from_server']}, no ServerHello"))
@@ -428,6 +430,11 @@ def nft_truth(json_text: str, role: str, resolvers: set[str], modes: list[str], 
                     elif port_i is None and ((daddr and any(_addr_in(x, daddr) for x in resolvers))
                                              or (isinstance(addr, str) and norm_addr(addr) in resolvers)):
                         takes = "firewall.dns-redirect"
+                if takes and dport is None and port_i is None:
+                    # a catch-all DNAT of a resolver address also diverts its DoH (443): true, not required
+                    o = expect("firewall.tls-redirect", subj, modes, "catch-all DNAT of a resolver address: its 443 too")
+                    o["optional"] = True
+                    exp.append(o)
                 if takes:
                     exp.append(expect(takes, subj, modes,
                                       f"{role}: {fam} {table} {chain} handle {r.get('handle')} {kind} "
