@@ -426,7 +426,17 @@ public struct FirewallAuditor: Sendable {
             title = "Approved by policy (encrypted-DNS blocks allowed): " + title
             remediation = "Approved by the policy\(policy.source.map { " (\($0))" } ?? ""); nothing to do."
         }
-        let extra: [(String, SubjectValue)] = [("statement", .string(verdict == "dropped" ? "drop" : "reject"))]
+        var extra: [(String, SubjectValue)] = [("statement", .string(verdict == "dropped" ? "drop" : "reject"))]
+        if doh {
+            // Which resolvers the rule blocks, and where each was learned.
+            var sources: [String] = []
+            if !publicResolvers.isEmpty { sources.append("public resolver list") }
+            for r in ownResolvers {
+                for a in extraResolvers where a.range.overlaps(r) && !sources.contains(a.source) { sources.append(a.source) }
+            }
+            extra.append(("resolvers", .string(dohResolvers.map(\.text).joined(separator: ","))))
+            extra.append(("resolver_source", .string(sources.joined(separator: "; "))))
+        }
         return Finding(kind: FindingKind.firewallEncryptedDNSBlock, severity: severity, confidence: confidence, title: title,
                        subject: ctx.subject(target: target), evidence: [ctx.evidence(sel, extra: extra)], remediation: remediation)
     }

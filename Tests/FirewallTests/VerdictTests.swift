@@ -221,6 +221,8 @@ final class VerdictTests: XCTestCase {
         // The title says where the resolver came from.
         let f = try XCTUnwrap(try audit(nft: Self.filter("\t\tip daddr 10.77.0.53 tcp dport 443 drop"), extra: own).first)
         XCTAssertTrue(f.title.contains("/etc/resolv.conf"), f.title)
+        XCTAssertEqual(fact(f, "resolvers"), "10.77.0.53")
+        XCTAssertEqual(fact(f, "resolver_source"), "nameserver in /etc/resolv.conf")
     }
 
     func testSystemResolversParsing() throws {
