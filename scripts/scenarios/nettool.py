@@ -83,8 +83,35 @@ def tls(addr: str, port: int, sni: str, cafile: str, timeout: float) -> dict:
     return out
 
 
+def dupquery(addr: str, name: str, times: int) -> str:
+    """The same query (same socket, same id) sent `times` times: the resolver answers each copy
+    identically — retransmissions, never an injection."""
+    import struct
+    q = struct.pack("!HHHHHH", 0x5ca1, 0x0100, 1, 0, 0, 0)
+    for label in name.rstrip(".").split("."):
+        q += bytes([len(label)]) + label.encode()
+    q += b"\0" + struct.pack("!HH", 1, 1)
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    got = 0
+    for _ in range(times):
+        s.sendto(q, (addr, 53))
+    try:
+        while got < times:
+            s.recv(4096)
+            got += 1
+    except (socket.timeout, TimeoutError):
+        pass
+    s.close()
+    return f"{got} answers"
+
+
 def main() -> int:
     cmd = sys.argv[1]
+    if cmd == "dupquery":
+        print(dupquery(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 2))
+        return 0
     if cmd == "connect":
         print(connect(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else 3))
     elif cmd == "tls":

@@ -474,7 +474,8 @@ def run_scenario(sc: Scenario, base: Path, binary: Path, modes: list[str], idx: 
             expected += truth.tcp_truth(work / f"{role_of(i)}.pcap", resolvers, wire_modes, ca, notes)
         rule_modes = [m for m in ("offline", "live", "audit") if m in modes]
         for role in rulesets:
-            expected += truth.nft_truth(rulesets[role]["json"].read_text(), role, resolvers, rule_modes)
+            expected += truth.nft_truth(rulesets[role]["json"].read_text(), role, resolvers, rule_modes,
+                                        rulesets[role]["nft"].read_text())
             expected += truth.legacy_truth(rulesets[role]["legacy"].read_text(), role, resolvers, rule_modes)
         probe_modes = [m for m in ("probe", "live", "audit") if m in modes]
         if probe_modes:

@@ -102,6 +102,31 @@ table inet sc_filter {{
         "-A LIBVIRT_INP -i virbr0 -p udp -m udp --dport 67 -j ACCEPT",
     ):
         run(["iptables-nft"] + cmd.split(), ns=lab.router)
+    # Docker's embedded DNS on the client: DNS sent to 127.0.0.11:53 is remapped to the same
+    # address on another port (the daemon's resolver) — nobody's DNS goes elsewhere
+    for cmd in (
+        "-t nat -N DOCKER_OUTPUT",
+        "-t nat -N DOCKER_POSTROUTING",
+        "-t nat -A OUTPUT -d 127.0.0.11/32 -j DOCKER_OUTPUT",
+        "-t nat -A POSTROUTING -d 127.0.0.11/32 -j DOCKER_POSTROUTING",
+        "-t nat -A DOCKER_OUTPUT -d 127.0.0.11/32 -p tcp -m tcp --dport 53 -j DNAT --to-destination 127.0.0.11:40053",
+        "-t nat -A DOCKER_OUTPUT -d 127.0.0.11/32 -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.11:50053",
+        "-t nat -A DOCKER_POSTROUTING -s 127.0.0.11/32 -p tcp -m tcp --sport 40053 -j SNAT --to-source :53",
+        "-t nat -A DOCKER_POSTROUTING -s 127.0.0.11/32 -p udp -m udp --sport 50053 -j SNAT --to-source :53",
+    ):
+        run(["iptables-nft"] + cmd.split(), ns=lab.client)
+    # an SSH port-forward and IPv6 masquerade on the router
+    lab.nft(lab.router, f"""table ip6 sc_nat6 {{
+    chain postrouting {{
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname "{lab.if_router_s}" ip6 saddr fd99:1::/64 masquerade
+    }}
+    chain prerouting {{
+        type nat hook prerouting priority dstnat; policy accept;
+        iifname "{lab.if_router_s}" tcp dport 2222 dnat to [fd99:1::1]:22
+    }}
+}}
+""", "router-clean6")
     # a local caching stub on the client (dnsmasq on 127.0.0.1:53, forwarding to the real resolver)
     p = lab.spawn("client-stub", lab.client, dnsmasq_cmd(["127.0.0.1"], [], [f"--server={A['resolver']}", "--cache-size=100"]))
     lab.wait_listening(lab.client, p, ["127.0.0.1:53"])
@@ -263,7 +288,9 @@ SCENARIOS: list[Scenario] = [
     Scenario("dnat-rogue", "router DNATs udp+tcp 53 (nft prerouting) to a rogue dnsmasq", s_dnat),
     Scenario("clean-a", "clean control A: port-forwards, masquerade, accepts, rate limit, Docker/libvirt rules, local stub",
              s_clean_a, extra_traffic=[f"dig @127.0.0.1 {n} A +tries=1 +time=2 >/dev/null" for n in
-                                       ("www.lab.test", "mail.lab.test", "api.lab.test")]),
+                                       ("www.lab.test", "mail.lab.test", "api.lab.test")]
+             + [f"python3 {HERE / 'nettool.py'} dupquery {A['resolver']} www.lab.test 3 >/dev/null",
+                f"python3 {HERE / 'nettool.py'} dupquery {A['resolver']} api.lab.test 2 >/dev/null"]),
     Scenario("local-redirect", "client nat output redirect of DNS to a local forwarder (dnsmasq -> rogue)",
              s_local_redirect, decode_ports=[5354]),
     Scenario("iptables-nft-dnat", "router DNAT udp+tcp 53 to the rogue with iptables-nft", s_iptables("iptables-nft")),

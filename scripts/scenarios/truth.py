@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import subprocess
 import tempfile
 from collections import defaultdict
@@ -367,7 +368,43 @@ def _verdict_targets(e: dict) -> list[tuple[str, dict | None]]:
     return out
 
 
-def nft_truth(json_text: str, role: str, resolvers: set[str], modes: list[str], origin_hint: str = "nft") -> list[dict]:
+def nft_text_rules(text: str) -> dict:
+    """(family, table, chain, handle) -> rule line of an `nft -a list ruleset` text listing (it
+    translates iptables-nft targets that the JSON shows only as xt)."""
+    out, fam, table, chain = {}, None, None, None
+    for line in text.splitlines():
+        m = re.match(r"\s*table (\S+) (\S+) \{", line)
+        if m:
+            fam, table, chain = m.group(1), m.group(2), None
+            continue
+        m = re.match(r"\s*chain (\S+) \{", line)
+        if m:
+            chain = m.group(1)
+            continue
+        m = re.search(r"# handle (\d+)$", line)
+        if m and chain:
+            out[(fam, table, chain, int(m.group(1)))] = line.strip()
+    return out
+
+
+def _xt_nat_from_text(line: str):
+    m = re.search(r"\bdnat (?:ip6? )?to (\S+)", line)
+    if m:
+        t = m.group(1)
+        if t.startswith("["):
+            a, _, p = t[1:].partition("]:")
+            return a, (p or None)
+        if t.count(":") == 1:
+            a, p = t.split(":")
+            return a or None, p
+        return t, None
+    m = re.search(r"\bredirect to :(\d+)", line)
+    if m:
+        return None, m.group(1)
+    return None
+
+
+def nft_truth(json_text: str, role: str, resolvers: set[str], modes: list[str], text: str = "") -> list[dict]:
     try:
         items = json.loads(json_text).get("nftables", []) if json_text.strip() else []
     except json.JSONDecodeError:
@@ -394,6 +431,8 @@ def nft_truth(json_text: str, role: str, resolvers: set[str], modes: list[str], 
                 return e["xt"]["name"].lower(), None, None
         return None
 
+    text_rules = nft_text_rules(text) if text else {}
+
     def block_verdict(exprs):
         for e in exprs:
             if isinstance(e, dict) and ("drop" in e or "reject" in e):
@@ -415,9 +454,17 @@ def nft_truth(json_text: str, role: str, resolvers: set[str], modes: list[str], 
             subj = {"handle": r.get("handle"), "chain": chain, "table": table}
             if nt and ctype == "nat":
                 kind, addr, port = nt
+                if addr is None and port is None:
+                    tx = _xt_nat_from_text(text_rules.get((fam, table, chain, r.get("handle")), ""))
+                    if tx:
+                        addr, port = tx
                 port_i = int(port) if isinstance(port, (int, str)) and str(port).isdigit() else None
                 takes = None
-                if dport is not None:
+                same_host = (isinstance(addr, str) and daddr is not None and len(daddr) == 1
+                             and norm_addr(addr) == norm_addr(next(iter(daddr))))
+                if same_host:
+                    pass  # a port remap on the very address asked (Docker's 127.0.0.11): nobody's DNS goes elsewhere
+                elif dport is not None:
                     if dport & DNS_PORTS:
                         takes = "firewall.dns-redirect"
                     elif dport & TLS_PORTS:
