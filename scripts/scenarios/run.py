@@ -669,7 +669,10 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="sc-run-", dir=args.workdir or None))
     binary = base / "dnsaudit"
     shutil.copy2(src, binary)   # a rebuild by someone else does not change it mid-run
-    print(f"work dir {base}; binary {src} (copied); modes {','.join(modes)}; {len(chosen)} scenario(s)", flush=True)
+    import hashlib
+    digest = hashlib.sha256(binary.read_bytes()).hexdigest()[:16]
+    print(f"work dir {base}; binary {src} (copied, sha256 {digest}…, built {time.strftime('%H:%M:%S', time.gmtime(src.stat().st_mtime))} UTC); "
+          f"modes {','.join(modes)}; {len(chosen)} scenario(s)", flush=True)
     t0 = time.time()
     outs = []
     for i, sc in enumerate(chosen):
@@ -686,6 +689,7 @@ def main() -> int:
     (base / "summary.txt").write_text(table)
     (base / "summary.json").write_text(json.dumps(outs, indent=2, default=str))
     bad = any(o["error"] or any(o["modes"][m]["missed"] or o["modes"][m]["false_alarms"] for m in modes) for o in outs)
+    binary.unlink(missing_ok=True)   # the copy is large; its digest is in the first line
     print(f"details: {base}/<scenario>/details.json, summary: {base}/summary.txt")
     if not args.keep and not bad:
         shutil.rmtree(base, ignore_errors=True)
