@@ -291,8 +291,11 @@ public struct FirewallAuditor: Sendable {
         let isDNS = kind == FindingKind.firewallDNSRedirect
         let service = isDNS ? "DNS" : "HTTPS/TLS"
         let target = rr.target(forPort: servicePorts.first)
-        let toDoH = sel.destinations.map { d in d.contains { r in resolvers.contains { $0.overlaps(r) } } }
-        // A rule without a port match still targets DNS/TLS when it names public resolvers.
+        let toDoH = sel.destinations.map { d in
+            d.contains { r in resolvers.contains { $0.overlaps(r) } || extraResolvers.contains { $0.range.overlaps(r) } }
+        }
+        // A rule without a port match still targets DNS/TLS when it names resolvers (public ones,
+        // or those this machine uses or a capture showed answering DNS).
         let specific = sel.portsNamed || namedByTarget || toDoH == true
         let portsText = sel.portsNamed || namedByTarget
             ? "\(sel.transportText) " + servicePorts.map(String.init).joined(separator: ",")

@@ -187,6 +187,18 @@ final class VerdictTests: XCTestCase {
         }
     }
 
+    /// A catch-all DNAT of one address (every port) is a DNS hijack when that address is a
+    /// resolver — this machine's, or one a capture showed answering — not only a public one.
+    func testCatchAllDNATOfAKnownResolver() throws {
+        let rules = Self.nat("\t\tip daddr 10.77.10.54 dnat to 10.77.20.53")
+        let unknown = try audit(nft: rules)
+        XCTAssertTrue(unknown.allSatisfy { $0.severity <= .low }, unknown.map(describe).joined(separator: "; "))
+        let own = [try XCTUnwrap(ResolverAddress("10.77.10.54", source: "answering DNS in the capture"))]
+        let known = try audit(nft: rules, extra: own)
+        let dns = known.filter { $0.kind == FindingKind.firewallDNSRedirect }
+        XCTAssertEqual(dns.map(\.severity), [.high], known.map(describe).joined(separator: "; "))
+    }
+
     func testLoopbackStubRemapIsInfo() throws {
         let findings = try audit(nft: Self.nat("\t\tip daddr 127.0.0.11 udp dport 53 dnat to 127.0.0.11:58455", hook: "output"))
         XCTAssertEqual(findings.count, 1)
