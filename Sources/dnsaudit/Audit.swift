@@ -115,7 +115,7 @@ struct Audit: ParsableCommand {
             progress("audit: reading the live ruleset")
             do {
                 let read = try LiveRulesetReader.read()
-                let result = FirewallAuditor(policy: plan.firewall).audit(read.rulesets.map { RulesetInput(ruleset: $0.ruleset, name: $0.name) })
+                let result = FirewallAuditor(policy: plan.firewall, extraResolvers: machineResolvers()).audit(read.rulesets.map { RulesetInput(ruleset: $0.ruleset, name: $0.name) })
                 rules = result
                 inputs += read.rulesets.map(rulesetInput)
                 notes += read.notes + result.notes
