@@ -140,8 +140,8 @@ public enum HandshakeCut: Sendable, Equatable {
 public struct HandshakeCutEvidence: Sendable {
     public var endpoint: TLSEndpoint
     public var cut: HandshakeCut
-    /// A control shows the path works otherwise (the same server with another name, a reference's
-    /// address for the same name): nil when nothing was compared.
+    /// A control shows the path works otherwise (the same server without this name, a reference's
+    /// address for the same name): nil when nothing was compared; false when the control fails too.
     public var controlWorks: Bool?
 
     public init(endpoint: TLSEndpoint, cut: HandshakeCut, controlWorks: Bool? = nil) {
@@ -156,8 +156,10 @@ extension FindingPolicy {
     /// `tls.handshake-alert` (a fatal alert). Encrypted DNS endpoints go to `encryptedDNSBlocked`.
     ///
     /// - a reset that looks injected (IP TTL / IP ID): high / likely;
-    /// - a reset or close without such marks: medium — likely when a control works, else possible;
-    /// - silence after the ClientHello: medium — likely when a control works, else possible;
+    /// - a reset or close without such marks, or silence after the ClientHello: medium / likely when
+    ///   a control works (the same server without this name, a reference's address), medium /
+    ///   possible when there was none (a capture), low / possible when the control fails as well
+    ///   (the server fails for every name: its own problem, not filtering);
     /// - a fatal alert from the server: low / likely (the server refused; not interference).
     public static func handshakeCut(_ e: HandshakeCutEvidence, evidence: [Evidence]) -> Finding {
         let ep = e.endpoint
@@ -173,18 +175,24 @@ extension FindingPolicy {
             let verb: String
             if case .closed = e.cut { verb = "closed" } else { verb = "reset" }
             return Finding(
-                kind: FindingKind.tlsResetAfterClientHello, severity: .medium, confidence: controlled ? .likely : .possible,
-                title: "TLS to \(ep.sniText) (\(ep.server):\(ep.port)) was \(verb) right after the ClientHello",
+                kind: FindingKind.tlsResetAfterClientHello, severity: e.controlWorks == false ? .low : .medium,
+                confidence: controlled ? .likely : .possible,
+                title: "TLS to \(ep.sniText) (\(ep.server):\(ep.port)) was \(verb) right after the ClientHello"
+                    + (controlled ? ", while a handshake without this name succeeds" : e.controlWorks == false ? ", as is a handshake without this name" : ""),
                 subject: ep.subject(), evidence: evidence,
                 remediation: controlled
-                    ? "The handshake fails only here while a control succeeds: a middlebox that filters by SNI is likely. Compare with another network or a VPN."
-                    : "The server or a device in front of it refused the handshake for this name; check the server's TLS configuration and any firewall or proxy in between.")
+                    ? "The handshake fails only for this name while a control succeeds: a middlebox that filters by SNI is likely. Compare with another network or a VPN."
+                    : "The server or a device in front of it refused the handshake; check the server's TLS configuration and any firewall or proxy in between.")
         case .silence:
             return Finding(
-                kind: FindingKind.tlsHandshakeTimeout, severity: .medium, confidence: controlled ? .likely : .possible,
-                title: "ClientHello for \(ep.sniText) to \(ep.server):\(ep.port) got no answer",
+                kind: FindingKind.tlsHandshakeTimeout, severity: e.controlWorks == false ? .low : .medium,
+                confidence: controlled ? .likely : .possible,
+                title: "ClientHello for \(ep.sniText) to \(ep.server):\(ep.port) got no answer"
+                    + (controlled ? ", while a handshake without this name succeeds" : e.controlWorks == false ? ", nor does one without this name" : ""),
                 subject: ep.subject(), evidence: evidence,
-                remediation: "Silent drops after the ClientHello are how SNI filtering often looks; compare with another network.")
+                remediation: controlled
+                    ? "Silent drops after the ClientHello for one name only are how SNI filtering looks; compare with another network or a VPN."
+                    : "The server does not answer TLS here; check it and any firewall or proxy in between.")
         case .alert(let name):
             return Finding(
                 kind: FindingKind.tlsHandshakeAlert, severity: .low, confidence: .likely,

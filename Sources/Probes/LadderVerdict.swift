@@ -94,7 +94,7 @@ public enum LadderVerdict {
             let server = failedConn?.address ?? ""
             let evidence = pathSteps.map { Evidence(source: "probe", detail: "\($0.layer): \($0.detail)") }
             let endpoint = TLSEndpoint(sni: CertificateNames.isIPLiteral(t.host) ? nil : t.host, server: server, port: t.port)
-            let control: Bool? = refTried ? refWorks : nil
+            let control: Bool? = l.sniControls[server] ?? (refTried ? refWorks : nil)
             switch (broken.layer, e) {
             case ("tls", .connectionReset?):
                 findings.append(FindingPolicy.handshakeCut(HandshakeCutEvidence(endpoint: endpoint, cut: .reset(injectedMarks: []), controlWorks: control),

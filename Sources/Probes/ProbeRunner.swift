@@ -65,6 +65,9 @@ public struct LadderResult: Sendable {
     public var dnsComparison: AnswerComparisonResult?
     public var connections: [(address: String, fromReference: Bool, outcome: ConnectOutcome)] = []
     public var steps: [LadderStep] = []
+    /// Address → did a TLS handshake without the target's name (no SNI) complete, tried when the
+    /// handshake with the name was reset or went unanswered: does the failure follow the name?
+    public var sniControls: [String: Bool] = [:]
 }
 
 /// Everything a probe run found, before certificate judgement (done synchronously by the caller).
@@ -380,7 +383,16 @@ public struct ProbeRunner: Sendable {
             if case .success(let ms)? = o.tcp { step("tcp", true, "\(label):\(t.port) connected in \(Int(ms)) ms") }
             if t.tls {
                 switch o.tls {
-                case .failure(let e)?: step("tls", false, "\(label): TLS with SNI \(t.host) \(e)")
+                case .failure(let e)?:
+                    step("tls", false, "\(label): TLS with SNI \(t.host) \(e)")
+                    if !fromRef && !IPText.isIPv4(t.host) && !IPText.isIPv6(t.host) && [.connectionReset, .closed, .timeout].contains(e) {
+                        // The control: the same address without the name (no SNI is sent for an address).
+                        let c = await TLSConnectProbe.run(address: address, port: t.port, sni: address, host: address, httpPath: nil, timeout: timeout)
+                        let ok: Bool
+                        if case .success? = c.tls { ok = true } else { ok = false }
+                        r.sniControls[address] = ok
+                        step("tls-control", true, "\(label): TLS without SNI " + (ok ? "completes" : "fails as well (\(c.firstFailure?.error.description ?? "?"))"))
+                    }
                 case .success?: step("tls", true, "\(label): TLS handshake with SNI \(t.host) done (\(o.chain.count) certificate(s))")
                 case nil: break
                 }
@@ -506,16 +518,49 @@ public struct ProbeRunner: Sendable {
             let o = await TLSConnectProbe.run(address: enc.host, port: enc.port, sni: nil, host: enc.host, httpPath: nil,
                                               timeout: config.settings.timeout)
             let service: EncryptedDNSBlockedEvidence.Service = enc.transport == .dot ? .dot : .doh
-            guard case .failure(let e)? = o.tcp else {
-                out.inputs.append(ReportInput(kind: "probe", name: "\(service.rawValue) of \(host)",
-                                              facts: [("endpoint", .string(enc.description)), ("tcp", .string("connects"))]))
-                continue
-            }
+            let e: ResolverError
             let failure: EncryptedDNSBlockedEvidence.Failure
-            switch e {
-            case .connectionRefused: failure = .refused
-            case .unreachable: failure = .noRoute
-            default: failure = .noAnswerToSYN
+            var tcpConnected = false
+            if case .failure(let tcpError)? = o.tcp {
+                e = tcpError
+                switch tcpError {
+                case .connectionRefused: failure = .refused
+                case .unreachable: failure = .noRoute
+                default: failure = .noAnswerToSYN
+                }
+            } else {
+                tcpConnected = true
+                // TCP connects: does the service answer? A handshake cut or left unanswered while plain
+                // DNS works is SNI/port filtering; a certificate or HTTP problem is the server's own.
+                var answered: ResolverError?
+                do {
+                    let c = try ResolverClient(endpoint: enc, settings: config.settings, group: ResolverEventLoops.shared)
+                    do {
+                        _ = try await c.query(config.checkName, type: DNSType.a)
+                    } catch {
+                        answered = ResolverError.classify(error)
+                    }
+                    await c.close()
+                } catch {
+                    answered = ResolverError.classify(error)
+                }
+                switch answered {
+                case nil:
+                    out.inputs.append(ReportInput(kind: "probe", name: "\(service.rawValue) of \(host)",
+                                                  facts: [("endpoint", .string(enc.description)), ("tcp", .string("connects")), ("answers", .string("yes"))]))
+                    continue
+                case .timeout?:
+                    e = .timeout
+                    failure = .helloUnanswered
+                case .connectionReset?, .closed?:
+                    e = answered ?? .closed  // the reset or close itself
+                    failure = .cutAfterClientHello(injectedMarks: [])
+                case let other?:
+                    out.inputs.append(ReportInput(kind: "probe", name: "\(service.rawValue) of \(host)",
+                                                  facts: [("endpoint", .string(enc.description)), ("tcp", .string("connects")), ("answers", .string("no: \(other)"))]))
+                    out.notes.append("\(service.rawValue) to \(host):\(enc.port) connects but fails: \(other) — the server's problem, not a block")
+                    continue
+                }
             }
             out.inputs.append(ReportInput(kind: "probe", name: "\(service.rawValue) of \(host)",
                                           facts: [("endpoint", .string(enc.description)), ("tcp", .string("\(e)")),
@@ -528,7 +573,8 @@ public struct ProbeRunner: Sendable {
             }
             if let f = FindingPolicy.encryptedDNSBlocked(
                 EncryptedDNSBlockedEvidence(server: host, port: enc.port, service: service, failure: failure, offered: why, plainDNSWorks: plainWorks),
-                evidence: [Evidence(source: "probe", detail: "TCP connect to \(enc.host):\(enc.port) for \(enc): \(e)"),
+                evidence: [Evidence(source: "probe", detail: tcpConnected ? "TCP to \(enc.host):\(enc.port) connects, then \(enc): \(e)"
+                                        : "TCP connect to \(enc.host):\(enc.port) for \(enc): \(e)"),
                            Evidence(source: "probe", detail: plainText)]) {
                 out.findings.append(f)
             } else {

@@ -149,6 +149,17 @@ final class OnePolicyPerKindTests: XCTestCase {
         XCTAssertEqual(probed?.severity, .medium)
         XCTAssertEqual(probed?.confidence, .possible)
 
+        // The probe's control — the same address without the name — decides how much it says.
+        var named = ladder(outcome: o, steps: [step("tcp", true, "connected"), step("tls", false, "connection reset")])
+        named.sniControls[Self.server] = true
+        let onlyThisName = LadderVerdict.assess([named], judge: CertificateJudge()).findings.first
+        XCTAssertEqual(onlyThisName?.severity, .medium)
+        XCTAssertEqual(onlyThisName?.confidence, .likely, "the failure follows the name: SNI filtering is likely")
+        named.sniControls[Self.server] = false
+        let everyName = LadderVerdict.assess([named], judge: CertificateJudge()).findings.first
+        XCTAssertEqual(everyName?.severity, .low, "the server fails without the name too: its own problem")
+        XCTAssertEqual(onlyThisName?.id, everyName?.id, "one subject whatever the control says")
+
         // With the capture's marks of injection, the same policy raises it.
         let injected = captureFindings(build: { r in
             r.segment(PacketFacts(frame: 5, ts: Timestamp(seconds: 1_000, nanoseconds: 3_000_000), fromClient: false, ttl: 250, ipID: 0, flags: 0x04), payloadLength: 0)

@@ -182,6 +182,59 @@ final class ProbeVerdictTests: XCTestCase {
         XCTAssertTrue(r.raw.contains("\(ProbeLab.webAddress):443 connected"), "the ladder connects to the resolver's own answer\n\(r.described)")
     }
 
+    // MARK: - SNI filtering: the probe's control tells it from a broken server; DoT cut by name
+
+    /// The router resets TLS whose ClientHello names `name` (iptables string match), or drops it.
+    private func sniFilter(_ lab: ProbeLab, _ name: String, port: Int, target: String) throws {
+        guard let iptables = Requirements.findTool("iptables", preferring: ["/usr/sbin", "/sbin"]) else {
+            throw ProbeLabTools.skip("iptables is not installed: no SNI filter can be built")
+        }
+        let rule = ["-A", "FORWARD", "-p", "tcp", "--dport", String(port), "-m", "string", "--string", name, "--algo", "bm", "-j"]
+            + (target == "REJECT" ? ["REJECT", "--reject-with", "tcp-reset"] : [target])
+        let r = try lab.exec(lab.routerNS, [iptables] + rule)
+        if r.status != 0 {
+            throw ProbeLabTools.skip("the iptables string match is not available here: \(r.output.prefix(200))")
+        }
+    }
+
+    func testSNIResetIsJudgedAgainstAControlWithoutTheName() throws {
+        guard let python3 = try ProbeLabTools.require().python3 else {
+            throw ProbeLabTools.skip("python3 is not installed: the threaded web server cannot run")
+        }
+        let (lab, pki) = try makeLab("l")
+        // A threaded HTTPS server on the web address (openssl s_server serves one connection at a
+        // time and stays stuck on the one the filter reset, so it could not answer the control).
+        let script = lab.file("web.py")
+        try ThreadedWebServer.source.write(to: script, atomically: true, encoding: .utf8)
+        let web = try lab.spawn(lab.servicesNS, name: "web8443", [python3, script.path, ProbeLab.webAddress, "8443", pki.webCert.path, pki.webKey.path])
+        try lab.waitListening(lab.servicesNS, web, ["\(ProbeLab.webAddress):8443"])
+        try sniFilter(lab, ProbeLab.webName, port: 8443, target: "REJECT")
+        let r = try probe(lab, ProbeLab.probeArguments(targets: ["https://\(ProbeLab.webName):8443/"], caFile: pki.caCert))
+        let resets = r.findings(kind: "tls.reset-after-clienthello")
+        XCTAssertEqual(resets.count, 1, "the reset is found\n\(r.described)")
+        if let f = resets.first {
+            XCTAssertEqual(f["severity"] as? String, "medium", "\(r.described)")
+            XCTAssertEqual(f["confidence"] as? String, "likely", "a handshake without the name completes: the reset follows the name\n\(r.described)")
+            XCTAssertEqual(ProbeReport.subject(f)["sni"] as? String, ProbeLab.webName)
+        }
+        XCTAssertTrue(r.findings(kind: "probe.unreachable").isEmpty, "\(r.described)")
+        XCTAssertTrue(r.findings(kind: "encrypted-dns.blocked").isEmpty, "DoH to the resolver has another name: not filtered\n\(r.described)")
+    }
+
+    func testDoTDroppedAfterTheHelloWhilePlainDNSAnswers() throws {
+        let (lab, pki) = try makeLab("m")
+        try sniFilter(lab, ProbeLab.resolverTLSName, port: 853, target: "DROP")
+        let r = try probe(lab, ProbeLab.probeArguments(targets: [], caFile: pki.caCert))
+        let blocked = r.findings(kind: "encrypted-dns.blocked")
+        XCTAssertEqual(blocked.count, 1, "DoT to the resolver under test is cut by name\n\(r.described)")
+        if let f = blocked.first {
+            XCTAssertEqual((ProbeReport.subject(f)["port"] as? NSNumber)?.intValue, 853)
+            XCTAssertEqual(f["severity"] as? String, "high", "only the encrypted path fails, plain DNS answers\n\(r.described)")
+            XCTAssertTrue(ProbeReport.text(f).contains("connects, then"), "TCP connected, the hello got no answer: \(ProbeReport.text(f))")
+        }
+        XCTAssertTrue(r.notes.contains { $0.contains("reference \(ProbeLab.dotReference) unavailable") }, "the reference itself is only a note\n\(r.described)")
+    }
+
     private func waitForLine(_ p: SpawnedProcess, _ line: String, in lab: ProbeLab, timeout: TimeInterval = 10) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
@@ -259,5 +312,36 @@ enum InjectorScript {
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0x4242, 0, 64, 17, 0,
                          socket.inet_aton(resolver), socket.inet_aton(src))
         raw.sendto(ip + udp, (src, 0))
+    """#
+}
+
+/// A threaded HTTPS server (python3): each connection's handshake runs in its own thread.
+enum ThreadedWebServer {
+    static let source = #"""
+    # Usage: web.py ADDR PORT CERT KEY
+    import http.server, socketserver, ssl, sys
+    addr, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def setup(self):
+            self.request.settimeout(10)
+            self.request = ctx.wrap_socket(self.request, server_side=True)
+            super().setup()
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "3")
+            self.end_headers()
+            self.wfile.write(b"ok\n")
+        def log_message(self, *a):
+            pass
+
+    class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+        daemon_threads = True
+        def handle_error(self, request, client_address):
+            pass
+
+    Server((addr, port), Handler).serve_forever()
     """#
 }
