@@ -111,14 +111,7 @@ public enum LadderVerdict {
                 findings.append(FindingPolicy.handshakeCut(HandshakeCutEvidence(endpoint: endpoint, cut: .alert(name: reason), controlWorks: control),
                                                            evidence: evidence))
             default:
-                let failure: UnreachableEvidence.Failure
-                switch e {
-                case .connectionRefused?: failure = .refused
-                case .unreachable?: failure = .noRoute
-                case .timeout?: failure = .timeout
-                case let other?: failure = .other(other.description)
-                case nil: failure = .other(broken.detail)
-                }
+                let failure = e?.reachability ?? .other(broken.detail)
                 findings.append(FindingPolicy.probeUnreachable(
                     UnreachableEvidence(target: t.host, server: server, port: t.port,
                                         layer: UnreachableEvidence.Layer(rawValue: broken.layer) ?? .tcp, failure: failure,
@@ -143,6 +136,18 @@ public enum LadderVerdict {
             g.title = "Consistent after all: " + f.title + "; the address serves a trusted certificate for the name (tls-verified)"
             g.evidence.append(Evidence(source: "probe", detail: "the TLS handshake to the path's address validated for \(q): a CDN answering differently, not a forgery"))
             return g
+        }
+    }
+}
+
+extension ResolverError {
+    /// How a connection or query failed, as a reachability diagnosis.
+    var reachability: UnreachableEvidence.Failure {
+        switch self {
+        case .connectionRefused: return .refused
+        case .unreachable: return .noRoute
+        case .timeout: return .timeout
+        default: return .other(description)
         }
     }
 }

@@ -615,15 +615,8 @@ public struct ProbeRunner: Sendable {
                                       facts: steps.enumerated().map { ("step\($0.offset + 1)", .string($0.element)) }))
         await checkEncrypted(t.host, offered: offered.filter { $0.1 != .observedWorking }, plain: plain, into: &out)
         if case .failure(let u) = plain.udp, case .failure(let tc) = plain.tcp {
-            let failure: UnreachableEvidence.Failure
-            switch u {
-            case .connectionRefused: failure = .refused
-            case .unreachable: failure = .noRoute
-            case .timeout: failure = .timeout
-            default: failure = .other(u.description)
-            }
             out.findings.append(FindingPolicy.probeUnreachable(
-                UnreachableEvidence(target: t.host, server: t.host, port: 53, layer: .dns, failure: failure,
+                UnreachableEvidence(target: t.host, server: t.host, port: 53, layer: .dns, failure: u.reachability,
                                     detail: "plain DNS over UDP: \(u); over TCP: \(tc)", referenceAddressWorks: nil),
                 evidence: [Evidence(source: "probe", detail: steps.joined(separator: " → "))]))
             out.notes.append("\(t) (a resolver): \(steps.joined(separator: " → ")) — DNS is the broken layer")

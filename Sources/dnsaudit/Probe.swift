@@ -14,7 +14,11 @@ struct Probe: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Active checks: resolver identity, NXDOMAIN canary, DNSSEC, encrypted-DNS reachability, and a DNS → TCP → TLS → HTTP ladder per target.",
         discussion: """
-        TARGET is a host name, host:port, or an https:// or http:// URL. The resolvers under test are \
+        TARGET is a host name, host:port, or an https:// or http:// URL; a TARGET that is a resolver's \
+        address (a --resolver, this machine's, the local stub, a well-known public one) gets the \
+        resolver checks (plain DNS over UDP and TCP, DoT and DoH where offered) instead of the web ladder. \
+        The ladder's lookup holds on after the first UDP answer to hear an injector racing the resolver. \
+        The resolvers under test are \
         the system's (/etc/resolv.conf, and systemd-resolved's upstreams) unless --resolver is given. \
         References default to public DoH/DoT services at IP-literal addresses (so a hijacked resolver \
         cannot poison the bootstrap); --reference replaces them.
