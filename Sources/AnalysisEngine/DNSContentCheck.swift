@@ -5,7 +5,7 @@
 /// a query with RCODE 0) and the question and every record the counts announce parse exactly to
 /// the payload's end: names of labels 1…63 bytes long (255 bytes at most), compression pointers
 /// only in records and only backwards, RDATA inside the message.
-enum DNSContentCheck {
+public enum DNSContentCheck {
     /// The shortest DNS message with a question: header, the root name, type and class.
     static let minimumLength = 12 + 1 + 4
     /// Records walked at most (a message of 512 bytes holds fewer).
@@ -15,7 +15,7 @@ enum DNSContentCheck {
     static func be16(_ p: UnsafeRawBufferPointer, _ i: Int) -> Int { Int(p[i]) << 8 | Int(p[i + 1]) }
 
     /// Is this UDP payload (or TCP message, without its length prefix) a DNS message?
-    static func looksLikeDNS(_ p: UnsafeRawBufferPointer) -> Bool {
+    public static func looksLikeDNS(_ p: UnsafeRawBufferPointer) -> Bool {
         guard p.count >= minimumLength, be16(p, 4) == 1 else { return false }  // exactly one question
         let flags = be16(p, 2)
         let opcode = (flags >> 11) & 0x0F
@@ -42,7 +42,7 @@ enum DNSContentCheck {
     }
 
     /// A length-prefixed DNS message (RFC 1035 §4.2.2) whose whole first message is in `p`.
-    static func looksLikeDNSOverTCP(_ p: UnsafeRawBufferPointer) -> Bool {
+    public static func looksLikeDNSOverTCP(_ p: UnsafeRawBufferPointer) -> Bool {
         guard p.count >= 2 + minimumLength else { return false }
         let length = be16(p, 0)
         guard length >= minimumLength, p.count >= 2 + length else { return false }

@@ -21,6 +21,11 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
         if let s, s.id != m.id { fatalError("summary and parse disagree on the id") }
         for rr in m.answers + m.authority + m.additional { _ = rr.rdata.presentation }
     }
+    // DNS recognised by content on odd ports: whatever passes the strict check must parse.
+    if DNSContentCheck.looksLikeDNS(bytes), case .failure = DNSMessage.parse(bytes) {
+        fatalError("DNSContentCheck accepts a message DNSMessage.parse rejects")
+    }
+    _ = DNSContentCheck.looksLikeDNSOverTCP(bytes)
     // TLS: a ClientHello body (the quick checks must agree with the full parse), a ServerHello
     // body, and a record stream.
     let ch = ClientHello.parse(bytes)
@@ -43,7 +48,8 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
     // QUIC Initial.
     _ = QUICInitial.decryptClientInitial(bytes)
     // Packets: every link type, then the full engine on the same frame.
-    let links: [LinkType] = [.ethernet, .raw, .null, .loop, .linuxSLL, .linuxSLL2, .nflog, .ipv4, .ipv6]
+    let links: [LinkType] = [.ethernet, .raw, .null, .loop, .linuxSLL, .linuxSLL2, .nflog, .ipv4, .ipv6,
+                             .ppp, .pppSerial, .pppEther, .cHDLC]
     let link = links[Int(bytes[0]) % links.count]
     let rest = UnsafeRawBufferPointer(rebasing: bytes[1...])
     _ = PacketDecoder.decode(rest, linkType: link)

@@ -1,6 +1,8 @@
 import DNSWire
 import Foundation
 import IntegrationSupport
+import PacketSynth
+import PcapWriter
 import XCTest
 
 /// `dnsaudit decode` against tshark's truth (`*.dns.tsv`) for every real third-party capture:
@@ -225,5 +227,129 @@ enum PendingDecodes {
         for d in dns { print("  pending DNS \(d.proto): \(d.reason)") }
         for c in dnsCounts { print("    \(c)") }
         for t in tls { print("  pending ClientHello \(t.file) frame \(t.frame): \(t.reason)") }
+    }
+}
+
+/// DNS recognised on ports that are not DNS ports (by content, or with `--dns-port`), and never
+/// on other traffic: checked with `dnsaudit decode` on generated captures, with tshark's reading
+/// of the benchmark mix as the truth where tshark is installed.
+final class DNSOnAnyPortTests: XCTestCase {
+    static let client = PacketSynth.IPAddress("192.0.2.10")!, server = PacketSynth.IPAddress("198.51.100.53")!
+    static let eth = FrameBuilder.ethernet(source: MACAddress(2, 0, 0, 0, 0, 1), destination: MACAddress(2, 0, 0, 0, 0, 2))
+
+    /// A query for `name` A (qdcount `questions`, the question repeated).
+    static func query(_ id: UInt16, _ name: String, questions: UInt16 = 1) -> [UInt8] {
+        var q: [UInt8] = []
+        for label in name.split(separator: ".") { q.append(UInt8(label.utf8.count)); q += Array(label.utf8) }
+        q += [0, 0, 1, 0, 1]
+        var m: [UInt8] = [UInt8(id >> 8), UInt8(id & 0xff), 0x01, 0x00, 0, UInt8(questions), 0, 0, 0, 0, 0, 0]
+        for _ in 0..<questions { m += q }
+        return m
+    }
+
+    /// The response to `query`: one A record, the name as a pointer to the question.
+    static func response(_ query: [UInt8], address: [UInt8]) -> [UInt8] {
+        var r = query
+        r[2] = 0x81; r[3] = 0x80; r[7] = 1
+        return r + [0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4] + address
+    }
+
+    func decodeLines(_ file: URL, _ extra: [String] = []) throws -> [[String: Any]] {
+        let r = try runProcess(TestPaths.dnsaudit, ["decode"] + extra + [file.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return try r.stdout.split(separator: UInt8(ascii: "\n")).compactMap {
+            try JSONSerialization.jsonObject(with: Data($0)) as? [String: Any]
+        }.filter { $0["dns"] != nil }
+    }
+
+    func testDNSOnOddPortsByContentAndByHint() throws {
+        let dir = try TempDirs.make(prefix: "dns-any-port")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("odd-ports.pcap")
+        let w = try PcapFileWriter(path: file.path)
+        var t = 1_700_000_000
+        func put(_ f: [UInt8]) throws { t += 1; try w.write(seconds: t, nanoseconds: 0, frame: f) }
+        let (c, s, e, back) = (Self.client, Self.server, Self.eth, Self.eth.reversed)
+        // 1, 2: UDP 5300 query and response, recognised by content.
+        let q1 = Self.query(0x1111, "odd-udp.example")
+        try put(e.udp(from: c, 40000, to: s, 5300, payload: q1))
+        try put(back.udp(from: s, 5300, to: c, 40000, payload: Self.response(q1, address: [192, 0, 2, 1])))
+        // 3–8: DNS over TCP 8053 (handshake, query, response), recognised by content.
+        let q2 = Self.query(0x2222, "odd-tcp.example")
+        let r2 = Self.response(q2, address: [192, 0, 2, 2])
+        let q2f = [UInt8(q2.count >> 8), UInt8(q2.count & 0xff)] + q2, r2f = [UInt8(r2.count >> 8), UInt8(r2.count & 0xff)] + r2
+        try put(e.tcp(from: c, 40001, to: s, 8053, seq: 100, ack: 0, flags: [.syn]))
+        try put(back.tcp(from: s, 8053, to: c, 40001, seq: 900, ack: 101, flags: [.syn, .ack]))
+        try put(e.tcp(from: c, 40001, to: s, 8053, seq: 101, ack: 901, flags: [.ack]))
+        try put(e.tcp(from: c, 40001, to: s, 8053, seq: 101, ack: 901, flags: [.ack, .psh], payload: q2f))
+        try put(back.tcp(from: s, 8053, to: c, 40001, seq: 901, ack: 101 + UInt32(q2f.count), flags: [.ack, .psh], payload: r2f))
+        try put(e.tcp(from: c, 40001, to: s, 8053, seq: 101 + UInt32(q2f.count), ack: 901 + UInt32(r2f.count), flags: [.ack]))
+        // 9: two questions on UDP 5301: not recognised by content (one question only), decoded with --dns-port 5301.
+        try put(e.udp(from: c, 40002, to: s, 5301, payload: Self.query(0x3333, "two.example", questions: 2)))
+        // 10: a NetBIOS name query on 137 is DNS-shaped but not DNS.
+        try put(e.udp(from: c, 137, to: s, 137, payload: Self.query(0x4444, "FHEPFCELEHFCEPFFFACACACACACACAAA")))
+        // 11–210: random payloads on UDP and TCP odd ports are never DNS.
+        var rng = SplitMix64(seed: 17)
+        for i in 0..<200 {
+            let n = 12 + Int(rng.next() % 300)
+            let junk = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            if i % 2 == 0 {
+                try put(e.udp(from: c, 41000 + UInt16(i), to: s, 6000 + UInt16(i), payload: junk))
+            } else {
+                try put(e.tcp(from: c, 41000 + UInt16(i), to: s, 6000 + UInt16(i), seq: 1, ack: 1, flags: [.ack, .psh], payload: junk))
+            }
+        }
+        // 211: DNS inside VXLAN inside a VLAN: decoded with the inner addresses.
+        let inner = IPPacket.udp(from: PacketSynth.IPAddress("10.9.0.1")!, 40003, to: PacketSynth.IPAddress("10.9.0.53")!, 53,
+                                 payload: Self.query(0x5555, "in-vxlan.example"))
+        let innerFrame = Encapsulate.ethernet(inner, etherType: EtherType.ipv4, source: MACAddress(2, 0, 0, 0, 0, 3),
+                                              destination: MACAddress(2, 0, 0, 0, 0, 4))
+        try put(FrameBuilder.ethernet(source: MACAddress(2, 0, 0, 0, 0, 1), destination: MACAddress(2, 0, 0, 0, 0, 2), vlan: 7)
+                    .udp(from: c, 50000, to: s, TunnelPorts.vxlan, payload: Encapsulate.vxlan(innerFrame, vni: 5)))
+        try w.close()
+
+        let lines = try decodeLines(file)
+        let byFrame = Dictionary(grouping: lines) { $0["frame"] as? Int ?? -1 }
+        XCTAssertEqual(byFrame.keys.sorted(), [1, 2, 6, 7, 211], "by content: UDP 5300, TCP 8053 and the VXLAN-carried query only")
+        func dns(_ f: Int) -> [String: Any] { byFrame[f]?.first?["dns"] as? [String: Any] ?? [:] }
+        XCTAssertEqual(dns(1)["id"] as? Int, 0x1111)
+        XCTAssertEqual((dns(2)["answers"] as? [[String: Any]])?.first?["data"] as? String, "192.0.2.1")
+        XCTAssertEqual(dns(6)["id"] as? Int, 0x2222)
+        XCTAssertEqual(byFrame[6]?.first?["transport"] as? String, "tcp")
+        XCTAssertEqual(dns(7)["qr"] as? Bool, true)
+        XCTAssertEqual(byFrame[211]?.first?["src"] as? String, "10.9.0.1", "flows are keyed by the inner addresses")
+        XCTAssertEqual(byFrame[211]?.first?["dport"] as? Int, 53)
+
+        let hinted = try decodeLines(file, ["--dns-port", "5301"])
+        let frames = Set(hinted.compactMap { $0["frame"] as? Int })
+        XCTAssertEqual(frames, [1, 2, 6, 7, 9, 211], "--dns-port 5301 decodes the two-question message too")
+        XCTAssertEqual((hinted.first { $0["frame"] as? Int == 9 }?["dns"] as? [String: Any])?["id"] as? Int, 0x3333)
+
+        let bad = try runProcess(TestPaths.dnsaudit, ["decode", "--dns-port", "70000", file.path])
+        XCTAssertEqual(bad.status, 2, "a port out of range is bad input")
+        XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
+    }
+
+    /// The benchmark mix's other traffic (TLS, QUIC, HTTP, random UDP/TCP) yields no DNS line
+    /// that tshark does not show (tshark decodes DNS by port only, so its DNS frames are the truth).
+    func testNoDNSByContentOnTheBenchmarkMixThatTsharkDoesNotShow() throws {
+        let generator = TestPaths.root.deletingLastPathComponent().appendingPathComponent("shared/tools/gen_capture.py")
+        guard FileManager.default.fileExists(atPath: generator.path) else { throw XCTSkip("../shared/tools/gen_capture.py is not present") }
+        guard let tshark = ["/usr/bin/tshark", "/usr/local/bin/tshark"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw XCTSkip("tshark not installed: no truth for the mix")
+        }
+        let dir = try TempDirs.make(prefix: "dns-any-port-mix")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let mix = dir.appendingPathComponent("mix.pcap")
+        let gen = try runProcess(URL(fileURLWithPath: "/usr/bin/python3"),
+                                 [generator.path, "--packets", "20000", "--seed", "7", "--anomalies", "0.001", "--out", mix.path])
+        XCTAssertEqual(gen.status, 0, gen.stderr)
+        let truth = try runProcess(URL(fileURLWithPath: tshark), ["-r", mix.path, "-Y", "dns || mdns || llmnr", "-T", "fields", "-e", "frame.number"])
+        let theirs = Set(String(decoding: truth.stdout, as: UTF8.self).split(separator: "\n").compactMap { Int($0) })
+        let ours = Set(try decodeLines(mix).compactMap { $0["frame"] as? Int })
+        XCTAssertGreaterThan(theirs.count, 1000)
+        XCTAssertEqual(ours.subtracting(theirs).sorted(), [Int](), "DNS lines tshark does not show")
+        XCTAssertEqual(theirs.subtracting(ours).sorted(), [Int](), "DNS tshark shows that dnsaudit does not decode")
+        print("benchmark mix (20000 packets, seed 7): \(ours.count) DNS frames decoded, \(theirs.count) by tshark, 0 only by dnsaudit")
     }
 }
