@@ -30,6 +30,8 @@ public struct EncryptedDNSBlockedEvidence: Sendable {
         case knownOperator = "a well-known encrypted-DNS operator's address"
         /// The user configured it (a DoT/DoH endpoint of a resolver under test, a policy entry).
         case configured = "configured"
+        /// The resolver designates it for itself (DDR, RFC 9462: `_dns.resolver.arpa` SVCB).
+        case designated = "designated by the resolver (DDR)"
         /// A client on this network tried it (the capture shows the attempt).
         case clientAttempted = "a client on this network tried it"
         /// The service was seen working at this address (earlier in the capture, or by a probe).

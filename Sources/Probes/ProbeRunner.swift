@@ -454,11 +454,15 @@ public struct ProbeRunner: Sendable {
     // MARK: - Resolver checks
 
     /// The encrypted endpoints a resolver is expected to offer: the user's references on the same
-    /// address (configured), a well-known operator's DoT and DoH (known).
-    func offeredEncryptedEndpoints(_ host: String) -> [(ResolverEndpoint, EncryptedDNSBlockedEvidence.Offered)] {
+    /// address (configured), those it designates for itself (DDR), a well-known operator's DoT and
+    /// DoH (known).
+    func offeredEncryptedEndpoints(_ host: String, designated: [ResolverEndpoint] = []) -> [(ResolverEndpoint, EncryptedDNSBlockedEvidence.Offered)] {
         var out: [(ResolverEndpoint, EncryptedDNSBlockedEvidence.Offered)] = []
         for ref in config.references where ref.host == host && (ref.transport == .dot || ref.transport == .doh) {
             out.append((ref, .configured))
+        }
+        for d in designated where !out.contains(where: { $0.0.transport == d.transport && $0.0.port == d.port }) {
+            out.append((d, .designated))
         }
         if let known = KnownResolvers.entry(for: host) {
             if !out.contains(where: { $0.0.transport == .dot }) {
@@ -469,6 +473,41 @@ public struct ProbeRunner: Sendable {
             }
         }
         return out
+    }
+
+    /// The encrypted endpoints the resolver at `host` designates for itself (DDR, RFC 9462): the
+    /// SVCB records of `_dns.resolver.arpa` asked over plain DNS. DoT (alpn `dot`) and DoH (`h2`,
+    /// `http/1.1`, `h3`: over TCP, path from `dohpath`) on the resolver's own address, verified
+    /// against its IP SAN (verified discovery, §4.2); DoQ is not probed. Facts for the report.
+    func designatedEndpoints(_ host: String, client: ResolverClient) async -> (endpoints: [ResolverEndpoint], facts: [String]) {
+        guard let m = try? await client.query("_dns.resolver.arpa", type: DNSType.svcb), m.rcode == 0 else { return ([], []) }
+        var out: [ResolverEndpoint] = []
+        var facts: [String] = []
+        for rr in m.answers.prefix(16) {
+            guard case .svcb(let priority, let target, let params) = rr.rdata, priority > 0 else { continue }
+            var alpns: [String] = []
+            var port: Int?
+            var path = "/dns-query"
+            for p in params {
+                switch p {
+                case .alpn(let ids): alpns += ids.map { String(decoding: $0, as: UTF8.self) }
+                case .port(let n): port = Int(n)
+                case .other(key: 7, value: let v):
+                    let template = String(decoding: v, as: UTF8.self)
+                    let base = template.split(separator: "{", maxSplits: 1).first.map(String.init) ?? template
+                    if base.hasPrefix("/"), base.count <= 200 { path = base }
+                default: break
+                }
+            }
+            facts.append("SVCB \(priority) \(target) alpn=\(alpns.joined(separator: ",")) port=\(port.map(String.init) ?? "default")")
+            if alpns.contains("dot") {
+                out.append(ResolverEndpoint(transport: .dot, host: host, port: port ?? 853, tlsName: nil))
+            }
+            if alpns.contains(where: { ["h2", "http/1.1", "h3"].contains($0) }) {
+                out.append(ResolverEndpoint(transport: .doh, host: host, port: port ?? 443, path: path, tlsName: nil))
+            }
+        }
+        return (out, facts)
     }
 
     /// Does plain DNS to the resolver answer (UDP, then TCP)? The answers' facts for the report.
@@ -499,8 +538,13 @@ public struct ProbeRunner: Sendable {
     /// reachable, while plain DNS to the same address answers? A drop only on the encrypted path
     /// is interference; a closed port it never offered is nothing.
     func encryptedDNSChecks(_ resolvers: [(ResolverEndpoint, ResolverClient)], into out: inout ProbeResults) async {
-        for (endpoint, _) in resolvers {
-            let offered = offeredEncryptedEndpoints(endpoint.host)
+        for (endpoint, client) in resolvers {
+            let ddr = await designatedEndpoints(endpoint.host, client: client)
+            if !ddr.facts.isEmpty {
+                out.inputs.append(ReportInput(kind: "probe", name: "DDR of \(endpoint.host)",
+                                              facts: ddr.facts.enumerated().map { ("designation\($0.offset + 1)", .string($0.element)) }))
+            }
+            let offered = offeredEncryptedEndpoints(endpoint.host, designated: ddr.endpoints)
             guard !offered.isEmpty else { continue }
             let plain = await plainDNS(endpoint)
             await checkEncrypted(endpoint.host, offered: offered, plain: plain, into: &out)
@@ -596,7 +640,12 @@ public struct ProbeRunner: Sendable {
             }
         }
         var steps = ["udp \(text(plain.udp))", "tcp \(text(plain.tcp))"]
-        var offered = offeredEncryptedEndpoints(t.host)
+        var designated: [ResolverEndpoint] = []
+        if let c = try? ResolverClient(endpoint: endpoint, settings: config.settings, group: ResolverEventLoops.shared) {
+            designated = await designatedEndpoints(t.host, client: c).endpoints
+            await c.close()
+        }
+        var offered = offeredEncryptedEndpoints(t.host, designated: designated)
         if !offered.contains(where: { $0.0.transport == .dot }) && !SystemResolvers.stubAddresses.contains(t.host) {
             // Speculative DoT to the address (IP SAN): reported when it works, never a finding when not.
             let dot = ResolverEndpoint(transport: .dot, host: t.host, port: 853, tlsName: nil)

@@ -2,6 +2,7 @@ import AnswerComparison
 import DNSWire
 import Foundation
 import NIOCore
+import FindingPolicy
 @testable import Probes
 @testable import ResolverClients
 import XCTest
@@ -18,7 +19,15 @@ final class HoldOnTests: XCTestCase {
     final class RacingServer: @unchecked Sendable {
         let fd: Int32
         let port: Int
-        init(answers: [String], delays: [Double]) throws {
+        convenience init(answers: [String], delays: [Double]) throws {
+            try self.init { q in
+                guard let question = q.questions.first else { return [] }
+                return answers.enumerated().map { (delays[$0.offset], RacingServer.answer(id: q.id, name: question.name, address: $0.element)) }
+            }
+        }
+
+        /// `replies` gives, per query, the answers to send and when (ms after the query).
+        init(replies: @escaping @Sendable (DNSMessage) -> [(Double, [UInt8])]) throws {
             let s = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)
@@ -40,10 +49,11 @@ final class HoldOnTests: XCTestCase {
                         p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(sock, &buf, buf.count, 0, $0, &plen) }
                     }
                     if n <= 0 { return }
-                    guard case .success(let q) = DNSMessage.parse(Array(buf[0..<n])), let question = q.questions.first else { continue }
-                    for (i, a) in answers.enumerated() {
-                        Thread.sleep(forTimeInterval: (delays[i] - (i > 0 ? delays[i - 1] : 0)) / 1000)
-                        let reply = Self.answer(id: q.id, name: question.name, address: a)
+                    guard case .success(let q) = DNSMessage.parse(Array(buf[0..<n])) else { continue }
+                    var last = 0.0
+                    for (at, reply) in replies(q) {
+                        Thread.sleep(forTimeInterval: max(0, at - last) / 1000)
+                        last = at
                         _ = withUnsafePointer(to: &peer) { p in
                             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(sock, reply, reply.count, 0, $0, plen) }
                         }
@@ -118,6 +128,31 @@ final class HoldOnTests: XCTestCase {
         settings.timeout = .milliseconds(250)
         let short = DatagramDNSClient(endpoint: c.endpoint, settings: settings, group: ResolverEventLoops.shared)
         XCTAssertEqual(short.holdOnWindow(afterFirstAnswerIn: 100), 250, "never longer than the query timeout")
+    }
+
+    /// DDR (RFC 9462): the endpoints a resolver designates for itself become offered services,
+    /// on its own address (verified by the IP SAN, no name).
+    func testDesignatedEndpointsFromDDR() throws {
+        let server = try RacingServer { q in
+            guard let question = q.questions.first, question.name.lowercased().hasPrefix("_dns.resolver.arpa") else { return [] }
+            var b = DNSMessageBuilder(id: q.id, flags: DNSMessageBuilder.responseFlags())
+            try? b.addQuestion(name: question.name, type: question.type)
+            try? b.addAnswer(name: question.name, type: DNSType.svcb, ttl: 300,
+                             rdata: .svcb(priority: 1, target: "dns.example.test", params: [.alpnIDs(["dot"]), .port(8853)]))
+            try? b.addAnswer(name: question.name, type: DNSType.svcb, ttl: 300,
+                             rdata: .svcb(priority: 2, target: "dns.example.test",
+                                          params: [.alpnIDs(["h2"]), .port(8443), .other(key: 7, value: Array("/q{?dns}".utf8))]))
+            return (try? b.build()).map { [(0, $0)] } ?? []
+        }
+        defer { server.stop() }
+        let c = try client(server.port)
+        let runner = ProbeRunner(ProbeConfiguration())
+        let ddr = try runBlocking { await runner.designatedEndpoints("127.0.0.1", client: c) }
+        runBlockingClose(c)
+        XCTAssertEqual(ddr.endpoints.map(\.canonical), ["tls://127.0.0.1:8853", "https://127.0.0.1:8443/q"], "\(ddr.facts)")
+        XCTAssertTrue(ddr.endpoints.allSatisfy { $0.tlsName == nil }, "verified by the address (IP SAN)")
+        let offered = runner.offeredEncryptedEndpoints("127.0.0.1", designated: ddr.endpoints)
+        XCTAssertEqual(offered.map(\.1), [.designated, .designated])
     }
 
     func testResolverTargets() {
