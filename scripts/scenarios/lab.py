@@ -34,11 +34,11 @@ ADDR = {
     # the rogue resolver (dnsmasq)
     "rogue": "10.99.20.53", "rogue6": "fd99:20::53",
     # web servers (openssl s_server)
-    "web": "10.99.50.10", "web_blocked": "10.99.50.11", "web_wrongname": "10.99.50.12",
+    "web": "10.99.50.10", "web_blocked": "10.99.50.11", "web_wrongname": "10.99.50.12", "web_strict": "10.99.50.13",
     # the TLS-intercepting proxy (its own CA)
     "proxy": "10.99.60.10",
 }
-SERVICE_V4 = ["resolver", "resolver2", "fwd", "ref", "rogue", "web", "web_blocked", "web_wrongname", "proxy"]
+SERVICE_V4 = ["resolver", "resolver2", "fwd", "ref", "rogue", "web", "web_blocked", "web_wrongname", "web_strict", "proxy"]
 SERVICE_V6 = ["resolver6", "rogue6"]
 
 ZONE = "lab.test"
@@ -56,6 +56,9 @@ ZONE_DATA = {
     "cdn.lab.test": [("A", "10.99.51.20")],
     "blocked.lab.test": [("A", ADDR["web_blocked"])],
     "wrongname.lab.test": [("A", ADDR["web_wrongname"])],
+    "strict.lab.test": [("A", ADDR["web_strict"])],
+    # a large answer: truncated over UDP without EDNS, then retried over TCP
+    "big.lab.test": [("A", f"10.99.52.{i}") for i in range(1, 41)],
     "resolver.lab.test": [("A", ADDR["resolver"])],
     "ref.lab.test": [("A", ADDR["ref"])],
 }

@@ -274,6 +274,15 @@ def s_output_dnat_v6(ctx):
 """, "client-out6")
 
 
+def s_clean_b(ctx):
+    # a server that answers an unknown SNI with a fatal unrecognized_name alert (its own choice)
+    lab, k = ctx.lab, ctx.pki
+    p = lab.spawn("tls-strict", lab.svc, ["openssl", "s_server", "-4", "-accept", f"{A['web_strict']}:443", "-cert", k.p("web.pem"),
+                                          "-key", k.p("web.key"), "-servername", "www.lab.test", "-cert2", k.p("web.pem"),
+                                          "-key2", k.p("web.key"), "-servername_fatal", "-www", "-quiet"])
+    lab.wait_listening(lab.svc, p, [f"{A['web_strict']}:443"])
+
+
 CLEAN_B_ZONE = dict(ZONE_DATA)
 CLEAN_B_ZONE["cdn.lab.test"] = [("A", "10.99.51.21")]            # same /24 as the references' 10.99.51.20
 CLEAN_B_ZONE["intranet.lab.test"] = [("A", "10.99.70.5")]         # internal only (split horizon)
@@ -312,15 +321,18 @@ SCENARIOS: list[Scenario] = [
              probe_targets=["www.lab.test", "blocked.lab.test"],
              extra_traffic=[tls12(A["web_blocked"], "blocked.lab.test")]),
     Scenario("tls-proxy", "TLS-intercepting proxy with its own CA (router DNATs 443 to it)", s_tls_proxy),
-    Scenario("clean-b", "clean control B: split horizon, CDN-like answer, trusted cert for a wrong name, references' traffic",
-             None, resolver_zone=CLEAN_B_ZONE,
-             probe_targets=["www.lab.test", "cdn.lab.test", "intranet.lab.test"],
+    Scenario("clean-b", "clean control B: split horizon, CDN-like answer, trusted cert for a wrong name, references' traffic, "
+             "TC + TCP retry, a server refusing an unknown SNI with an alert",
+             s_clean_b, resolver_zone=CLEAN_B_ZONE,
+             probe_targets=["www.lab.test", "cdn.lab.test", "intranet.lab.test", "wrongname.lab.test"],
              extra_traffic=[f"dig @{A['resolver']} {n} A +tries=1 +time=2 >/dev/null" for n in
                             ("intranet.lab.test", "git.intranet.lab.test")]
              + [tls12(A["web_wrongname"], "wrongname.lab.test"),
                 f"dig +tls @{A['ref']} www.lab.test A +tries=1 +time=2 >/dev/null",
                 f"dig +https @{A['ref']} www.lab.test A +tries=1 +time=2 >/dev/null",
-                f"dig +https @{A['ref']} cdn.lab.test A +tries=1 +time=2 >/dev/null"]),
+                f"dig +https @{A['ref']} cdn.lab.test A +tries=1 +time=2 >/dev/null",
+                f"dig +noedns @{A['resolver']} big.lab.test A +tries=1 +time=2 >/dev/null",
+                f"timeout 6 openssl s_client -connect {A['web_strict']}:443 -servername old.lab.test </dev/null >/dev/null 2>&1; true"]),
     Scenario("two-clients", "two clients; the router DNATs only the second one's DNS (a set of source addresses)",
              s_two_clients, clients=2),
     Scenario("router-redirect", "router redirects (nft inet, redirect to :5300) DNS to its own dnsmasq", s_router_redirect),

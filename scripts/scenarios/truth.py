@@ -78,11 +78,13 @@ def tshark_fields(pcap: Path, display_filter: str, fields: list[str]) -> list[li
 def dns_responses(pcap: Path) -> list[dict]:
     fields = ["frame.number", "ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "udp.srcport", "tcp.srcport", "udp.dstport",
               "tcp.dstport", "dns.id", "dns.qry.name", "dns.qry.type", "dns.qry.class", "dns.flags.rcode", "dns.a", "dns.aaaa",
-              "dns.txt", "dns.count.answers"]
+              "dns.txt", "dns.count.answers", "dns.flags.truncated"]
     out = []
     for row in tshark_fields(pcap, "dns.flags.response == 1 and not icmp and not icmpv6", fields):
-        (fr, s4, s6, d4, d6, us, ts, ud, td, txid, qn, qt, qc, rc, a, aaaa, txt, anc) = row
+        (fr, s4, s6, d4, d6, us, ts, ud, td, txid, qn, qt, qc, rc, a, aaaa, txt, anc, tc) = row
         if "," in txid:   # several DNS messages in one TCP segment: rare with dig, skipped
+            continue
+        if tc in ("1", "True"):   # truncated: the client retries over TCP; no answer to judge
             continue
         sport = us or ts
         if sport not in ["53"] + [str(p) for p in DECODE_AS]:
