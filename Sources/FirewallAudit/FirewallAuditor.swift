@@ -83,17 +83,22 @@ public struct FirewallAuditor: Sendable {
             if untranslated > 0 {
                 result.notes.append("\(input.name): \(untranslated) iptables-nft rule(s) use extensions whose parameters could not be recovered; findings on them say 'unknown' where a value is missing")
             }
+            let wan = WanSide.infer(reached, in: rs) { rr in
+                Self.ruleName(rr.rule, position: positions[rr.index] ?? 1) + ": `\(RuleFormatter.text(rr.rule))`"
+            }
+            var found: [Finding] = []
             for rr in reached {
-                let ctx = RuleContext(input: input.name, reach: rr, position: positions[rr.index] ?? 1, ruleset: rs)
-                var found = redirectFindings(ctx, into: &result.redirects)
+                let ctx = RuleContext(input: input.name, reach: rr, position: positions[rr.index] ?? 1, ruleset: rs, wan: wan)
+                found += redirectFindings(ctx, into: &result.redirects)
                 if let b = blockFinding(ctx) { found.append(b) }
-                for f in found {
-                    if let k = byID[f.id] {
-                        merge(&result.findings[k], f)
-                    } else {
-                        byID[f.id] = result.findings.count
-                        result.findings.append(f)
-                    }
+            }
+            found += policyDropFindings(input: input.name, ruleset: rs, reached: reached, positions: positions)
+            for f in found {
+                if let k = byID[f.id] {
+                    merge(&result.findings[k], f)
+                } else {
+                    byID[f.id] = result.findings.count
+                    result.findings.append(f)
                 }
             }
         }
@@ -128,6 +133,8 @@ public struct FirewallAuditor: Sendable {
         var reach: ReachableRule
         var position: Int
         var ruleset: Ruleset
+        /// The WAN interfaces this ruleset's source NAT names.
+        var wan = WanSide()
 
         var rule: FirewallRule { reach.rule }
         var hook: String { reach.base.hook ?? "" }
@@ -214,6 +221,18 @@ public struct FirewallAuditor: Sendable {
             let detail = "\(who) rule in \(rule.family) \(rule.table) \(rule.chain)\(handle): `\(text)`; reached from \(pathText)"
             return Evidence(source: "ruleset", input: input, detail: detail, facts: facts)
         }
+    }
+
+    /// `nft rule in ip nat postrouting handle 7`, `iptables-legacy rule in ip nat POSTROUTING rule 2`.
+    static func ruleName(_ rule: FirewallRule, position: Int) -> String {
+        let who = rule.origin == .nft ? "nft" : rule.origin.rawValue
+        let handle: String
+        if let h = rule.handle {
+            handle = rule.origin == .nft || rule.origin == .iptablesNFT ? " handle \(h)" : " rule \(h)"
+        } else {
+            handle = " rule \(position)"
+        }
+        return "\(who) rule in \(rule.family) \(rule.table) \(rule.chain)\(handle)"
     }
 
     static func hookPhrase(_ hook: String) -> String {
@@ -319,6 +338,11 @@ public struct FirewallAuditor: Sendable {
             scope = service
         }
         let remediation: String
+        var extra: [(String, SubjectValue)] = [("statement", .string(rr.statement.rawValue)), ("to", .string(target))]
+        // Taken only when it arrives on the WAN side (the interface source NAT sends traffic out
+        // of): traffic from the internet, addressed to the router itself — unless the rule names
+        // resolvers as destinations (then it diverts traffic on its way to them).
+        let fromWAN = ctx.hook == "prerouting" && toDoH != true ? ctx.wan.arrivesOnlyFromWAN(sel) : nil
         // Traffic already addressed to this machine's loopback (a local stub such as Docker's
         // embedded resolver on 127.0.0.11) moved to another port of the same machine: nobody's
         // DNS leaves for elsewhere.
@@ -333,6 +357,14 @@ public struct FirewallAuditor: Sendable {
             let what = sel.localDestinationOnly ? "\(ports) of this machine" : "\(ports) \(Self.hookPhrase(ctx.hook))"
             title = "\(what) is forwarded to \(target) (a published service, not interception)"
             remediation = "Nothing to do if this service is meant to be published; otherwise remove the port publication (\(ctx.deleteCommand))."
+        } else if let fromWAN {
+            severity = .info
+            let ifaces = fromWAN.interfaces.map { "\"\($0)\"" }.joined(separator: ", ")
+            let plural = fromWAN.interfaces.count > 1 ? "s" : ""
+            title = "\(scope) (\(portsText)) arriving on the WAN interface\(plural) \(ifaces) is forwarded to \(target) (a published service, not interception: source NAT sends traffic out of \(ifaces), so this takes only traffic from the internet addressed to this router)"
+            remediation = "Nothing to do if this service is meant to be published on the WAN address; otherwise remove the port publication (\(ctx.deleteCommand))."
+            extra.append(("wan_interfaces", .string(fromWAN.interfaces.joined(separator: ","))))
+            extra.append(("wan_evidence", .string(fromWAN.rules.joined(separator: "; "))))
         } else if !specific {
             severity = .low
             confidence = .possible
@@ -357,7 +389,6 @@ public struct FirewallAuditor: Sendable {
             severity = .info
             title = "Approved by policy (\(why)): " + title
         }
-        let extra: [(String, SubjectValue)] = [("statement", .string(rr.statement.rawValue)), ("to", .string(target))]
         return Finding(kind: kind, severity: severity, confidence: confidence, title: title,
                        subject: ctx.subject(target: target), evidence: [ctx.evidence(sel, extra: extra)],
                        remediation: severity == .info && title.hasPrefix("Approved") ? "Approved by the policy\(policy.source.map { " (\($0))" } ?? ""); nothing to do." : remediation)

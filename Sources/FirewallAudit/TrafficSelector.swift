@@ -82,6 +82,17 @@ public struct TrafficSelector: Sendable {
     public var unknownConditions: [String] = []
     /// Other conditions (interfaces, source addresses, marks, …), as text, for the report.
     public var otherConditions: [String] = []
+    /// Input interface names a packet must arrive on (`iifname`/`iif`/`-i`, `*` = wildcard suffix); nil = any.
+    public var inInterfaces: [String]?
+    /// Input interface names excluded (`iifname != …`, `! -i …`).
+    public var excludedInInterfaces: [String] = []
+    /// Output interface names (`oifname`/`oif`/`-o`); nil = any.
+    public var outInterfaces: [String]?
+    public var excludedOutInterfaces: [String] = []
+    /// `ct state` values a packet must have (`ct state established,related`); nil = any.
+    public var ctStates: Set<String>?
+    /// `ct state` values excluded (`ct state != new`).
+    public var excludedCTStates: Set<String> = []
 
     static let transportProtocols: Set<String> = ["tcp", "udp", "udplite", "sctp", "dccp"]
 
@@ -170,11 +181,71 @@ public struct TrafficSelector: Sendable {
             } else {
                 otherConditions.append(RuleFormatter.expression(.match(left: left, op: op, right: right)))
             }
+        case .meta(let key) where ["iifname", "iif", "oifname", "oif"].contains(key):
+            var names = TrafficSelector.symbols(right)
+            if let set = right.setReference.flatMap(sets) { names = set.elements.flatMap(TrafficSelector.symbols) }
+            let input = key.hasPrefix("i")
+            if op == "==" && !names.isEmpty {
+                if input {
+                    inInterfaces = inInterfaces.map { cur in cur.filter { c in names.contains { TrafficSelector.interface($0, overlaps: c) } } } ?? names
+                } else {
+                    outInterfaces = outInterfaces.map { cur in cur.filter { c in names.contains { TrafficSelector.interface($0, overlaps: c) } } } ?? names
+                }
+            } else if op == "!=" && !names.isEmpty {
+                if input { excludedInInterfaces += names } else { excludedOutInterfaces += names }
+            }
+            otherConditions.append(RuleFormatter.expression(.match(left: left, op: op, right: right)))
+        case .ct("state"):
+            // `ct state established,related` is `in` with a list in nft's JSON (a flag match: any of them).
+            let states = Set(TrafficSelector.flagSymbols(right).flatMap { $0.split(separator: ",").map { String($0).lowercased() } })
+            if (op == "==" || op == "in") && !states.isEmpty {
+                ctStates = ctStates.map { $0.intersection(states) } ?? states
+            } else if op == "!=" {
+                excludedCTStates.formUnion(states)
+            }
+            otherConditions.append(RuleFormatter.expression(.match(left: left, op: op, right: right)))
         case .other(let s) where right == .unknown(""):
             // iptables options this tool does not interpret.
             otherConditions.append(s)
         default:
             otherConditions.append(RuleFormatter.expression(.match(left: left, op: op, right: right)))
+        }
+    }
+
+    /// Whether two interface names (either may end in the `*` wildcard) can name the same interface.
+    static func interface(_ a: String, overlaps b: String) -> Bool {
+        let wa = a.hasSuffix("*"), wb = b.hasSuffix("*")
+        let pa = wa ? String(a.dropLast()) : a, pb = wb ? String(b.dropLast()) : b
+        switch (wa, wb) {
+        case (false, false): return a == b
+        case (true, false): return pb.hasPrefix(pa)
+        case (false, true): return pa.hasPrefix(pb)
+        case (true, true): return pa.hasPrefix(pb) || pb.hasPrefix(pa)
+        }
+    }
+
+    /// Whether every interface `name` can stand for (a `*` wildcard included) is covered by `by`.
+    static func interface(_ name: String, coveredBy by: String) -> Bool {
+        if by.hasSuffix("*") {
+            let p = String(by.dropLast())
+            return (name.hasSuffix("*") ? String(name.dropLast()) : name).hasPrefix(p)
+        }
+        return !name.hasSuffix("*") && name == by
+    }
+
+    /// Whether a new connection (ct state new) can match.
+    public var allowsNewConnections: Bool {
+        if excludedCTStates.contains("new") { return false }
+        if let s = ctStates { return s.contains("new") || s.contains("untracked") }
+        return true
+    }
+
+    /// Symbols of a flag value, whatever shape the source gave the list (`a,b`, `{ a, b }`, JSON `[a, b]`).
+    static func flagSymbols(_ v: NftValue) -> [String] {
+        switch v {
+        case .mapping(let a, let b): return flagSymbols(a) + flagSymbols(b)
+        case .concat(let items), .set(let items): return items.flatMap(flagSymbols)
+        default: return symbols(v)
         }
     }
 
