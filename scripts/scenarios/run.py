@@ -415,7 +415,7 @@ def run_scenario(sc: Scenario, base: Path, binary: Path, modes: list[str], idx: 
     work = base / sc.name
     work.mkdir(parents=True)
     t0 = time.time()
-    lab = Lab(f"{idx:02d}", work, clients=sc.clients)
+    lab = Lab(f"{idx:02d}-{os.getpid()}", work, clients=sc.clients)   # two runs at once do not collide
     ctx = Ctx(sc, lab, None, work, binary, modes)
     out: dict = {"scenario": sc.name, "title": sc.title, "modes": {}, "notes": [], "error": None}
     notes = out["notes"]
