@@ -65,8 +65,9 @@ public struct LadderResult: Sendable {
     public var dnsComparison: AnswerComparisonResult?
     public var connections: [(address: String, fromReference: Bool, outcome: ConnectOutcome)] = []
     public var steps: [LadderStep] = []
-    /// Address → did a TLS handshake without the target's name (no SNI) complete, tried when the
-    /// handshake with the name was reset or went unanswered: does the failure follow the name?
+    /// Address → did a TLS handshake without the target's name (no SNI) complete (true), or fail the
+    /// same way (false), tried when the handshake with the name was reset or went unanswered: does
+    /// the failure follow the name? Absent when the control failed differently.
     public var sniControls: [String: Bool] = [:]
 }
 
@@ -387,11 +388,17 @@ public struct ProbeRunner: Sendable {
                     step("tls", false, "\(label): TLS with SNI \(t.host) \(e)")
                     if !fromRef && !IPText.isIPv4(t.host) && !IPText.isIPv6(t.host) && [.connectionReset, .closed, .timeout].contains(e) {
                         // The control: the same address without the name (no SNI is sent for an address).
+                        // It counts when it completes, or fails the same way (the server treats every
+                        // name alike); a different failure (silence after a reset) says nothing.
                         let c = await TLSConnectProbe.run(address: address, port: t.port, sni: address, host: address, httpPath: nil, timeout: timeout)
-                        let ok: Bool
-                        if case .success? = c.tls { ok = true } else { ok = false }
-                        r.sniControls[address] = ok
-                        step("tls-control", true, "\(label): TLS without SNI " + (ok ? "completes" : "fails as well (\(c.firstFailure?.error.description ?? "?"))"))
+                        let controlError = c.firstFailure?.error
+                        if controlError == nil {
+                            r.sniControls[address] = true
+                        } else if controlError == e || (controlError == .closed && e == .connectionReset) || (controlError == .connectionReset && e == .closed) {
+                            r.sniControls[address] = false
+                        }
+                        step("tls-control", true, "\(label): TLS without SNI "
+                            + (controlError.map { "fails too (\($0))" + (r.sniControls[address] == nil ? ", differently: no conclusion" : "") } ?? "completes"))
                     }
                 case .success?: step("tls", true, "\(label): TLS handshake with SNI \(t.host) done (\(o.chain.count) certificate(s))")
                 case nil: break

@@ -221,6 +221,20 @@ final class ProbeVerdictTests: XCTestCase {
         XCTAssertTrue(r.findings(kind: "encrypted-dns.blocked").isEmpty, "DoH to the resolver has another name: not filtered\n\(r.described)")
     }
 
+    /// The same reset in front of openssl s_server, which serves one connection at a time and stays
+    /// stuck on the one the filter reset: the control times out — a different failure, no
+    /// conclusion — so the reset keeps its medium (never lowered by a busy server).
+    func testSNIResetInFrontOfABusyServerStaysMedium() throws {
+        let (lab, pki) = try makeLab("n")
+        try sniFilter(lab, ProbeLab.webName, port: 443, target: "REJECT")
+        let r = try probe(lab, ProbeLab.probeArguments(targets: [ProbeLab.webName], caFile: pki.caCert))
+        let resets = r.findings(kind: "tls.reset-after-clienthello")
+        XCTAssertEqual(resets.count, 1, "\(r.described)")
+        XCTAssertEqual(resets.first?["severity"] as? String, "medium", "\(r.described)")
+        XCTAssertEqual(resets.first?["confidence"] as? String, "possible", "\(r.described)")
+        XCTAssertTrue(r.raw.contains("differently: no conclusion"), "\(r.described)")
+    }
+
     func testDoTDroppedAfterTheHelloWhilePlainDNSAnswers() throws {
         let (lab, pki) = try makeLab("m")
         try sniFilter(lab, ProbeLab.resolverTLSName, port: 853, target: "DROP")
