@@ -10,7 +10,7 @@ final class ExampleRulesetTests: XCTestCase {
     static let installers: Set<String> = ["nft", "iptables-nft", "ip6tables-nft", "iptables-legacy"]
     /// Benign look-alikes: nothing at medium or above (issue 15).
     static let quiet = ["clean-workstation", "docker-default", "libvirt-host", "wan-port-forward", "benign-router", "local-stub",
-                        "docker-embedded-dns"]
+                        "docker-embedded-dns", "wan-same-port-forward", "locked-down-server"]
 
     func audit(_ rs: Ruleset, name: String, policy: FirewallPolicy = FirewallPolicy()) -> FirewallAuditResult {
         FirewallAuditor(policy: policy).audit([RulesetInput(ruleset: rs, name: name)])
@@ -25,7 +25,8 @@ final class ExampleRulesetTests: XCTestCase {
         let names = try FirewallFixtures.exampleNames()
         XCTAssertGreaterThanOrEqual(names.count, 11, "rules/examples lost examples: \(names)")
         for n in ["clean-workstation", "docker-default", "libvirt-host", "router-dns-dnat", "output-redirect", "iptables-nft-dnat",
-                  "ip6tables-nft-dnat", "ipv6-dnat", "dot-block", "tls-proxy", "jump-dnat"] + Self.quiet {
+                  "ip6tables-nft-dnat", "ipv6-dnat", "dot-block", "tls-proxy", "jump-dnat", "wan-router-hijacks", "wan-publish-legacy",
+                  "policy-drop-dot", "policy-drop-iptables"] + Self.quiet {
             XCTAssertTrue(names.contains(n), "example \(n) is missing")
         }
         for n in names {
@@ -43,7 +44,7 @@ final class ExampleRulesetTests: XCTestCase {
             for f in e.findings {
                 XCTAssertTrue(f.kind.hasPrefix("firewall."), "\(n): \(f.kind)")
                 XCTAssertNotNil(Severity(rawValue: f.severity), "\(n): severity \(f.severity)")
-                let known: Set<String> = ["family", "table", "chain", "hook", "handle", "target", "origin"]
+                let known: Set<String> = ["family", "table", "chain", "hook", "handle", "target", "origin", "reason"]
                 XCTAssertTrue(Set(f.subject.keys).isSubset(of: known), "\(n): subject keys \(f.subject.keys.sorted())")
             }
         }
@@ -94,7 +95,8 @@ final class ExampleRulesetTests: XCTestCase {
             // rules with the same target apart: one finding per expected finding.
             let found = audit(rs, name: e.ruleset).findings
             assertFindings(found, match: e.findings, ignoring: ["handle", "rule"], "\(e.ruleset) (text parser)")
-            for f in found {
+            // A chain-policy finding names a chain, not a rule.
+            for f in found where f.subjectValue("reason")?.description != "chain-policy" {
                 XCTAssertNotNil(f.subjectValue("rule"), "\(e.ruleset) (text parser): \(describe(f)) names no rule position")
             }
 
@@ -143,7 +145,12 @@ final class ExampleRulesetTests: XCTestCase {
                 XCTAssertTrue(f.evidence.allSatisfy { $0.source == "ruleset" }, file)
                 XCTAssertEqual(f.evidence.first?.input, file)
                 let keys = f.subject.map(\.0)
-                XCTAssertEqual(keys.filter { $0 != "handle" }, ["family", "table", "chain", "hook", "target", "origin"], "\(file): subject keys \(keys)")
+                if f.subjectValue("reason")?.description == "chain-policy" {
+                    // A chain's policy: no rule, so no handle or rule position.
+                    XCTAssertEqual(keys, ["family", "table", "chain", "hook", "target", "origin", "reason"], "\(file): subject keys \(keys)")
+                } else {
+                    XCTAssertEqual(keys.filter { $0 != "handle" }, ["family", "table", "chain", "hook", "target", "origin"], "\(file): subject keys \(keys)")
+                }
                 if case .string(let origin)? = f.subjectValue("origin") {
                     XCTAssertTrue(["nft", "iptables-nft", "iptables-legacy"].contains(origin), "\(file): origin \(origin)")
                 } else {
