@@ -201,6 +201,7 @@ public final class CaptureAnalyzer {
     @inline(__always)
     func handleSegment(_ seg: TransportSegment, frame: UInt64, ts: Timestamp) {
         if seg.payloadTruncated { truncatedPayloads += 1 }
+        if seg.tunnelLayers != 0 { decapsulatedSegments += 1 }
         if seg.proto == .udp {
             if let flavor = DNSFlavor.forPorts(seg.sport, seg.dport) {
                 // An empty datagram on a DNS port is counted as a short (malformed) message.
@@ -344,6 +345,8 @@ public final class CaptureAnalyzer {
     /// DNS recognised by content on ports that are not DNS ports: UDP messages, TCP connections.
     var dnsByContent = 0
     var dnsConnectionsByContent = 0
+    /// UDP/TCP segments found inside tunnels (GRE, VXLAN, Geneve, GTP-U, PPPoE, IP-in-IP, …).
+    var decapsulatedSegments = 0
 
     @inline(__always)
     func isHintedTLSPort(_ p: UInt16) -> Bool { !options.tlsPorts.isEmpty && options.tlsPorts.contains(p) }
@@ -481,6 +484,7 @@ public final class CaptureAnalyzer {
         c.append(("dns_duplicate_responses", dns.stats.duplicateResponses))
         c.append(("dns_conflicting_responses", dns.stats.conflictingResponses))
         c.append(("dns_unsolicited_responses", dns.stats.unsolicitedResponses))
+        c.append(("dns_late_responses", dns.stats.lateResponses))
         c.append(("dns_evicted_transactions", dns.stats.evictedTransactions))
         c.append(("ip_fragments", fs.fragments))
         c.append(("ip_datagrams_reassembled", fs.reassembled))
@@ -506,6 +510,7 @@ public final class CaptureAnalyzer {
         if certificatesMalformed > 0 { c.append(("tls_certificates_malformed", certificatesMalformed)) }
         if certificatesUnjudged > 0 { c.append(("tls_certificates_unjudged", certificatesUnjudged)) }
         if tlsMalformed > 0 { c.append(("tls_malformed", tlsMalformed)) }
+        if decapsulatedSegments > 0 { c.append(("tunnelled_segments", decapsulatedSegments)) }
         if dnsByContent > 0 { c.append(("dns_udp_recognised_by_content", dnsByContent)) }
         if dnsConnectionsByContent > 0 { c.append(("dns_tcp_connections_recognised_by_content", dnsConnectionsByContent)) }
         s.counters = c

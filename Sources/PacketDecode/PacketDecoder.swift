@@ -67,6 +67,8 @@ public struct TransportSegment {
     public var payload: UnsafeRawBufferPointer
     /// The payload is shorter than the headers announce (snap length, truncated capture).
     public var payloadTruncated: Bool = false
+    /// Tunnel layers (GRE, VXLAN, PPPoE, IP-in-IP, …) around this segment; 0 on a plain link.
+    public var tunnelLayers: UInt8 = 0
 
     public static let fin: UInt8 = 0x01
     public static let syn: UInt8 = 0x02

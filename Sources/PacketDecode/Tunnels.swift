@@ -55,6 +55,9 @@ extension PacketDecoder {
                 guard layers < maxTunnelLayers else { return .malformed(.tooManyTunnels) }
                 layers += 1
                 r = decodeEncapsulated(kind, bytes)
+            case .segment(var seg):
+                seg.tunnelLayers = UInt8(layers)
+                return .segment(seg)
             default:
                 return r
             }

@@ -19,13 +19,14 @@ func decode(_ frame: [UInt8], _ link: LinkType) -> DecodeResult {
 struct Seg {
     var src: String, dst: String, sport: UInt16, dport: UInt16, proto: TransportProtocol, ttl: UInt8, ipID: UInt32
     var payload: [UInt8]
+    var tunnelLayers: Int = 0
 }
 
 func segment(_ frame: [UInt8], _ link: LinkType) -> Seg? {
     frame.withUnsafeBytes { raw -> Seg? in
         guard case .segment(let s) = PacketDecoder.decode(raw, linkType: link) else { return nil }
         return Seg(src: s.ip.src.description, dst: s.ip.dst.description, sport: s.sport, dport: s.dport, proto: s.proto,
-                   ttl: s.ip.ttl, ipID: s.ip.ipID, payload: Array(s.payload))
+                   ttl: s.ip.ttl, ipID: s.ip.ipID, payload: Array(s.payload), tunnelLayers: Int(s.tunnelLayers))
     }
 }
 

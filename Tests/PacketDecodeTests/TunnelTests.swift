@@ -124,7 +124,9 @@ final class TunnelTests: XCTestCase {
             XCTAssertEqual(s.sport, c.innerV6 ? 40002 : 40001, c.name)
             XCTAssertEqual(s.dport, 53, c.name)
             XCTAssertEqual(s.payload, Self.dns, c.name)
+            XCTAssertGreaterThan(s.tunnelLayers, c.dlt == 1 ? 0 : -1, "\(c.name): the layers are counted")
         }
+        XCTAssertEqual(segment(Self.inner4, .raw)?.tunnelLayers, 0)
     }
 
     /// Every prefix and a corrupted byte at every position: a result, never a trap.
