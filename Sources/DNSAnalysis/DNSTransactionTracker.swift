@@ -52,6 +52,12 @@ public final class DNSTransactionTracker {
         public var maxEvidencePerFinding = 8
         /// Responses within this long of the start of a capture may answer queries sent before it.
         public var captureStartGraceNanoseconds: Int64 = 1_000_000_000
+        /// A response to a query that timed out unanswered (same flow, id and question) within
+        /// this long of the timeout is late, not unsolicited: resolvers answer SERVFAIL after their
+        /// own upstream timeouts, often past 10 s.
+        public var lateAnswerNanoseconds: Int64 = 60_000_000_000
+        /// Unanswered queries remembered for late answers, at most (oldest forgotten).
+        public var maxRememberedUnanswered = 65_536
         public init() {}
     }
 
@@ -65,6 +71,8 @@ public final class DNSTransactionTracker {
         public var conflictingResponses = 0  // extra responses with different answers
         public var unsolicitedResponses = 0
         public var evictedTransactions = 0
+        /// Responses to queries that had already timed out unanswered (not unsolicited).
+        public var lateResponses = 0
     }
 
     struct Key: FlowTableKey {
@@ -169,6 +177,11 @@ public final class DNSTransactionTracker {
     private let open: FlowTable<Key, Transaction>
     private var extras: [UInt32: Extra] = [:]
     private var nextSerial: UInt32 = 0
+    /// Queries that timed out unanswered (their transaction key's hash → when), for late answers;
+    /// `unansweredOrder` bounds it, oldest first.
+    private var unansweredKeys: [UInt64: Timestamp] = [:]
+    private var unansweredOrder: [UInt64] = []
+    private var unansweredHead = 0
     /// Recent first responses, for evidence if a different second response follows.
     private let arena = ByteArena(capacity: 4 << 20)
     /// Open transactions in creation order with the time to look at them again: sweeping pops
@@ -290,6 +303,13 @@ public final class DNSTransactionTracker {
         let key = Key(client: obs.dst, server: obs.src, clientPort: obs.dport, serverPort: obs.sport,
                       id: s.id, proto: obs.transport, questionHash: s.questionHash)
         guard let e = open.find(key) else {
+            if let timedOut = unansweredKeys[key.tableHash], obs.ts.nanoseconds(since: timedOut) <= limits.lateAnswerNanoseconds {
+                // The answer to a query that had timed out: late, not unsolicited.
+                unansweredKeys[key.tableHash] = nil
+                stats.lateResponses += 1
+                stats.unanswered -= 1  // it was counted when it timed out
+                return
+            }
             recordUnsolicited(obs, bytes: bytes)
             return
         }
@@ -435,12 +455,30 @@ public final class DNSTransactionTracker {
     private func retire(_ k: Key, _ t: Transaction) {
         guard let first = t.first else {
             stats.unanswered += 1
+            rememberUnanswered(k.tableHash, at: deadline(t))
             return
         }
         guard t.hasExtra, let extra = extras.removeValue(forKey: t.serial) else { return }
         if extra.responses.contains(where: { $0.digest != first.digest }) {
             injectionCases.append(InjectionCase(key: k, query: t, responses: kept(t, extra)))
         }
+    }
+
+    /// Remembers a query that timed out unanswered, for a late answer (bounded, oldest forgotten).
+    private func rememberUnanswered(_ hash: UInt64, at ts: Timestamp) {
+        if unansweredKeys.count >= limits.maxRememberedUnanswered {
+            while unansweredHead < unansweredOrder.count {
+                let old = unansweredOrder[unansweredHead]
+                unansweredHead += 1
+                if unansweredKeys.removeValue(forKey: old) != nil { break }
+            }
+            if unansweredHead > 4096 && unansweredHead * 2 > unansweredOrder.count {
+                unansweredOrder.removeFirst(unansweredHead)
+                unansweredHead = 0
+            }
+        }
+        unansweredKeys[hash] = ts
+        unansweredOrder.append(hash)
     }
 
     private func evictOldest(now: Timestamp) {
