@@ -87,14 +87,22 @@ extension FirewallAuditor {
         guard let plainRule = plain.first else { return nil }
         let dotOpen = accepts.contains { Self.lets($0.selector, proto: "tcp", port: Self.dotPort, to: nil) }
         // DoH: HTTPS to the known resolvers of this chain's family.
-        var known: [(range: AddressRange, source: String)] = resolvers.map { ($0, "public resolver list") }
-            + extraResolvers.map { ($0.range, $0.source) }
+        // This machine's / the capture's resolvers first: they are the ones its clients use.
+        var known: [(range: AddressRange, source: String)] = extraResolvers.map { ($0.range, $0.source) }
+            + resolvers.map { ($0, "public resolver list") }
         if chain.family == "ip" { known = known.filter { !$0.range.isV6 } }
         if chain.family == "ip6" { known = known.filter { $0.range.isV6 } }
         let dohBlocked = known.filter { r in !accepts.contains { Self.lets($0.selector, proto: "tcp", port: Self.tlsPort, to: r.range) } }
         // Some known resolvers' HTTPS falls to the policy (an accept of 443 that leaves them out, or none at all).
         let dohAllBlocked = !dohBlocked.isEmpty
-        guard !dotOpen || dohAllBlocked else { return nil }
+        // HTTPS accepted to everything except (some of) the resolvers: DoH singled out. HTTPS that
+        // is only accepted to a few addresses (a proxy, an update mirror) restricts all web
+        // traffic; with DoT open that is no block of encrypted DNS.
+        let dohTargeted = accepts.contains { a in
+            a.selector.destinations == nil && Self.lets(a.selector, proto: "tcp", port: Self.tlsPort, to: nil)
+                && a.selector.excludedDestinations.contains { e in dohBlocked.contains { e.overlaps($0.range) } }
+        }
+        guard !dotOpen || dohTargeted else { return nil }
 
         let origin = rules.first?.origin ?? .nft
         let name = "\(chain.family) \(chain.table) \(chain.name)"

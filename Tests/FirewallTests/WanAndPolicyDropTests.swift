@@ -235,6 +235,8 @@ final class WanAndPolicyDropTests: XCTestCase {
             \t\tip daddr 127.0.0.53 udp dport 53 accept
             """)),
             ("everything out", Self.chain("forward", "\t\tiifname \"lan0\" oifname \"wan0\" accept\n\t\tudp dport 53 accept")),
+            ("DoT accepted, HTTPS only to a proxy (all web traffic restricted, DoH not singled out)",
+             Self.chain("forward", "\t\tudp dport 53 accept\n\t\ttcp dport 853 accept\n\t\tip daddr 192.168.50.8 tcp dport 443 accept")),
             ("DoT and HTTPS accepted", Self.chain("forward", "\t\tudp dport 53 accept\n\t\ttcp dport { 443, 853 } accept")),
             ("policy accept", Self.chain("forward", "\t\tudp dport 53 accept", policy: "accept")),
             ("input hook", Self.chain("input", "\t\tudp dport 53 accept")),
