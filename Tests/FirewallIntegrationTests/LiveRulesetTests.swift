@@ -10,8 +10,9 @@ final class LiveRulesetTests: XCTestCase {
 
     /// Every example has a test method below.
     static let covered = ["benign-router", "clean-workstation", "docker-default", "docker-embedded-dns", "dot-block", "ip6tables-nft-dnat",
-                          "iptables-nft-dnat", "ipv6-dnat", "jump-dnat", "libvirt-host", "local-stub", "output-redirect", "router-dns-dnat",
-                          "tls-proxy", "wan-port-forward"]
+                          "iptables-nft-dnat", "ipv6-dnat", "jump-dnat", "libvirt-host", "local-stub", "locked-down-server", "output-redirect",
+                          "policy-drop-dot", "policy-drop-iptables", "router-dns-dnat", "tls-proxy", "wan-port-forward", "wan-publish-legacy",
+                          "wan-router-hijacks", "wan-same-port-forward"]
 
     override class func setUp() {
         super.setUp()
@@ -37,6 +38,12 @@ final class LiveRulesetTests: XCTestCase {
     func testOutputRedirect() throws { try liveExample("output-redirect") }
     func testRouterDNSDnat() throws { try liveExample("router-dns-dnat") }
     func testTLSProxy() throws { try liveExample("tls-proxy") }
+    func testWANSamePortForward() throws { try liveExample("wan-same-port-forward") }
+    func testWANRouterHijacks() throws { try liveExample("wan-router-hijacks") }
+    func testWANPublishLegacy() throws { try liveExample("wan-publish-legacy") }
+    func testPolicyDropDoT() throws { try liveExample("policy-drop-dot") }
+    func testPolicyDropIptables() throws { try liveExample("policy-drop-iptables") }
+    func testLockedDownServer() throws { try liveExample("locked-down-server") }
 
     /// Loads `file` into `ns` with `installer`; fails (or skips when the kernel lacks the feature).
     func install(_ installer: String, _ file: URL, into ns: NetworkNamespace, file src: StaticString = #filePath, line: UInt = #line) throws {
@@ -111,6 +118,12 @@ final class LiveRulesetTests: XCTestCase {
         assertFindings(report.findings, match: e.findings, "\(name) (live, installed with \(e.install))")
         for f in report.findings {
             XCTAssertFalse(f.title.isEmpty)
+            // A chain's drop policy (reason chain-policy) is no rule: no handle; the fix is an accept rule.
+            if f.subject["reason"]?.text == "chain-policy" {
+                XCTAssertNil(f.subject["handle"], "\(name): \(f)")
+                XCTAssertTrue(f.remediation.contains(" accept") || f.remediation.contains("-j ACCEPT"), "\(name): \(f.remediation)")
+                continue
+            }
             XCTAssertNotNil(f.subject["handle"], "\(name): a live rule always has a handle: \(f)")
             XCTAssertEqual(f.subject["handle"]?.isNumber, true)
             // The delete command in the remediation names the live handle of an nft rule.

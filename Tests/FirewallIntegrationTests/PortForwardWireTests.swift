@@ -87,12 +87,15 @@ final class PortForwardWireTests: XCTestCase {
             XCTAssertTrue(rep1.findings.allSatisfy { $0.severity == "info" && $0.title.contains("published service") }, rep1.findings.map(\.title).joined(separator: "; "))
         }
 
-        // 2. A hijack: DNS to any server arriving from the WAN goes to the rogue.
+        // 2. A hijack: DNS to any server, from any interface, goes to the rogue. (The same rule
+        // limited to `iifname "wan0"`, the interface masquerade sends traffic out of, takes only
+        // traffic from the internet, which a NAT router receives addressed to itself: a published
+        // service — PolicyDropWireTests.testSamePortWANPublicationDivertsNobody.)
         try load("""
         table ip nat {
         \tchain prerouting {
         \t\ttype nat hook prerouting priority dstnat; policy accept;
-        \t\tiifname "wan0" udp dport 53 dnat to 10.77.2.66:53
+        \t\tudp dport 53 dnat to 10.77.2.66:53
         \t}
         \(postrouting)}
         """)

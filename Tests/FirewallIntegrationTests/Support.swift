@@ -94,7 +94,7 @@ final class NamespaceCounter: @unchecked Sendable {
 
 /// A fresh network namespace; call `delete()` (in a `defer`) when done.
 final class NetworkNamespace {
-    static let prefix = "fw-"
+    static let prefix = "fw2-"
     let name: String
     let ip: URL
     private var deleted = false
