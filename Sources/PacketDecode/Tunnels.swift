@@ -280,7 +280,10 @@ extension PacketDecoder {
         if p.count >= off + 8 && p[off] == 0 && p[off + 1] == 0 {
             off += 8  // origin indication: port and address of the peer
         }
-        guard p.count >= off + 40, p[off] >> 4 == 6 else { return .segment(seg) }
+        // An IPv6 header whose payload length fills the datagram exactly: anything else on the
+        // port (a DNS query from source port 3544, …) stays plain UDP.
+        guard p.count >= off + 40, p[off] >> 4 == 6, let length = p.be16(at: off + 4),
+              off + 40 + Int(length) == p.count else { return .segment(seg) }
         return .encapsulated(.ip, UnsafeRawBufferPointer(rebasing: p[off...]))
     }
 }

@@ -170,6 +170,10 @@ final class TunnelTests: XCTestCase {
         guard case .malformed(.badTunnelHeader) = decode(Self.ip(IPProtocolNumber.gre, badGRE), .ethernet) else { return XCTFail("GRE v5") }
         let notTeredo = Self.udp(50000, Self.dns, sourcePort: TunnelPorts.teredo)
         XCTAssertEqual(segment(notTeredo, .ethernet)?.payload, Self.dns)
+        // A DNS query from port 3544 whose id starts like an IPv6 header is still DNS.
+        var lookalike = Self.dns + [UInt8](repeating: 0, count: 40)
+        lookalike[0] = 0x60
+        XCTAssertEqual(segment(Self.udp(53, lookalike, sourcePort: TunnelPorts.teredo), .ethernet)?.dport, 53)
         let lcp: [UInt8] = [0x11, 0x00, 0x00, 0x01, 0x00, 0x06, 0xc0, 0x21, 1, 1, 0, 4]  // PPPoE session carrying LCP
         guard case .skipped(.nonIP) = decode(lcp, .pppEther) else { return XCTFail("PPP LCP") }
     }
