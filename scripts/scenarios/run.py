@@ -269,12 +269,26 @@ def probe_truth(ctx: Ctx, client: str, role: str, modes: list[str], notes: list[
 
 
 def ddr_ports(ctx: Ctx, client: str, res: str) -> set[int]:
-    """Ports of the encrypted services a resolver designates for itself (DDR: _dns.resolver.arpa SVCB)."""
+    """Ports of the encrypted services a resolver designates for its own address (DDR, RFC 9462:
+    _dns.resolver.arpa SVCB whose target resolves to, or whose hints name, the address asked; a
+    forwarder relaying another resolver's designation designates that resolver, not itself)."""
     r = run(["dig", f"@{res}", "_dns.resolver.arpa", "SVCB", "+tries=1", "+time=2", "+short"], ns=client, check=False,
             timeout=20)
     ports = set()
     for line in r.stdout.splitlines():
-        for tok in line.split():
+        toks = line.split()
+        if len(toks) < 2:
+            continue
+        target = toks[1]
+        hints = {truth.norm_addr(h) for t in toks if t.startswith(("ipv4hint=", "ipv6hint="))
+                 for h in t.split("=", 1)[1].strip('"').split(",")}
+        addrs = set(hints)
+        for qt in ("A", "AAAA"):
+            a = dig(ctx, client, res, target, qt)
+            addrs |= set((a or {}).get("addrs", []))
+        if truth.norm_addr(res) not in addrs:
+            continue
+        for tok in toks:
             if tok.startswith("port="):
                 p = tok[5:].strip('"')
                 if p.isdigit():
@@ -338,7 +352,7 @@ def findings_of(results: list[dict]) -> list[dict]:
     for r in results:
         rep = r.get("report") or {}
         for f in rep.get("findings", []) or []:
-            key = (f.get("id"), f.get("kind"), json.dumps(f.get("subject", {}), sort_keys=True))
+            key = (f.get("id"), f.get("kind"), json.dumps(f.get("subject", {}), sort_keys=True), f.get("severity"))
             if key in seen:
                 continue
             seen.add(key)
