@@ -16,14 +16,41 @@ extension FirewallAuditor {
 
     static let policyHooks: Set<String> = ["forward", "output"]
 
+    /// A final unconditional drop/reject rule of a base chain.
+    struct CatchAll {
+        var rule: FirewallRule
+        var position: Int
+        /// `drop` or `reject`.
+        var verdict: String
+    }
+
+    static func dropVerdict(_ rule: FirewallRule) -> String? {
+        for e in rule.expressions {
+            switch e {
+            case .verdict(.drop), .xt(type: "target", "DROP"): return "drop"
+            case .verdict(.reject), .xt(type: "target", "REJECT"): return "reject"
+            default: continue
+            }
+        }
+        return nil
+    }
+
     func policyDropFindings(input: String, ruleset rs: Ruleset, reached: [ReachableRule], positions: [Int: Int]) -> [Finding] {
         var out: [Finding] = []
-        for chain in rs.chains where chain.isBase && chain.policy?.lowercased() == "drop" && Self.policyHooks.contains(chain.hook ?? "")
-            && (chain.type ?? "filter") == "filter" {
+        for chain in rs.chains where chain.isBase && Self.policyHooks.contains(chain.hook ?? "") && (chain.type ?? "filter") == "filter" {
             let mine = reached.filter { $0.base.family == chain.family && $0.base.table == chain.table && $0.base.name == chain.name }
+            // The drop that applies to whatever no rule accepted: the chain's policy, or a final
+            // catch-all drop/reject in the base chain itself (`-A FORWARD -j REJECT`), after which
+            // the policy is never reached.
+            var catchAll: CatchAll?
+            if let last = mine.last(where: { $0.via.isEmpty && $0.rule.chain == chain.name }), ReachabilityWalker.endsChain(last.rule),
+               let verdict = Self.dropVerdict(last.rule) {
+                catchAll = CatchAll(rule: last.rule, position: positions[last.index] ?? 1, verdict: verdict)
+            }
+            guard chain.policy?.lowercased() == "drop" || catchAll != nil else { continue }
             let accepts = mine.flatMap { Self.acceptPaths($0, position: positions[$0.index] ?? 1, ruleset: rs) }
                 .filter { $0.selector.allowsNewConnections && !Self.onlyLoopback($0.selector) }
-            if let f = policyDropFinding(input: input, chain: chain, accepts: accepts, rules: mine.map(\.rule)) { out.append(f) }
+            if let f = policyDropFinding(input: input, chain: chain, accepts: accepts, rules: mine.map(\.rule), catchAll: catchAll) { out.append(f) }
         }
         return out
     }
@@ -78,7 +105,7 @@ extension FirewallAuditor {
         return true
     }
 
-    func policyDropFinding(input: String, chain: FirewallChain, accepts: [AcceptPath], rules: [FirewallRule]) -> Finding? {
+    func policyDropFinding(input: String, chain: FirewallChain, accepts: [AcceptPath], rules: [FirewallRule], catchAll: CatchAll?) -> Finding? {
         let hook = chain.hook ?? ""
         // Plain DNS must pass (to somewhere other than this machine): otherwise this is a locked-down chain.
         let plain = accepts.filter { a in
@@ -114,8 +141,10 @@ extension FirewallAuditor {
         var severity: Severity = both ? .medium : .low
         var confidence: Confidence = both ? .likely : .possible
         let plainText = ["udp", "tcp"].filter { Self.lets(plainRule.selector, proto: $0, port: 53, to: nil) }.joined(separator: "+") + " 53"
-        var title = "Chain \(name) (hook \(hook)) has policy drop and accepts plain DNS (\(plainText)) but not "
-            + blocked.joined(separator: " nor ") + ": traffic \(Self.hookPhrase(hook)) loses encrypted DNS to the policy while plaintext DNS passes"
+        let catchAllText = catchAll.map { Self.ruleName($0.rule, position: $0.position) + ": `\(RuleFormatter.text($0.rule))`" }
+        let dropText = catchAll.map { "ends in a catch-all \($0.verdict) (`\(RuleFormatter.text($0.rule))`)" } ?? "has policy drop"
+        var title = "Chain \(name) (hook \(hook)) \(dropText) and accepts plain DNS (\(plainText)) but not "
+            + blocked.joined(separator: " nor ") + ": traffic \(Self.hookPhrase(hook)) loses encrypted DNS to the \(catchAll == nil ? "policy" : "catch-all rule") while plaintext DNS passes"
         if !both {
             title += dotOpen ? " (DoT is accepted)" : " (HTTPS to resolvers is accepted, so DoH still works)"
         }
@@ -124,7 +153,11 @@ extension FirewallAuditor {
         var adds: [String] = []
         let addrs = dohBlocked.prefix(8).map(\.range)
         if origin == .nft {
-            let base = "nft add rule \(chain.family) \(chain.table) \(RuleContext.quoted(chain.name))"
+            // Before the catch-all rule when there is one (`insert … handle N` puts the rule before N).
+            var base = "nft add rule \(chain.family) \(chain.table) \(RuleContext.quoted(chain.name))"
+            if let c = catchAll {
+                base = "nft insert rule \(chain.family) \(chain.table) \(RuleContext.quoted(chain.name))" + (c.rule.handle.map { " handle \($0)" } ?? "")
+            }
             if !dotOpen { adds.append("\(base) tcp dport 853 accept") }
             if dohAllBlocked {
                 for v6 in [false, true] {
@@ -135,13 +168,13 @@ extension FirewallAuditor {
             }
         } else {
             let tool = (chain.family == "ip6" ? "ip6tables" : "iptables") + (origin == .iptablesLegacy ? "-legacy" : "-nft")
-            let base = "\(tool) -t \(chain.table) -A \(RuleContext.quoted(chain.name))"
+            let base = "\(tool) -t \(chain.table) " + (catchAll.map { "-I \(RuleContext.quoted(chain.name)) \($0.position)" } ?? "-A \(RuleContext.quoted(chain.name))")
             if !dotOpen { adds.append("\(base) -p tcp --dport 853 -j ACCEPT") }
             if dohAllBlocked, !addrs.isEmpty {
                 adds.append("\(base) -d \(addrs.map(\.text).joined(separator: ",")) -p tcp --dport 443 -j ACCEPT")
             }
         }
-        var remediation = "If clients here are meant to use encrypted DNS, add an accept rule so it does not fall to the policy: "
+        var remediation = "If clients here are meant to use encrypted DNS, add an accept rule so it does not fall to the \(catchAll == nil ? "policy" : "catch-all rule"): "
             + adds.joined(separator: "; ")
             + ". If blocking it is deliberate (an enterprise that runs its own resolvers), set approve_encrypted_dns_blocks = true under [firewall] in the policy file."
         if policy.approveEncryptedDNSBlocks {
@@ -154,10 +187,11 @@ extension FirewallAuditor {
         let who = origin == .nft ? "nft" : origin.rawValue
         var head = "type \(chain.type ?? "filter") hook \(hook)"
         if let p = chain.priority { head += " priority \(p)" }
-        head += "; policy drop"
+        head += "; policy \(chain.policy ?? "accept")"
         let plainName = Self.ruleName(plainRule.rule, position: plainRule.position) + ": `\(RuleFormatter.text(plainRule.rule))`"
         var facts: [(String, SubjectValue)] = [
-            ("chain", .string(name)), ("policy", .string("drop")), ("statement", .string("policy drop")),
+            ("chain", .string(name)), ("policy", .string(catchAll == nil ? "drop" : (chain.policy ?? "accept"))),
+            ("statement", .string(catchAll.map { "catch-all \($0.verdict)" } ?? "policy drop")),
             ("plain_dns_accepted_by", .string(plainName)),
             ("blocked", .string(blocked.joined(separator: "; "))),
         ]
@@ -171,9 +205,11 @@ extension FirewallAuditor {
         if !https.isEmpty {
             facts.append(("https_accepted_by", .string(https.prefix(3).map { Self.ruleName($0.rule, position: $0.position) + ": `\(RuleFormatter.text($0.rule))`" }.joined(separator: "; "))))
         }
+        if let catchAllText { facts.append(("catch_all_rule", .string(catchAllText))) }
         facts.append(("add_command", .string(adds.joined(separator: "; "))))
         let detail = "\(who) base chain \(name) (\(head)): \(accepts.count) accept rule(s) for new connections; plain DNS passes through \(plainName); "
-            + blocked.joined(separator: " and ") + " match(es) no accept rule and fall(s) to the drop policy"
+            + blocked.joined(separator: " and ") + " match(es) no accept rule and fall(s) to "
+            + (catchAllText.map { "the catch-all \($0)" } ?? "the drop policy")
         let target = !dotOpen ? ":853" : {
             let a = dohBlocked[0].range.text
             return (a.contains(":") ? "[\(a)]" : a) + ":443"

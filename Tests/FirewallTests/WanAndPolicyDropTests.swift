@@ -277,6 +277,44 @@ final class WanAndPolicyDropTests: XCTestCase {
                       found.first?.remediation ?? "")
     }
 
+    /// A final unconditional drop/reject in the base chain (`-A FORWARD -j REJECT`, RHEL-style) is
+    /// the effective policy; the advice inserts the accept before it.
+    func testCatchAllRuleActsAsPolicy() throws {
+        let ipt = policyFindings(try audit(iptables: """
+        *filter
+        :INPUT ACCEPT [0:0]
+        :FORWARD ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+        -A FORWARD -i lan0 -p udp -m udp --dport 53 -j ACCEPT
+        -A FORWARD -i lan0 -p tcp -m tcp --dport 443 -j ACCEPT
+        -A FORWARD -j REJECT --reject-with icmp-host-prohibited
+        COMMIT
+        """))
+        XCTAssertEqual(ipt.map(\.severity), [.low], "DoT falls to the catch-all, DoH passes")
+        if let f = ipt.first {
+            XCTAssertEqual(fact(f, "statement"), "catch-all reject")
+            XCTAssertTrue(fact(f, "catch_all_rule")?.contains("-j REJECT") ?? false)
+            XCTAssertTrue(f.remediation.contains("iptables-legacy -t filter -I FORWARD 4 -p tcp --dport 853 -j ACCEPT"), f.remediation)
+        }
+        let nft = policyFindings(try audit(nft: Self.chain("forward", """
+        \t\tudp dport 53 accept # handle 4
+        \t\tip daddr 192.168.50.8 tcp dport 443 accept # handle 5
+        \t\treject with icmpx admin-prohibited # handle 9
+        """, policy: "accept")))
+        XCTAssertEqual(nft.map(\.severity), [.medium])
+        XCTAssertTrue(nft.first?.remediation.contains("nft insert rule inet filter forward handle 9 tcp dport 853 accept") ?? false,
+                      nft.first?.remediation ?? "")
+        // A final reject with conditions is no catch-all; a policy-accept chain without one is not judged.
+        for last in ["\t\tiifname \"wan0\" reject", ""] {
+            let found = policyFindings(try audit(nft: Self.chain("forward", "\t\tudp dport 53 accept\n" + last, policy: "accept")))
+            XCTAssertTrue(found.isEmpty, "'\(last)': \(found.map(describe))")
+        }
+        // Policy drop and a catch-all drop: one finding for the chain.
+        let both = policyFindings(try audit(nft: Self.chain("forward", "\t\tudp dport 53 accept\n\t\tdrop")))
+        XCTAssertEqual(both.count, 1, both.map(describe).joined(separator: "; "))
+    }
+
     func testApprovedByPolicy() throws {
         var policy = FirewallPolicy()
         policy.approveEncryptedDNSBlocks = true
