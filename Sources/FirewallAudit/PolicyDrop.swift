@@ -37,8 +37,13 @@ extension FirewallAuditor {
 
     func policyDropFindings(input: String, ruleset rs: Ruleset, reached: [ReachableRule], positions: [Int: Int]) -> [Finding] {
         var out: [Finding] = []
+        // Reached rules by the base chain they were entered from (one pass, however many chains).
+        var byBase: [String: [ReachableRule]] = [:]
+        for rr in reached where Self.policyHooks.contains(rr.base.hook ?? "") {
+            byBase[ReachabilityWalker.key(rr.base.family, rr.base.table, rr.base.name), default: []].append(rr)
+        }
         for chain in rs.chains where chain.isBase && Self.policyHooks.contains(chain.hook ?? "") && (chain.type ?? "filter") == "filter" {
-            let mine = reached.filter { $0.base.family == chain.family && $0.base.table == chain.table && $0.base.name == chain.name }
+            let mine = byBase[ReachabilityWalker.key(chain.family, chain.table, chain.name)] ?? []
             // The drop that applies to whatever no rule accepted: the chain's policy, or a final
             // catch-all drop/reject in the base chain itself (`-A FORWARD -j REJECT`), after which
             // the policy is never reached.
