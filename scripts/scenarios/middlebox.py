@@ -5,6 +5,9 @@
       On-path injector: sniffs IPv4/UDP queries to RESOLVER:53 on IFACE (AF_PACKET) and, for the
       listed names, races the real resolver with a forged A answer FORGED sent straight back to
       the client's MAC (source address: the resolver's). The real answer still arrives later.
+  tlsweb LISTEN CERT KEY
+      A threaded HTTPS server on LISTEN:443 (TLS 1.2 and 1.3) answering every request with 200:
+      unlike `openssl s_server`, a connection a middlebox cut off half-way does not block the next.
   nxrewrite LISTEN UPSTREAM REWRITE
       Forwarder on LISTEN:53 (UDP and TCP) that relays to UPSTREAM:53 and turns every NXDOMAIN
       for an A/AAAA question into NOERROR with an A record REWRITE (an ad-serving ISP resolver).
@@ -154,8 +157,40 @@ def nxrewrite(listen: str, upstream: str, addr: str) -> None:
     u.serve_forever()
 
 
+def tlsweb(listen: str, cert: str, key: str) -> None:
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+
+    class H(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.settimeout(10)
+            try:
+                t = ctx.wrap_socket(self.request, server_side=True)
+                data = b""
+                while b"\r\n\r\n" not in data and len(data) < 65536:
+                    chunk = t.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                t.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
+                t.close()
+            except (OSError, ssl.SSLError):
+                pass
+
+    class S(socketserver.ThreadingMixIn, socketserver.TCPServer):
+        allow_reuse_address = True
+        daemon_threads = True
+
+    srv = S((listen, 443), H)
+    print(f"tlsweb on {listen}:443 ({cert})", flush=True)
+    srv.serve_forever()
+
+
 def main() -> int:
-    if sys.argv[1] == "inject":
+    if sys.argv[1] == "tlsweb":
+        tlsweb(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif sys.argv[1] == "inject":
         inject(sys.argv[2], sys.argv[3], sys.argv[4], set(sys.argv[5].split(",")))
     elif sys.argv[1] == "nxrewrite":
         nxrewrite(sys.argv[2], sys.argv[3], sys.argv[4])

@@ -75,9 +75,8 @@ def start_services(ctx: Ctx) -> None:
                                                        [("lab.test", "10.99.66.66"), ("lab.test", "fd99:66::66")]))
     webs = []
     for key, cert in (("web", "web"), ("web_blocked", "web"), ("web_wrongname", "other")):
-        webs.append((key, lab.spawn(f"tls-{key}", lab.svc, ["openssl", "s_server", "-4", "-accept", f"{ADDR[key]}:443",
-                                                             "-cert", k.p(f"{cert}.pem"), "-key", k.p(f"{cert}.key"),
-                                                             "-www", "-quiet"])))
+        webs.append((key, lab.spawn(f"tls-{key}", lab.svc, ["python3", str(HERE / "middlebox.py"), "tlsweb", ADDR[key],
+                                                             k.p(f"{cert}.pem"), k.p(f"{cert}.key")])))
     lab.wait_listening(lab.svc, u, [f"{ADDR['resolver']}:53", f"{ADDR['resolver']}:853", f"{ADDR['resolver']}:443"])
     lab.wait_listening(lab.svc, r, [f"{ADDR['ref']}:853", f"{ADDR['ref']}:443"])
     lab.wait_listening(lab.svc, d, [f"{ADDR['rogue']}:53"])
