@@ -97,7 +97,7 @@ let package = Package(
         .target(name: "AnswerComparison", dependencies: ["DNSWire"]),
         .target(name: "DNSObservations", dependencies: ["AnswerComparison", "DNSWire", "NetTypes"]),
         .target(name: "Probes", dependencies: [
-            "ResolverClients", "AnswerComparison", "DNSObservations", "DNSWire", "Findings", "FindingPolicy", "TLSCertificates",
+            "ResolverClients", "AnswerComparison", "DNSObservations", "DNSWire", "Findings", "FindingPolicy", "TLSCertificates", "NetTypes",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -169,7 +169,7 @@ let package = Package(
         // a client; runs the built dnsaudit on the captures.
         .testTarget(name: "TLSIntegrationTests", dependencies: ["IntegrationSupport"]),
         // Comparison engine, clients against hostile loopback servers, the observation collector.
-        .testTarget(name: "ReferenceTests", dependencies: ["AnswerComparison", "ResolverClients", "DNSObservations", "Probes", "DNSWire", "Findings", "NetTypes", "TLSCertificates", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "ReferenceTests", dependencies: ["AnswerComparison", "ResolverClients", "DNSObservations", "Probes", "DNSWire", "Findings", "FindingPolicy", "NetTypes", "TLSCertificates", .product(name: "NIOCore", package: "swift-nio")]),
         // Root: network namespaces with unbound (DoH/DoT), a rogue dnsmasq, blocked 853; runs the binary.
         .testTarget(name: "ProbeIntegrationTests", dependencies: ["DNSWire", "IntegrationSupport"]),
         // One policy per kind: equal evidence from a capture and from a probe gives an equal finding.

@@ -3,6 +3,7 @@ import DNSWire
 import FindingPolicy
 import Findings
 import Foundation
+import NetTypes
 import NIOCore
 import ResolverClients
 
@@ -157,7 +158,7 @@ public struct ProbeRunner: Sendable {
                 await resolverTarget(t, into: &out)
                 continue
             }
-            out.ladders.append(await ladder(t, resolver: resolverClients.first, references, into: &out))
+            out.ladders.append(await ladder(t, resolvers: resolverClients, references, into: &out))
         }
         // Every client is shut down before the run returns (an HTTP client must be, before it goes away).
         for (_, c) in resolverClients { await c.close() }
@@ -308,7 +309,46 @@ public struct ProbeRunner: Sendable {
 
     // MARK: - The ladder
 
-    func ladder(_ t: ProbeTarget, resolver: (ResolverEndpoint, ResolverClient)?, _ references: ReferenceSet?,
+    /// One lookup of a target's name through a resolver under test, compared with the references:
+    /// Hold-On over UDP (a second, different answer is an injector: reported, and the resolver is
+    /// judged by its own answer), an answer finding when the resolver's answer is inconsistent.
+    struct Lookup {
+        var answer: AnswerSet
+        var comparison: AnswerComparisonResult
+        var injected: Bool
+        var findings: [Finding]
+    }
+
+    func lookup(_ name: String, type: UInt16, _ endpoint: ResolverEndpoint, _ client: ResolverClient, _ references: ReferenceSet?) async throws -> Lookup {
+        let refs = await references?.lookup(name, type: type) ?? []
+        let sets = refs.map { $0.message.map(AnswerSet.init(message:)) }
+        var findings: [Finding] = []
+        var m: DNSMessage
+        var injected = false
+        if config.holdOn && endpoint.transport == .udp {
+            // Hold-On: keep listening after the first answer; a second, different one means an
+            // on-path injector raced the resolver (the resolver's own answer comes later).
+            let held = try await client.queryHoldingOn(name, type: type)
+            m = held.first
+            if let f = injectionFinding(name, qtype: type, endpoint: endpoint, held: held, references: sets) {
+                findings.append(f.finding)
+                m = f.genuine
+                injected = true
+            }
+        } else {
+            m = try await client.query(name, type: type)
+        }
+        let a = AnswerSet(message: m)
+        let cmp = AnswerComparator.compare(path: a, references: sets)
+        if !injected, cmp.isInconsistent,
+           let f = AnswerFindings.finding(qname: name, qtype: type, path: a, result: cmp, resolver: endpoint.host,
+                                          references: references?.endpoints.map(\.description) ?? [], source: "probe") {
+            findings.append(f)
+        }
+        return Lookup(answer: a, comparison: cmp, injected: injected, findings: findings)
+    }
+
+    func ladder(_ t: ProbeTarget, resolvers: [(ResolverEndpoint, ResolverClient)], _ references: ReferenceSet?,
                 into out: inout ProbeResults) async -> LadderResult {
         var r = LadderResult(target: t)
         let timeout = config.settings.timeout
@@ -316,51 +356,49 @@ public struct ProbeRunner: Sendable {
         if isLiteral {
             r.pathAddresses = [t.host]
             r.steps.append(LadderStep(layer: "dns", ok: true, detail: "an address, no DNS needed"))
-        } else if let (endpoint, client) = resolver {
+        } else if let (endpoint, client) = resolvers.first {
             do {
-                var m: DNSMessage
-                var injected = false
-                let refs = await references?.lookup(t.host, type: DNSType.a) ?? []
-                let sets = refs.map { $0.message.map(AnswerSet.init(message:)) }
-                if config.holdOn && endpoint.transport == .udp {
-                    // Hold-On: keep listening after the first answer; a second, different one means an
-                    // on-path injector raced the resolver (the resolver's own answer comes later).
-                    let held = try await client.queryHoldingOn(t.host, type: DNSType.a)
-                    m = held.first
-                    if let f = injectionFinding(t.host, endpoint: endpoint, held: held, references: sets) {
-                        out.findings.append(f.finding)
-                        m = f.genuine
-                        injected = true
-                    }
-                } else {
-                    m = try await client.query(t.host, type: DNSType.a)
-                }
-                let a = AnswerSet(message: m)
+                let l = try await lookup(t.host, type: DNSType.a, endpoint, client, references)
+                out.findings += l.findings
+                let a = l.answer, cmp = l.comparison
                 r.pathAddresses = a.addresses
-                let cmp = AnswerComparator.compare(path: a, references: sets)
                 r.dnsComparison = cmp
                 r.referenceAddresses = cmp.referenceAddresses
-                if injected {
+                if l.injected {
                     r.steps.append(LadderStep(layer: "dns", ok: false,
                                               detail: "an injector answered for \(endpoint.host) first; the resolver's own answer that followed is \(AnswerFindings.describe(a))"))
                 } else if cmp.isInconsistent {
                     r.steps.append(LadderStep(layer: "dns", ok: false,
                                               detail: "\(endpoint.host) answers \(AnswerFindings.describe(a)); the references answer \(cmp.referenceAddresses.isEmpty ? "no address" : cmp.referenceAddresses.joined(separator: ", ")) (\(cmp.reason))"))
-                    if let f = AnswerFindings.finding(qname: t.host, qtype: DNSType.a, path: a, result: cmp, resolver: endpoint.host,
-                                                      references: references?.endpoints.map(\.description) ?? [], source: "probe") {
-                        out.findings.append(f)
-                    }
                 } else {
                     r.steps.append(LadderStep(layer: "dns", ok: !a.addresses.isEmpty,
                                               detail: "\(endpoint.host) answers \(AnswerFindings.describe(a))"
                                                 + (cmp.verdict == .consistent ? " (agrees with the references: \(cmp.reason))" : " (\(cmp.verdict.rawValue))")))
-                }
-            } catch {
+                }            } catch {
                 let e = ResolverError.classify(error)
                 r.steps.append(LadderStep(layer: "dns", ok: false, detail: "\(endpoint.host) gave no answer: \(e)"))
             }
         } else {
             r.steps.append(LadderStep(layer: "dns", ok: false, detail: "no resolver to ask"))
+        }
+        if !isLiteral {
+            // The name's other lookups — AAAA, and every other resolver under test — are compared
+            // too (they do not change the ladder's addresses).
+            var facts: [(String, SubjectValue)] = []
+            for (i, (endpoint, client)) in resolvers.enumerated() {
+                for type in [DNSType.a, DNSType.aaaa] where !(i == 0 && type == DNSType.a) {
+                    let label = "\(DNSType.mnemonic(type)) via \(endpoint.host)"
+                    do {
+                        let l = try await lookup(t.host, type: type, endpoint, client, references)
+                        out.findings += l.findings
+                        facts.append((label, .string(AnswerFindings.describe(l.answer) + (l.injected ? " (after an injected answer)" : "")
+                                                     + " — \(l.comparison.verdict.rawValue) (\(l.comparison.reason))")))
+                    } catch {
+                        facts.append((label, .string("no answer: \(ResolverError.classify(error))")))
+                    }
+                }
+            }
+            if !facts.isEmpty { out.inputs.append(ReportInput(kind: "probe", name: "lookups of \(t.host)", facts: facts)) }
         }
 
         // Connect to the path's addresses; when DNS looks wrong, also to a reference's (to show what works).
@@ -422,7 +460,7 @@ public struct ProbeRunner: Sendable {
     /// A `dns.injection` finding when the answers heard under Hold-On differ; with the answer to
     /// take as the resolver's own: the last distinct one that agrees with the references, else the
     /// last distinct one (an injector is nearer than the resolver, so it answers first).
-    func injectionFinding(_ name: String, endpoint: ResolverEndpoint, held: HeldQuery, references: [AnswerSet?])
+    func injectionFinding(_ name: String, qtype: UInt16 = DNSType.a, endpoint: ResolverEndpoint, held: HeldQuery, references: [AnswerSet?])
         -> (finding: Finding, genuine: DNSMessage)? {
         var distinct: [(message: DNSMessage, set: AnswerSet, ms: Double)] = [(held.first, AnswerSet(message: held.first), held.firstMilliseconds)]
         for l in held.later {
@@ -452,7 +490,7 @@ public struct ProbeRunner: Sendable {
         }
         let genuine = consistent ?? distinct[distinct.count - 1]
         guard let f = FindingPolicy.injectionRace(
-            InjectionRaceEvidence(qname: name, qtype: "A", transport: "udp", resolver: endpoint.host,
+            InjectionRaceEvidence(qname: name, qtype: DNSType.mnemonic(qtype), transport: "udp", resolver: endpoint.host,
                                   distinctAnswers: distinct.map { AnswerFindings.describe($0.set) }, clientRetried: false, suspiciousAnswers: suspicious),
             evidence: evidence) else { return nil }
         return (f, genuine.message)
@@ -495,10 +533,13 @@ public struct ProbeRunner: Sendable {
             var alpns: [String] = []
             var port: Int?
             var path = "/dns-query"
+            var hints: [String] = []
             for p in params {
                 switch p {
                 case .alpn(let ids): alpns += ids.map { String(decoding: $0, as: UTF8.self) }
                 case .port(let n): port = Int(n)
+                case .ipv4hint(let a): hints += a.map(\.description)
+                case .ipv6hint(let a): hints += a.map(\.description)
                 case .other(key: 7, value: let v):
                     let template = String(decoding: v, as: UTF8.self)
                     let base = template.split(separator: "{", maxSplits: 1).first.map(String.init) ?? template
@@ -506,7 +547,25 @@ public struct ProbeRunner: Sendable {
                 default: break
                 }
             }
-            facts.append("SVCB \(priority) \(target) alpn=\(alpns.joined(separator: ",")) port=\(port.map(String.init) ?? "default")")
+            // The designation is about this address only when the designated resolver is here: its
+            // hints name this address, or its name resolves to it (a forwarder relays its upstream's
+            // designation, which points elsewhere). "." is the owner name itself.
+            let targetName = target.hasSuffix(".") ? String(target.dropLast()) : target
+            var here = targetName.isEmpty
+            if !here && !hints.isEmpty {
+                here = hints.contains { normalizedAddress($0) == normalizedAddress(host) }
+            } else if !here {
+                for type in [DNSType.a, DNSType.aaaa] {
+                    if let a = try? await client.query(targetName, type: type),
+                       AnswerSet(message: a).addresses.contains(where: { normalizedAddress($0) == normalizedAddress(host) }) {
+                        here = true
+                        break
+                    }
+                }
+            }
+            facts.append("SVCB \(priority) \(target) alpn=\(alpns.joined(separator: ",")) port=\(port.map(String.init) ?? "default")"
+                         + (here ? "" : " — designates a resolver at another address: not an offer of \(host)"))
+            guard here else { continue }
             if alpns.contains("dot") {
                 out.append(ResolverEndpoint(transport: .dot, host: host, port: port ?? 853, tlsName: nil))
             }
@@ -515,6 +574,11 @@ public struct ProbeRunner: Sendable {
             }
         }
         return (out, facts)
+    }
+
+    /// An address in one textual form (IPv6 compressed the same way), for comparisons.
+    func normalizedAddress(_ text: String) -> String {
+        NetTypes.IPAddress(text)?.description ?? text.lowercased()
     }
 
     /// Does plain DNS to the resolver answer (UDP, then TCP)? The answers' facts for the report.

@@ -134,9 +134,18 @@ final class HoldOnTests: XCTestCase {
     /// on its own address (verified by the IP SAN, no name).
     func testDesignatedEndpointsFromDDR() throws {
         let server = try RacingServer { q in
-            guard let question = q.questions.first, question.name.lowercased().hasPrefix("_dns.resolver.arpa") else { return [] }
+            guard let question = q.questions.first else { return [] }
             var b = DNSMessageBuilder(id: q.id, flags: DNSMessageBuilder.responseFlags())
             try? b.addQuestion(name: question.name, type: question.type)
+            if question.name.lowercased().hasPrefix("dns.example.test") {
+                // The designated resolver's name resolves to this very address.
+                if question.type == DNSType.a { return [(0, RacingServer.answer(id: q.id, name: question.name, address: "127.0.0.1"))] }
+                return (try? b.build()).map { [(0, $0)] } ?? []
+            }
+            guard question.name.lowercased().hasPrefix("_dns.resolver.arpa") else { return [] }
+            // A designation of a resolver elsewhere (hints name another address), as a forwarder relays it.
+            try? b.addAnswer(name: question.name, type: DNSType.svcb, ttl: 300,
+                             rdata: .svcb(priority: 3, target: "upstream.example.test", params: [.alpnIDs(["dot"]), .ipv4hint([DNSIPv4Address(192, 0, 2, 53)])]))
             try? b.addAnswer(name: question.name, type: DNSType.svcb, ttl: 300,
                              rdata: .svcb(priority: 1, target: "dns.example.test", params: [.alpnIDs(["dot"]), .port(8853)]))
             try? b.addAnswer(name: question.name, type: DNSType.svcb, ttl: 300,
@@ -150,6 +159,7 @@ final class HoldOnTests: XCTestCase {
         let ddr = try runBlocking { await runner.designatedEndpoints("127.0.0.1", client: c) }
         runBlockingClose(c)
         XCTAssertEqual(ddr.endpoints.map(\.canonical), ["tls://127.0.0.1:8853", "https://127.0.0.1:8443/q"], "\(ddr.facts)")
+        XCTAssertTrue(ddr.facts.contains { $0.contains("upstream.example.test") && $0.contains("not an offer") }, "\(ddr.facts)")
         XCTAssertTrue(ddr.endpoints.allSatisfy { $0.tlsName == nil }, "verified by the address (IP SAN)")
         let offered = runner.offeredEncryptedEndpoints("127.0.0.1", designated: ddr.endpoints)
         XCTAssertEqual(offered.map(\.1), [.designated, .designated])
