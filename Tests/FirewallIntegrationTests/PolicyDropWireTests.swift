@@ -212,6 +212,64 @@ final class PolicyDropWireTests: XCTestCase {
         XCTAssertEqual(rep3?.findings.count, 0, rep3?.findings.map(\.description).joined(separator: "; ") ?? "")
     }
 
+    /// The same pattern with iptables-legacy and a RHEL-style catch-all `-j REJECT` instead of a
+    /// drop policy; then the finding's own `add_command`, run as printed, opens DoT and DoH.
+    func testCatchAllRejectWithIptablesLegacyAndTheAdvisedFix() throws {
+        try FW.requireRoot(tools: ["iptables-legacy-restore", "iptables-legacy"])
+        let l = try buildLab()
+        let rules = l.lab.file("router.rules")
+        try """
+        *filter
+        :INPUT ACCEPT [0:0]
+        :FORWARD ACCEPT [0:0]
+        :OUTPUT ACCEPT [0:0]
+        -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+        -A FORWARD -i lan0 -p udp -m udp --dport 53 -j ACCEPT
+        -A FORWARD -i lan0 -p tcp -m tcp --dport 53 -j ACCEPT
+        -A FORWARD -i lan0 -d 10.78.2.80/32 -p tcp -m tcp --dport 443 -j ACCEPT
+        -A FORWARD -j REJECT --reject-with icmp-host-prohibited
+        COMMIT
+
+        """.write(to: rules, atomically: true, encoding: .utf8)
+        let restore = try l.lab.exec(l.router, ["/bin/sh", "-c", "iptables-legacy-restore < '\(rules.path)'"])
+        guard restore.status == 0 else {
+            print("\(FW.suite): iptables-legacy cannot load rules here: \(restore.output)")
+            throw XCTSkip("iptables-legacy cannot load rules in this kernel: \(restore.output.prefix(200))")
+        }
+        XCTAssertEqual(try ask(l, from: l.client, "10.78.2.53"), Self.resolverAnswer, "plain DNS passes")
+        XCTAssertEqual(try ask(l, from: l.client, "10.78.2.53", ["+tls"]), "", "DoT is rejected by the catch-all")
+        XCTAssertEqual(try ask(l, from: l.client, "10.78.2.53", ["+https"]), "", "DoH to the resolver is rejected by the catch-all")
+
+        let r = try l.lab.exec(l.router, [l.binary, "rules", "--format", "json"], timeout: 60)
+        XCTAssertEqual(r.status, 1, r.output.prefix(400).description)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let findings = try XCTUnwrap(json["findings"] as? [[String: Any]])
+        XCTAssertEqual(findings.count, 1, "\(findings.map { $0["title"] ?? "" })")
+        let f = try XCTUnwrap(findings.first)
+        XCTAssertEqual(f["kind"] as? String, "firewall.encrypted-dns-block")
+        XCTAssertEqual(f["severity"] as? String, "medium")
+        let subject = try XCTUnwrap(f["subject"] as? [String: Any])
+        XCTAssertEqual(subject["reason"] as? String, "chain-policy")
+        XCTAssertEqual(subject["origin"] as? String, "iptables-legacy")
+        XCTAssertEqual(subject["chain"] as? String, "FORWARD")
+        let data = try XCTUnwrap(((f["evidence"] as? [[String: Any]])?.first)?["data"] as? [String: Any])
+        XCTAssertEqual(data["statement"] as? String, "catch-all reject")
+        let add = try XCTUnwrap(data["add_command"] as? String)
+        let commands = add.components(separatedBy: "; ")
+        XCTAssertEqual(commands.count, 2, add)
+        XCTAssertTrue(commands.allSatisfy { $0.hasPrefix("iptables-legacy -t filter -I FORWARD 5 ") }, add)
+
+        // The advice, run as printed (each command is plain words, no shell syntax).
+        for c in commands {
+            let words = c.split(separator: " ").map(String.init)
+            try l.lab.mustExec(l.router, words)
+        }
+        XCTAssertEqual(try ask(l, from: l.client, "10.78.2.53", ["+tls"]), Self.resolverAnswer, "DoT passes after the advised accept")
+        XCTAssertEqual(try ask(l, from: l.client, "10.78.2.53", ["+https"]), Self.resolverAnswer, "DoH passes after the advised accept")
+        let again = try l.lab.exec(l.router, [l.binary, "rules", "--format", "json"], timeout: 60)
+        XCTAssertEqual(again.status, 0, again.output.prefix(600).description)
+    }
+
     func testSamePortWANPublicationDivertsNobody() throws {
         let l = try buildLab()
         // The router's WAN address is 10.78.2.1; the "internet" side is the servers' namespace,
