@@ -121,6 +121,11 @@ public final class CaptureAnalyzer {
         // which owns this closure and the watchers, and calls them only from its own methods; a
         // checked unowned reference costs an atomic retain and release on every access.
         tcp.decide = { [unowned(unsafe) self] seg, key in self.decideTCP(seg, key) }
+        // What the DNS side learned of a server (it answers plain DNS; its packets' usual IP TTL)
+        // is evidence for the TLS side's encrypted-DNS judgements (issue 15: one policy per kind).
+        let dnsTracker = dns
+        tls.answersPlainDNS = { [unowned dnsTracker] in dnsTracker.baselineTTL($0) != nil }
+        tls.usualServerTTL = { [unowned dnsTracker] in dnsTracker.baselineTTL($0) }
     }
 
     private let inputNames: InputNames

@@ -529,7 +529,7 @@ public final class DNSTransactionTracker {
 
     /// The resolver's usual IP TTL: the most common one among its first responses, leaving out
     /// the first responses of races (which may be forged). Nil when nothing else established one.
-    func baselineTTL(_ server: IPAddress) -> UInt8? {
+    public func baselineTTL(_ server: IPAddress) -> UInt8? {
         guard var h = baselines[key: server]?.ttlCounts else { return nil }
         for r in racedFirsts[server] ?? [] where h[Int(r.ttl)] > 0 { h[Int(r.ttl)] -= 1 }
         // Most common; the lowest TTL among equals.

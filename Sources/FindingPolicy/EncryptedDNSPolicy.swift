@@ -15,6 +15,9 @@ public struct EncryptedDNSBlockedEvidence: Sendable {
         case noAnswerToSYN
         /// A TCP reset to the SYN (ECONNREFUSED): the host, or something in its name, refused.
         case refused
+        /// A TCP reset to the SYN that looks injected: `marks` say why (an IP TTL unlike the
+        /// server's own packets).
+        case refusedByInjectedReset(marks: [String])
         /// The connection was cut right after the ClientHello; `injectedMarks` as for TLS resets.
         case cutAfterClientHello(injectedMarks: [String])
         /// The ClientHello got no answer at all.
@@ -64,7 +67,7 @@ extension FindingPolicy {
     ///
     /// - nothing says the address offers the service (`offered == .unknown`), or there is no route
     ///   to the host at all: nil (a closed port nobody offered, a reachability note);
-    /// - an injected-looking reset after the ClientHello: high / likely;
+    /// - an injected-looking reset after the ClientHello or to the SYN: high / likely;
     /// - dropped (no answer to the SYN or the ClientHello) or cut while plain DNS to the same
     ///   address works: high / likely — only the encrypted path fails;
     /// - dropped or cut otherwise: medium / possible;
@@ -95,6 +98,9 @@ extension FindingPolicy {
         case .refused:
             (severity, confidence) = plain ? (.medium, .possible) : (.low, .possible)
             what = "was refused with a TCP reset"
+        case .refusedByInjectedReset:
+            severity = .high; confidence = .likely
+            what = "was refused with a TCP reset that looks injected"
         }
         let context = plain ? ", while plain DNS to the same address answers" : ""
         var items = evidence

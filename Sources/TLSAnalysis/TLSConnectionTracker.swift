@@ -135,6 +135,10 @@ public final class TLSConnectionTracker {
     /// configured resolver)? Set by the engine; nil: unknown. A blocked DoT/DoH attempt to an
     /// address that answers plain DNS is judged as a drop on the encrypted path only.
     public var answersPlainDNS: ((IPAddress) -> Bool)?
+    /// The IP TTL the server's own packets usually arrive with (e.g. its DNS answers in the same
+    /// capture). Set by the engine; nil: unknown. A reset to a DoT SYN with another TTL was
+    /// injected by something on the path.
+    public var usualServerTTL: ((IPAddress) -> UInt8?)?
 
     public init(limits: Limits = Limits(), inputName: @escaping (Int) -> String? = { _ in nil }) {
         self.limits = limits
@@ -179,7 +183,13 @@ public final class TLSConnectionTracker {
         if r.serverPort == 853 && !r.hasClientHello {
             if r.synAck == nil, let s = r.syn {
                 if let reset = r.resets.first(where: { !$0.fromClient }) {
-                    add(encryptedDNSBlocked(r, failure: .refused, frames: [s.frame, reset.frame]))
+                    var failure = EncryptedDNSBlockedEvidence.Failure.refused
+                    // The server's packets all travel the same path: a reset arriving with another IP
+                    // TTL (even one hop fewer: the middlebox in front of it) did not come from it.
+                    if let usual = usualServerTTL?(r.server), reset.ttl != usual {
+                        failure = .refusedByInjectedReset(marks: ["IP TTL \(reset.ttl) where the server's own packets arrive with \(usual)"])
+                    }
+                    add(encryptedDNSBlocked(r, failure: failure, frames: [s.frame, reset.frame]))
                 } else {
                     pendingSYNs.append(r)  // judged at the end: did the capture wait long enough?
                 }
@@ -408,7 +418,12 @@ public final class TLSConnectionTracker {
 
     /// A DoT connection whose SYN was refused or never answered: a client here tried it.
     func encryptedDNSBlocked(_ r: TLSConnectionRecord, failure: EncryptedDNSBlockedEvidence.Failure, frames: [UInt64]) -> Finding? {
-        let what = failure == .refused ? "was refused with a TCP reset" : "got no answer to its SYN"
+        let what: String
+        switch failure {
+        case .refused: what = "was refused with a TCP reset"
+        case .refusedByInjectedReset(let marks): what = "was refused with a TCP reset (" + marks.joined(separator: "; ") + ")"
+        default: what = "got no answer to its SYN"
+        }
         return FindingPolicy.encryptedDNSBlocked(
             EncryptedDNSBlockedEvidence(server: r.server.description, port: Int(r.serverPort), service: .dot,
                                         failure: failure, offered: .clientAttempted, plainDNSWorks: answersPlainDNS?(r.server)),

@@ -199,6 +199,22 @@ final class OnePolicyPerKindTests: XCTestCase {
         assertSameJudgement(captured, probed, "a dropped DoT SYN")
         XCTAssertEqual(captured?.severity, .medium, "a drop with nothing known of plain DNS: medium")
 
+        // A refused DoT SYN: the reset's IP TTL against the server's usual one (its DNS answers).
+        func refused(usualTTL: UInt8?, answersDNS: Bool) -> Finding? {
+            let tracker = TLSConnectionTracker()
+            if let usualTTL { tracker.usualServerTTL = { _ in usualTTL } }
+            tracker.answersPlainDNS = { _ in answersDNS }
+            let t0 = Timestamp(seconds: 1_000, nanoseconds: 0)
+            let r = tracker.open(client: IPAddress("10.88.1.2")!, clientPort: 40_002, server: IPAddress(Self.server)!, serverPort: 853, input: 0, ts: t0)
+            r.segment(PacketFacts(frame: 1, ts: t0, fromClient: true, ttl: 64, ipID: 1, flags: 0x02), payloadLength: 0)
+            r.segment(PacketFacts(frame: 2, ts: t0, fromClient: false, ttl: 64, ipID: 0, flags: 0x14), payloadLength: 0)
+            tracker.close(r)
+            return tracker.finish(captureEnd: { _ in Timestamp(seconds: 1_030, nanoseconds: 0) }).first
+        }
+        XCTAssertEqual(refused(usualTTL: 63, answersDNS: true)?.severity, .high, "a reset unlike the server's own packets is injected")
+        XCTAssertEqual(refused(usualTTL: 64, answersDNS: true)?.severity, .medium, "the server's own reset (same TTL), while it answers plain DNS")
+        XCTAssertEqual(refused(usualTTL: nil, answersDNS: false)?.severity, .low, "a refusal, nothing else known")
+
         // Evidence decides, not the source: plain DNS answering makes a drop high, a refusal of a
         // port nobody said is offered is nothing, no route is nothing.
         func judge(_ f: EncryptedDNSBlockedEvidence.Failure, _ offered: EncryptedDNSBlockedEvidence.Offered, plain: Bool?) -> Finding? {
