@@ -263,11 +263,18 @@ public struct FirewallAuditor: Sendable {
         var out: [Finding] = []
         for v in NatVariant.variants(of: rule, sets: sets) {
             let sel = TrafficSelector(ctx.reach.inherited + rule.expressions + v.conditions, sets: sets)
-            let rr = RedirectRule(
+            var rr = RedirectRule(
                 input: ctx.input, family: rule.family, table: rule.table, chain: rule.chain, baseChain: ctx.reach.base.name,
                 hook: ctx.hook, handle: rule.handle, position: ctx.position, origin: rule.origin, statement: v.statement,
                 selector: sel, targetAddresses: v.addresses, targetPorts: v.ports, targetKnown: v.known, text: ctx.text,
                 path: ctx.pathText)
+            // Taken only when it arrives on the WAN side (the interface source NAT sends traffic
+            // out of): traffic from the internet, addressed to the router itself — unless the rule
+            // names resolvers as destinations (then it diverts traffic on its way to them).
+            if ctx.hook == "prerouting", !namesResolvers(sel), let wan = ctx.wan.arrivesOnlyFromWAN(sel) {
+                rr.wanInterfaces = wan.interfaces
+                rr.wanEvidence = wan.rules
+            }
             redirects.append(rr)
             guard sel.allowsTCPorUDP else { continue }
             // Judged by the traffic the rule takes: a hijack takes traffic that was going to a DNS
@@ -288,6 +295,11 @@ public struct FirewallAuditor: Sendable {
             }
         }
         return out
+    }
+
+    /// Whether the selector's destinations name a resolver (public, this machine's, or seen answering DNS).
+    func namesResolvers(_ sel: TrafficSelector) -> Bool {
+        (sel.destinations ?? []).contains { r in resolvers.contains { $0.overlaps(r) } || extraResolvers.contains { $0.range.overlaps(r) } }
     }
 
     func approved(_ rr: RedirectRule, kind: String) -> String? {
@@ -339,10 +351,7 @@ public struct FirewallAuditor: Sendable {
         }
         let remediation: String
         var extra: [(String, SubjectValue)] = [("statement", .string(rr.statement.rawValue)), ("to", .string(target))]
-        // Taken only when it arrives on the WAN side (the interface source NAT sends traffic out
-        // of): traffic from the internet, addressed to the router itself — unless the rule names
-        // resolvers as destinations (then it diverts traffic on its way to them).
-        let fromWAN = ctx.hook == "prerouting" && toDoH != true ? ctx.wan.arrivesOnlyFromWAN(sel) : nil
+        let fromWAN = rr.wanInterfaces.map { (interfaces: $0, rules: rr.wanEvidence) }
         // Traffic already addressed to this machine's loopback (a local stub such as Docker's
         // embedded resolver on 127.0.0.11) moved to another port of the same machine: nobody's
         // DNS leaves for elsewhere.

@@ -26,10 +26,17 @@ public struct RedirectRule: Sendable {
     public var text: String
     /// "prerouting chain → jump dns (handle 12)".
     public var path: String
+    /// Set when the rule takes only traffic arriving on the WAN side (the interfaces source NAT
+    /// sends traffic out of): a published service. The interfaces, and the source-NAT rules that
+    /// make them WAN.
+    public var wanInterfaces: [String]? = nil
+    public var wanEvidence: [String] = []
 
-    /// Whether a packet to `port` over `proto` (`udp`, `tcp`) can be taken by this rule.
+    /// Whether a packet to `port` over `proto` (`udp`, `tcp`) can be taken by this rule. A rule
+    /// that takes only traffic from the internet addressed to this router (`wanInterfaces`) takes
+    /// no client's DNS or TLS: false.
     public func applies(toPort port: UInt16, proto: String) -> Bool {
-        selector.allows(protocol: proto) && selector.destinationPorts.contains(Int(port))
+        wanInterfaces == nil && selector.allows(protocol: proto) && selector.destinationPorts.contains(Int(port))
     }
 
     /// Whether a packet to `address` can be taken (unknown conditions count as "can").
