@@ -65,10 +65,31 @@ public struct TransportSegment {
     public var tcpFlags: UInt8 = 0
     public var window: UInt16 = 0
     public var payload: UnsafeRawBufferPointer
+    /// Bit 0: the payload is truncated; bits 1…7: tunnel layers. One byte, so that the segment
+    /// (and every `DecodeResult`) stays the size it had before tunnels were decoded: a second
+    /// byte measurably slowed the packet path.
+    @usableFromInline var bits: UInt8 = 0
     /// The payload is shorter than the headers announce (snap length, truncated capture).
-    public var payloadTruncated: Bool = false
+    @inlinable public var payloadTruncated: Bool {
+        get { bits & 1 != 0 }
+        set { bits = newValue ? bits | 1 : bits & ~1 }
+    }
     /// Tunnel layers (GRE, VXLAN, PPPoE, IP-in-IP, …) around this segment; 0 on a plain link.
-    public var tunnelLayers: UInt8 = 0
+    @inlinable public var tunnelLayers: Int {
+        get { Int(bits >> 1) }
+        set { bits = UInt8(truncatingIfNeeded: min(max(newValue, 0), 127) << 1) | bits & 1 }
+    }
+
+    @inlinable
+    public init(ip: IPInfo, proto: TransportProtocol, sport: UInt16, dport: UInt16, payload: UnsafeRawBufferPointer,
+                payloadTruncated: Bool = false) {
+        self.ip = ip
+        self.proto = proto
+        self.sport = sport
+        self.dport = dport
+        self.payload = payload
+        self.bits = payloadTruncated ? 1 : 0
+    }
 
     public static let fin: UInt8 = 0x01
     public static let syn: UInt8 = 0x02

@@ -56,7 +56,7 @@ extension PacketDecoder {
                 layers += 1
                 r = decodeEncapsulated(kind, bytes)
             case .segment(var seg):
-                seg.tunnelLayers = UInt8(layers)
+                seg.tunnelLayers = layers
                 return .segment(seg)
             default:
                 return r

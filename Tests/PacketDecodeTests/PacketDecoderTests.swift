@@ -26,7 +26,7 @@ func segment(_ frame: [UInt8], _ link: LinkType) -> Seg? {
     frame.withUnsafeBytes { raw -> Seg? in
         guard case .segment(let s) = PacketDecoder.decode(raw, linkType: link) else { return nil }
         return Seg(src: s.ip.src.description, dst: s.ip.dst.description, sport: s.sport, dport: s.dport, proto: s.proto,
-                   ttl: s.ip.ttl, ipID: s.ip.ipID, payload: Array(s.payload), tunnelLayers: Int(s.tunnelLayers))
+                   ttl: s.ip.ttl, ipID: s.ip.ipID, payload: Array(s.payload), tunnelLayers: s.tunnelLayers)
     }
 }
 
