@@ -484,6 +484,15 @@ def nft_truth(json_text: str, role: str, resolvers: set[str], modes: list[str], 
                     o = expect("firewall.tls-redirect", subj, modes, "catch-all DNAT of a resolver address: its 443 too")
                     o["optional"] = True
                     exp.append(o)
+                    # ... and its DoT/DoH go to a host that may refuse them: a "blocked" verdict on the
+                    # address asked (or, seen behind the NAT, on the target) is true, not required
+                    for a in sorted((daddr or set()) | ({norm_addr(addr)} if isinstance(addr, str) else set())):
+                        if "/" in a:
+                            continue
+                        o = expect("encrypted-dns.blocked", {"resolver|server": a}, modes,
+                                   f"catch-all DNAT handle {r.get('handle')} diverts 853/443 of {sorted(daddr or [])} to {addr}")
+                        o["optional"] = True
+                        exp.append(o)
                 if takes:
                     exp.append(expect(takes, subj, modes,
                                       f"{role}: {fam} {table} {chain} handle {r.get('handle')} {kind} "
