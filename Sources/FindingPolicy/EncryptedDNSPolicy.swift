@@ -71,9 +71,11 @@ extension FindingPolicy {
     /// - dropped (no answer to the SYN or the ClientHello) or cut while plain DNS to the same
     ///   address works: high / likely — only the encrypted path fails;
     /// - dropped or cut otherwise: medium / possible;
-    /// - refused (a reset to the SYN) while plain DNS to the same address works: medium / possible
+    /// - refused (a reset to the SYN, nothing marks it injected) while plain DNS to the same address
+    ///   works and the service is designated, configured or a known operator's: medium / possible
     ///   (a firewall's reject looks like that; so does a resolver that stopped serving it);
-    /// - refused otherwise: low / possible (the host may simply not offer it).
+    /// - refused otherwise — including a port a client merely tried: low / possible (the host may
+    ///   simply not offer it).
     public static func encryptedDNSBlocked(_ e: EncryptedDNSBlockedEvidence, evidence: [Evidence]) -> Finding? {
         if e.offered == .unknown { return nil }
         let plain = e.plainDNSWorks == true
@@ -96,7 +98,9 @@ extension FindingPolicy {
             (severity, confidence) = plain ? (.high, .likely) : (.medium, .possible)
             what = "got no answer to its SYN (dropped)"
         case .refused:
-            (severity, confidence) = plain ? (.medium, .possible) : (.low, .possible)
+            // The host's own refusal of a port a client merely tried says only that it does not serve
+            // it; against a designation, a configuration or a known operator it contradicts the offer.
+            (severity, confidence) = plain && e.offered != .clientAttempted ? (.medium, .possible) : (.low, .possible)
             what = "was refused with a TCP reset"
         case .refusedByInjectedReset:
             severity = .high; confidence = .likely

@@ -212,7 +212,8 @@ final class OnePolicyPerKindTests: XCTestCase {
             return tracker.finish(captureEnd: { _ in Timestamp(seconds: 1_030, nanoseconds: 0) }).first
         }
         XCTAssertEqual(refused(usualTTL: 63, answersDNS: true)?.severity, .high, "a reset unlike the server's own packets is injected")
-        XCTAssertEqual(refused(usualTTL: 64, answersDNS: true)?.severity, .medium, "the server's own reset (same TTL), while it answers plain DNS")
+        XCTAssertEqual(refused(usualTTL: 64, answersDNS: true)?.severity, .low,
+                       "the server's own reset (same TTL) of a port a client merely tried: it does not serve it, even though it answers plain DNS")
         XCTAssertEqual(refused(usualTTL: nil, answersDNS: false)?.severity, .low, "a refusal, nothing else known")
 
         // Evidence decides, not the source: plain DNS answering makes a drop high, a refusal of a
@@ -224,6 +225,9 @@ final class OnePolicyPerKindTests: XCTestCase {
         XCTAssertEqual(judge(.noAnswerToSYN, .configured, plain: true)?.severity, .high)
         XCTAssertEqual(judge(.noAnswerToSYN, .configured, plain: true)?.confidence, .likely)
         XCTAssertEqual(judge(.refused, .configured, plain: true)?.severity, .medium)
+        XCTAssertEqual(judge(.refused, .designated, plain: true)?.severity, .medium, "the resolver designates the port it refuses")
+        XCTAssertEqual(judge(.refused, .clientAttempted, plain: true)?.severity, .low, "a port a client tried, refused by the host")
+        XCTAssertEqual(judge(.refusedByInjectedReset(marks: ["IP TTL 64 where the server's own packets arrive with 63"]), .clientAttempted, plain: true)?.severity, .high)
         XCTAssertEqual(judge(.refused, .knownOperator, plain: nil)?.severity, .low)
         XCTAssertNil(judge(.refused, .unknown, plain: true), "a closed port the resolver never offered is not a finding")
         XCTAssertNil(judge(.noAnswerToSYN, .unknown, plain: true))
