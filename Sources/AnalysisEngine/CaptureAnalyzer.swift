@@ -190,7 +190,7 @@ public final class CaptureAnalyzer {
                 case .malformed(let r): malformedCounts[r.ordinal] += 1
                 // A fragment inside a reassembled tunnel packet is not reassembled again.
                 case .fragment: malformedCounts[MalformedReason.badFragment.ordinal] += 1
-                case .udpTunnel, .encapsulated: malformedCounts[MalformedReason.tooManyTunnels.ordinal] += 1  // never returned
+                case .encapsulated: malformedCounts[MalformedReason.tooManyTunnels.ordinal] += 1  // never returned
                 }
             }
         case .skipped(let r):
@@ -198,9 +198,45 @@ public final class CaptureAnalyzer {
             if r == .unsupportedLinkType { unsupportedLinkTypes[link.name, default: 0] += 1 }
         case .malformed(let r):
             malformedCounts[r.ordinal] += 1
-        case .udpTunnel, .encapsulated:
-            malformedCounts[MalformedReason.tooManyTunnels.ordinal] += 1  // never returned by decode
+        case .encapsulated(let kind, let bytes):
+            handleTunnelled(PacketDecoder.resolveTunnels(.encapsulated(kind, bytes)), frame: frame, ts: ts)
         }
+    }
+
+    /// What a tunnel carried (out of the packet path's inlined code).
+    @inline(never)
+    func handleTunnelled(_ r: DecodeResult, frame: UInt64, ts: Timestamp) {
+        switch r {
+        case .segment(let seg):
+            handleSegment(seg, frame: frame, ts: ts)
+        case .fragment(let frag):
+            // An inner fragment: reassembled by the inner addresses, then decoded as one datagram.
+            guard let whole = fragments.add(frag, at: ts) else { return }
+            whole.data.withUnsafeBytes { raw in
+                switch PacketDecoder.decodeReassembled(proto: whole.protocolNumber, raw, ip: whole.ip) {
+                case .segment(let seg): handleSegment(seg, frame: frame, ts: ts)
+                case .skipped(let r): skippedCounts[r.ordinal] += 1
+                case .malformed(let r): malformedCounts[r.ordinal] += 1
+                case .fragment: malformedCounts[MalformedReason.badFragment.ordinal] += 1
+                case .encapsulated: malformedCounts[MalformedReason.tooManyTunnels.ordinal] += 1  // never returned
+                }
+            }
+        case .skipped(let reason):
+            skippedCounts[reason.ordinal] += 1
+        case .malformed(let reason):
+            malformedCounts[reason.ordinal] += 1
+        case .encapsulated:
+            malformedCounts[MalformedReason.tooManyTunnels.ordinal] += 1  // never returned by resolveTunnels
+        }
+    }
+
+    /// A datagram on a tunnel port: false when its payload is not that tunnel (a plain datagram).
+    @inline(never)
+    func decapsulate(_ seg: TransportSegment, frame: UInt64, ts: Timestamp) -> Bool {
+        let r = PacketDecoder.resolveTunnels(.segment(seg))
+        if case .segment(let s) = r, s.tunnelLayers == 0 { return false }
+        handleTunnelled(r, frame: frame, ts: ts)
+        return true
     }
 
     @inline(__always)
@@ -212,6 +248,9 @@ public final class CaptureAnalyzer {
                 // An empty datagram on a DNS port is counted as a short (malformed) message.
                 handleDNS(seg.payload, flavor: flavor, ip: seg.ip, sport: seg.sport, dport: seg.dport,
                           transport: .udp, frame: frame, ts: ts)
+            } else if PacketDecoder.isTunnelPort(seg.sport, seg.dport) && seg.tunnelLayers == 0
+                        && decapsulate(seg, frame: frame, ts: ts) {
+                // VXLAN, Geneve, GRE-in-UDP, GTP-U, Teredo: decoded by the inner addresses.
             } else if seg.dport == 443 || seg.dport == 853 || isHintedTLSPort(seg.dport),
                       QUICInitialDecryptor.looksLikeInitial(seg.payload) {
                 handleQUIC(seg, frame: frame, ts: ts)

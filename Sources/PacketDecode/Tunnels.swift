@@ -32,32 +32,38 @@ extension PacketDecoder {
     public static let teredoPort: UInt16 = 3544
 
     /// UDP ports whose datagrams may carry a tunnel (checked by content before being decoded as one).
-    @inline(__always)
-    static func isTunnelPort(_ sport: UInt16, _ dport: UInt16) -> Bool {
+    @inlinable
+    public static func isTunnelPort(_ sport: UInt16, _ dport: UInt16) -> Bool {
         switch dport {
-        case vxlanPort, genevePort, greInUDPPort, gtpUserPort, teredoPort: return true
-        default: return sport == teredoPort
+        case 4789, 6081, 4754, 2152, 3544: return true  // VXLAN, Geneve, GRE-in-UDP, GTP-U, Teredo
+        default: return sport == 3544
         }
     }
 
-    /// Decodes tunnel layer after tunnel layer, in a loop (no recursion), until a final result.
+    /// Decodes tunnel layer after tunnel layer, in a loop (no recursion), until a final result:
+    /// `.encapsulated` bytes, and UDP datagrams on tunnel ports whose payload is that tunnel.
+    /// A segment found inside tunnels carries their count (`tunnelLayers`); any other result is
+    /// returned as it is.
     @inline(never)
-    static func resolveTunnels(_ first: DecodeResult) -> DecodeResult {
+    public static func resolveTunnels(_ first: DecodeResult) -> DecodeResult {
         var r = first
         var layers = 0
         while true {
             switch r {
-            case .udpTunnel(let seg):
-                guard layers < maxTunnelLayers else { return .malformed(.tooManyTunnels) }
-                layers += 1
-                r = decodeUDPTunnel(seg)
+            case .segment(var seg):
+                if seg.proto == .udp && isTunnelPort(seg.sport, seg.dport), let inner = decodeUDPTunnel(seg) {
+                    guard layers < maxTunnelLayers else { return .malformed(.tooManyTunnels) }
+                    layers += 1
+                    r = inner
+                    continue
+                }
+                if layers == 0 { return r }
+                seg.tunnelLayers = layers
+                return .segment(seg)
             case .encapsulated(let kind, let bytes):
                 guard layers < maxTunnelLayers else { return .malformed(.tooManyTunnels) }
                 layers += 1
                 r = decodeEncapsulated(kind, bytes)
-            case .segment(var seg):
-                seg.tunnelLayers = layers
-                return .segment(seg)
             default:
                 return r
             }
@@ -76,6 +82,17 @@ extension PacketDecoder {
         case .ppp: return decodePPP(p)
         case .pppoe: return decodePPPoE(p)
         case .mpls: return decodeMPLS(p)
+        }
+    }
+
+    /// IP protocols beyond UDP and TCP: IP-in-IP, GRE and MPLS-in-IP are tunnels.
+    @inline(never)
+    static func otherIPProtocol(_ proto: UInt8, _ p: UnsafeRawBufferPointer) -> DecodeResult {
+        switch proto {
+        case 4, 41: return .encapsulated(.ip, p)   // IPv4 / IPv6 inside IP (4in4, 6in4, 4in6, 6in6)
+        case 47: return .encapsulated(.gre, p)
+        case 137: return .encapsulated(.mpls, p)   // MPLS-in-IP (RFC 4023)
+        default: return .skipped(.otherIPProtocol)
         }
     }
 
@@ -214,25 +231,25 @@ extension PacketDecoder {
 
     // MARK: - Tunnels over UDP
 
-    /// A datagram on a tunnel port: the tunnel's payload when its header checks out, else the
-    /// datagram itself (something else that happens to use the port).
-    static func decodeUDPTunnel(_ seg: TransportSegment) -> DecodeResult {
+    /// A datagram on a tunnel port: the tunnel's payload when its header checks out, else nil
+    /// (something else that happens to use the port: it stays a plain datagram).
+    static func decodeUDPTunnel(_ seg: TransportSegment) -> DecodeResult? {
         let p = seg.payload
         switch seg.dport {
         case vxlanPort:
             // RFC 7348: flags with the I bit (valid VNI), 3 reserved, VNI, 1 reserved; then Ethernet.
-            guard p.count >= 8 + 14, p[0] & 0x08 != 0 else { return .segment(seg) }
+            guard p.count >= 8 + 14, p[0] & 0x08 != 0 else { return nil }
             return .encapsulated(.ethernet, UnsafeRawBufferPointer(rebasing: p[8...]))
         case genevePort:
             // RFC 8926: version 0, option length in 4-byte words, protocol type, VNI.
-            guard p.count >= 8, p[0] >> 6 == 0, let proto = p.be16(at: 2) else { return .segment(seg) }
+            guard p.count >= 8, p[0] >> 6 == 0, let proto = p.be16(at: 2) else { return nil }
             let length = 8 + Int(p[0] & 0x3F) * 4
             guard p.count >= length else { return .malformed(.truncatedTunnel) }
             let rest = UnsafeRawBufferPointer(rebasing: p[length...])
             return proto == 0x6558 ? .encapsulated(.ethernet, rest) : .encapsulated(.etherType(proto), rest)
         case greInUDPPort:
             // RFC 8086: a GRE header (version 0) follows the UDP header.
-            guard p.count >= 4, p[1] & 0x07 == 0 else { return .segment(seg) }
+            guard p.count >= 4, p[1] & 0x07 == 0 else { return nil }
             return .encapsulated(.gre, p)
         case gtpUserPort:
             return decodeGTPU(seg)
@@ -242,9 +259,9 @@ extension PacketDecoder {
     }
 
     /// GTP-U (3GPP TS 29.281): version 1, protocol type GTP; T-PDUs (type 255) carry IP.
-    static func decodeGTPU(_ seg: TransportSegment) -> DecodeResult {
+    static func decodeGTPU(_ seg: TransportSegment) -> DecodeResult? {
         let p = seg.payload
-        guard p.count >= 8, p[0] >> 5 == 1, p[0] & 0x10 != 0, let length = p.be16(at: 2) else { return .segment(seg) }
+        guard p.count >= 8, p[0] >> 5 == 1, p[0] & 0x10 != 0, let length = p.be16(at: 2) else { return nil }
         let end = min(p.count, 8 + Int(length))
         var off = 8
         if p[0] & 0x07 != 0 {
@@ -270,7 +287,7 @@ extension PacketDecoder {
     }
 
     /// Teredo (RFC 4380): optional authentication and origin indications, then IPv6.
-    static func decodeTeredo(_ seg: TransportSegment) -> DecodeResult {
+    static func decodeTeredo(_ seg: TransportSegment) -> DecodeResult? {
         let p = seg.payload
         var off = 0
         if p.count >= off + 4 && p[off] == 0 && p[off + 1] == 1 {
@@ -283,7 +300,7 @@ extension PacketDecoder {
         // An IPv6 header whose payload length fills the datagram exactly: anything else on the
         // port (a DNS query from source port 3544, …) stays plain UDP.
         guard p.count >= off + 40, p[off] >> 4 == 6, let length = p.be16(at: off + 4),
-              off + 40 + Int(length) == p.count else { return .segment(seg) }
+              off + 40 + Int(length) == p.count else { return nil }
         return .encapsulated(.ip, UnsafeRawBufferPointer(rebasing: p[off...]))
     }
 }

@@ -52,7 +52,7 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
                              .ppp, .pppSerial, .pppEther, .cHDLC]
     let link = links[Int(bytes[0]) % links.count]
     let rest = UnsafeRawBufferPointer(rebasing: bytes[1...])
-    _ = PacketDecoder.decode(rest, linkType: link)
+    _ = PacketDecoder.decodeThroughTunnels(rest, linkType: link)
     FuzzState.analyzer.processFrame(rest, link: link, frame: 1, ts: Timestamp(seconds: 1, nanoseconds: 0))
 }
 

@@ -12,7 +12,7 @@ let clientV6 = SynthIP("2001:db8::10")!
 let serverV6 = SynthIP("2001:db8::53")!
 
 func decode(_ frame: [UInt8], _ link: LinkType) -> DecodeResult {
-    frame.withUnsafeBytes { PacketDecoder.decode($0, linkType: link) }
+    frame.withUnsafeBytes { PacketDecoder.decodeThroughTunnels($0, linkType: link) }
 }
 
 /// Decodes and copies out the parts a test checks (the payload is borrowed otherwise).
@@ -24,7 +24,7 @@ struct Seg {
 
 func segment(_ frame: [UInt8], _ link: LinkType) -> Seg? {
     frame.withUnsafeBytes { raw -> Seg? in
-        guard case .segment(let s) = PacketDecoder.decode(raw, linkType: link) else { return nil }
+        guard case .segment(let s) = PacketDecoder.decodeThroughTunnels(raw, linkType: link) else { return nil }
         return Seg(src: s.ip.src.description, dst: s.ip.dst.description, sport: s.sport, dport: s.dport, proto: s.proto,
                    ttl: s.ip.ttl, ipID: s.ip.ipID, payload: Array(s.payload), tunnelLayers: s.tunnelLayers)
     }
@@ -134,7 +134,7 @@ final class PacketDecoderTests: XCTestCase {
             switch r {
             case .malformed, .skipped, .segment: break
             case .fragment: XCTFail("a prefix is not a fragment")
-            case .udpTunnel, .encapsulated: XCTFail("decode resolves tunnels")
+            case .encapsulated: XCTFail("decodeThroughTunnels resolves tunnels")
             }
         }
         for n in 0..<60 { _ = decode([UInt8](repeating: 0x45, count: n), .raw) }
