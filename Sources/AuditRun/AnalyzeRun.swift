@@ -17,6 +17,9 @@ import Glibc
 public struct AnalyzeRequest: Sendable {
     public var files: [String]
     public var filter: String?
+    /// Decode-as hints: DNS, or TLS / QUIC, on these ports too.
+    public var dnsPorts: Set<UInt16> = []
+    public var tlsPorts: Set<UInt16> = []
     /// Saved rulesets to audit and tie to the capture (the client's, the router's…).
     public var rulesets: [String] = []
     public var policyPath: String?
@@ -68,6 +71,8 @@ public enum AnalyzeRun {
         options.trust = request.trust
         options.collectAnswers = references != nil
         options.filter = request.filter
+        options.dnsPorts = request.dnsPorts
+        options.tlsPorts = request.tlsPorts
         let analyzer = CaptureAnalyzer(options: options)
         let progress = ProgressDisplay(enabled: request.showProgress)
         analyzer.onProgress = { progress.update($0) }

@@ -105,6 +105,8 @@ public final class LiveSession {
     let stops: StopRequests
     /// The capture's queries per resolver path, once `run()` returned (for the audit's correlation).
     private(set) var paths = DNSPathTally()
+    /// The resolvers the capture showed answering DNS, once `run()` returned.
+    private(set) var answering: [IPAddress] = []
     private let out = OutputSink.standardOutput()
 
     init(_ settings: LiveSettings, stops: StopRequests) {
@@ -115,7 +117,7 @@ public final class LiveSession {
     /// A whole session as `live` and `audit` run it: Ctrl-C / SIGTERM stop it, and the handle, the
     /// analyzer and the dump files live on one dedicated thread from start to end. Returns the
     /// report and the capture's queries per resolver path.
-    public static func runWithSignals(_ settings: LiveSettings) throws -> (Report, DNSPathTally) {
+    public static func runWithSignals(_ settings: LiveSettings) throws -> (Report, DNSPathTally, [IPAddress]) {
         let stops = StopRequests()
         let signals = stops.installSignalHandlers()
         defer { signals.forEach { $0.cancel() } }
@@ -129,7 +131,7 @@ public final class LiveSession {
                 return .failure(RunFailure("\(error)"))
             }
         }
-        return (try outcome.get(), session.paths)
+        return (try outcome.get(), session.paths, session.answering)
     }
 
     func run() throws -> Report {
@@ -223,6 +225,7 @@ public final class LiveSession {
         analyzer.endInput(result)
         var findings = analyzer.finish()
         paths = analyzer.dnsPaths
+        answering = analyzer.answeringResolvers
         var referenceNotes: [String] = []
         if let refs = s.references {
             refs.submitRest(from: analyzer.capturedAnswers, inputName: s.capture.interface)

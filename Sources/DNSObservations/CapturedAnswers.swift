@@ -2,18 +2,22 @@ import AnswerComparison
 import DNSWire
 import NetTypes
 
-/// What the local path answered in a capture, per distinct (qname, qtype): the first response
-/// seen, who answered it and where it is in the capture. The input of `analyze --reference`.
-/// Bounded: names beyond `maxNames` are counted, not kept.
+/// What the local path answered in a capture, per distinct (qname, qtype, resolver, transport,
+/// answer): the first response with that answer, who answered it and where it is in the capture.
+/// The input of `analyze --reference`. A forged answer is compared even when an honest answer to
+/// the same name (from another resolver, over the other transport, or to another client of the
+/// same resolver) came first. Bounded: answers beyond `maxNames` are counted, not kept.
 public struct CapturedAnswer: Sendable {
     public var qname: String
     public var qtype: UInt16
     public var answer: AnswerSet
     public var resolver: IPAddress
+    /// `udp` or `tcp`.
+    public var transport: String
     public var client: IPAddress
     public var frame: UInt64
     public var input: Int
-    /// Responses seen for this (qname, qtype).
+    /// Responses seen with this answer for this (qname, qtype, resolver, transport).
     public var responses: Int
 }
 
@@ -32,14 +36,16 @@ public struct CapturedAnswers: Sendable {
 
     /// A response from the capture (already parsed). Queries, mDNS/LLMNR, non-IN classes,
     /// reverse lookups and names without a dot are skipped: references cannot judge them.
-    public mutating func add(_ m: DNSMessage, resolver: IPAddress, client: IPAddress, frame: UInt64, input: Int) {
+    public mutating func add(_ m: DNSMessage, resolver: IPAddress, client: IPAddress, transport: TransportProtocol = .udp,
+                             frame: UInt64, input: Int) {
         guard m.qr, m.opcode == 0, let q = m.questions.first, q.qclass == DNSClass.in,
               Self.comparedTypes.contains(q.type) else { return }
         guard m.rcode == 0 || m.rcode == 2 || m.rcode == 3 || m.rcode == 5 else { return }
         guard !m.tc, !m.truncated else { return }
         let name = q.name.lowercased()
         guard Self.isPublicName(name) else { return }
-        let key = "\(name)|\(q.type)"
+        let answer = AnswerSet(message: m)
+        let key = "\(name)|\(q.type)|\(resolver)|\(transport.name)|\(answer.rcode)|\(answer.addresses.sorted().joined(separator: ","))|\(answer.cnames.joined(separator: ","))"
         if let i = answers.index(forKey: key) {
             answers.values[i].responses += 1
             return
@@ -48,7 +54,7 @@ public struct CapturedAnswers: Sendable {
             overflow += 1
             return
         }
-        answers[key] = CapturedAnswer(qname: name, qtype: q.type, answer: AnswerSet(message: m), resolver: resolver,
+        answers[key] = CapturedAnswer(qname: name, qtype: q.type, answer: answer, resolver: resolver, transport: transport.name,
                                       client: client, frame: frame, input: input, responses: 1)
         order.append(key)
     }

@@ -7,7 +7,7 @@ public enum AnswerFindings {
     /// A finding for an inconsistent comparison; nil for anything else.
     /// `source` is `capture` or `probe`; `where` says where the path's answer came from.
     public static func finding(qname: String, qtype: UInt16, path: AnswerSet, result: AnswerComparisonResult,
-                               resolver: String?, references: [String], source: String, input: String? = nil,
+                               resolver: String?, transport: String? = nil, references: [String], source: String, input: String? = nil,
                                frames: [UInt64] = [], capturedNote: Bool = false) -> Finding? {
         guard result.isInconsistent else { return nil }
         let typeName = DNSType.mnemonic(qtype)
@@ -42,6 +42,7 @@ public enum AnswerFindings {
         }
         var subject: [(String, SubjectValue)] = [("qname", .string(name)), ("qtype", .string(typeName))]
         if let resolver { subject.append(("resolver", .string(resolver))) }
+        if let transport { subject.append(("transport", .string(transport))) }
         subject.append(("reason", .string(result.reason)))
         var evidence = [Evidence(source: source, input: input, frames: frames,
                                  detail: "the path answered \(pathText)" + (capturedNote ? " (at capture time)" : ""),

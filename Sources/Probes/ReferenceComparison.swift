@@ -31,27 +31,41 @@ public struct ReferenceComparison: Sendable {
         let refNames = references.endpoints.map(\.description)
         var failures: [String: [String]] = [:]  // reference → reasons
         var tolerated: [String] = []  // examples of tolerated differences, with the reason
-        // Bounded concurrency comes from the ReferenceSet's limiter; a task group keeps it busy.
-        let results = await withTaskGroup(of: (Int, [ReferenceOutcome]).self) { group in
+        // One lookup per distinct (qname, qtype): the captured answers of several resolvers,
+        // transports and clients for one name share it. Bounded concurrency comes from the
+        // ReferenceSet's limiter; a task group keeps it busy.
+        var questionIndex: [String: Int] = [:]
+        var questions: [(String, UInt16)] = []
+        var questionOf: [Int] = []
+        for a in todo {
+            let k = "\(a.qname)|\(a.qtype)"
+            if let q = questionIndex[k] { questionOf.append(q); continue }
+            questionIndex[k] = questions.count
+            questionOf.append(questions.count)
+            questions.append((a.qname, a.qtype))
+        }
+        let asked = await withTaskGroup(of: (Int, [ReferenceOutcome]).self) { group in
             var next = 0
             var collected: [(Int, [ReferenceOutcome])] = []
             let window = 16
-            while next < todo.count && next < window {
-                let i = next, a = todo[i]
-                group.addTask { (i, await references.lookup(a.qname, type: a.qtype)) }
+            while next < questions.count && next < window {
+                let i = next, q = questions[i]
+                group.addTask { (i, await references.lookup(q.0, type: q.1)) }
                 next += 1
             }
             for await r in group {
                 collected.append(r)
-                progress?(collected.count, todo.count)
-                if next < todo.count {
-                    let i = next, a = todo[i]
-                    group.addTask { (i, await references.lookup(a.qname, type: a.qtype)) }
+                progress?(collected.count, questions.count)
+                if next < questions.count {
+                    let i = next, q = questions[i]
+                    group.addTask { (i, await references.lookup(q.0, type: q.1)) }
                     next += 1
                 }
             }
-            return collected.sorted { $0.0 < $1.0 }
+            return Dictionary(collected, uniquingKeysWith: { a, _ in a })
         }
+        let results = todo.indices.map { i in (i, asked[questionOf[i]] ?? []) }
+        var byID: [String: Int] = [:]
         for (i, outcomes) in results {
             let a = todo[i]
             var sets: [AnswerSet?] = []
@@ -77,9 +91,15 @@ public struct ReferenceComparison: Sendable {
             case .noReference: out.unanswered += 1
             case .inconsistent:
                 if let f = AnswerFindings.finding(qname: a.qname, qtype: a.qtype, path: a.answer, result: result,
-                                                  resolver: a.resolver.description, references: refNames, source: "capture",
-                                                  input: inputName(a.input), frames: [a.frame], capturedNote: true) {
-                    out.findings.append(f)
+                                                  resolver: a.resolver.description, transport: a.transport, references: refNames,
+                                                  source: "capture", input: inputName(a.input), frames: [a.frame], capturedNote: true) {
+                    // Several answers for one subject (different answers to different clients): one finding.
+                    if let k = byID[f.id] {
+                        out.findings[k].evidence += f.evidence.filter { $0.source != "reference" }
+                    } else {
+                        byID[f.id] = out.findings.count
+                        out.findings.append(f)
+                    }
                 }
             }
         }

@@ -16,6 +16,10 @@ struct Analyze: ParsableCommand {
     var files: [String]
     @Option(name: .long, help: "BPF filter applied while reading (libpcap syntax).")
     var filter: String?
+    @Option(name: .customLong("dns-port"), help: "Decode UDP and TCP on this port as DNS, like tshark's decode-as (repeatable).")
+    var dnsPorts: [UInt16] = []
+    @Option(name: .customLong("tls-port"), help: "Follow TCP on this port as TLS and UDP as QUIC (repeatable).")
+    var tlsPorts: [UInt16] = []
     @OptionGroup var report: ReportOptions
     @Option(name: .customLong("max-lookups"), help: "With --reference: ask the references about at most this many distinct (name, type) pairs.")
     var maxLookups = 2000
@@ -26,6 +30,8 @@ struct Analyze: ParsableCommand {
         try report.validateFormat()
         var request = AnalyzeRequest(files: files)
         request.filter = filter
+        request.dnsPorts = Set(dnsPorts)
+        request.tlsPorts = Set(tlsPorts)
         request.rulesets = report.ruleset
         request.policyPath = report.policy
         request.references = report.reference

@@ -111,12 +111,14 @@ struct Audit: ParsableCommand {
 
         // 1. The firewall, as it is now.
         var rules: FirewallAuditResult?
+        var rulesRead: RulesetReadResult?
         if !noRules {
             progress("audit: reading the live ruleset")
             do {
                 let read = try LiveRulesetReader.read()
                 let result = FirewallAuditor(policy: plan.firewall, extraResolvers: machineResolvers()).audit(read.rulesets.map { RulesetInput(ruleset: $0.ruleset, name: $0.name) })
                 rules = result
+                rulesRead = read
                 inputs += read.rulesets.map(rulesetInput)
                 notes += read.notes + result.notes
             } catch let e as RulesetSourceError {
@@ -141,11 +143,13 @@ struct Audit: ParsableCommand {
             findings += outcome.findings
             notes += outcome.notes
             inputs += outcome.inputs
+            inconclusive += outcome.inconclusive
             summary.resolvers = outcome.config.resolvers.map(\.host)
         }
 
         // 3. A bounded live capture window.
         var paths = DNSPathTally()
+        var answering: [ResolverAddress] = []
         var captureFindings: [Finding] = []
         if seconds > 0 {
             let iface = interface ?? plan.interface
@@ -166,8 +170,9 @@ struct Audit: ParsableCommand {
             let settings = LiveSettings(capture: LiveCaptureOptions(interface: iface), analysis: analysis, dropTo: dropTo, write: nil,
                                         writeMaxBytes: nil, duration: seconds, stream: nil, outputPath: nil, extraOutputs: reportFiles,
                                         quiet: true, references: references)
-            let (live, capturedPaths) = try LiveSession.runWithSignals(settings)
+            let (live, capturedPaths, answeringResolvers) = try LiveSession.runWithSignals(settings)
             paths = capturedPaths
+            answering = answeringResolvers.compactMap { ResolverAddress($0.description, source: "answering DNS in the capture window") }
             if live.summary.packets == 0 {
                 inconclusive.append("the \(formatSeconds(seconds)) capture window on \(iface) saw no packets")
             }
@@ -179,7 +184,12 @@ struct Audit: ParsableCommand {
             summary.resolvers = Array(Set(resolvers + live.summary.resolvers)).sorted()
         }
 
-        // 4. One verdict: rules tied to what the capture saw; resolvers the policy does not approve.
+        // 4. One verdict: rules tied to what the capture saw (and audited again knowing which
+        // addresses the capture showed answering DNS); resolvers the policy does not approve.
+        if let read = rulesRead, !answering.isEmpty {
+            rules = FirewallAuditor(policy: plan.firewall, extraResolvers: machineResolvers() + answering)
+                .audit(read.rulesets.map { RulesetInput(ruleset: $0.ruleset, name: $0.name) })
+        }
         if let rules {
             let correlated = RulesetCorrelation.correlate(firewall: rules.findings, redirects: rules.redirects, capture: captureFindings,
                                                           paths: paths, inputName: { _ in interface ?? plan.interface })

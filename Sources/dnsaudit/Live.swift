@@ -95,7 +95,7 @@ struct Live: ParsableCommand {
             stream: report.format == .text ? .text : (report.format == .jsonl ? .jsonl : nil),
             outputPath: report.output, quiet: report.quiet, references: references)
 
-        let (rep, _) = try LiveSession.runWithSignals(settings)
+        let (rep, _, _) = try LiveSession.runWithSignals(settings)
         try emit(rep, report)
         throw ExitCode(rep.exitStatus(failOn: report.failOn, failOnInconclusive: report.failOnInconclusive))
     }
