@@ -217,8 +217,10 @@ public final class DNSTransactionTracker {
     private let resolverTable = FlowTable<IPAddress, Void>(minimumCapacity: 16)
     /// Resolvers asked (servers of queries), at most 4096.
     public var resolvers: Set<IPAddress> { Set(resolverTable.pairs.map(\.key)) }
-    /// Resolvers that answered a query in the capture (at most 4096).
-    public var answeringResolvers: Set<IPAddress> { Set(baselines.pairs.map(\.key)) }
+    /// Addresses that sent DNS responses from port 53 in the capture (at most 4096).
+    public var answeringResolvers: Set<IPAddress> { Set(responderTable.pairs.map(\.key)) }
+    private let responderTable = FlowTable<IPAddress, Void>(minimumCapacity: 16)
+    private var lastResponder = IPAddress(v4: 0)
     private let inputName: (Int) -> String?
     /// Live mode: keep each finding as soon as it is decided, for `drainDecidedFindings()`.
     /// Off by default (offline analysis builds findings once, in `finish()`).
@@ -300,6 +302,11 @@ public final class DNSTransactionTracker {
         }
         guard DNSTransactionTracker.isUnicastDNSPort(obs.sport) else { return }
         stats.responses += 1
+        if obs.src != lastResponder {
+            // Every address that answers DNS, paired or not (a redirect can hide the query).
+            lastResponder = obs.src
+            if responderTable.count < 4096 && !responderTable.contains(obs.src) { responderTable.insertNew(obs.src, ()) }
+        }
         let key = Key(client: obs.dst, server: obs.src, clientPort: obs.dport, serverPort: obs.sport,
                       id: s.id, proto: obs.transport, questionHash: s.questionHash)
         guard let e = open.find(key) else {

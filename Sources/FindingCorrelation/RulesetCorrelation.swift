@@ -45,7 +45,21 @@ public enum RulesetCorrelation {
             }
             let ruleName = describe(f)
             guard !matched.isEmpty else {
-                notes.append("\(ruleName): the capture holds no DNS query that this rule would take")
+                // The queries may not be in the capture under their original address (an output-hook
+                // redirect sends them to loopback, after the capture point), but the answers are: DNS
+                // findings about a resolver the rule names by address confirm the rule all the same.
+                let named = dns.indices.filter { i in
+                    explainedKinds.contains(dns[i].kind) && rule.selector.destinations != nil
+                        && resolverOf(dns[i]).map { rule.applies(toDestination: $0) && !rule.targetAddresses.contains($0) } == true
+                        && (dns[i].subjectValue("transport").map { rule.selector.allows(protocol: "\($0)") } ?? true)
+                }
+                if named.isEmpty {
+                    notes.append("\(ruleName): the capture holds no DNS query that this rule would take")
+                    rules.append(f)
+                    continue
+                }
+                let target = f.subject.first { $0.0 == "target" }.map { "\($0.1)" } ?? rule.target()
+                confirm(&f, with: named, in: &dns, ruleName: ruleName, target: target, input: nil)
                 rules.append(f)
                 continue
             }
@@ -70,7 +84,6 @@ public enum RulesetCorrelation {
                 facts: [("matched_queries", .int(total)), ("matched_clients", .int(clients.count))]))
             // DNS findings about the same resolvers (and transport): the answers this rule produced.
             let taken = Set(matched.map { "\($0.0.resolver.description)|\($0.0.transport == .tcp ? "tcp" : "udp")" })
-            let ruleID = f.id
             var explained: [Int] = []
             for (i, d) in dns.enumerated() where explainedKinds.contains(d.kind) {
                 guard let r = resolverOf(d) else { continue }
@@ -79,32 +92,39 @@ public enum RulesetCorrelation {
                 explained.append(i)
             }
             if !explained.isEmpty {
-                f.confidence = .confirmed
-                var kinds: [String: Int] = [:]
-                for i in explained {
-                    let d = dns[i]
-                    if d.severity > f.severity { f.severity = d.severity }
-                    kinds[d.kind, default: 0] += 1
-                    f.relate(to: d.id)
-                    dns[i].confidence = .confirmed
-                    dns[i].relate(to: ruleID)
-                    dns[i].evidence.append(Evidence(
-                        source: "ruleset", input: f.evidence.first?.input,
-                        detail: "\(ruleName) diverts DNS sent to \(resolverOf(d) ?? "this resolver") to \(target): this answer came from there (finding \(ruleID))",
-                        facts: [("related_rule", .string(ruleID)), ("to", .string(target))]))
-                }
-                let summary = kinds.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-                f.evidence.append(Evidence(
-                    source: "capture", input: inputName(matched[0].1.input),
-                    detail: "the capture shows its effect: \(summary) about the resolvers it diverts (see related findings)",
-                    facts: [("related_findings", .int(explained.count))]))
-                f.title += " — confirmed: the capture shows its effect (\(kinds.keys.sorted().joined(separator: ", ")))"
+                confirm(&f, with: explained, in: &dns, ruleName: ruleName, target: target, input: inputName(matched[0].1.input))
             } else {
                 f.title += " — \(total) captured quer\(total == 1 ? "y matches" : "ies match") it"
             }
             rules.append(f)
         }
         return Result(findings: rules + dns, notes: notes)
+    }
+
+    /// The rule finding and the DNS findings it explains confirm each other: both `confirmed`,
+    /// each names the other in `related` and in an evidence line; the rule takes the highest severity.
+    static func confirm(_ f: inout Finding, with explained: [Int], in dns: inout [Finding], ruleName: String, target: String, input: String?) {
+        let ruleID = f.id
+        f.confidence = .confirmed
+        var kinds: [String: Int] = [:]
+        for i in explained {
+            let d = dns[i]
+            if d.severity > f.severity { f.severity = d.severity }
+            kinds[d.kind, default: 0] += 1
+            f.relate(to: d.id)
+            dns[i].confidence = .confirmed
+            dns[i].relate(to: ruleID)
+            dns[i].evidence.append(Evidence(
+                source: "ruleset", input: f.evidence.first?.input,
+                detail: "\(ruleName) diverts DNS sent to \(resolverOf(d) ?? "this resolver") to \(target): this answer came from there (finding \(ruleID))",
+                facts: [("related_rule", .string(ruleID)), ("to", .string(target))]))
+        }
+        let summary = kinds.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        f.evidence.append(Evidence(
+            source: "capture", input: input,
+            detail: "the capture shows its effect: \(summary) about the resolvers it diverts (see related findings)",
+            facts: [("related_findings", .int(explained.count))]))
+        f.title += " — confirmed: the capture shows its effect (\(kinds.keys.sorted().joined(separator: ", ")))"
     }
 
     /// The redirect rule a firewall finding was made from (same family, table, chain and handle).
