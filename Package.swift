@@ -116,8 +116,9 @@ let package = Package(
         // One run library under the thin CLI: live sessions, references, report rendering and
         // writing (atomic, privilege-aware). The executable only parses flags and calls it.
         .target(name: "AuditRun", dependencies: [
-            "AnalysisEngine", "CaptureSource", "DNSAnalysis", "Findings", "FirewallAudit", "FirewallModel", "FirewallSource", "NetTypes",
-            "PacketDecode", "Probes", "ReportRender", "ResolverClients", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            "AnalysisEngine", "AuditPolicy", "CaptureSource", "DNSAnalysis", "DNSObservations", "FindingCorrelation", "Findings",
+            "FirewallAudit", "FirewallModel", "FirewallSource", "NetTypes", "PacketDecode", "Probes", "ReportRender",
+            "ResolverClients", "TLSCertificates", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
 
         .executableTarget(name: "dnsaudit", dependencies: [

@@ -1,18 +1,10 @@
-import AnalysisEngine
 import ArgumentParser
-import AuditRun
 import AuditPolicy
-import CaptureSource
-import DNSAnalysis
+import AuditRun
 import Findings
-import FindingCorrelation
 import FirewallAudit
-import FirewallSource
 import Foundation
-import Probes
 import ReportRender
-import ResolverClients
-import TLSCertificates
 
 /// `dnsaudit audit`: the scheduled all-in-one. The live firewall rules, the probes and a bounded
 /// live capture window, driven by one policy file, in one report — written to standard output and
@@ -83,134 +75,19 @@ struct Audit: ParsableCommand {
     }
 
     func runAudit(_ plan: AuditPolicy, policyPath: String) throws {
-        let seconds = noCapture ? 0 : (duration ?? plan.captureSeconds)
-        guard seconds >= 0 else { throw RunFailure("--duration must not be negative") }
-        if geteuid() != 0 && (!noRules || seconds > 0) {
-            throw RunFailure("audit reads the live ruleset and captures: run it as root (sudo), or with --no-rules --no-capture")
-        }
-        var options = try ReportOptions.parse([])
-        options.format = format
-        options.output = output
-        options.failOn = failOn ?? plan.failOn
-        options.quiet = quiet
-        options.caFile = plan.caFile
-        try options.validateFormat()
-        for (f, _) in plan.outputs where OutputFormat(rawValue: f) == nil { throw RunFailure("[audit.outputs]: unknown format \(f)") }
-        let refOptions = ReferenceOptions(urls: plan.references, caFile: plan.caFile, timeoutSeconds: plan.timeoutSeconds)
-        _ = try refOptions.endpoints()  // bad URLs fail before anything runs
-
-        var findings: [Finding] = []
-        var inconclusive: [String] = []
-        if noRules && noProbe && seconds == 0 {
-            inconclusive.append("every part of the audit is disabled (no rules, no probes, no capture window): nothing was examined")
-        }
-        var notes: [String] = ["policy \(policyPath)"]
-        var inputs: [ReportInput] = []
-        var summary = ReportSummary()
-        func progress(_ s: String) { if !quiet { printError(s) } }
-
-        // 1. The firewall, as it is now.
-        var rules: FirewallAuditResult?
-        var rulesRead: RulesetReadResult?
-        if !noRules {
-            progress("audit: reading the live ruleset")
-            do {
-                let read = try LiveRulesetReader.read()
-                let result = FirewallAuditor(policy: plan.firewall, extraResolvers: machineResolvers()).audit(read.rulesets.map { RulesetInput(ruleset: $0.ruleset, name: $0.name) })
-                rules = result
-                rulesRead = read
-                inputs += read.rulesets.map(rulesetInput)
-                notes += read.notes + result.notes
-            } catch let e as RulesetSourceError {
-                throw RunFailure(e.message)
-            }
-        }
-
-        // 2. The probes.
-        if !noProbe {
-            progress("audit: probing resolvers, references and \(plan.targets.count) target(s)")
-            var config = ProbeConfiguration()
-            config.references = try refOptions.endpoints()
-            config.settings = try refOptions.settings()
-            config.checkName = plan.checkName
-            config.canaryZone = plan.canaryZone
-            config.dnssecSigned = plan.dnssec ? config.dnssecSigned : nil
-            config.dnssecBroken = plan.dnssec ? config.dnssecBroken : nil
-            config.identity = plan.identity
-            config.expectedIdentities = plan.expectIdentity
-            let outcome = try runProbes(config, resolvers: plan.resolvers, targets: plan.targets, goproxy: plan.goproxy,
-                                        ignoreBadGoproxy: true, trust: try options.trustSettings())
-            findings += outcome.findings
-            notes += outcome.notes
-            inputs += outcome.inputs
-            inconclusive += outcome.inconclusive
-            summary.resolvers = outcome.config.resolvers.map(\.host)
-        }
-
-        // 3. A bounded live capture window.
-        var paths = DNSPathTally()
-        var answering: [ResolverAddress] = []
-        var captureFindings: [Finding] = []
-        if seconds > 0 {
-            let iface = interface ?? plan.interface
-            progress("audit: capturing on \(iface) for \(formatSeconds(seconds))")
-            var analysis = AnalysisOptions()
-            analysis.trust = try options.trustSettings()
-            let references = plan.references.isEmpty ? nil : BackgroundReferences(references: try refOptions.referenceSet())
-            analysis.collectAnswers = references != nil
-            defer { if let references { try? runBlocking { await references.close() } } }
-            let dropUser = user ?? plan.user
-            var dropTo: UnprivilegedUser?
-            if dropUser != "root" {
-                guard let u = UnprivilegedUser.lookup(dropUser) else { throw RunFailure("no user '\(dropUser)' to drop privileges to") }
-                dropTo = u
-            }
-            // The outputs are written after the capture: opened before the drop when that user could not create them.
-            let reportFiles = plan.outputs.map { (path: $0.1, what: "the audit output") } + (output.map { [(path: $0, what: "the --output report")] } ?? [])
-            let settings = LiveSettings(capture: LiveCaptureOptions(interface: iface), analysis: analysis, dropTo: dropTo, write: nil,
-                                        writeMaxBytes: nil, duration: seconds, stream: nil, outputPath: nil, extraOutputs: reportFiles,
-                                        quiet: true, references: references)
-            let (live, capturedPaths, answeringResolvers) = try LiveSession.runWithSignals(settings)
-            paths = capturedPaths
-            answering = answeringResolvers.compactMap { ResolverAddress($0.description, source: "answering DNS in the capture window") }
-            if live.summary.packets == 0 {
-                inconclusive.append("the \(formatSeconds(seconds)) capture window on \(iface) saw no packets")
-            }
-            captureFindings = live.findings
-            inputs += live.inputs
-            notes += live.notes
-            let resolvers = summary.resolvers
-            summary = live.summary
-            summary.resolvers = Array(Set(resolvers + live.summary.resolvers)).sorted()
-        }
-
-        // 4. One verdict: rules tied to what the capture saw (and audited again knowing which
-        // addresses the capture showed answering DNS); resolvers the policy does not approve.
-        if let read = rulesRead, !answering.isEmpty {
-            rules = FirewallAuditor(policy: plan.firewall, extraResolvers: machineResolvers() + answering)
-                .audit(read.rulesets.map { RulesetInput(ruleset: $0.ruleset, name: $0.name) })
-        }
-        if let rules {
-            let correlated = RulesetCorrelation.correlate(firewall: rules.findings, redirects: rules.redirects, capture: captureFindings,
-                                                          paths: paths, inputName: { _ in interface ?? plan.interface })
-            findings = correlated.findings + findings
-            notes += seconds > 0 ? correlated.notes : []
-        } else {
-            findings = captureFindings + findings
-        }
-        findings += UnapprovedResolvers.findings(paths: paths, policy: plan.firewall, inputName: { _ in interface ?? plan.interface })
-
-        var rep = Report(toolVersion: DNSAuditVersion.current, generatedAt: nowRFC3339(), inputs: inputs, summary: summary,
-                         findings: findings, notes: notes)
-        rep.inconclusive = inconclusive
-        for (f, path) in plan.outputs {
-            var o = options
-            o.format = OutputFormat(rawValue: f) ?? .json
-            o.output = path
-            try writeOutput(render(rep, o), to: path)
-        }
-        try emit(rep, options)
-        throw ExitCode(rep.exitStatus(failOn: options.failOn, failOnInconclusive: failOnInconclusive))
+        var request = AuditRequest(plan: plan, policyPath: policyPath)
+        request.interface = interface
+        request.duration = duration
+        request.user = user
+        request.noRules = noRules
+        request.noProbe = noProbe
+        request.noCapture = noCapture
+        request.output = output
+        request.quiet = quiet
+        let rep = try AuditRunner.run(request)
+        let color = format == .text && output == nil && isatty(1) == 1 && getenv("NO_COLOR") == nil
+        try writeOutput(format.render(rep, color: color), to: output)
+        throw ExitCode(rep.exitStatus(failOn: failOn ?? plan.failOn, failOnInconclusive: failOnInconclusive))
     }
 
     /// A oneshot service and a daily timer (with a random delay, persistent across downtime).
