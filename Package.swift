@@ -147,8 +147,13 @@ let package = Package(
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),
         .testTarget(name: "TLSWireTests", dependencies: ["TLSWire", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "FlowTableTests", dependencies: ["FlowTable"]),
+        // An in-memory test PKI (swift-certificates), shared by the certificate and policy tests.
+        .target(name: "TestPKISupport", dependencies: [
+            .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+        ], path: "Tests/TestPKISupport"),
         .testTarget(name: "TLSCertificatesTests", dependencies: [
-            "TLSCertificates", "TLSWire", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
+            "TLSCertificates", "TLSWire", "TestPKISupport", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "PacketDecodeTests", dependencies: ["PacketDecode", "FlowReassembly", "NetTypes", "PacketSynth"]),
         .testTarget(name: "AnalysisTests", dependencies: ["AnalysisEngine", "DNSAnalysis", "Findings", "ReportRender", "PcapWriter", "DNSWire", "PacketSynth"]),
@@ -175,7 +180,7 @@ let package = Package(
         .testTarget(name: "ProbeIntegrationTests", dependencies: ["DNSWire", "IntegrationSupport"]),
         // One policy per kind: equal evidence from a capture and from a probe gives an equal finding.
         .testTarget(name: "FindingPolicyTests", dependencies: [
-            "FindingPolicy", "Findings", "TLSAnalysis", "TLSCertificates", "Probes", "ResolverClients", "NetTypes",
+            "FindingPolicy", "Findings", "TLSAnalysis", "TLSCertificates", "Probes", "ResolverClients", "NetTypes", "TestPKISupport",
             .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
     ],

@@ -182,17 +182,7 @@ public final class CaptureAnalyzer {
         case .segment(let seg):
             handleSegment(seg, frame: frame, ts: ts)
         case .fragment(let frag):
-            guard let whole = fragments.add(frag, at: ts) else { return }
-            whole.data.withUnsafeBytes { raw in
-                switch PacketDecoder.decodeReassembled(proto: whole.protocolNumber, raw, ip: whole.ip) {
-                case .segment(let seg): handleSegment(seg, frame: frame, ts: ts)
-                case .skipped(let r): skippedCounts[r.ordinal] += 1
-                case .malformed(let r): malformedCounts[r.ordinal] += 1
-                // A fragment inside a reassembled tunnel packet is not reassembled again.
-                case .fragment: malformedCounts[MalformedReason.badFragment.ordinal] += 1
-                case .encapsulated: malformedCounts[MalformedReason.tooManyTunnels.ordinal] += 1  // never returned
-                }
-            }
+            handleFragment(frag, frame: frame, ts: ts)
         case .skipped(let r):
             skippedCounts[r.ordinal] += 1
             if r == .unsupportedLinkType { unsupportedLinkTypes[link.name, default: 0] += 1 }
@@ -200,6 +190,22 @@ public final class CaptureAnalyzer {
             malformedCounts[r.ordinal] += 1
         case .encapsulated(let kind, let bytes):
             handleTunnelled(PacketDecoder.resolveTunnels(.encapsulated(kind, bytes)), frame: frame, ts: ts)
+        }
+    }
+
+    /// An IP fragment (outer or inside a tunnel): once its datagram is whole, decoded as one.
+    @inline(never)
+    func handleFragment(_ frag: IPFragment, frame: UInt64, ts: Timestamp) {
+        guard let whole = fragments.add(frag, at: ts) else { return }
+        whole.data.withUnsafeBytes { raw in
+            switch PacketDecoder.decodeReassembled(proto: whole.protocolNumber, raw, ip: whole.ip) {
+            case .segment(let seg): handleSegment(seg, frame: frame, ts: ts)
+            case .skipped(let r): skippedCounts[r.ordinal] += 1
+            case .malformed(let r): malformedCounts[r.ordinal] += 1
+            // A fragment inside a reassembled datagram is not reassembled again.
+            case .fragment: malformedCounts[MalformedReason.badFragment.ordinal] += 1
+            case .encapsulated: malformedCounts[MalformedReason.tooManyTunnels.ordinal] += 1  // never returned
+            }
         }
     }
 
@@ -211,16 +217,7 @@ public final class CaptureAnalyzer {
             handleSegment(seg, frame: frame, ts: ts)
         case .fragment(let frag):
             // An inner fragment: reassembled by the inner addresses, then decoded as one datagram.
-            guard let whole = fragments.add(frag, at: ts) else { return }
-            whole.data.withUnsafeBytes { raw in
-                switch PacketDecoder.decodeReassembled(proto: whole.protocolNumber, raw, ip: whole.ip) {
-                case .segment(let seg): handleSegment(seg, frame: frame, ts: ts)
-                case .skipped(let r): skippedCounts[r.ordinal] += 1
-                case .malformed(let r): malformedCounts[r.ordinal] += 1
-                case .fragment: malformedCounts[MalformedReason.badFragment.ordinal] += 1
-                case .encapsulated: malformedCounts[MalformedReason.tooManyTunnels.ordinal] += 1  // never returned
-                }
-            }
+            handleFragment(frag, frame: frame, ts: ts)
         case .skipped(let reason):
             skippedCounts[reason.ordinal] += 1
         case .malformed(let reason):

@@ -1,3 +1,4 @@
+import TestPKISupport
 import FindingPolicy
 import Findings
 import Foundation

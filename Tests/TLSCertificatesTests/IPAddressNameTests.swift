@@ -1,3 +1,4 @@
+import TestPKISupport
 import Foundation
 import TLSCertificates
 import X509

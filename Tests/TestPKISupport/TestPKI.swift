@@ -4,20 +4,20 @@ import SwiftASN1
 import X509
 
 /// A small in-memory PKI built with swift-certificates: roots and leaves with DNS and IP SANs.
-struct TestPKI {
-    struct Issued {
-        var certificate: Certificate
-        var key: P256.Signing.PrivateKey
-        var der: [UInt8] {
+public struct TestPKI {
+    public struct Issued {
+        public var certificate: Certificate
+        public var key: P256.Signing.PrivateKey
+        public var der: [UInt8] {
             var s = DER.Serializer()
             try! s.serialize(certificate)
             return s.serializedBytes
         }
     }
 
-    static let now = Date()
+    public static let now = Date()
 
-    static func root(_ commonName: String) throws -> Issued {
+    public static func root(_ commonName: String) throws -> Issued {
         let key = P256.Signing.PrivateKey()
         let name = try DistinguishedName { CommonName(commonName) }
         let cert = try Certificate(
@@ -33,7 +33,7 @@ struct TestPKI {
     }
 
     /// A leaf for `dnsNames` and `ipAddresses` (text), issued by `ca`.
-    static func leaf(_ commonName: String, dnsNames: [String] = [], ipAddresses: [String] = [], ca: Issued) throws -> Issued {
+    public static func leaf(_ commonName: String, dnsNames: [String] = [], ipAddresses: [String] = [], ca: Issued) throws -> Issued {
         let key = P256.Signing.PrivateKey()
         var sans: [GeneralName] = dnsNames.map { .dnsName($0) }
         for ip in ipAddresses { sans.append(.ipAddress(ASN1OctetString(contentBytes: ArraySlice(ipBytes(ip))))) }
@@ -50,7 +50,7 @@ struct TestPKI {
         return Issued(certificate: cert, key: key)
     }
 
-    static func ipBytes(_ text: String) -> [UInt8] {
+    public static func ipBytes(_ text: String) -> [UInt8] {
         if text.contains(":") {
             var a = in6_addr()
             precondition(inet_pton(AF_INET6, text, &a) == 1)
