@@ -29,3 +29,13 @@ python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install -q p
 
 swift build 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
 swift test 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]'
+
+# The scenario suite (issue 15): planted interceptions and clean controls built in network
+# namespaces, truth from tshark and nft, dnsaudit scored per mode (offline, live, probe, audit).
+# Root only (it prints why it skips otherwise). It prints the scorer's table; SCENARIOS_GATE=1
+# makes a miss or a false alarm fail the run.
+if [ "$(id -u)" = 0 ]; then
+  echo "== scenario suite"
+  gate=(--no-gate); [ "${SCENARIOS_GATE:-0}" = 1 ] && gate=()
+  python3 scripts/scenarios/run.py --binary .build/debug/dnsaudit "${gate[@]}"
+fi
