@@ -303,7 +303,7 @@ public final class CaptureAnalyzer {
             if summary.qr && options.collectAnswers && summary.opcode == 0 {
                 if parsed == nil, case .success(let m) = DNSMessage.parse(msg) { parsed = m }
                 if let m = parsed {
-                    capturedAnswers.add(m, resolver: ip.src, client: ip.dst, transport: transport, frame: frame, input: currentInput)
+                    capturedAnswers.add(m, resolver: ip.src, client: ip.dst, clientPort: dport, transport: transport, frame: frame, input: currentInput)
                 }
             }
             dns.observe(obs, bytes: msg, summary: summary, flowNoted: query)

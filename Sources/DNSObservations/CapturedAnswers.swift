@@ -29,6 +29,9 @@ public struct CapturedAnswers: Sendable {
     public private(set) var answers: [String: CapturedAnswer] = [:]
     public private(set) var order: [String] = []
     public private(set) var overflow = 0
+    /// Queries already answered (their first response kept), bounded by `maxTransactions`.
+    private var answeredTransactions = Set<String>()
+    static let maxTransactions = 100_000
 
     public init(maxNames: Int = 20_000) {
         self.maxNames = maxNames
@@ -36,14 +39,20 @@ public struct CapturedAnswers: Sendable {
 
     /// A response from the capture (already parsed). Queries, mDNS/LLMNR, non-IN classes,
     /// reverse lookups and names without a dot are skipped: references cannot judge them.
-    public mutating func add(_ m: DNSMessage, resolver: IPAddress, client: IPAddress, transport: TransportProtocol = .udp,
-                             frame: UInt64, input: Int) {
+    public mutating func add(_ m: DNSMessage, resolver: IPAddress, client: IPAddress, clientPort: UInt16 = 0,
+                             transport: TransportProtocol = .udp, frame: UInt64, input: Int) {
         guard m.qr, m.opcode == 0, let q = m.questions.first, q.qclass == DNSClass.in,
               Self.comparedTypes.contains(q.type) else { return }
         guard m.rcode == 0 || m.rcode == 2 || m.rcode == 3 || m.rcode == 5 else { return }
         guard !m.tc, !m.truncated else { return }
         let name = q.name.lowercased()
         guard Self.isPublicName(name) else { return }
+        // The answer a client used is the first response to its query; later ones to the same
+        // query (an injector racing the resolver) are dns.injection's evidence, not the path's answer.
+        let transaction = "\(client)|\(clientPort)|\(resolver)|\(transport.name)|\(m.id)|\(name)|\(q.type)"
+        if answeredTransactions.contains(transaction) { return }
+        if answeredTransactions.count >= Self.maxTransactions { answeredTransactions.removeAll(keepingCapacity: true) }
+        answeredTransactions.insert(transaction)
         let answer = AnswerSet(message: m)
         let key = "\(name)|\(q.type)|\(resolver)|\(transport.name)|\(answer.rcode)|\(answer.addresses.sorted().joined(separator: ","))|\(answer.cnames.joined(separator: ","))"
         if let i = answers.index(forKey: key) {
