@@ -131,12 +131,22 @@ final class ComparisonTests: XCTestCase {
             return m
         }
         let a = IPAddress("10.0.0.53")!, b = IPAddress("10.0.0.2")!
-        for n in ["www.example.com.", "printer.local.", "4.3.2.1.in-addr.arpa.", "www.example.com.", "b.example.com.", "c.example.com."] {
-            c.add(response(n, "93.184.216.34"), resolver: a, client: b, frame: 1, input: 0)
+        // Each name asked from its own client port (a separate query); www.example.com twice.
+        for (i, n) in ["www.example.com.", "printer.local.", "4.3.2.1.in-addr.arpa.", "www.example.com.", "b.example.com.", "c.example.com."].enumerated() {
+            c.add(response(n, "93.184.216.34"), resolver: a, client: b, clientPort: UInt16(40_000 + i), frame: 1, input: 0)
         }
         XCTAssertEqual(c.inOrder.map(\.qname), ["www.example.com.", "b.example.com."])
         XCTAssertEqual(c.inOrder.first?.responses, 2)
         XCTAssertEqual(c.overflow, 1)
+        // A second, different response to the same query (an injector's race) is not the path's answer.
+        var d = CapturedAnswers()
+        d.add(response("www.example.com.", "203.0.113.66"), resolver: a, client: b, clientPort: 40_000, frame: 2, input: 0)
+        d.add(response("www.example.com.", "93.184.216.34"), resolver: a, client: b, clientPort: 40_000, frame: 3, input: 0)
+        XCTAssertEqual(d.inOrder.map(\.frame), [2])
+        // The same name from another resolver, or to another client, is compared too.
+        d.add(response("www.example.com.", "93.184.216.34"), resolver: IPAddress("10.0.0.54")!, client: b, clientPort: 40_001, frame: 4, input: 0)
+        d.add(response("www.example.com.", "198.51.100.1"), resolver: a, client: IPAddress("10.0.0.3")!, clientPort: 40_000, frame: 5, input: 0)
+        XCTAssertEqual(d.inOrder.map(\.frame), [2, 4, 5])
     }
 }
 
