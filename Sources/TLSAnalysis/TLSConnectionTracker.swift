@@ -104,6 +104,8 @@ public final class TLSConnectionTracker {
         public var handshakeTimeoutNanoseconds: Int64 = 10_000_000_000
         /// A SYN to port 853 with no answer for this long (within the capture) was dropped.
         public var synTimeoutNanoseconds: Int64 = 3_000_000_000
+        /// Unanswered HTTPS SYNs kept until the capture's DNS answers are known (a scan is not kept whole).
+        public var maxPendingHTTPSSYNs = 4096
         public var maxEvidencePerFinding = 8
         public init() {}
     }
@@ -179,8 +181,12 @@ public final class TLSConnectionTracker {
     }
 
     func judge(_ r: TLSConnectionRecord, encryptedDNS: Bool) {
-        // A DoT connection whose SYN was refused or never answered.
-        if r.serverPort == 853 && !r.hasClientHello {
+        // A DoT connection whose SYN was refused or never answered; the same for HTTPS (DoH) to an
+        // address the capture shows answering plain DNS (an unanswered one is judged at the end,
+        // when every DNS answer of the capture is known).
+        let dohToResolver = r.serverPort == 443 && !r.hasClientHello && r.synAck == nil && r.syn != nil
+            && (r.resets.contains { !$0.fromClient } ? answersPlainDNS?(r.server) == true : true)
+        if (r.serverPort == 853 || dohToResolver) && !r.hasClientHello {
             if r.synAck == nil, let s = r.syn {
                 if let reset = r.resets.first(where: { !$0.fromClient }) {
                     var failure = EncryptedDNSBlockedEvidence.Failure.refused
@@ -190,7 +196,7 @@ public final class TLSConnectionTracker {
                         failure = .refusedByInjectedReset(marks: ["IP TTL \(reset.ttl) where the server's own packets arrive with \(usual)"])
                     }
                     add(encryptedDNSBlocked(r, failure: failure, frames: [s.frame, reset.frame]))
-                } else {
+                } else if r.serverPort == 853 || pendingSYNs.count < limits.maxPendingHTTPSSYNs {
                     pendingSYNs.append(r)  // judged at the end: did the capture wait long enough?
                 }
             }
@@ -251,7 +257,9 @@ public final class TLSConnectionTracker {
             pendingSYNs.removeAll { r in
                 guard let s = r.syn else { return true }
                 guard now.nanoseconds(since: s.ts) >= limits.synTimeoutNanoseconds else { return false }
-                add(encryptedDNSBlocked(r, failure: .noAnswerToSYN, frames: [s.frame]))
+                if r.serverPort == 853 || answersPlainDNS?(r.server) == true {
+                    add(encryptedDNSBlocked(r, failure: .noAnswerToSYN, frames: [s.frame]))
+                }
                 return true
             }
         }
@@ -270,6 +278,8 @@ public final class TLSConnectionTracker {
         for r in pendingSYNs {
             guard let s = r.syn, let end = captureEnd(r.input),
                   end.nanoseconds(since: s.ts) >= limits.synTimeoutNanoseconds else { continue }
+            // HTTPS SYNs count only to an address the capture shows answering DNS (a resolver's DoH).
+            guard r.serverPort == 853 || answersPlainDNS?(r.server) == true else { continue }
             add(encryptedDNSBlocked(r, failure: .noAnswerToSYN, frames: [s.frame]))
         }
         pendingSYNs.removeAll()
@@ -416,7 +426,7 @@ public final class TLSConnectionTracker {
                                 detail: "client port \(r.clientPort): " + v.reasons.joined(separator: "; "), facts: facts)])
     }
 
-    /// A DoT connection whose SYN was refused or never answered: a client here tried it.
+    /// A DoT (or, to a resolver, HTTPS) connection whose SYN was refused or never answered: a client here tried it.
     func encryptedDNSBlocked(_ r: TLSConnectionRecord, failure: EncryptedDNSBlockedEvidence.Failure, frames: [UInt64]) -> Finding? {
         let what: String
         switch failure {
@@ -425,7 +435,7 @@ public final class TLSConnectionTracker {
         default: what = "got no answer to its SYN"
         }
         return FindingPolicy.encryptedDNSBlocked(
-            EncryptedDNSBlockedEvidence(server: r.server.description, port: Int(r.serverPort), service: .dot,
+            EncryptedDNSBlockedEvidence(server: r.server.description, port: Int(r.serverPort), service: r.serverPort == 443 ? .doh : .dot,
                                         failure: failure, offered: .clientAttempted, plainDNSWorks: answersPlainDNS?(r.server)),
             evidence: [Evidence(source: "capture", input: inputName(r.input), frames: frames,
                                 detail: "the connection from client port \(r.clientPort) to port \(r.serverPort) \(what)")])
