@@ -515,20 +515,27 @@ def run_scenario(sc: Scenario, base: Path, binary: Path, modes: list[str], idx: 
         if "audit" in modes:
             window = int(t_traffic + 5)
             audits = []
+            # The router's audit has no probes: its capture window opens at once, and sees the
+            # clients' audit probes that cross it. Its truth capture starts when that window opens,
+            # so that the truth covers what the router's audit saw.
+            pr_ = write_policy(ctx, "router", work / "audit-router.json", False, window)
+            router_audit = ("audit-router", lab.spawn("dnsaudit-audit-router", lab.router,
+                                                      [str(binary), "audit", "--policy", str(pr_), "--no-probe", "--quiet"]))
+            if not wait_packet_socket(router_audit[1], True, 120):
+                ctx.log.append("audit-router: capture window not seen opening")
+            router_cap = tcpdump(ctx, "audit-router", ns=lab.router)
             for i, ns in clients:
                 pc = write_policy(ctx, role_of(i), work / f"audit-{role_of(i)}.json", True, window)
                 audits.append((f"audit-{role_of(i)}", lab.spawn(f"dnsaudit-audit-{role_of(i)}", ns,
                                                                 [str(binary), "audit", "--policy", str(pc), "--quiet"])))
-            pr_ = write_policy(ctx, "router", work / "audit-router.json", False, window)
-            audits.append(("audit-router", lab.spawn("dnsaudit-audit-router", lab.router,
-                                                     [str(binary), "audit", "--policy", str(pr_), "--no-probe", "--quiet"])))
-            # the probes run first, then the capture window: the truth captures and the traffic
-            # start once every audit has its capture open, and stop when the first client's closes
+            audits.append(router_audit)
+            # the clients' probes run first, then their capture windows: their truth captures and
+            # the traffic start once every audit has its capture open, and stop when the first client's closes
             for nm, p in audits:
                 if not wait_packet_socket(p, True, 120):
                     ctx.log.append(f"{nm}: capture window not seen opening")
             acaps = [tcpdump(ctx, f"audit-{role_of(i)}", ns=ns) for i, ns in clients]
-            acaps.append(tcpdump(ctx, "audit-router", ns=lab.router))
+            acaps.append(router_cap)
             run_traffic(ctx, "audit-traffic")
             wait_packet_socket(audits[0][1], False, window + 30)
             for nm, p in audits:
