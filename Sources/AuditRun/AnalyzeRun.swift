@@ -61,8 +61,10 @@ public enum AnalyzeRun {
                 rulesetsUnread.append("the ruleset \(path) could not be read (\(e.message))")
             }
         }
-        let firewallPolicy = try request.rulesets.isEmpty ? nil : loadPolicy(request.policyPath)
-        let policy = try request.policyPath.map { _ in try loadPolicy(request.policyPath) }
+        // The policy file is read once: it judges the rulesets and the capture's resolvers.
+        let loadedPolicy = try loadPolicy(request.policyPath)
+        let firewallPolicy = request.rulesets.isEmpty ? nil : loadedPolicy
+        let policy = request.policyPath == nil ? nil : loadedPolicy
         let references = try request.references.isEmpty ? nil
             : ReferenceOptions(urls: request.references, caFile: request.caFile, timeoutSeconds: request.referenceTimeout).referenceSet()
         // HTTP clients must be shut down before they go away, on every path out (a second close is a no-op).

@@ -71,18 +71,16 @@ public enum AuditRunner {
         var summary = ReportSummary()
         func progress(_ s: String) { if !quiet { printError(s) } }
 
-        // 1. The firewall, as it is now.
-        var rules: FirewallAuditResult?
+        // 1. The firewall, as it is now (audited in step 4, once the capture window has shown
+        // which addresses answer DNS).
         var rulesRead: RulesetReadResult?
         if !noRules {
             progress("audit: reading the live ruleset")
             do {
                 let read = try LiveRulesetReader.read()
-                let result = FirewallAuditor(policy: plan.firewall, extraResolvers: machineResolvers()).audit(read.rulesets.map { RulesetInput(ruleset: $0.ruleset, name: $0.name) })
-                rules = result
                 rulesRead = read
                 inputs += read.rulesets.map(rulesetInput)
-                notes += read.notes + result.notes
+                notes += read.notes
             } catch let e as RulesetSourceError {
                 throw RunFailure(e.message)
             }
@@ -146,13 +144,14 @@ public enum AuditRunner {
             summary.resolvers = Array(Set(resolvers + live.summary.resolvers)).sorted()
         }
 
-        // 4. One verdict: rules tied to what the capture saw (and audited again knowing which
-        // addresses the capture showed answering DNS); resolvers the policy does not approve.
-        if let read = rulesRead, !answering.isEmpty {
-            rules = FirewallAuditor(policy: plan.firewall, extraResolvers: machineResolvers() + answering)
+        // 4. One verdict: the rules, judged knowing this machine's resolvers and those the capture
+        // showed answering DNS, tied to what the capture saw; resolvers the policy does not approve.
+        let rules = rulesRead.map { read in
+            FirewallAuditor(policy: plan.firewall, extraResolvers: machineResolvers() + answering)
                 .audit(read.rulesets.map { RulesetInput(ruleset: $0.ruleset, name: $0.name) })
         }
         if let rules {
+            notes += rules.notes
             let correlated = RulesetCorrelation.correlate(firewall: rules.findings, redirects: rules.redirects, capture: captureFindings,
                                                           paths: paths, inputName: { _ in interface ?? plan.interface })
             findings = correlated.findings + findings
