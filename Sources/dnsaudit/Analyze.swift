@@ -21,6 +21,11 @@ struct Analyze: ParsableCommand {
     @Option(name: .customLong("tls-port"), help: "Follow TCP on this port as TLS and UDP as QUIC (repeatable).")
     var tlsPorts: [UInt16] = []
     @OptionGroup var report: ReportOptions
+    @OptionGroup var refs: ReferenceArguments
+    @Option(name: .long, help: "A saved ruleset (nft text or JSON, iptables-save) to audit and tie to the capture's DNS; repeatable (the client's and the router's).")
+    var ruleset: [String] = []
+    @Option(name: .long, help: "Policy file (TOML): approved resolvers and NAT targets (see rules/policy.example.toml).")
+    var policy: String?
     @Option(name: .customLong("max-lookups"), help: "With --reference: ask the references about at most this many distinct (name, type) pairs.")
     var maxLookups = 2000
     @Option(name: .long, help: "With --reference: seconds to wait for each reference answer.")
@@ -32,13 +37,13 @@ struct Analyze: ParsableCommand {
         request.filter = filter
         request.dnsPorts = Set(dnsPorts)
         request.tlsPorts = Set(tlsPorts)
-        request.rulesets = report.ruleset
-        request.policyPath = report.policy
-        request.references = report.reference
-        request.caFile = report.caFile
+        request.rulesets = ruleset
+        request.policyPath = policy
+        request.references = refs.reference
+        request.caFile = refs.caFile
         request.referenceTimeout = timeout
         request.maxLookups = maxLookups
-        request.trust = try report.trustSettings()
+        request.trust = try refs.trustSettings()
         request.showProgress = !report.quiet && isatty(2) == 1
         let rep = try AnalyzeRun.run(request)
         try emit(rep, report)

@@ -32,7 +32,7 @@ struct Audit: ParsableCommand {
     @Flag(name: .customLong("no-capture"), help: "Skip the live capture window.") var noCapture = false
     @Flag(name: .customLong("print-systemd"), help: "Print a systemd service and timer that run this audit daily, and exit.")
     var printSystemd = false
-    @Option(name: .long, help: "Report format on standard output (or --output).")
+    @Option(name: .long, help: "Report format on standard output (or --output): \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
     var format: OutputFormat = .text
     @Option(name: .long, help: "Write the report to this file instead of standard output.")
     var output: String?
@@ -44,7 +44,7 @@ struct Audit: ParsableCommand {
 
     func run() throws {
         if printSystemd {
-            Swift.print(systemdUnits(policy: policy ?? "/etc/dnsaudit/policy.toml"), terminator: "")
+            Swift.print(systemdUnits(policy: absolutePath(policy ?? "/etc/dnsaudit/policy.toml")), terminator: "")
             return
         }
         guard let policyPath = policy else {
@@ -61,6 +61,9 @@ struct Audit: ParsableCommand {
         } catch {
             throw RunFailure("\(policyPath): \(error)")
         }
+        // Every destination is checked before the ruleset, the probes and the capture window run.
+        if let output { try requireWritableDestination(output, what: "--output") }
+        for (f, path) in plan.outputs { try requireWritableDestination(path, what: "the [audit.outputs] \(f) file") }
         do {
             try runAudit(plan, policyPath: policyPath)
         } catch let failure as RunFailure {
@@ -92,7 +95,7 @@ struct Audit: ParsableCommand {
 
     /// A oneshot service and a daily timer (with a random delay, persistent across downtime).
     func systemdUnits(policy: String) -> String {
-        let exe = selfExecutable() ?? "/usr/local/bin/dnsaudit"
+        let exe = installedExecutable()
         return """
         # /etc/systemd/system/dnsaudit-audit.service
         [Unit]
@@ -125,4 +128,35 @@ struct Audit: ParsableCommand {
 
         """
     }
+
+    /// The binary the units should run: this one when it is installed (not in a build tree);
+    /// else an installed copy found on the PATH (the package's /usr/bin/dnsaudit first); else
+    /// this one, by its absolute path.
+    func installedExecutable() -> String {
+        let me = selfExecutable()
+        if let me, !me.contains("/.build/") { return me }
+        let path = getenv("PATH").map { String(cString: $0) } ?? ""
+        let dirs = ["/usr/bin", "/usr/local/bin"] + path.split(separator: ":").map(String.init)
+        for dir in dirs where dir.hasPrefix("/") && !dir.contains("/.build/") {
+            let candidate = dir + "/dnsaudit"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return me ?? "/usr/bin/dnsaudit"
+    }
+}
+
+/// `path` made absolute against the working directory (symbolic links resolved when it exists),
+/// for unit files that run elsewhere.
+func absolutePath(_ path: String) -> String {
+    if let resolved = realpath(path, nil) {
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+    if path.hasPrefix("/") { return path }
+    var buf = [CChar](repeating: 0, count: 4096)
+    guard getcwd(&buf, buf.count) != nil else { return path }
+    let cwd = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    var rel = Substring(path)
+    while rel.hasPrefix("./") { rel = rel.dropFirst(2) }
+    return (cwd == "/" ? "" : cwd) + "/" + rel
 }

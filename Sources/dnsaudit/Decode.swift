@@ -1,4 +1,5 @@
 import AnalysisEngine
+import CaptureDrivers
 import ArgumentParser
 import AuditRun
 import CaptureSource
@@ -23,8 +24,11 @@ struct Decode: ParsableCommand {
     var dnsPorts: [UInt16] = []
     @Option(name: .customLong("tls-port"), help: "Follow TCP on this port as TLS and UDP as QUIC (repeatable).")
     var tlsPorts: [UInt16] = []
+    @Flag(name: [.short, .long], help: "No progress display on standard error (decode shows none; warnings about damaged input are still printed).")
+    var quiet = false
 
     func run() throws {
+        if let output { try requireWritableDestination(output, what: "--output") }
         let readers: [PcapFileReader]
         do {
             readers = try CaptureAnalyzer.open(paths: files, filter: filter)

@@ -15,7 +15,7 @@ struct Live: ParsableCommand {
         abstract: "Live capture with streaming detection; the report on Ctrl-C or after --duration.",
         discussion: """
         Needs root or CAP_NET_RAW. The capture, the --write file and the --output report are opened first; \
-        then the process drops to --user (default nobody: no groups, no capabilities) for the rest of the run, \
+        then the process drops to --user (default: the '\(PrivilegeDrop.packageUser)' system user the package creates, else nobody; no capabilities) for the rest of the run, \
         like tcpdump -Z. The report is written atomically when that user can create files in its directory, \
         else in place into the file opened before the drop. --write rotations (FILE.1, FILE.2, …) are created \
         after the drop and need a directory that user can write; otherwise give --user or --no-drop.
@@ -42,13 +42,14 @@ struct Live: ParsableCommand {
     var write: String?
     @Option(name: .customLong("write-max-mb"), help: "With --write: start a new file (FILE.1, FILE.2, …) when one reaches this many MB (10^6 bytes).")
     var writeMaxMB: Int?
-    @Option(name: .long, help: "Drop to this user once the capture is open ('root' keeps privileges).")
-    var user = "nobody"
+    @Option(name: .long, help: "Drop to this user once the capture is open ('root' keeps privileges). Default: '\(PrivilegeDrop.packageUser)' when that account exists (the Debian package creates it), else 'nobody'.")
+    var user: String?
     @Flag(name: .customLong("no-drop"), help: "Keep root privileges for the whole run.")
     var noDrop = false
     @Flag(name: .long, help: "libpcap immediate mode: each packet at once instead of within 100 ms. Its ring has one slot per snap length: use a small --snaplen (e.g. 2048) or expect drops under load.")
     var immediate = false
     @OptionGroup var report: ReportOptions
+    @OptionGroup var refs: ReferenceArguments
 
     func validate() throws {
         if interface.isEmpty { throw ValidationError("-i needs an interface name (or 'any')") }
@@ -64,19 +65,17 @@ struct Live: ParsableCommand {
 
     func run() throws {
         try report.validateFormat()
-        if !report.ruleset.isEmpty || report.policy != nil {
-            throw RunFailure("--ruleset and --policy are not used by 'live'; save the capture with --write and run 'dnsaudit analyze --ruleset'")
-        }
         var analysis = AnalysisOptions()
-        analysis.trust = try report.trustSettings()
+        analysis.trust = try refs.trustSettings()
         analysis.streamFindings = true
-        let references = try report.reference.isEmpty ? nil
-            : BackgroundReferences(references: ReferenceOptions(urls: report.reference, caFile: report.caFile, timeoutSeconds: 3).referenceSet())
+        let references = try refs.reference.isEmpty ? nil
+            : BackgroundReferences(references: ReferenceOptions(urls: refs.reference, caFile: refs.caFile, timeoutSeconds: 3).referenceSet())
         analysis.collectAnswers = references != nil
         defer { if let references { try? runBlocking { await references.close() } } }
 
         // Whom to become once the capture is open.
         var dropTo: UnprivilegedUser?
+        let user = self.user ?? PrivilegeDrop.defaultUser()
         if !noDrop && user != "root" && geteuid() == 0 {
             guard let u = UnprivilegedUser.lookup(user) else {
                 throw RunFailure("no user '\(user)' to drop privileges to: give --user with an existing account, or --no-drop")
@@ -101,3 +100,13 @@ struct Live: ParsableCommand {
     }
 }
 
+
+/// The account the capture drops to by default: the package's dedicated system user (created by
+/// its postinst, like Debian's tcpdump user) when it exists, else `nobody`.
+enum PrivilegeDrop {
+    static let packageUser = "dnsaudit"
+
+    static func defaultUser() -> String {
+        UnprivilegedUser.lookup(packageUser) != nil ? packageUser : "nobody"
+    }
+}

@@ -49,12 +49,12 @@ struct Probe: ParsableCommand {
     @Option(name: .long, help: "Seconds to wait for each answer or connection.")
     var timeout = 3.0
     @OptionGroup var report: ReportOptions
+    @OptionGroup var refs: ReferenceArguments
 
     func run() throws {
         try report.validateFormat()
-        if !report.ruleset.isEmpty { throw RunFailure("--ruleset is for 'analyze'; 'probe' checks the network actively") }
         var config = ProbeConfiguration()
-        let refOptions = ReferenceOptions(urls: report.reference, caFile: report.caFile, timeoutSeconds: timeout)
+        let refOptions = ReferenceOptions(urls: refs.reference, caFile: refs.caFile, timeoutSeconds: timeout)
         config.references = try refOptions.endpoints()
         config.settings = try refOptions.settings()
         config.checkName = checkName
@@ -67,7 +67,7 @@ struct Probe: ParsableCommand {
             config.expectedIdentities[String(e[..<eq])] = String(e[e.index(after: eq)...])
         }
         let outcome = try runProbes(config, resolvers: resolver, targets: targets, goproxy: goproxy,
-                                    trust: try report.trustSettings())
+                                    trust: try refs.trustSettings())
         config = outcome.config
         var summary = ReportSummary()
         summary.resolvers = config.resolvers.map(\.host)

@@ -13,33 +13,35 @@ extension ReportFormat: ExpressibleByArgument {}
 
 extension Severity: ExpressibleByArgument {}
 
-/// Options every report-producing command shares (CONTRACT.md "Common options").
+/// Options every report-producing command shares (CONTRACT.md "Common options"): how the report
+/// is written and when the run fails. Options only some commands take live in their own groups
+/// below, so that each command's help lists only what it accepts.
 struct ReportOptions: ParsableArguments {
-    @Option(name: .long, help: "Report format: text, json, jsonl, markdown, html, sarif, prometheus.")
+    @Option(name: .long, help: "Report format: \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
     var format: OutputFormat = .text
-    @Option(name: .long, help: "Write the report to this file instead of standard output (atomically: a temporary file in the same directory, then renamed).")
+    @Option(name: .long, help: "Write the report to this file instead of standard output (atomically: a temporary file in the same directory, then renamed). Its directory is checked before the run starts.")
     var output: String?
-    @Option(name: .customLong("fail-on"), help: "Exit 1 when a finding is at or above this severity: info, low, medium, high, critical.")
+    @Option(name: .customLong("fail-on"), help: "Exit 1 when a finding is at or above this severity: \(Severity.allCases.map(\.rawValue).joined(separator: ", ")).")
     var failOn: Severity = .medium
     @Flag(name: [.short, .long], help: "No progress display on standard error.")
     var quiet = false
     @Flag(name: .long, help: "Pretty-print JSON and SARIF.")
     var pretty = false
-    @Option(name: .long, help: "Reference resolver, repeatable: https://HOST[:PORT]/PATH[#NAME] = DoH, tls://HOST[:PORT][#NAME] = DoT (#NAME: the name its certificate must carry). Used by analyze, live, probe.")
+    @Flag(name: .customLong("fail-on-inconclusive"), help: "Exit 3 when nothing at or above --fail-on was found but the run could not examine what it was asked to (no packets, an unsupported link type, no usable reference, every audit part disabled).")
+    var failOnInconclusive = false
+
+    /// Fails now, before any work, when --output cannot be written.
+    func validateFormat() throws {
+        if let output { try requireWritableDestination(output, what: "--output") }
+    }
+}
+
+/// Trusted references and extra trust roots (analyze, live, probe).
+struct ReferenceArguments: ParsableArguments {
+    @Option(name: .long, help: "Reference resolver, repeatable: https://HOST[:PORT]/PATH[#NAME] = DoH, tls://HOST[:PORT][#NAME] = DoT (#NAME: the name its certificate must carry).")
     var reference: [String] = []
     @Option(name: .customLong("ca-file"), help: "Extra trust roots (PEM): for server certificates in captures (an approved inspection CA, a lab CA) and references with a private CA.")
     var caFile: String?
-    @Option(name: .long, help: "A saved ruleset (nft text or JSON, iptables-save) to audit and tie to the capture's DNS (analyze); repeatable (the client's and the router's).")
-    var ruleset: [String] = []
-    @Flag(name: .customLong("fail-on-inconclusive"), help: "Exit 3 when nothing at or above --fail-on was found but the run could not examine what it was asked to (no packets, an unsupported link type, no usable reference, every audit part disabled).")
-    var failOnInconclusive = false
-    @Option(name: .long, help: "Policy file (TOML): approved resolvers and NAT targets (see rules/policy.example.toml).")
-    var policy: String?
-
-    /// Every format in `OutputFormat` is available; kept as the commands' hook for format checks.
-    func validateFormat() throws {
-        if let output, output.isEmpty { throw RunFailure("--output needs a file name") }
-    }
 
     /// The system trust store plus --ca-file.
     func trustSettings() throws -> TrustSettings {
@@ -50,9 +52,31 @@ struct ReportOptions: ParsableArguments {
             throw RunFailure("--ca-file: \(e.description)")
         }
     }
+}
 
-    func validateUnsupported() throws {
-        if !reference.isEmpty { throw RunFailure("--reference is not available in this version yet (reference resolvers come with 'probe')") }
+/// Checks, before the run does any work, that a report can be written at `path`: an existing
+/// special file (a FIFO, /dev/stdout) must be writable; otherwise the path must not be a directory
+/// and its directory must exist and be writable (the report is written to a temporary file there,
+/// then renamed).
+func requireWritableDestination(_ path: String, what: String) throws {
+    if path.isEmpty { throw RunFailure("\(what) needs a file name") }
+    var st = stat()
+    if stat(path, &st) == 0 {
+        let type = st.st_mode & S_IFMT
+        if type == S_IFDIR { throw RunFailure("\(what) \(path) is a directory: give a file name") }
+        if type != S_IFREG {
+            guard access(path, W_OK) == 0 else { throw RunFailure("cannot write \(what) \(path): \(String(cString: strerror(errno)))") }
+            return
+        }
+    }
+    let dir = path.lastIndex(of: "/").map { path[..<$0].isEmpty ? "/" : String(path[..<$0]) } ?? "."
+    var ds = stat()
+    guard stat(dir, &ds) == 0 else {
+        throw RunFailure("cannot write \(what) \(path): its directory \(dir) does not exist (\(String(cString: strerror(errno))))")
+    }
+    guard (ds.st_mode & S_IFMT) == S_IFDIR else { throw RunFailure("cannot write \(what) \(path): \(dir) is not a directory") }
+    guard access(dir, W_OK | X_OK) == 0 else {
+        throw RunFailure("cannot write \(what) \(path): cannot create files in \(dir) (\(String(cString: strerror(errno))))")
     }
 }
 

@@ -24,6 +24,8 @@ struct Rules: ParsableCommand {
     @Option(name: .long, help: "A saved ruleset: 'nft list ruleset' text, 'nft -j list ruleset' JSON, or iptables-save output.")
     var file: String?
     @OptionGroup var report: ReportOptions
+    @Option(name: .long, help: "Policy file (TOML): approved resolvers and NAT targets (see rules/policy.example.toml).")
+    var policy: String?
     @Option(name: .customLong("internal-load-in-namespace"), help: .hidden)
     var internalLoad: String?
 
@@ -35,10 +37,7 @@ struct Rules: ParsableCommand {
             throw ExitCode(r.status)
         }
         try report.validateFormat()
-        if !report.reference.isEmpty { throw RunFailure("--reference is not used by 'rules' (reference resolvers belong to 'probe')") }
-        if !report.ruleset.isEmpty { throw RunFailure("'rules' audits a saved ruleset with --file FILE; --ruleset is for 'analyze'") }
-        if report.caFile != nil { throw RunFailure("--ca-file is not used by 'rules'") }
-        let policy = try loadPolicy(report.policy)
+        let firewallPolicy = try loadPolicy(policy)
 
         let read: RulesetReadResult
         if let file {
@@ -54,12 +53,12 @@ struct Rules: ParsableCommand {
         let inputs = read.rulesets.map { RulesetInput(ruleset: $0.ruleset, name: $0.name) }
         // Live: this machine's own resolvers count as resolvers whose encrypted ports must stay open.
         let own = file == nil ? machineResolvers() : []
-        let result = FirewallAuditor(policy: policy, extraResolvers: own).audit(inputs)
+        let result = FirewallAuditor(policy: firewallPolicy, extraResolvers: own).audit(inputs)
         var notes = read.notes + result.notes
         if file == nil && read.rulesets.allSatisfy({ $0.ruleset.isEmpty }) {
             notes.append("The live ruleset is empty: no nftables tables and no iptables-legacy tables, so nothing rewrites or blocks traffic here")
         }
-        if let p = report.policy { notes.append("policy \(p): \(policy.approvedResolvers.count) approved resolver(s), \(policy.approvedTargets.count) approved target(s)\(policy.approveEncryptedDNSBlocks ? ", encrypted-DNS blocks approved" : "")") }
+        if let p = policy { notes.append("policy \(p): \(firewallPolicy.approvedResolvers.count) approved resolver(s), \(firewallPolicy.approvedTargets.count) approved target(s)\(firewallPolicy.approveEncryptedDNSBlocks ? ", encrypted-DNS blocks approved" : "")") }
 
         var summary = ReportSummary()
         summary.counters = [("rules", result.totalRules), ("reachable_rules", result.reachableRules), ("redirect_rules", result.redirects.count)]
