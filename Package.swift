@@ -65,10 +65,15 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "TLSAnalysis", dependencies: ["TLSWire", "TLSCertificates", "Findings", "FindingPolicy", "NetTypes"], swiftSettings: packetPath),
+        // What the analysis core emits for decode output (no knowledge of capture or of the engine).
+        .target(name: "AnalysisEvents", dependencies: ["DNSWire", "TLSWire", "NetTypes"], swiftSettings: packetPath),
+        // The analysis core: frames and time in, events and findings out; no libpcap in it.
         .target(name: "AnalysisEngine", dependencies: [
-            "CaptureSource", "PacketDecode", "FlowReassembly", "DNSWire", "TLSWire", "DNSAnalysis", "TLSAnalysis", "Findings", "NetTypes",
+            "AnalysisEvents", "PacketDecode", "FlowReassembly", "DNSWire", "TLSWire", "DNSAnalysis", "TLSAnalysis", "Findings", "NetTypes",
             "DNSObservations", "TLSCertificates", "FlowTable",
         ], swiftSettings: packetPath),
+        // Drivers that feed the core: capture files and live interfaces (libpcap, via CaptureSource).
+        .target(name: "CaptureDrivers", dependencies: ["AnalysisEngine", "CaptureSource", "NetTypes", "PacketDecode"], swiftSettings: packetPath),
 
         // Firewall audit: libnftables; the rule model (nft JSON, nft text, iptables-save); the analysis
         // that turns reachable rules into findings; the readers of live and saved rulesets.
@@ -107,7 +112,7 @@ let package = Package(
         ]),
 
         // Output formats: reports and decode lines.
-        .target(name: "ReportRender", dependencies: ["Findings", "DNSWire", "TLSWire", "AnalysisEngine", "NetTypes"]),
+        .target(name: "ReportRender", dependencies: ["Findings", "DNSWire", "TLSWire", "AnalysisEvents", "NetTypes"]),
 
         // Executables.
         // The scheduled audit's policy file (TOML): what to run, against what, where to write.
@@ -116,14 +121,14 @@ let package = Package(
         // One run library under the thin CLI: live sessions, references, report rendering and
         // writing (atomic, privilege-aware). The executable only parses flags and calls it.
         .target(name: "AuditRun", dependencies: [
-            "AnalysisEngine", "AuditPolicy", "CaptureSource", "DNSAnalysis", "DNSObservations", "FindingCorrelation", "Findings",
+            "AnalysisEngine", "AuditPolicy", "CaptureDrivers", "CaptureSource", "DNSAnalysis", "DNSObservations", "FindingCorrelation", "Findings",
             "FirewallAudit", "FirewallModel", "FirewallSource", "NetTypes", "PacketDecode", "Probes", "ReportRender",
             "ResolverClients", "TLSCertificates", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
 
         .executableTarget(name: "dnsaudit", dependencies: [
             "AuditRun",
-            "AnalysisEngine", "AuditPolicy", "DNSAnalysis", .product(name: "NIOSSL", package: "swift-nio-ssl"), "ReportRender", "Findings", "CaptureSource", "FirewallAudit", "FirewallSource", "Probes", "TLSCertificates", "FindingCorrelation",
+            "AnalysisEngine", "CaptureDrivers", "AuditPolicy", "DNSAnalysis", .product(name: "NIOSSL", package: "swift-nio-ssl"), "ReportRender", "Findings", "CaptureSource", "FirewallAudit", "FirewallSource", "Probes", "TLSCertificates", "FindingCorrelation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "dnsaudit-gen", dependencies: [

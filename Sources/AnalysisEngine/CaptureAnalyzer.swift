@@ -1,4 +1,4 @@
-import CaptureSource
+import AnalysisEvents
 import DNSAnalysis
 import DNSObservations
 import DNSWire
@@ -39,13 +39,12 @@ public struct AnalysisOptions: Sendable {
     public init() {}
 }
 
-/// What a progress display needs.
-public struct ProgressSnapshot: Sendable {
-    public var input: String
-    public var bytesRead: Int64?
-    public var bytesTotal: Int64?
-    public var packets: Int
-    public var elapsedSeconds: Double
+/// How an input ended (a file's driver maps its reader's end to this).
+public enum InputEnd: Sendable, Equatable {
+    case endOfFile
+    /// The input ended inside a record, or the capture library reported another read error.
+    case readError(String)
+    case stopped
 }
 
 /// Facts about one input after reading it.
@@ -56,19 +55,21 @@ public struct InputResult: Sendable {
     public var bytes = 0
     public var first: Timestamp?
     public var last: Timestamp?
-    public var end: ReadEnd = .endOfFile
+    public var end: InputEnd = .endOfFile
     public init(name: String, linkType: LinkType) {
         self.name = name
         self.linkType = linkType
     }
 }
 
-/// Streams captures through decoding, reassembly and the detectors, one frame at a time,
-/// with memory bounded by the flow/transaction tables (not by the capture size).
+/// The analysis core: frames in (bytes, lengths, link type, timestamp, frame number), events
+/// (`onDecode`) and findings out, with memory bounded by the flow/transaction tables (not by the
+/// capture size). It knows nothing of where frames come from: the drivers in `CaptureDrivers`
+/// (capture files, live interfaces) and the fuzzer feed it through `beginInput` / `feed` /
+/// `endInput` (or `processFrame` alone).
 public final class CaptureAnalyzer {
     public let options: AnalysisOptions
     public var onDecode: ((DecodeEvent) -> Void)?
-    public var onProgress: ((ProgressSnapshot) -> Void)?
 
     public private(set) var inputs: [InputResult] = []
     public private(set) var packets = 0
@@ -136,41 +137,44 @@ public final class CaptureAnalyzer {
     /// Name of input `i` (evidence names the capture file it came from).
     public func inputName(_ i: Int) -> String? { inputNames.name(i) }
 
-    /// Opens every input first, so that a bad path fails before any work is done.
-    public static func open(paths: [String], filter: String?) throws -> [PcapFileReader] {
-        var readers: [PcapFileReader] = []
-        for p in paths { readers.append(try PcapFileReader(path: p, filter: filter)) }
-        return readers
+    // MARK: - Inputs and frames (the one frame loop every driver uses)
+
+    /// The input being fed (between `beginInput(name:linkType:)` and `endInput(end:)`).
+    private var current = InputResult(name: "", linkType: .ethernet)
+    private var feeding = false
+
+    /// Starts an input (a capture file, a live interface) that is fed frame by frame with `feed`.
+    /// Returns its index.
+    @discardableResult
+    public func beginInput(name: String, linkType: LinkType) -> Int {
+        current = InputResult(name: name, linkType: linkType)
+        feeding = true
+        return beginInput(name: name)
     }
 
-    /// Reads every frame of every reader. Returns when all inputs are consumed.
-    public func run(_ readers: [PcapFileReader]) {
-        for reader in readers {
-            inputNames.append(reader.path == "-" ? "stdin" : reader.path)
-            currentInput = inputs.count
-            var result = InputResult(name: reader.path == "-" ? "stdin" : reader.path, linkType: LinkType(dlt: reader.linkType))
-            let link = result.linkType
-            let started = monotonicSeconds()
-            var nextProgress = 0
-            result.end = reader.forEachFrame { f in
-                let ts = Timestamp(seconds: f.seconds, nanoseconds: f.nanoseconds)
-                if result.first == nil { result.first = ts }
-                result.last = ts
-                result.packets += 1
-                result.bytes += f.captureLength
-                self.processFrame(f.data, link: link, frame: f.number, ts: ts)
-                if result.packets >= nextProgress, let cb = self.onProgress {
-                    nextProgress = result.packets + 65_536
-                    cb(ProgressSnapshot(input: result.name, bytesRead: reader.bytePosition, bytesTotal: reader.fileSize,
-                                        packets: result.packets, elapsedSeconds: monotonicSeconds() - started))
-                }
-                return true
-            }
-            inputs.append(result)
-            // Flows do not continue across files.
-            tcp.finish(at: lastTS)
-            fragments.finish()
-        }
+    /// The facts of the input being fed so far (packets, bytes, first and last timestamps).
+    public var currentInputFacts: InputResult { current }
+
+    /// One frame of the current input: counted for the input's facts, then decoded and analysed.
+    /// `number` is the frame's number in its input (1-based; a filter keeps the file's numbers).
+    @inline(__always)
+    public func feed(_ data: UnsafeRawBufferPointer, captureLength: Int, seconds: Int64, nanoseconds: UInt32, number: UInt64) {
+        let ts = Timestamp(seconds: seconds, nanoseconds: nanoseconds)
+        if current.first == nil { current.first = ts }
+        current.last = ts
+        current.packets += 1
+        current.bytes += captureLength
+        processFrame(data, link: current.linkType, frame: number, ts: ts)
+    }
+
+    /// Ends the input started with `beginInput(name:linkType:)`; flows do not continue past it.
+    public func endInput(end: InputEnd) {
+        guard feeding else { return }
+        feeding = false
+        var result = current
+        result.end = end
+        current = InputResult(name: "", linkType: .ethernet)
+        endInput(result)
     }
 
     /// Decodes one frame and feeds it to reassembly and the detectors.
@@ -248,7 +252,7 @@ public final class CaptureAnalyzer {
             } else if PacketDecoder.isTunnelPort(seg.sport, seg.dport) && seg.tunnelLayers == 0
                         && decapsulate(seg, frame: frame, ts: ts) {
                 // VXLAN, Geneve, GRE-in-UDP, GTP-U, Teredo: decoded by the inner addresses.
-            } else if seg.dport == 443 || seg.dport == 853 || isHintedTLSPort(seg.dport),
+            } else if seg.dport == 443 || CaptureAnalyzer.isDoQPort(seg.dport) || isHintedTLSPort(seg.dport),
                       QUICInitialDecryptor.looksLikeInitial(seg.payload) {
                 handleQUIC(seg, frame: frame, ts: ts)
             } else if isHintedDNS(seg) {
@@ -315,8 +319,19 @@ public final class CaptureAnalyzer {
     func handleQUIC(_ seg: TransportSegment, frame: UInt64, ts: Timestamp) {
         let key = QUICClientHelloFinder.Key(client: seg.ip.src, clientPort: seg.sport, server: seg.ip.dst, serverPort: seg.dport)
         guard let body = quic.feed(seg.payload, key: key) else { return }
-        _ = clientHello(body, transport: .quic, seg: seg, frame: frame, ts: ts)
+        guard clientHello(body, transport: .quic, seg: seg, frame: frame, ts: ts) != nil else { return }
+        // DNS over QUIC (RFC 9250; the doq-i drafts on 784 and 8853): encrypted DNS by its port or ALPN.
+        if CaptureAnalyzer.isDoQPort(seg.dport) || body.withUnsafeBytes({ ClientHello.offersDoQ($0) }) {
+            doqConnections += 1
+        }
     }
+
+    /// DNS over QUIC connections (one per client Initial's ClientHello).
+    var doqConnections = 0
+
+    /// UDP ports of DNS over QUIC: 853 (RFC 9250), 784 and 8853 (its drafts, AdGuard).
+    @inline(__always)
+    static func isDoQPort(_ p: UInt16) -> Bool { p == 853 || p == 784 || p == 8853 }
 
     /// A ClientHello body from a TCP stream or QUIC CRYPTO frames: counted, decoded in full only
     /// for decode output (analysis needs its validity and server name, found without building
@@ -449,10 +464,10 @@ public final class CaptureAnalyzer {
         return TCPFlowDecision(consumer: watcher, sourceIsClient: srcIsClient)
     }
 
-    // MARK: - Live capture (frames fed one by one with processFrame, findings streamed)
+    // MARK: - Inputs fed with processFrame; timeouts by the clock; findings streamed
 
-    /// Starts an input that is fed frame by frame with `processFrame` (a live interface), as
-    /// `run(_:)` does for each file. Returns its index.
+    /// Starts an input fed with `processFrame` directly; the caller records its facts and gives
+    /// them to `endInput(_:)`. Returns its index.
     @discardableResult
     public func beginInput(name: String) -> Int {
         inputNames.append(name)
@@ -545,6 +560,7 @@ public final class CaptureAnalyzer {
         c.append(("tls_handshake_timeouts", tls.stats.timeouts))
         c.append(("encrypted_dns_dot_connections", tls.stats.dotConnections))
         c.append(("encrypted_dns_doh_connections", tls.stats.dohConnections))
+        c.append(("encrypted_dns_doq_connections", doqConnections))
         c.append(("quic_initials_decrypted", quic.initials))
         c.append(("tls_certificates_judged", tls.stats.certificatesJudged))
         c.append(("tls_untrusted_certificates", tls.stats.untrustedCertificates))
@@ -643,9 +659,3 @@ final class DNSStreamWatcher: TCPStreamConsumer {
     func closed(_ reason: TCPCloseReason, at ts: Timestamp) {}
 }
 
-@inline(__always)
-func monotonicSeconds() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-}

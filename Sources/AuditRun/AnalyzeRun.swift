@@ -1,4 +1,5 @@
 import AnalysisEngine
+import CaptureDrivers
 import CaptureSource
 import Findings
 import FindingCorrelation
@@ -77,8 +78,7 @@ public enum AnalyzeRun {
         options.tlsPorts = request.tlsPorts
         let analyzer = CaptureAnalyzer(options: options)
         let progress = ProgressDisplay(enabled: request.showProgress)
-        analyzer.onProgress = { progress.update($0) }
-        analyzer.run(readers)
+        analyzer.run(readers, progress: request.showProgress ? { progress.update($0) } : nil)
         progress.finish()
         var findings = analyzer.finish()
         var inputs = analyzer.inputs.map(reportInput)

@@ -1,4 +1,5 @@
 import AnalysisEngine
+import CaptureDrivers
 import CaptureSource
 import DNSAnalysis
 import Dispatch
@@ -174,31 +175,20 @@ public final class LiveSession {
         for w in cap.warnings { printError("warning: " + w) }
 
         let analyzer = CaptureAnalyzer(options: s.analysis)
-        analyzer.beginInput(name: s.capture.interface)
-        var result = InputResult(name: s.capture.interface, linkType: link)
-        var frameNumber: UInt64 = 0
         let started = monotonicNow()
         let deadline = s.duration.map { started + $0 }
         var nextTick = started + 1
         var writeErrorShown = false
         let stream = s.stream
 
-        let end = cap.forEachFrame({ f in
-            frameNumber += 1
-            let ts = Timestamp(seconds: f.seconds, nanoseconds: f.nanoseconds)
-            if result.first == nil { result.first = ts }
-            result.last = ts
-            result.packets += 1
-            result.bytes += f.captureLength
-            analyzer.processFrame(f.data, link: link, frame: frameNumber, ts: ts)
+        let end = LiveDriver.run(cap, into: analyzer, name: s.capture.interface, afterFrame: {
             if let stream { self.print(analyzer.drainNewFindings(), stream) }
-            return true
         }, idle: {
             let now = monotonicNow()
             if now >= nextTick {
                 nextTick = now + 1
                 // Timeouts follow the clock even when nothing arrives (packet times are the same clock).
-                analyzer.expire(now: max(realtimeNow(), result.last ?? .zero))
+                analyzer.expire(now: max(realtimeNow(), analyzer.currentInputFacts.last ?? .zero))
                 if let stream { self.print(analyzer.drainNewFindings(), stream) }
                 if let refs = s.references {
                     refs.submitNew(from: analyzer.capturedAnswers, inputName: s.capture.interface)
@@ -218,11 +208,13 @@ public final class LiveSession {
         let files = cap.writtenFiles
         let writeError = cap.writeError
         cap.close()  // flushes the dump files
+        var inputEnd = InputEnd.endOfFile
         if case .error(let e) = end {
             printError("warning: capture on \(s.capture.interface) ended early: \(e); reporting what was captured")
-            result.end = .readError(e)
+            inputEnd = .readError(e)
         }
-        analyzer.endInput(result)
+        let result = analyzer.currentInputFacts
+        analyzer.endInput(end: inputEnd)
         var findings = analyzer.finish()
         paths = analyzer.dnsPaths
         answering = analyzer.answeringResolvers

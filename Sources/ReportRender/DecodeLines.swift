@@ -1,4 +1,4 @@
-import AnalysisEngine
+import AnalysisEvents
 import NetTypes
 
 /// `dnsaudit decode`: one JSON object per DNS message and per TLS hello, in capture order.

@@ -24,6 +24,19 @@ public struct WireContext: Sendable {
     public var sport: UInt16
     public var dport: UInt16
     public var transport: TransportProtocol
+
+    @inlinable
+    public init(input: Int, frame: UInt64, ts: Timestamp, src: IPAddress, dst: IPAddress, sport: UInt16, dport: UInt16,
+                transport: TransportProtocol) {
+        self.input = input
+        self.frame = frame
+        self.ts = ts
+        self.src = src
+        self.dst = dst
+        self.sport = sport
+        self.dport = dport
+        self.transport = transport
+    }
 }
 
 /// One decoded message, for `dnsaudit decode` and other pipelines.
