@@ -1,17 +1,21 @@
 import Findings
 
 /// `--format prometheus`: the text exposition format 0.0.4, for node_exporter's textfile
-/// collector (`*.prom`). Every metric is a gauge describing the last run:
+/// collector (`*.prom`). Names and types follow the Prometheus naming guide (`promtool check
+/// metrics` is clean): every metric is a gauge describing the last run (a textfile is rewritten
+/// each run, so nothing here is a counter and no name ends in `_total`):
 ///
 /// - `dnsaudit_findings{kind,severity}`: every contract kind (and any other kind present) ×
 ///   every severity, zeros included, so dashboards and alerts always have the series;
-/// - `dnsaudit_findings_total{severity}`: all kinds together;
+/// - `dnsaudit_findings_by_severity{severity}`: all kinds together (was
+///   `dnsaudit_findings_total`, renamed: `_total` is reserved for counters);
 /// - `dnsaudit_last_run_timestamp_seconds`, `dnsaudit_last_run_success` (1: the run completed),
 ///   `dnsaudit_last_run_inconclusive` (1: nothing found, but part of the input was not examined);
 /// - `dnsaudit_packets`, `dnsaudit_dns_messages`, `dnsaudit_dns_transactions`,
 ///   `dnsaudit_unanswered_queries`, `dnsaudit_tls_client_hellos`, `dnsaudit_resolvers`,
 ///   `dnsaudit_malformed`, `dnsaudit_dropped`, `dnsaudit_inputs`, and
-///   `dnsaudit_summary_counter{counter}` for the summary's extra counters;
+///   `dnsaudit_run_detail{counter}` for the summary's extra counters (was
+///   `dnsaudit_summary_counter`: a name must not contain a metric type);
 /// - `dnsaudit_build_info{version}` = 1.
 public enum PrometheusReportRenderer {
     /// - Parameters:
@@ -42,9 +46,9 @@ public enum PrometheusReportRenderer {
                        String(report.findings.filter { $0.kind == k && $0.severity == s }.count))
             }
         }
-        header("dnsaudit_findings_total", "Findings in the last dnsaudit run, by severity (all kinds).")
+        header("dnsaudit_findings_by_severity", "Findings in the last dnsaudit run, by severity (all kinds).")
         for (s, n) in report.findingsBySeverity {
-            sample("dnsaudit_findings_total", [("severity", s.rawValue)], String(n))
+            sample("dnsaudit_findings_by_severity", [("severity", s.rawValue)], String(n))
         }
 
         header("dnsaudit_last_run_timestamp_seconds", "Unix time of the last dnsaudit run.")
@@ -72,11 +76,11 @@ public enum PrometheusReportRenderer {
             sample(name, [], String(value))
         }
         if !s.counters.isEmpty {
-            header("dnsaudit_summary_counter", "The last run's detailed counters (skipped and malformed per reason, reassembly, TLS).")
+            header("dnsaudit_run_detail", "The last run's detailed counts (skipped and malformed per reason, reassembly, TLS).")
             var seen: [String] = []
             for (k, n) in s.counters where !seen.contains(k) {
                 seen.append(k)
-                sample("dnsaudit_summary_counter", [("counter", k)], String(n))
+                sample("dnsaudit_run_detail", [("counter", k)], String(n))
             }
         }
         header("dnsaudit_build_info", "The dnsaudit version that wrote this file.")

@@ -206,14 +206,14 @@ final class ReportFormatRenderTests: XCTestCase {
         XCTAssertEqual(samples["dnsaudit_findings{kind=\"encrypted-dns.blocked\",severity=\"info\"}"], "0", "every contract kind")
         XCTAssertEqual(samples["dnsaudit_findings{kind=\"tls.weird\\\"kind\\\\with\\nnewline\",severity=\"info\"}"], "1", "label values escaped")
         for (s, n) in [("critical", "1"), ("high", "1"), ("medium", "1"), ("low", "1"), ("info", "1")] {
-            XCTAssertEqual(samples["dnsaudit_findings_total{severity=\"\(s)\"}"], n)
+            XCTAssertEqual(samples["dnsaudit_findings_by_severity{severity=\"\(s)\"}"], n)
         }
         XCTAssertEqual(samples["dnsaudit_last_run_timestamp_seconds"], "1704164645")
         XCTAssertEqual(samples["dnsaudit_last_run_success"], "1")
         XCTAssertEqual(samples["dnsaudit_packets"], "1234")
         XCTAssertEqual(samples["dnsaudit_dns_messages"], "99")
         XCTAssertEqual(samples["dnsaudit_resolvers"], "3")
-        XCTAssertEqual(samples["dnsaudit_summary_counter{counter=\"skipped_non_ip\"}"], "2")
+        XCTAssertEqual(samples["dnsaudit_run_detail{counter=\"skipped_non_ip\"}"], "2")
         XCTAssertEqual(samples["dnsaudit_build_info{version=\"9.9.9\"}"], "1")
 
         let failed = PromValidator.samples(PrometheusReportRenderer.render(rep, success: false, timestamp: 1.5))
