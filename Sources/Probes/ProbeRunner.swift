@@ -31,12 +31,18 @@ public struct ProbeConfiguration: Sendable {
     public var systemResolvers: [String] = []
     /// Hold on after the first UDP answer of a target's lookup, to hear a second, different one.
     public var holdOn = true
+    /// Opt-out canaries asked through each resolver and the references (empty: not checked).
+    public var optOutCanaries: [String] = ProbeRunner.defaultOptOutCanaries
+    /// A severity the policy gives `encrypted-dns.opt-out-canary` instead of its default (low / info).
+    public var optOutCanarySeverity: Severity? = nil
+    /// Chrome's check: three random single-label names must not resolve to a shared address.
+    public var randomLabelCheck = true
     public init() {}
 
     /// Is `host` (an address) a resolver: under test, this machine's, a local stub, or a
     /// well-known public resolver?
     public func isResolver(_ host: String) -> Bool {
-        guard IPText.isIPv4(host) || IPText.isIPv6(host) else { return false }
+        guard IPAddress.isLiteral(host) else { return false }
         return resolvers.contains { $0.host == host } || systemResolvers.contains(host)
             || SystemResolvers.stubAddresses.contains(host) || KnownResolvers.entry(for: host) != nil
     }
@@ -152,6 +158,8 @@ public struct ProbeRunner: Sendable {
         if config.dnssecSigned != nil || config.dnssecBroken != nil {
             await dnssec(resolverClients, references, into: &out)
         }
+        await optOutCanaries(resolverClients, references, into: &out)
+        await randomLabelHijack(resolverClients, into: &out)
         for t in config.targets {
             if config.isResolver(t.host) {
                 // A resolver is not a web site: plain DNS, DoT and DoH where offered, no web ladder.
@@ -352,7 +360,7 @@ public struct ProbeRunner: Sendable {
                 into out: inout ProbeResults) async -> LadderResult {
         var r = LadderResult(target: t)
         let timeout = config.settings.timeout
-        let isLiteral = IPText.isIPv4(t.host) || IPText.isIPv6(t.host)
+        let isLiteral = IPAddress.isLiteral(t.host)
         if isLiteral {
             r.pathAddresses = [t.host]
             r.steps.append(LadderStep(layer: "dns", ok: true, detail: "an address, no DNS needed"))
@@ -424,7 +432,7 @@ public struct ProbeRunner: Sendable {
                 switch o.tls {
                 case .failure(let e)?:
                     step("tls", false, "\(label): TLS with SNI \(t.host) \(e)")
-                    if !fromRef && !IPText.isIPv4(t.host) && !IPText.isIPv6(t.host) && [.connectionReset, .closed, .timeout].contains(e) {
+                    if !fromRef && !IPAddress.isLiteral(t.host) && [.connectionReset, .closed, .timeout].contains(e) {
                         // The control: the same address without the name (no SNI is sent for an address).
                         // It counts when it completes, or fails the same way (the server treats every
                         // name alike); a different failure (silence after a reset) says nothing.

@@ -1,0 +1,129 @@
+import Foundation
+import IntegrationSupport
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Engineer H's two-namespace lab for the encrypted-DNS signal checks (issue 20): a client and a
+/// services namespace joined by one veth (client 198.18.101.1/30 — services 198.18.101.2/30).
+/// The services namespace carries on its loopback:
+///   198.18.110.1, 198.18.110.2  one unbound: the two references (plain DNS, `udp://`), answering
+///                               hx.test and the opt-out canaries with addresses, refusing the rest
+///   198.18.120.53               the same unbound: the clean resolver under test
+///   198.18.130.53               dnsmasq: the tampering resolver (canaries NXDOMAIN, every other
+///                               name → 198.18.66.77, a made-up address nothing connects to)
+/// Namespaces `hx-<pid>-<tag>-c|s`, interfaces `hxc|hxs<pid><tag>`. No default route, IPv6 off;
+/// unbound forwards nothing (its forwarder is a closed port on loopback), dnsmasq has no upstream.
+final class HXLab: NamespaceLab {
+    static let clientAddress = "198.18.101.1"
+    static let servicesAddress = "198.18.101.2"
+    static let references = ["198.18.110.1", "198.18.110.2"]
+    static let cleanResolver = "198.18.120.53"
+    static let tamperingResolver = "198.18.130.53"
+    static let wildcardAnswer = "198.18.66.77"
+    static let zone = "hx.test"
+    static let checkName = "www.hx.test"
+    static let checkAddress = "198.18.50.10"
+    static let canaries = ["use-application-dns.net": "198.18.200.1", "mask.icloud.com": "198.18.200.2", "mask-h2.icloud.com": "198.18.200.3"]
+
+    let tools: ProbeLabTools
+    let clientNS: String, servicesNS: String
+    let clientIf: String, servicesIf: String
+    let tag: String
+
+    init(tools: ProbeLabTools, tag: String) throws {
+        self.tools = tools
+        self.tag = tag
+        let pid = getpid()
+        clientNS = "hx-\(pid)-\(tag)-c"
+        servicesNS = "hx-\(pid)-\(tag)-s"
+        clientIf = "hxc\(pid)\(tag)"
+        servicesIf = "hxs\(pid)\(tag)"
+        try super.init(ip: tools.ip, label: "hx lab", dirPrefix: "hx-\(pid)-\(tag)")
+    }
+
+    /// Namespaces, the link, the service addresses; then unbound and dnsmasq.
+    func build(extraDnsmasq: [String] = []) throws {
+        for ns in [clientNS, servicesNS] { try addNamespace(ns, skipSuite: "ProbeIntegrationTests") }
+        try addLink(clientIf, in: clientNS, address: "\(Self.clientAddress)/30", peer: servicesIf, in: servicesNS,
+                    peerAddress: "\(Self.servicesAddress)/30")
+        for a in Self.references + [Self.cleanResolver, Self.tamperingResolver] {
+            try addAddress("\(a)/32", dev: "lo", in: servicesNS)
+        }
+        try addRoute("198.18.0.0/15", via: Self.servicesAddress, in: clientNS)
+        for ns in [clientNS, servicesNS] {
+            let routes = try mustExec(ns, [ip, "-4", "route", "show", "default"]).stdout
+            guard routes.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw LabError("namespace \(ns) has a default route: \(routes)") }
+        }
+        let conf = file("unbound.conf")
+        let interfaces = (Self.references + [Self.cleanResolver]).map { "    interface: \($0)@53" }.joined(separator: "\n")
+        let canaryData = Self.canaries.sorted { $0.key < $1.key }.map { name, addr in
+            "    local-zone: \"\(name).\" static\n    local-data: \"\(name). 300 IN A \(addr)\""
+        }.joined(separator: "\n")
+        try """
+        server:
+            verbosity: 1
+            use-syslog: no
+            logfile: ""
+            username: ""
+            chroot: ""
+            directory: "\(dir.path)"
+            pidfile: ""
+            do-daemonize: no
+            num-threads: 1
+            do-ip6: no
+        \(interfaces)
+            access-control: 198.18.0.0/15 allow
+            module-config: "iterator"
+            do-not-query-localhost: no
+            root-hints: ""
+            auto-trust-anchor-file: ""
+            local-zone: "." refuse
+            local-zone: "\(Self.zone)." static
+            local-data: "\(Self.zone). 300 IN SOA ns.\(Self.zone). admin.\(Self.zone). 1 3600 600 86400 300"
+            local-data: "\(Self.checkName). 300 IN A \(Self.checkAddress)"
+        \(canaryData)
+        remote-control:
+            control-enable: no
+        forward-zone:
+            name: "."
+            forward-addr: 127.0.0.1@9
+
+        """.write(to: conf, atomically: true, encoding: .utf8)
+        let unbound = try spawn(servicesNS, name: "unbound", [tools.unbound, "-d", "-c", conf.path])
+        let dnsmasq = try spawn(servicesNS, name: "dnsmasq", [
+            tools.dnsmasq, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--no-poll",
+            "--bind-interfaces", "--listen-address=\(Self.tamperingResolver)", "--port=53", "--pid-file", "--user=root",
+            "--log-facility=-", "--log-queries",
+            // The opt-out canaries: NXDOMAIN (an address-less --address), one of them "no data" (only an IPv6 answer).
+            "--address=/use-application-dns.net/", "--address=/mask.icloud.com/", "--address=/mask-h2.icloud.com/::1",
+            // Every other name, even single labels that cannot exist: one made-up address.
+            "--address=/#/\(Self.wildcardAnswer)",
+        ] + extraDnsmasq)
+        try waitListening(servicesNS, unbound, (Self.references + [Self.cleanResolver]).map { "\($0):53" }, ss: tools.ss)
+        try waitListening(servicesNS, dnsmasq, ["\(Self.tamperingResolver):53"], ss: tools.ss)
+    }
+
+    /// `dnsaudit probe` inside the client namespace against the resolver under test, with the
+    /// lab's two references only (never the built-in public ones).
+    func probe(resolver: String, extra: [String] = []) throws -> ProbeReport {
+        let args = ["probe", "--resolver", resolver]
+            + Self.references.flatMap { ["--reference", "udp://\($0)"] }
+            + ["--check-name", Self.checkName, "--canary-zone", Self.zone, "--no-dnssec", "--no-identity",
+               "--format", "json", "--timeout", "2"] + extra
+        let r = try exec(clientNS, [PackagePaths.dnsaudit.path] + args, timeout: 90)
+        let shown = args.joined(separator: " ")
+        guard !r.timedOut else { throw LabError("dnsaudit \(shown) did not finish") }
+        guard r.status == 0 || r.status == 1 else { throw LabError("dnsaudit \(shown) exited \(r.status): \(r.stderr.prefix(1000))") }
+        guard let o = (try? JSONSerialization.jsonObject(with: r.stdoutData)) as? [String: Any] else {
+            throw LabError("dnsaudit \(shown): no JSON report: \(r.stdout.prefix(800)) \(r.stderr.prefix(500))")
+        }
+        return ProbeReport(status: r.status, stderr: r.stderr, raw: r.stdout, report: o)
+    }
+
+    func query(_ server: String, _ name: String, type: UInt16 = 1) throws -> NamespaceDNS.Answer {
+        try NamespaceDNS.query(in: clientNS, server: server, name: name, type: type)
+    }
+}
