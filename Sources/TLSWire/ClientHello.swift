@@ -183,6 +183,27 @@ public struct ClientHello: Sendable, Equatable {
         return wellFramed != nil ? Scan(sni: sni) : nil
     }
 
+    /// Whether a well-framed hello's ALPN list offers DNS over QUIC: `doq` (RFC 9250) or a draft's
+    /// `doq-i…`. One walk, no allocation (the QUIC path asks it of every Initial's hello).
+    public static func offersDoQ(_ body: UnsafeRawBufferPointer) -> Bool {
+        var doq = false
+        _ = walkFraming(body) { t, d in
+            guard t == TLSExtensionType.alpn, !doq else { return }
+            var c = ByteCursor(d)
+            guard let listLen = c.u16(), let list = c.slice(Int(listLen)) else { return }
+            var lc = ByteCursor(list)
+            while !lc.isAtEnd {
+                guard let n = lc.u8(), let p = lc.slice(Int(n)) else { return }
+                if p.count >= 3, p[0] == UInt8(ascii: "d"), p[1] == UInt8(ascii: "o"), p[2] == UInt8(ascii: "q"),
+                   p.count == 3 || (p.count > 4 && p[3] == UInt8(ascii: "-") && p[4] == UInt8(ascii: "i")) {
+                    doq = true
+                    return
+                }
+            }
+        }
+        return doq
+    }
+
     /// Parse a ClientHello body held in an array.
     public static func parse(_ body: [UInt8]) -> ClientHello? {
         body.withUnsafeBytes { parse($0) }

@@ -13,7 +13,14 @@ public enum QUICVersion {
     public static let v1: UInt32 = 0x0000_0001
     public static let v2: UInt32 = 0x6b33_43cf
 
-    public static func isSupported(_ v: UInt32) -> Bool { v == v1 || v == v2 }
+    /// IETF drafts 29 to 34 (0xff00001d–0xff000022): v1's packet layout and labels, their own salts.
+    public static let draft29: UInt32 = 0xff00_001d
+    public static let draft34: UInt32 = 0xff00_0022
+
+    public static func isSupported(_ v: UInt32) -> Bool { v == v1 || v == v2 || (draft29...draft34).contains(v) }
+
+    /// The draft number of an IETF draft version (0xff0000NN), else nil.
+    public static func draftNumber(_ v: UInt32) -> Int? { v & 0xffff_ff00 == 0xff00_0000 ? Int(v & 0xff) : nil }
 
     /// Version-specific Initial salt.
     static func initialSalt(_ v: UInt32) -> [UInt8]? {
@@ -21,6 +28,13 @@ public enum QUICVersion {
         case v1:
             return [0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17,
                     0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a]
+        case 0xff00_001d...0xff00_0020:
+            // draft-ietf-quic-tls-29 to -32 §5.2.
+            return [0xaf, 0xbf, 0xec, 0x28, 0x99, 0x93, 0xd2, 0x4c, 0x9e, 0x97,
+                    0x86, 0xf1, 0x9c, 0x61, 0x11, 0xe0, 0x43, 0x90, 0xa8, 0x99]
+        case 0xff00_0021, 0xff00_0022:
+            // draft-ietf-quic-tls-33 and -34 already use the salt RFC 9001 kept.
+            return initialSalt(v1)
         case v2:
             return [0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93,
                     0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb, 0xf9, 0xbd, 0x2e, 0xd9]

@@ -211,12 +211,7 @@ enum PendingDecodes {
         ("dns-in-http2", "DNS over cleartext HTTP/2 (h2c DoH, POST application/dns-message): HTTP/2 framing is not decoded yet (issue 17 item 4)"),
     ]
     /// ClientHellos by capture and frame.
-    static let tls: [(file: String, frame: Int, reason: String)] = [
-        ("ndpi/ndpi-dlt_ppp.pcap", 1,
-         "QUIC draft-29 Initial (version 0xff00001d, ALPN hq-29) over DLT_PPP: the frame decodes to UDP 443, but only QUIC v1/v2 Initials are decrypted; draft salts are issue 17 item 3"),
-        ("ndpi/ndpi-doq_adguard.pcapng", 1,
-         "DNS over QUIC draft (ALPN doq-i00) on UDP 784 in a QUIC draft-29 Initial: DoQ ports and draft Initials are issue 17 item 3"),
-    ]
+    static let tls: [(file: String, frame: Int, reason: String)] = []
 
     static func isPendingDNS(file: String, proto: String) -> Bool { dns.contains { $0.proto == proto } }
 

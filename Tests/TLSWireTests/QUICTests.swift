@@ -283,7 +283,77 @@ final class QUICTests: XCTestCase {
         XCTAssertEqual(dec.decrypt(datagram: [0xc0, 0, 0, 0, 0, 0]).errors, [.unsupportedVersion(0)])
         XCTAssertEqual(dec.decrypt(datagram: [0xc0, 0, 0, 0, 1, 21]).errors, [.truncated])
         XCTAssertEqual(dec.decrypt(datagram: []).initials, [])
-        XCTAssertFalse([UInt8]([0xc0, 0xff, 0, 0, 0x1d, 0, 0]).withUnsafeBytes { QUICInitialDecryptor.looksLikeInitial($0) })
+        // Draft 29 to 34 Initials are QUIC we decrypt; draft 28 and Google QUIC are not.
+        XCTAssertTrue([UInt8]([0xc0, 0xff, 0, 0, 0x1d, 0, 0]).withUnsafeBytes { QUICInitialDecryptor.looksLikeInitial($0) })
+        XCTAssertFalse([UInt8]([0xc0, 0xff, 0, 0, 0x1c, 0, 0]).withUnsafeBytes { QUICInitialDecryptor.looksLikeInitial($0) })
+        XCTAssertFalse([UInt8]([0xc0, 0x51, 0x30, 0x35, 0x30, 0, 0]).withUnsafeBytes { QUICInitialDecryptor.looksLikeInitial($0) })
+    }
+
+    /// QUIC drafts 29–34: v1's labels with the draft's salt (draft-ietf-quic-tls-29…32 §5.2:
+    /// afbfec28…; -33 and -34: RFC 9001's 38762cf7…), checked against swift-crypto's generic HKDF
+    /// with the salts written out here; drafts 28 and 35 have no keys.
+    func testDraftVersionSalts() throws {
+        let pre33 = hexBytes("afbfec289993d24c9e9786f19c6111e04390a899")
+        let rfc = hexBytes("38762cf7f55934b34d179ae6a4c80cadccbb7f0a")
+        func expandLabel(_ prk: SymmetricKey, _ label: String, _ length: Int) -> [UInt8] {
+            let l = Array(label.utf8)
+            let info = [UInt8(length >> 8), UInt8(length & 0xff), UInt8(l.count)] + l + [0]
+            return HKDF<SHA256>.expand(pseudoRandomKey: prk, info: info, outputByteCount: length).withUnsafeBytes { [UInt8]($0) }
+        }
+        let dcid = hexBytes("8394c8f03e515708")
+        for draft in UInt32(29)...34 {
+            let version = 0xff00_0000 | draft
+            XCTAssertTrue(QUICVersion.isSupported(version))
+            XCTAssertEqual(QUICVersion.draftNumber(version), Int(draft))
+            let salt = draft <= 32 ? pre33 : rfc
+            XCTAssertEqual(QUICVersion.initialSalt(version), salt, "draft \(draft)")
+            let initial = HKDF<SHA256>.extract(inputKeyMaterial: SymmetricKey(data: dcid), salt: salt).withUnsafeBytes { SymmetricKey(data: [UInt8]($0)) }
+            let secret = SymmetricKey(data: expandLabel(initial, "tls13 client in", 32))
+            let keys = try XCTUnwrap(QUICInitialKeys(version: version, initialDCID: dcid, side: .client))
+            XCTAssertEqual(keys.key.withUnsafeBytes { [UInt8]($0) }, expandLabel(secret, "tls13 quic key", 16), "draft \(draft)")
+            XCTAssertEqual(keys.iv, expandLabel(secret, "tls13 quic iv", 12), "draft \(draft)")
+            XCTAssertEqual(keys.hp.withUnsafeBytes { [UInt8]($0) }, expandLabel(secret, "tls13 quic hp", 16), "draft \(draft)")
+        }
+        XCTAssertNil(QUICInitialKeys(version: 0xff00_001c, initialDCID: dcid, side: .client))
+        XCTAssertNil(QUICInitialKeys(version: 0xff00_0023, initialDCID: dcid, side: .client))
+        XCTAssertNil(QUICVersion.draftNumber(QUICVersion.v1))
+    }
+
+    /// A draft-29 Initial sealed with its keys decrypts to its CRYPTO frame; the same bytes
+    /// labelled v1 do not authenticate (the salt matters).
+    func testDraft29InitialRoundTrip() throws {
+        let dcid = hexBytes("0011223344556677"), scid = hexBytes("aabb")
+        let keys = try XCTUnwrap(QUICInitialKeys(version: 0xff00_001d, initialDCID: dcid, side: .client))
+        let crypto: [UInt8] = [0x06, 0x00, 0x08, 0x01, 0x00, 0x00, 0x04, 0xde, 0xad, 0xbe, 0xef]
+        let packet = try XCTUnwrap(keys.sealInitial(dcid: dcid, scid: scid, packetNumber: 2, frames: crypto, padTo: 1200))
+        var dec = QUICInitialDecryptor()
+        let out = dec.decrypt(datagram: packet)
+        XCTAssertEqual(out.errors, [])
+        XCTAssertEqual(out.initials.first?.version, 0xff00_001d)
+        XCTAssertEqual(out.initials.first?.cryptoFrames, [QUICCryptoFrame(offset: 0, data: [0x01, 0x00, 0x00, 0x04, 0xde, 0xad, 0xbe, 0xef])])
+        var relabelled = packet
+        relabelled[1...4] = [0, 0, 0, 1]
+        XCTAssertEqual(dec.decrypt(datagram: relabelled).errors, [.decryptionFailed])
+    }
+
+    /// DNS over QUIC by ALPN: `doq` and the drafts' `doq-i…`, not look-alikes.
+    func testOffersDoQ() {
+        func hello(_ alpn: [String]) -> [UInt8] {
+            var list: [UInt8] = []
+            for a in alpn { list.append(UInt8(a.utf8.count)); list += Array(a.utf8) }
+            let ext: [UInt8] = [0x00, 0x10, UInt8((list.count + 2) >> 8), UInt8((list.count + 2) & 0xff),
+                                UInt8(list.count >> 8), UInt8(list.count & 0xff)] + list
+            var b: [UInt8] = [0x03, 0x03] + [UInt8](repeating: 7, count: 32) + [0x00, 0x00, 0x02, 0x13, 0x01, 0x01, 0x00]
+            b += [UInt8(ext.count >> 8), UInt8(ext.count & 0xff)] + ext
+            return b
+        }
+        for (alpn, want) in [(["doq"], true), (["h3", "doq-i00"], true), (["doq-i11"], true), (["h3"], false),
+                             (["doqx"], false), (["doq-x"], false), (["do"], false), ([], false)] as [([String], Bool)] {
+            let body = hello(alpn)
+            XCTAssertNotNil(ClientHello.parse(body), "\(alpn)")
+            XCTAssertEqual(body.withUnsafeBytes { ClientHello.offersDoQ($0) }, want, "\(alpn)")
+        }
+        XCTAssertFalse([UInt8]([0x03]).withUnsafeBytes { ClientHello.offersDoQ($0) })
     }
 
     func testCryptoAssemblerBounds() {
