@@ -54,6 +54,7 @@ public struct FirewallAuditor: Sendable {
     public var resolvers: [AddressRange]
     /// Resolvers this machine uses or a capture showed answering DNS: blocking their encrypted
     /// ports (tcp/443, udp/443, tcp+udp/853) is `firewall.encrypted-dns-block` too.
+    /// The policy's resolvers (`approved_resolvers`, `[probe] resolvers`) are among them.
     public var extraResolvers: [ResolverAddress]
 
     static let dnsPorts = [53, 853]
@@ -64,7 +65,7 @@ public struct FirewallAuditor: Sendable {
                 extraResolvers: [ResolverAddress] = []) {
         self.policy = policy
         self.resolvers = resolvers + policy.extraDoHResolvers
-        self.extraResolvers = extraResolvers
+        self.extraResolvers = extraResolvers + policy.namedResolvers
     }
 
     public func audit(_ inputs: [RulesetInput]) -> FirewallAuditResult {
@@ -297,6 +298,26 @@ public struct FirewallAuditor: Sendable {
         return out
     }
 
+    /// Why the rule's destinations are (or are not) resolvers: each resolver destination with where
+    /// it was learned, or the sources that were consulted and did not name any.
+    func resolverRole(_ sel: TrafficSelector) -> String {
+        guard let dests = sel.destinations, !dests.isEmpty else {
+            return "not established: the rule names no destination address, so it takes every address's traffic"
+        }
+        var found: [String] = []
+        for d in dests {
+            var sources: [String] = []
+            if resolvers.contains(where: { $0.overlaps(d) }) { sources.append("public DoH/DoT resolver list") }
+            for a in extraResolvers where a.range.overlaps(d) && !sources.contains(a.source) { sources.append(a.source) }
+            if !sources.isEmpty { found.append("\(d.text): \(sources.joined(separator: ", "))") }
+        }
+        if !found.isEmpty { return "established: " + found.joined(separator: "; ") }
+        let names = dests.prefix(3).map(\.text).joined(separator: ", ") + (dests.count > 3 ? " and \(dests.count - 3) more" : "")
+        return "not established: nothing shows \(names) to be a resolver (not in this machine's resolv.conf or systemd-resolved, "
+            + "not named by a policy, not on the public resolver list, not seen answering DNS in a capture); "
+            + "a catch-all NAT of that address is reported at low"
+    }
+
     /// Whether the selector's destinations name a resolver (public, this machine's, or seen answering DNS).
     func namesResolvers(_ sel: TrafficSelector) -> Bool {
         (sel.destinations ?? []).contains { r in resolvers.contains { $0.overlaps(r) } || extraResolvers.contains { $0.range.overlaps(r) } }
@@ -351,6 +372,11 @@ public struct FirewallAuditor: Sendable {
         }
         let remediation: String
         var extra: [(String, SubjectValue)] = [("statement", .string(rr.statement.rawValue)), ("to", .string(target))]
+        // Without a port condition, the rule diverts a resolver's DNS only when the evidence shows a
+        // destination to be a resolver: say which evidence, or that there is none.
+        if !sel.portsNamed && !namedByTarget {
+            extra.append(("resolver_role", .string(resolverRole(sel))))
+        }
         let fromWAN = rr.wanInterfaces.map { (interfaces: $0, rules: rr.wanEvidence) }
         // Traffic already addressed to this machine's loopback (a local stub such as Docker's
         // embedded resolver on 127.0.0.11) moved to another port of the same machine: nobody's

@@ -12,6 +12,10 @@ public struct FirewallPolicy: Sendable {
     public var approveEncryptedDNSBlocks = false
     /// More DoH/DoT resolver addresses, added to the built-in list.
     public var extraDoHResolvers: [AddressRange] = []
+    /// The plaintext resolvers the policy configures for the probes (`[probe] resolvers`): they are
+    /// resolvers, so a NAT rule that diverts traffic addressed to them diverts their DNS. Entries
+    /// that are not addresses (the probe reports those) are skipped here.
+    public var configuredResolvers: [AddressRange] = []
     /// Where the policy came from, for messages.
     public var source: String?
 
@@ -82,6 +86,11 @@ public struct FirewallPolicy: Sendable {
             return out
         }
         p.approvedResolvers = try addresses(root["approved_resolvers"], "approved_resolvers")
+        if let probe = root["probe"]?.table, let list = probe["resolvers"]?.array {
+            p.configuredResolvers = list.compactMap { item in
+                item.string.flatMap { s in AddressRange.parse(s) ?? Self.hostPart(s).flatMap(AddressRange.parse) }
+            }
+        }
         if let fwValue = root["firewall"] {
             guard let fw = fwValue.table else { throw PolicyError("\(where_): [firewall] must be a table") }
             for key in fw.keys where !firewallKeys.contains(key) {
@@ -104,6 +113,22 @@ public struct FirewallPolicy: Sendable {
             }
         }
         return p
+    }
+}
+
+extension FirewallPolicy {
+    /// The address of `ADDR:PORT` / `[V6]:PORT`; nil when `s` has no port.
+    static func hostPart(_ s: String) -> String? {
+        if s.hasPrefix("["), let close = s.firstIndex(of: "]") { return String(s[s.index(after: s.startIndex)..<close]) }
+        if s.filter({ $0 == ":" }).count == 1, let c = s.firstIndex(of: ":") { return String(s[..<c]) }
+        return nil
+    }
+
+    /// The resolvers this policy names, with where each was named (for evidence).
+    public var namedResolvers: [ResolverAddress] {
+        let from = source.map { " in \($0)" } ?? " in the policy"
+        return approvedResolvers.map { ResolverAddress(range: $0, source: "approved_resolvers\(from)") }
+            + configuredResolvers.map { ResolverAddress(range: $0, source: "[probe] resolvers\(from)") }
     }
 }
 

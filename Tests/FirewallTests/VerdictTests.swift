@@ -199,6 +199,42 @@ final class VerdictTests: XCTestCase {
         XCTAssertEqual(dns.map(\.severity), [.high], known.map(describe).joined(separator: "; "))
     }
 
+    /// Regression (scenario one-address, live): `rules` on a router with no capture. The address the
+    /// rule takes every port of is a resolver only when some evidence says so — here the policy
+    /// (approved_resolvers, or the probes' configured resolvers) — and then the rule hijacks its
+    /// DNS at the severity a port-53 hijack gets; without evidence it stays low, and the evidence
+    /// says why.
+    func testCatchAllDNATOfAPolicyResolver() throws {
+        let rules = Self.nat("\t\tip daddr 10.77.11.53 dnat to 10.77.20.53")
+        let rs = try NftTextParser.parse(rules)
+        func run(_ policy: FirewallPolicy) -> [Finding] {
+            FirewallAuditor(policy: policy).audit([RulesetInput(ruleset: rs, name: "test")]).findings
+                .filter { $0.kind == FindingKind.firewallDNSRedirect }
+        }
+        let none = run(FirewallPolicy())
+        XCTAssertEqual(none.map(\.severity), [.low], none.map(describe).joined(separator: "; "))
+        let why = try XCTUnwrap(fact(try XCTUnwrap(none.first), "resolver_role"))
+        XCTAssertTrue(why.hasPrefix("not established: nothing shows 10.77.11.53 to be a resolver"), why)
+
+        for (name, toml) in [("approved_resolvers", "approved_resolvers = [\"10.77.11.53\"]\n"),
+                             ("[probe] resolvers", "[probe]\nresolvers = [\"10.77.10.53\", \"10.77.11.53\"]\n"),
+                             ("[probe] resolvers with a port", "[probe]\nresolvers = [\"10.77.11.53:53\"]\n"),
+                             ("a prefix", "approved_resolvers = [\"10.77.11.0/24\"]\n")] {
+            let policy = try FirewallPolicy.parse(toml: toml, source: "p.toml")
+            let found = run(policy)
+            XCTAssertEqual(found.map(\.severity), [.high], "\(name): \(found.map(describe))")
+            let role = fact(try XCTUnwrap(found.first), "resolver_role") ?? ""
+            XCTAssertTrue(role.hasPrefix("established: 10.77.11.53: ") && role.contains("p.toml"), "\(name): \(role)")
+        }
+        // Another resolver named by the policy does not make this address one.
+        let other = run(try FirewallPolicy.parse(toml: "approved_resolvers = [\"10.77.10.53\"]\n"))
+        XCTAssertEqual(other.map(\.severity), [.low])
+        // A DNAT to the approved resolver itself stays approved (info).
+        let toOwn = FirewallAuditor(policy: try FirewallPolicy.parse(toml: "approved_resolvers = [\"10.77.20.53\"]\n"))
+            .audit([RulesetInput(ruleset: try NftTextParser.parse(Self.nat("\t\tudp dport 53 dnat to 10.77.20.53")), name: "t")]).findings
+        XCTAssertEqual(toOwn.map(\.severity), [.info])
+    }
+
     func testLoopbackStubRemapIsInfo() throws {
         let findings = try audit(nft: Self.nat("\t\tip daddr 127.0.0.11 udp dport 53 dnat to 127.0.0.11:58455", hook: "output"))
         XCTAssertEqual(findings.count, 1)
