@@ -90,7 +90,7 @@ let package = Package(
         // References and active probes: DoH / DoT / Do53 clients; the OONI/Iris-style answer comparison;
         // the bounded collector of the capture's answers (for analyze --reference); probes and the ladder.
         .target(name: "ResolverClients", dependencies: [
-            "DNSWire", "TLSCertificates",
+            "DNSWire", "NetTypes", "TLSCertificates",
             .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -132,7 +132,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "dnsaudit-gen", dependencies: [
-            "PcapWriter", "DNSWire", "PacketSynth", "TLSWire",
+            "PcapWriter", "DNSWire", "NetTypes", "PacketSynth", "TLSWire",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "dnsaudit-bench", dependencies: [
@@ -161,9 +161,9 @@ let package = Package(
             "TLSCertificates", "TLSWire", "TestPKISupport", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "PacketDecodeTests", dependencies: ["PacketDecode", "FlowReassembly", "NetTypes", "PacketSynth"]),
-        .testTarget(name: "AnalysisTests", dependencies: ["AnalysisEngine", "DNSAnalysis", "Findings", "ReportRender", "PcapWriter", "DNSWire", "PacketSynth"]),
+        .testTarget(name: "AnalysisTests", dependencies: ["AnalysisEngine", "DNSAnalysis", "Findings", "ReportRender", "PcapWriter", "DNSWire", "NetTypes", "PacketSynth"]),
         // Black-box tests of the dnsaudit binary: conformance with real captures, hostile inputs, demos.
-        .testTarget(name: "EndToEndTests", dependencies: ["DNSWire", "PcapWriter", "PacketSynth", "IntegrationSupport"], resources: [.copy("known-differences.tsv")]),
+        .testTarget(name: "EndToEndTests", dependencies: ["DNSWire", "NetTypes", "PcapWriter", "PacketSynth", "IntegrationSupport"], resources: [.copy("known-differences.tsv")]),
         .testTarget(name: "FirewallTests", dependencies: ["FirewallModel", "FirewallAudit", "FirewallSource", "Findings"]),
         .testTarget(name: "ReportRenderTests", dependencies: ["ReportRender", "Findings"]),
         // Root only: live capture in a network namespace (privilege drop, streaming, --write).
@@ -175,7 +175,7 @@ let package = Package(
         // a fresh network namespace, audited live by the built dnsaudit; and offline as an
         // unprivileged user.
         .testTarget(name: "FirewallIntegrationTests", dependencies: ["IntegrationSupport"]),
-        .testTarget(name: "PacketSynthTests", dependencies: ["PacketSynth", "PcapWriter"]),
+        .testTarget(name: "PacketSynthTests", dependencies: ["NetTypes", "PacketSynth", "PcapWriter"]),
         // Root only: network namespaces with a TLS server, a resetting / intercepting middlebox and
         // a client; runs the built dnsaudit on the captures.
         .testTarget(name: "TLSIntegrationTests", dependencies: ["IntegrationSupport"]),

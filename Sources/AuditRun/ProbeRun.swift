@@ -1,5 +1,6 @@
 import Findings
 import Foundation
+import NetTypes
 import Probes
 import ResolverClients
 import TLSCertificates
@@ -73,7 +74,7 @@ public func plainResolverEndpoint(_ text: String) throws -> ResolverEndpoint {
             throw RunFailure("--resolver: \(e.description)")
         }
     }
-    if IPText.isIPv4(text) || IPText.isIPv6(text) { return ResolverEndpoint(transport: .udp, host: text, port: 53) }
+    if IPAddress.isLiteral(text) { return ResolverEndpoint(transport: .udp, host: text, port: 53) }
     do {
         return try ResolverEndpoint.parse("udp://" + text)
     } catch {

@@ -48,11 +48,17 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
             guard parts.count == 4 else { return nil }
             var v: UInt32 = 0
             for p in parts {
-                guard !p.isEmpty, p.count <= 3, let n = UInt32(p), n <= 255 else { return nil }
+                guard !p.isEmpty, p.count <= 3, p.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let n = UInt32(p), n <= 255 else { return nil }
                 v = v << 8 | n
             }
             self.init(v4: v)
         }
+    }
+
+    /// Whether `text` is an IPv4 or IPv6 literal (no zone index, no brackets): the one IP-literal
+    /// check of the project (endpoints, probe targets, resolver addresses).
+    public static func isLiteral(_ text: String) -> Bool {
+        !text.contains("%") && IPAddress(text) != nil
     }
 
     /// 127.0.0.0/8 or ::1.

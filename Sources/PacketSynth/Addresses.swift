@@ -47,17 +47,10 @@ public struct IPv4Address: Hashable, Sendable, Comparable, CustomStringConvertib
         value = UInt32(a) << 24 | UInt32(b) << 16 | UInt32(c) << 8 | UInt32(d)
     }
 
-    /// Parses dotted-quad notation.
+    /// Parses dotted-quad notation (the one parser: `NetTypes.IPAddress`).
     public init?(_ string: String) {
-        let parts = string.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
-        var v: UInt32 = 0
-        for p in parts {
-            guard !p.isEmpty, p.count <= 3, p.allSatisfy({ $0.isASCII && $0.isNumber }),
-                  let octet = UInt8(p) else { return nil }
-            v = v << 8 | UInt32(octet)
-        }
-        value = v
+        guard !string.contains(":"), let a = IPAddress(string) else { return nil }
+        value = UInt32(truncatingIfNeeded: a.lo)
     }
 
     public var bytes: [UInt8] {
@@ -104,46 +97,11 @@ public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertib
         self.init(high: hi, low: lo)
     }
 
-    /// Parses RFC 4291 text (`2001:db8::1`, `::`, `::ffff:192.0.2.1`).
+    /// Parses RFC 4291 text (`2001:db8::1`, `::`, `::ffff:192.0.2.1`; the one parser:
+    /// `NetTypes.IPAddress`).
     public init?(_ string: String) {
-        guard !string.isEmpty, string.allSatisfy({ $0.isASCII }) else { return nil }
-        var text = Substring(string)
-        var tail: [UInt16] = []
-        // An embedded dotted quad at the end.
-        if let lastColon = text.lastIndex(of: ":"), text[text.index(after: lastColon)...].contains(".") {
-            guard let v4 = IPv4Address(String(text[text.index(after: lastColon)...])) else { return nil }
-            tail = [UInt16(v4.value >> 16), UInt16(v4.value & 0xffff)]
-            text = text[...lastColon]
-            if text.hasSuffix(":") && !text.hasSuffix("::") { text = text.dropLast() }
-        }
-        func parseGroups(_ s: Substring) -> [UInt16]? {
-            if s.isEmpty { return [] }
-            var out: [UInt16] = []
-            for part in s.split(separator: ":", omittingEmptySubsequences: false) {
-                guard !part.isEmpty, part.count <= 4, let v = UInt16(part, radix: 16) else { return nil }
-                out.append(v)
-            }
-            return out
-        }
-        var groups: [UInt16]
-        let chars = Array(text)
-        var doubleColon: Int?
-        for i in 0..<max(0, chars.count - 1) where chars[i] == ":" && chars[i + 1] == ":" {
-            if doubleColon != nil { return nil }   // "::" at most once
-            doubleColon = i
-        }
-        if let dc = doubleColon {
-            guard let head = parseGroups(Substring(String(chars[..<dc]))),
-                  let rest = parseGroups(Substring(String(chars[(dc + 2)...]))) else { return nil }
-            let fill = 8 - head.count - rest.count - tail.count
-            guard fill >= 1 else { return nil }
-            groups = head + Array(repeating: 0, count: fill) + rest + tail
-        } else {
-            guard let all = parseGroups(text) else { return nil }
-            groups = all + tail
-        }
-        guard groups.count == 8 else { return nil }
-        self.init(groups: groups)
+        guard string.contains(":"), !string.contains("%"), let a = IPAddress(string), a.isV6 else { return nil }
+        self.init(high: a.hi, low: a.lo)
     }
 
     public var groups: [UInt16] {
@@ -156,10 +114,10 @@ public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertib
             + (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * UInt64($0))) }
     }
 
-    /// RFC 5952 text (see `NetTypes.IPAddress.appendV6`).
+    /// RFC 5952 text (see `IPAddress.appendV6`).
     public var description: String {
         var out: [UInt8] = []
-        NetTypes.IPAddress.appendV6(groups: groups, to: &out)
+        IPAddress.appendV6(groups: groups, to: &out)
         return String(decoding: out, as: UTF8.self)
     }
 
@@ -171,40 +129,16 @@ public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertib
     public func advanced(by n: UInt64) -> IPv6Address { IPv6Address(high: high, low: low &+ n) }
 }
 
-/// An IPv4 or IPv6 address.
-public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
-    case v4(IPv4Address)
-    case v6(IPv6Address)
+/// PacketSynth builds with the project's one `NetTypes.IPAddress`; these spell it from the
+/// family-specific addresses above (`.v4(IPv4Address(192, 0, 2, 1))`) and back.
+extension IPAddress {
+    public static func v4(_ a: IPv4Address) -> IPAddress { IPAddress(v4: a.value) }
+    public static func v6(_ a: IPv6Address) -> IPAddress { IPAddress(v6Hi: a.high, lo: a.low) }
 
-    /// Parses either family.
-    public init?(_ string: String) {
-        if string.contains(":") {
-            guard let a = IPv6Address(string) else { return nil }
-            self = .v6(a)
-        } else {
-            guard let a = IPv4Address(string) else { return nil }
-            self = .v4(a)
-        }
-    }
-
-    public var isIPv6: Bool {
-        if case .v6 = self { return true }
-        return false
-    }
-
-    public var bytes: [UInt8] {
-        switch self {
-        case .v4(let a): return a.bytes
-        case .v6(let a): return a.bytes
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case .v4(let a): return a.description
-        case .v6(let a): return a.description
-        }
-    }
+    /// The IPv4 address, or nil for IPv6.
+    public var ipv4: IPv4Address? { isV6 ? nil : IPv4Address(value: UInt32(truncatingIfNeeded: lo)) }
+    /// The IPv6 address, or nil for IPv4.
+    public var ipv6: IPv6Address? { isV6 ? IPv6Address(high: hi, low: lo) : nil }
 }
 
 @inline(__always) func hex2(_ b: UInt8) -> String {

@@ -1,5 +1,7 @@
 // The Internet checksum (RFC 1071) and the TCP/UDP/ICMPv6 pseudo-headers.
 
+import NetTypes
+
 public enum InternetChecksum {
     /// The 32-bit partial sum of `bytes` as big-endian 16-bit words (odd length: zero padded),
     /// added to `initial`. Fold with `finish`.
@@ -42,20 +44,14 @@ public enum InternetChecksum {
     public static func pseudoHeaderSum(source: IPAddress, destination: IPAddress, protocol proto: UInt8,
                                        length: Int) -> UInt64 {
         var sum: UInt64 = 0
-        switch (source, destination) {
-        case let (.v4(s), .v4(d)):
-            sum = UInt64(s.value >> 16) + UInt64(s.value & 0xffff) + UInt64(d.value >> 16) + UInt64(d.value & 0xffff)
+        if !source.isV6 && !destination.isV6 {
+            sum = (source.lo >> 16 & 0xffff) + (source.lo & 0xffff) + (destination.lo >> 16 & 0xffff) + (destination.lo & 0xffff)
             sum += UInt64(proto) + UInt64(length)
-        default:
+        } else {
             // IPv6 (RFC 8200 §8.1): addresses, 32-bit upper-layer length, 3 zero bytes, next header.
             for a in [source, destination] {
-                switch a {
-                case .v6(let v6):
-                    for half in [v6.high, v6.low] {
-                        sum += ((half >> 48) & 0xffff) + ((half >> 32) & 0xffff) + ((half >> 16) & 0xffff) + (half & 0xffff)
-                    }
-                case .v4(let v4):
-                    sum += UInt64(v4.value >> 16) + UInt64(v4.value & 0xffff)
+                for half in a.isV6 ? [a.hi, a.lo] : [a.lo] {
+                    sum += ((half >> 48) & 0xffff) + ((half >> 32) & 0xffff) + ((half >> 16) & 0xffff) + (half & 0xffff)
                 }
             }
             sum += UInt64(length >> 16) + UInt64(length & 0xffff) + UInt64(proto)

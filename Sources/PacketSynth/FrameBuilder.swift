@@ -1,6 +1,8 @@
 // Complete frames: link layer (Ethernet II, 802.1Q, or none) + IPv4/IPv6 + UDP/TCP/ICMP,
 // every length and checksum filled in. Each frame is built in one array with one allocation.
 
+import NetTypes
+
 public enum EtherType {
     public static let ipv4: UInt16 = 0x0800
     public static let arp: UInt16 = 0x0806
@@ -206,7 +208,7 @@ public struct FrameBuilder: Hashable, Sendable {
     /// An ICMP (IPv4) or ICMPv6 echo request or reply.
     public func icmpEcho(from source: IPAddress, to destination: IPAddress, reply: Bool, identifier: UInt16,
                          sequence: UInt16, payload: [UInt8] = [], ip: IPFields = IPFields()) -> [UInt8] {
-        let v6 = source.isIPv6
+        let v6 = source.isV6
         let type: UInt8 = v6 ? (reply ? 129 : 128) : (reply ? 0 : 8)
         return icmp(from: source, to: destination, type: type, code: 0,
                     body: [UInt8(identifier >> 8), UInt8(identifier & 0xff), UInt8(sequence >> 8), UInt8(sequence & 0xff)] + payload,
@@ -216,7 +218,7 @@ public struct FrameBuilder: Hashable, Sendable {
     /// An ICMP / ICMPv6 message of any type; `body` follows the 4-byte type/code/checksum header.
     public func icmp(from source: IPAddress, to destination: IPAddress, type: UInt8, code: UInt8, body: [UInt8],
                      ip: IPFields = IPFields()) -> [UInt8] {
-        let v6 = source.isIPv6
+        let v6 = source.isV6
         return emit(source: source, destination: destination,
                     protocol: v6 ? IPProtocolNumber.icmpv6 : IPProtocolNumber.icmp, ip: ip,
                     l4Length: 4 + body.count,
@@ -264,12 +266,9 @@ public struct FrameBuilder: Hashable, Sendable {
 
     func emit(source: IPAddress, destination: IPAddress, protocol proto: UInt8, ip: IPFields, l4Length: Int,
               checksum: ChecksumKind, writeL4: (inout [UInt8]) -> Void) -> [UInt8] {
-        let v6: Bool
-        switch (source, destination) {
-        case (.v4, .v4): v6 = false
-        case (.v6, .v6): v6 = true
-        default: preconditionFailure("PacketSynth: source \(source) and destination \(destination) are of different families")
-        }
+        precondition(source.isV6 == destination.isV6,
+                     "PacketSynth: source \(source) and destination \(destination) are of different families")
+        let v6 = source.isV6
         let ipHeaderLength = v6 ? 40 : 20
         var out: [UInt8] = []
         out.reserveCapacity(linkHeaderLength + ipHeaderLength + l4Length)

@@ -1,6 +1,8 @@
 // A TCP connection between a client and a server that keeps sequence and acknowledgement
 // numbers (and per-side IPv4 IDs) straight while it emits frames.
 
+import NetTypes
+
 public struct TCPConversation: Sendable {
     public enum Side: Sendable, Hashable {
         case client, server

@@ -1,4 +1,5 @@
 import Dispatch
+import NetTypes
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -115,7 +116,7 @@ public enum TLSConnectProbe {
         return out
     }
 
-    static func isIPLiteral(_ s: String) -> Bool { IPText.isIPv4(s) || IPText.isIPv6(s) }
+    static func isIPLiteral(_ s: String) -> Bool { IPAddress.isLiteral(s) }
 }
 
 /// Completes the handshake promise on TLS success, and the response promise with the HTTP

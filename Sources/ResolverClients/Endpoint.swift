@@ -1,4 +1,5 @@
 import Foundation
+import NetTypes
 /// Where a resolver is and how to talk to it.
 ///
 /// Accepted forms (CONTRACT.md "--reference"):
@@ -43,7 +44,7 @@ public struct ResolverEndpoint: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public var isIPLiteral: Bool { IPText.isIPv4(host) || IPText.isIPv6(host) }
+    public var isIPLiteral: Bool { IPAddress.isLiteral(host) }
 
     public struct ParseError: Error, Sendable, CustomStringConvertible {
         public var description: String
@@ -88,7 +89,7 @@ public struct ResolverEndpoint: Sendable, Hashable, CustomStringConvertible {
                 guard let p = Int(after.dropFirst()), p > 0, p < 65536 else { throw fail("bad port") }
                 port = p
             } else if !after.isEmpty { throw fail("junk after ']'") }
-            guard IPText.isIPv6(host) else { throw fail("not an IPv6 address in brackets") }
+            guard IPAddress(host)?.isV6 == true, IPAddress.isLiteral(host) else { throw fail("not an IPv6 address in brackets") }
         } else {
             let colons = rest.filter { $0 == ":" }.count
             if colons == 1, let c = rest.firstIndex(of: ":") {
@@ -136,17 +137,5 @@ public enum KnownResolvers {
     public static func entry(for address: String) -> Entry? {
         let a = address.lowercased()
         return entries.first { $0.addresses.contains(a) }
-    }
-}
-
-/// Tiny IP-literal checks (no DNS).
-public enum IPText {
-    public static func isIPv4(_ s: String) -> Bool {
-        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts.allSatisfy { p in !p.isEmpty && p.count <= 3 && p.allSatisfy(\.isNumber) && (Int(p) ?? 999) <= 255 }
-    }
-
-    public static func isIPv6(_ s: String) -> Bool {
-        s.contains(":") && s.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." } && s.count <= 45
     }
 }

@@ -461,7 +461,7 @@ final class MixGenerator {
 
     private func httpFlow(_ t0: Int64) {
         let c = client(v6: rng.chance(0.15))
-        let s = server(v6: c.ip.isIPv6)
+        let s = server(v6: c.ip.isV6)
         let rtt = internetRTT()
         var conv = c.tcp(ephemeralPort(), to: s, 80, clientISN: rng.uint32(), serverISN: rng.uint32())
         var t = t0
@@ -527,7 +527,7 @@ final class MixGenerator {
 
     private func arpFlow(_ t0: Int64) {
         let c = clientsV4[rng.int(below: clientsV4.count)]
-        guard case let .v4(cip) = c.ip, case let .v4(rip) = router.ip else { return }
+        guard let cip = c.ip.ipv4, let rip = router.ip.ipv4 else { return }
         let ask = FrameBuilder.ethernet(source: c.mac, destination: .broadcast)
         emit(t0, ask.arp(reply: false, senderMAC: c.mac, senderIP: cip, targetMAC: .zero, targetIP: rip))
         let answer = FrameBuilder.ethernet(source: router.mac, destination: c.mac)
@@ -552,12 +552,10 @@ final class MixGenerator {
 
 extension Node {
     var ipV4: IPv4Address {
-        if case .v4(let a) = ip { return a }
-        return IPv4Address(value: 0)
+        ip.ipv4 ?? IPv4Address(value: 0)
     }
 
     var ipV6: IPv6Address {
-        if case .v6(let a) = ip { return a }
-        return IPv6Address(high: 0, low: 0)
+        ip.ipv6 ?? IPv6Address(high: 0, low: 0)
     }
 }

@@ -1,6 +1,7 @@
 // Shared pieces of the generator: hosts with IP ID counters, a timeline for small scripted
 // captures, and a min-heap for the streaming mix.
 
+import NetTypes
 import PacketSynth
 import PcapWriter
 

@@ -8,9 +8,9 @@ import XCTest
 /// Issue 15 bug 10: SYNs to port 443 of an address the same capture shows answering DNS that
 /// never complete are blocked DoH; the same SYNs to a web server are no finding.
 final class DoHBlockTests: XCTestCase {
-    let client = PacketSynth.IPAddress("198.18.40.1")!
-    let resolver = PacketSynth.IPAddress("198.18.40.53")!
-    let web = PacketSynth.IPAddress("198.18.41.80")!
+    let client = IPAddress("198.18.40.1")!
+    let resolver = IPAddress("198.18.40.53")!
+    let web = IPAddress("198.18.41.80")!
     let t0 = Timestamp(seconds: 1_700_000_000, nanoseconds: 0)
 
     func at(_ ms: Int64) -> Timestamp { t0.adding(nanoseconds: ms * 1_000_000) }
@@ -22,7 +22,7 @@ final class DoHBlockTests: XCTestCase {
         return m
     }
 
-    func run(synTo server: PacketSynth.IPAddress) -> [Finding] {
+    func run(synTo server: IPAddress) -> [Finding] {
         var o = AnalysisOptions()
         o.trust = nil
         let a = CaptureAnalyzer(options: o)

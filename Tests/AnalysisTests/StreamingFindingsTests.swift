@@ -8,8 +8,8 @@ import XCTest
 /// The live-mode streaming mechanism: `AnalysisOptions.streamFindings`, `drainNewFindings()` and
 /// `expire(now:)`, fed frame by frame as `dnsaudit live` does.
 final class StreamingFindingsTests: XCTestCase {
-    let client = PacketSynth.IPAddress("198.18.30.1")!
-    let resolver = PacketSynth.IPAddress("198.18.30.53")!
+    let client = IPAddress("198.18.30.1")!
+    let resolver = IPAddress("198.18.30.53")!
     let t0 = Timestamp(seconds: 1_700_000_000, nanoseconds: 0)
 
     func at(_ ms: Int64) -> Timestamp { t0.adding(nanoseconds: ms * 1_000_000) }
@@ -124,7 +124,7 @@ final class StreamingFindingsTests: XCTestCase {
     /// the connection and the TLS handshake timeout judges it, both on `expire(now:)`.
     func testUnansweredClientHelloIsDecidedByExpire() {
         let a = liveAnalyzer()
-        let server = PacketSynth.IPAddress("198.18.31.10")!
+        let server = IPAddress("198.18.31.10")!
         var rng = SplitMix64(seed: 7)
         let hello = TLSRecords.clientHello(serverName: "blocked.lab.test", rng: &rng)
         let c = client

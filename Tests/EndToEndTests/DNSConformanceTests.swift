@@ -1,6 +1,7 @@
 import DNSWire
 import Foundation
 import IntegrationSupport
+import NetTypes
 import PacketSynth
 import PcapWriter
 import XCTest
@@ -229,7 +230,7 @@ enum PendingDecodes {
 /// on other traffic: checked with `dnsaudit decode` on generated captures, with tshark's reading
 /// of the benchmark mix as the truth where tshark is installed.
 final class DNSOnAnyPortTests: XCTestCase {
-    static let client = PacketSynth.IPAddress("192.0.2.10")!, server = PacketSynth.IPAddress("198.51.100.53")!
+    static let client = IPAddress("192.0.2.10")!, server = IPAddress("198.51.100.53")!
     static let eth = FrameBuilder.ethernet(source: MACAddress(2, 0, 0, 0, 0, 1), destination: MACAddress(2, 0, 0, 0, 0, 2))
 
     /// A query for `name` A (qdcount `questions`, the question repeated).
@@ -295,7 +296,7 @@ final class DNSOnAnyPortTests: XCTestCase {
             }
         }
         // 211: DNS inside VXLAN inside a VLAN: decoded with the inner addresses.
-        let inner = IPPacket.udp(from: PacketSynth.IPAddress("10.9.0.1")!, 40003, to: PacketSynth.IPAddress("10.9.0.53")!, 53,
+        let inner = IPPacket.udp(from: IPAddress("10.9.0.1")!, 40003, to: IPAddress("10.9.0.53")!, 53,
                                  payload: Self.query(0x5555, "in-vxlan.example"))
         let innerFrame = Encapsulate.ethernet(inner, etherType: EtherType.ipv4, source: MACAddress(2, 0, 0, 0, 0, 3),
                                               destination: MACAddress(2, 0, 0, 0, 0, 4))

@@ -1,5 +1,6 @@
 import Foundation
 import IntegrationSupport
+import NetTypes
 import PacketSynth
 import PcapWriter
 import XCTest
@@ -58,7 +59,7 @@ final class HostileInputTests: XCTestCase {
     func writeDNSCapture(name: String, linkType: PcapLinkType = .rawIP) throws -> URL {
         let url = tmp.appendingPathComponent(name)
         let w = try PcapFileWriter(path: url.path, linkType: linkType)
-        let c = PacketSynth.IPAddress("192.0.2.10")!, s = PacketSynth.IPAddress("198.51.100.53")!
+        let c = IPAddress("192.0.2.10")!, s = IPAddress("198.51.100.53")!
         // Query and response for example.com A, hand-encoded (id 0x1234).
         let q: [UInt8] = [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 7] + Array("example".utf8) + [3] + Array("com".utf8) + [0, 0, 1, 0, 1]
         var a = q

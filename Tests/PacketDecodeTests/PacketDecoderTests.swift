@@ -4,12 +4,10 @@ import PacketDecode
 import PacketSynth
 import XCTest
 
-typealias SynthIP = PacketSynth.IPAddress
-
-let clientV4 = SynthIP("192.0.2.10")!
-let serverV4 = SynthIP("198.51.100.53")!
-let clientV6 = SynthIP("2001:db8::10")!
-let serverV6 = SynthIP("2001:db8::53")!
+let clientV4 = IPAddress("192.0.2.10")!
+let serverV4 = IPAddress("198.51.100.53")!
+let clientV6 = IPAddress("2001:db8::10")!
+let serverV6 = IPAddress("2001:db8::53")!
 
 func decode(_ frame: [UInt8], _ link: LinkType) -> DecodeResult {
     frame.withUnsafeBytes { PacketDecoder.decodeThroughTunnels($0, linkType: link) }

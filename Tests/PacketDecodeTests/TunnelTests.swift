@@ -11,17 +11,17 @@ final class TunnelTests: XCTestCase {
     static let macA = MACAddress(2, 0, 0, 0, 0, 0xa)
     static let macB = MACAddress(2, 0, 0, 0, 0, 0xb)
     static let eth = FrameBuilder.ethernet(source: macA, destination: macB)
-    static let outer1 = SynthIP("192.0.2.1")!, outer2 = SynthIP("192.0.2.2")!
-    static let outer6a = SynthIP("2001:db8:ffff::1")!, outer6b = SynthIP("2001:db8:ffff::2")!
-    static let mid1 = SynthIP("198.18.0.1")!, mid2 = SynthIP("198.18.0.2")!
+    static let outer1 = IPAddress("192.0.2.1")!, outer2 = IPAddress("192.0.2.2")!
+    static let outer6a = IPAddress("2001:db8:ffff::1")!, outer6b = IPAddress("2001:db8:ffff::2")!
+    static let mid1 = IPAddress("198.18.0.1")!, mid2 = IPAddress("198.18.0.2")!
     static let in4src = "10.1.0.1", in4dst = "10.2.0.2"
     static let in6src = "2001:db8:1::1", in6dst = "2001:db8:2::2"
 
     /// A DNS query for tunnel.example A.
     static let dns: [UInt8] = [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
                                6] + Array("tunnel".utf8) + [7] + Array("example".utf8) + [0, 0, 1, 0, 1]
-    static let inner4 = IPPacket.udp(from: SynthIP(in4src)!, 40001, to: SynthIP(in4dst)!, 53, payload: dns)
-    static let inner6 = IPPacket.udp(from: SynthIP(in6src)!, 40002, to: SynthIP(in6dst)!, 53, payload: dns)
+    static let inner4 = IPPacket.udp(from: IPAddress(in4src)!, 40001, to: IPAddress(in4dst)!, 53, payload: dns)
+    static let inner6 = IPPacket.udp(from: IPAddress(in6src)!, 40002, to: IPAddress(in6dst)!, 53, payload: dns)
     static let innerEth4 = Encapsulate.ethernet(inner4, etherType: EtherType.ipv4, source: macA, destination: macB)
 
     struct Case {

@@ -1,3 +1,4 @@
+import NetTypes
 import PacketSynth
 import XCTest
 
@@ -25,8 +26,8 @@ final class AddressTests: XCTestCase {
         XCTAssertNil(IPv6Address("2001:db8:1:2:3:4:5:6:7"))
         XCTAssertNil(IPv6Address("2001:db8:::1"))
         XCTAssertNil(IPv6Address("12345::"))
-        XCTAssertEqual(IPAddress("2001:db8::1")?.isIPv6, true)
-        XCTAssertEqual(IPAddress("192.0.2.1")?.isIPv6, false)
+        XCTAssertEqual(IPAddress("2001:db8::1")?.isV6, true)
+        XCTAssertEqual(IPAddress("192.0.2.1")?.isV6, false)
         XCTAssertEqual(MACAddress("02:00:5e:10:00:01")?.description, "02:00:5e:10:00:01")
     }
 }
@@ -86,7 +87,7 @@ final class ChecksumTests: XCTestCase {
         for (src, dst) in [(c4, s4), (c6, s6)] {
             let p = IPPacket.tcp(from: src, 51_000, to: dst, 443, seq: 0xdead_beef, ack: 7, flags: [.syn],
                                  window: 64_240, options: [.mss(1460), .sackPermitted, .windowScale(7)])
-            let l4 = Array(p[(src.isIPv6 ? 40 : 20)...])
+            let l4 = Array(p[(src.isV6 ? 40 : 20)...])
             XCTAssertEqual(l4.count, 32, "20 + 9 option bytes padded to 12")
             XCTAssertEqual(l4[12] >> 4, 8)
             XCTAssertEqual(l4[13], 0x02)
@@ -95,7 +96,7 @@ final class ChecksumTests: XCTestCase {
             XCTAssertTrue(InternetChecksum.verifyTransport(l4, source: src, destination: dst, protocol: 6))
             let d = IPPacket.tcp(from: src, 51_000, to: dst, 443, seq: 1, ack: 99, flags: [.psh, .ack],
                                  payload: Array(repeating: 7, count: 101))
-            let dl4 = Array(d[(src.isIPv6 ? 40 : 20)...])
+            let dl4 = Array(d[(src.isV6 ? 40 : 20)...])
             XCTAssertEqual(dl4[13], 0x18)
             XCTAssertEqual(Array(dl4[8...11]), [0, 0, 0, 99])
             XCTAssertTrue(InternetChecksum.verifyTransport(dl4, source: src, destination: dst, protocol: 6))

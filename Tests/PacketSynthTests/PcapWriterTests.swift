@@ -1,4 +1,5 @@
 import Foundation
+import NetTypes
 import PacketSynth
 import PcapWriter
 import XCTest
