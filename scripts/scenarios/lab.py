@@ -33,12 +33,14 @@ ADDR = {
     "ref": "10.99.30.53",
     # the rogue resolver (dnsmasq)
     "rogue": "10.99.20.53", "rogue6": "fd99:20::53",
+    # a rogue DNS-over-TLS server (unbound, certificate from the middlebox's own CA), scenario dot-dnat
+    "rogue_dot": "10.99.21.53",
     # web servers (openssl s_server)
     "web": "10.99.50.10", "web_blocked": "10.99.50.11", "web_wrongname": "10.99.50.12", "web_strict": "10.99.50.13",
     # the TLS-intercepting proxy (its own CA)
     "proxy": "10.99.60.10",
 }
-SERVICE_V4 = ["resolver", "resolver2", "fwd", "ref", "rogue", "web", "web_blocked", "web_wrongname", "web_strict", "proxy"]
+SERVICE_V4 = ["resolver", "resolver2", "fwd", "ref", "rogue", "rogue_dot", "web", "web_blocked", "web_wrongname", "web_strict", "proxy"]
 SERVICE_V6 = ["resolver6", "rogue6"]
 
 ZONE = "lab.test"
@@ -293,6 +295,9 @@ def make_pki(d: Path) -> PKI:
     k.leaf("other", "ca", "other.lab.test", ["other.lab.test"])          # trusted, but for another name
     k.ca("evilca", "/O=Middlebox Inspection Inc/CN=Middlebox Inspection CA")
     k.leaf("proxy", "evilca", "www.lab.test", ["www.lab.test", "blocked.lab.test"])
+    # what a DoT interceptor presents: the resolver's names and addresses, signed by its own CA
+    k.leaf("roguedot", "evilca", RESOLVER_TLS_NAME, [RESOLVER_TLS_NAME],
+           [ADDR["resolver"], ADDR["resolver2"], ADDR["resolver6"]])
     return k
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from lab import ADDR, ROGUE_ANSWER, ZONE_DATA, dnsmasq_cmd, run
+from lab import ADDR, ROGUE_ANSWER, ROGUE_ANSWER6, ZONE_DATA, dnsmasq_cmd, run, unbound_conf
 
 A = ADDR
 HERE = Path(__file__).resolve().parent
@@ -283,6 +283,53 @@ def s_clean_b(ctx):
     lab.wait_listening(lab.svc, p, [f"{A['web_strict']}:443"])
 
 
+def s_tcp_only(ctx):
+    ctx.lab.nft(ctx.lab.router, f"""table inet sc_tcp {{
+    chain prerouting {{
+        type nat hook prerouting priority dstnat; policy accept;
+        ip daddr {A['resolver']} tcp dport 53 dnat ip to {A['rogue']}
+        ip6 daddr {A['resolver6']} tcp dport 53 dnat ip6 to {A['rogue6']}
+    }}
+}}
+""", "router-tcp")
+
+
+def s_dot_dnat(ctx):
+    # a DoT interceptor: unbound with the rogue's answers and its own identity, presenting a
+    # certificate for the resolver's names from the middlebox's CA (not the lab CA)
+    lab, k = ctx.lab, ctx.pki
+    zone = {n: [(t, ROGUE_ANSWER if t == "A" else ROGUE_ANSWER6) for t, _ in rrs if t in ("A", "AAAA")]
+            for n, rrs in ZONE_DATA.items()}
+    conf = unbound_conf(ctx.work / "unbound-rogue-dot", interfaces=[A["rogue_dot"]], identity="rogue-dot.lab",
+                        cert=k.p("roguedot.pem"), key=k.p("roguedot.key"), zone=zone)
+    p = lab.spawn("unbound-rogue-dot", lab.svc, ["unbound", "-d", "-c", str(conf)])
+    lab.wait_listening(lab.svc, p, [f"{A['rogue_dot']}:853"])
+    run(["iptables-legacy", "-t", "nat", "-A", "PREROUTING", "-d", A["resolver"], "-p", "tcp", "--dport", "853", "-j", "DNAT",
+         "--to-destination", A["rogue_dot"]], ns=lab.router)
+
+
+def s_hairpin(ctx):
+    # NAT reflection: the internal web server and resolver published on the router's own addresses
+    # (fib daddr type local), reachable from the LAN through the same rules (hairpin masquerade)
+    lab = ctx.lab
+    lab.nft(lab.router, f"""table ip sc_reflect {{
+    chain prerouting {{
+        type nat hook prerouting priority dstnat; policy accept;
+        fib daddr type local tcp dport 443 dnat to {A['web']}:443 comment "web published on the router (reflection)"
+        fib daddr type local meta l4proto {{ udp, tcp }} th dport 53 dnat to {A['resolver']}:53 comment "DNS published on the router"
+    }}
+    chain output {{
+        type nat hook output priority -100; policy accept;
+        fib daddr type local tcp dport 443 dnat to {A['web']}:443 comment "the router's own reflection"
+    }}
+    chain postrouting {{
+        type nat hook postrouting priority srcnat; policy accept;
+        ip saddr 10.99.1.0/30 ip daddr {{ {A['web']}, {A['resolver']} }} ct status dnat masquerade comment "hairpin"
+    }}
+}}
+""", "router-hairpin")
+
+
 CLEAN_B_ZONE = dict(ZONE_DATA)
 CLEAN_B_ZONE["cdn.lab.test"] = [("A", "10.99.51.21")]            # same /24 as the references' 10.99.51.20
 CLEAN_B_ZONE["intranet.lab.test"] = [("A", "10.99.70.5")]         # internal only (split horizon)
@@ -338,5 +385,13 @@ SCENARIOS: list[Scenario] = [
     Scenario("router-redirect", "router redirects (nft inet, redirect to :5300) DNS to its own dnsmasq", s_router_redirect),
     Scenario("output-dnat-v6", "client nat output DNAT of IPv6 DNS to the rogue (ip6 family, output hook)", s_output_dnat_v6,
              resolvers=[A["resolver6"]]),
+    Scenario("tcp-only", "TCP-only hijack of port 53, IPv4 and IPv6 (nft inet prerouting)", s_tcp_only,
+             resolvers=[A["resolver"], A["resolver6"]]),
+    Scenario("dot-dnat", "router DNATs DoT (tcp 853) to the resolver into a rogue DoT server (iptables-legacy)", s_dot_dnat),
+    Scenario("clean-hairpin", "clean control: NAT reflection (fib daddr type local) of web and DNS on the router, hairpin masquerade",
+             s_hairpin,
+             extra_traffic=[f"dig @{A['router_c']} {n} A +tries=1 +time=2 >/dev/null" for n in ("www.lab.test", "api.lab.test")]
+             + [f"dig +tcp @{A['router_c']} www.lab.test A +tries=1 +time=2 >/dev/null",
+                tls12(A["router_c"], "www.lab.test")]),
     Scenario("dnat-vmap", "router DNAT reached through a verdict map (udp) and a goto (tcp), inet family", s_dnat_vmap),
 ]

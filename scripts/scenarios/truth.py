@@ -331,13 +331,17 @@ def _addr_in(a: str, s: set[str]) -> bool:
 
 
 def _conditions(exprs: list) -> dict:
-    c = {"dport": None, "daddr": None, "l4": None}
+    c = {"dport": None, "daddr": None, "l4": None, "local": False}
     for e in exprs:
         m = e.get("match") if isinstance(e, dict) else None
         if not m:
             continue
         left, right, op = m.get("left", {}), m.get("right"), m.get("op", "==")
         if op not in ("==", "in"):
+            continue
+        fib = left.get("fib") if isinstance(left, dict) else None
+        if fib and fib.get("result") == "type" and "daddr" in (fib.get("flags") or []) and right in ("local", ["local"]):
+            c["local"] = True   # traffic addressed to this host itself
             continue
         pl = left.get("payload") if isinstance(left, dict) else None
         if pl:
@@ -451,6 +455,7 @@ def nft_truth(json_text: str, role: str, resolvers: set[str], modes: list[str], 
             c = _conditions(exprs)
             dport = c["dport"] if c["dport"] is not None else cons.get("dport")
             daddr = c["daddr"] if c["daddr"] is not None else cons.get("daddr")
+            local = c["local"] or cons.get("local", False)
             nt = nat_target(exprs)
             fam, table, chain = key
             subj = {"handle": r.get("handle"), "chain": chain, "table": table}
@@ -466,6 +471,8 @@ def nft_truth(json_text: str, role: str, resolvers: set[str], modes: list[str], 
                              and norm_addr(addr) == norm_addr(next(iter(daddr))))
                 if same_host:
                     pass  # a port remap on the very address asked (Docker's 127.0.0.11): nobody's DNS goes elsewhere
+                elif local:
+                    pass  # traffic addressed to this host (NAT reflection, a published service): nobody's DNS/TLS was going elsewhere
                 elif dport is not None:
                     if dport & DNS_PORTS:
                         takes = "firewall.dns-redirect"
@@ -506,7 +513,7 @@ def nft_truth(json_text: str, role: str, resolvers: set[str], modes: list[str], 
                                           f"{role}: {fam} {table} {chain} handle {r.get('handle')} drops/rejects "
                                           f"dport {sorted(dport)} to {sorted(daddr) if daddr else 'any'}"))
             for tgt, extra in [t for e in exprs if isinstance(e, dict) for t in _verdict_targets(e)]:
-                ncons = {"dport": dport, "daddr": daddr}
+                ncons = {"dport": dport, "daddr": daddr, "local": local}
                 if extra and extra.get("dport") is not None:
                     ncons["dport"] = extra["dport"]
                 walk((fam, table, tgt), ncons, ctype, path + [chain], depth + 1)
