@@ -226,6 +226,8 @@ public final class DNSTransactionTracker {
     /// Off by default (offline analysis builds findings once, in `finish()`).
     public var streamsDecisions = false
     private var decided: [Finding] = []
+    /// Cache-poisoning exposure (source port / txid randomness) and sprays (PoisoningMonitor.swift).
+    let poisoning = PoisoningMonitor()
 
     public init(limits: Limits = Limits(), inputName: @escaping (Int) -> String? = { _ in nil }) {
         self.limits = limits
@@ -284,6 +286,7 @@ public final class DNSTransactionTracker {
             let key = Key(client: obs.src, server: obs.dst, clientPort: obs.sport, serverPort: obs.dport,
                           id: s.id, proto: obs.transport, questionHash: s.questionHash)
             if !flowNoted { recentFlows.noteQuery(mix: key.flowMix, at: obs.ts) }
+            if obs.transport == .udp { poisoning.noteQuery(obs, summary: s, flowMix: key.flowMix, bytes: bytes) }
             let hash = open.hash(key)
             if let e = open.find(key, hash: hash) {
                 if open[entry: e].queryCount < .max { open[entry: e].queryCount += 1 }
@@ -317,6 +320,8 @@ public final class DNSTransactionTracker {
                 stats.unanswered -= 1  // it was counted when it timed out
                 return
             }
+            // Responses with other ids for an outstanding query: past three, a spray (not unsolicited).
+            if obs.transport == .udp, poisoning.noteStrayResponse(obs, summary: s, flowMix: key.flowMix, bytes: bytes) { return }
             recordUnsolicited(obs, bytes: bytes)
             return
         }
@@ -526,8 +531,12 @@ public final class DNSTransactionTracker {
             }
         }
         for c in injectionCases { add(injectionFinding(c)) }
-        for u in unsolicited { add(unsolicitedFinding(u.obs, raw: u.raw)) }
+        for u in unsolicited where !poisoning.isSprayed(flowMix: DNSTransactionTracker.flowMix(
+            client: u.obs.dst, server: u.obs.src, clientPort: u.obs.dport, serverPort: u.obs.sport)) {
+            add(unsolicitedFinding(u.obs, raw: u.raw))
+        }
         var result = order.compactMap { findings[$0] }
+        result += poisoning.findings(answering: answeringResolvers, inputName: inputName)
         if orphanCount > 0 { result.append(orphanFinding()) }
         return result
     }

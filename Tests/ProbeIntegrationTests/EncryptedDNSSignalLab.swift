@@ -97,8 +97,8 @@ final class HXLab: NamespaceLab {
             tools.dnsmasq, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--no-poll",
             "--bind-interfaces", "--listen-address=\(Self.tamperingResolver)", "--port=53", "--pid-file", "--user=root",
             "--log-facility=-", "--log-queries",
-            // The opt-out canaries: NXDOMAIN (an address-less --address), one of them "no data" (only an IPv6 answer).
-            "--address=/use-application-dns.net/", "--address=/mask.icloud.com/", "--address=/mask-h2.icloud.com/::1",
+            // The opt-out canaries: NXDOMAIN (an address-less --address).
+            "--address=/use-application-dns.net/", "--address=/mask.icloud.com/", "--address=/mask-h2.icloud.com/",
             // Every other name, even single labels that cannot exist: one made-up address.
             "--address=/#/\(Self.wildcardAnswer)",
         ] + extraDnsmasq)
