@@ -127,3 +127,72 @@ final class HXLab: NamespaceLab {
         try NamespaceDNS.query(in: clientNS, server: server, name: name, type: type)
     }
 }
+
+// MARK: - Forwarders (issue 20 item 10)
+
+extension HXLab {
+    /// dnsmasq, a fixed-port forwarder (every upstream query from 198.18.140.53:40053).
+    static let fixedPortForwarder = "198.18.140.53"
+    static let fixedPort = 40053
+    /// unbound, a randomising forwarder (random ports and ids, 0x20) at 198.18.150.53.
+    static let randomForwarder = "198.18.150.53"
+
+    /// Both forwarders, each relaying hx.test to the lab's unbound at 198.18.110.1 (and nothing else).
+    func startForwarders() throws {
+        for a in [Self.fixedPortForwarder, Self.randomForwarder] { try addAddress("\(a)/32", dev: "lo", in: servicesNS) }
+        let upstream = Self.references[0]
+        let dnsmasq = try spawn(servicesNS, name: "dnsmasq-fixed", [
+            tools.dnsmasq, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--no-poll",
+            "--bind-interfaces", "--listen-address=\(Self.fixedPortForwarder)", "--port=53", "--pid-file", "--user=root",
+            "--log-facility=-", "--cache-size=0", "--query-port=\(Self.fixedPort)",
+            "--server=/\(Self.zone)/\(upstream)@\(Self.fixedPortForwarder)#\(Self.fixedPort)",
+        ])
+        let conf = file("unbound-forwarder.conf")
+        try """
+        server:
+            verbosity: 1
+            use-syslog: no
+            logfile: ""
+            username: ""
+            chroot: ""
+            directory: "\(dir.path)"
+            pidfile: ""
+            do-daemonize: no
+            num-threads: 1
+            do-ip6: no
+            interface: \(Self.randomForwarder)@53
+            outgoing-interface: \(Self.randomForwarder)
+            access-control: 198.18.0.0/15 allow
+            module-config: "iterator"
+            do-not-query-localhost: no
+            root-hints: ""
+            auto-trust-anchor-file: ""
+            use-caps-for-id: yes
+            msg-cache-size: 0
+            rrset-cache-size: 0
+        remote-control:
+            control-enable: no
+        forward-zone:
+            name: "\(Self.zone)"
+            forward-addr: \(upstream)@53
+        forward-zone:
+            name: "."
+            forward-addr: 127.0.0.1@9
+
+        """.write(to: conf, atomically: true, encoding: .utf8)
+        let unbound = try spawn(servicesNS, name: "unbound-forwarder", [tools.unbound, "-d", "-c", conf.path])
+        try waitListening(servicesNS, dnsmasq, ["\(Self.fixedPortForwarder):53"], ss: tools.ss)
+        try waitListening(servicesNS, unbound, ["\(Self.randomForwarder):53"], ss: tools.ss)
+    }
+
+    /// `dnsaudit analyze FILES --format json` (analyze asks no reference unless told to; none is given).
+    func analyze(_ files: [URL]) throws -> ProbeReport {
+        let args = ["analyze"] + files.map(\.path) + ["--format", "json", "--fail-on", "medium"]
+        let r = try exec(clientNS, [PackagePaths.dnsaudit.path] + args, timeout: 60)
+        guard !r.timedOut, r.status == 0 || r.status == 1 else { throw LabError("dnsaudit analyze exited \(r.status): \(r.stderr.prefix(800))") }
+        guard let o = (try? JSONSerialization.jsonObject(with: r.stdoutData)) as? [String: Any] else {
+            throw LabError("dnsaudit analyze: no JSON report: \(r.stdout.prefix(800))")
+        }
+        return ProbeReport(status: r.status, stderr: r.stderr, raw: r.stdout, report: o)
+    }
+}
