@@ -89,8 +89,8 @@ public final class CaptureAnalyzer {
     let dns: DNSTransactionTracker
     let tls: TLSConnectionTracker
     var quic = QUICClientHelloFinder()
-    /// Reused by every TLS stream watcher for the events of one delivery.
-    var tlsEvents: [TLSEvent] = []
+    /// Reused by every TLS stream stage for the events of one delivery.
+    let tlsScratch = TLSEventScratch()
     /// Resolvers the capture shows answering DNS (sorted), for the firewall's encrypted-DNS block checks.
     public var answeringResolvers: [IPAddress] { dns.answeringResolvers.sorted() }
     /// Queries per (client, resolver, port, transport), for correlation with firewall rules.
@@ -118,8 +118,8 @@ public final class CaptureAnalyzer {
         self.inputNames = nameBox
         tcp = TCPReassembler(limits: options.tcpLimits)
         dns.streamsDecisions = options.streamFindings
-        // unowned(unsafe) here and in the stream watchers: the analyzer owns the reassembler,
-        // which owns this closure and the watchers, and calls them only from its own methods; a
+        // unowned(unsafe) here and in the stream stages' sinks: the analyzer owns the reassembler,
+        // which owns this closure and the stages, and calls them only from its own methods; a
         // checked unowned reference costs an atomic retain and release on every access.
         tcp.decide = { [unowned(unsafe) self] seg, key in self.decideTCP(seg, key) }
         // What the DNS side learned of a server (it answers plain DNS; its packets' usual IP TTL)
@@ -429,11 +429,11 @@ public final class CaptureAnalyzer {
         if let flavor = DNSFlavor.forPorts(seg.sport, seg.dport) {
             let serverPort: UInt16 = flavor == .dns ? 53 : (flavor == .mdns ? 5353 : 5355)
             let srcIsClient = isSYN || seg.dport == serverPort
-            return TCPFlowDecision(consumer: DNSStreamWatcher(analyzer: self, flavor: flavor), sourceIsClient: srcIsClient)
+            return TCPFlowDecision(consumer: DNSStreamStage(sink: self, flavor: flavor), sourceIsClient: srcIsClient)
         }
         if isHintedDNS(seg) {
             let srcIsClient = isSYN || options.dnsPorts.contains(seg.dport)
-            return TCPFlowDecision(consumer: DNSStreamWatcher(analyzer: self, flavor: .dns), sourceIsClient: srcIsClient)
+            return TCPFlowDecision(consumer: DNSStreamStage(sink: self, flavor: .dns), sourceIsClient: srcIsClient)
         }
         let tlsPort = CaptureAnalyzer.isTLSPort(seg.dport) || CaptureAnalyzer.isTLSPort(seg.sport)
             || isHintedTLSPort(seg.dport) || isHintedTLSPort(seg.sport)
@@ -444,7 +444,7 @@ public final class CaptureAnalyzer {
             // Mid-stream: the side whose message is a query is the client.
             let srcIsClient = seg.payload.count > 4 && seg.payload[4] & 0x80 == 0
             dnsConnectionsByContent += 1
-            return TCPFlowDecision(consumer: DNSStreamWatcher(analyzer: self, flavor: .dns), sourceIsClient: srcIsClient)
+            return TCPFlowDecision(consumer: DNSStreamStage(sink: self, flavor: .dns), sourceIsClient: srcIsClient)
         }
         guard tlsPort || isSYN || looksLikeTLSHandshake(seg.payload) else { return nil }
         let srcIsClient: Bool
@@ -459,9 +459,9 @@ public final class CaptureAnalyzer {
         let server = srcIsClient ? seg.ip.dst : seg.ip.src
         let record = tls.open(client: client, clientPort: srcIsClient ? seg.sport : seg.dport, server: server,
                               serverPort: srcIsClient ? seg.dport : seg.sport, input: currentInput, ts: lastTS)
-        let watcher = TLSStreamWatcher(analyzer: self, record: record, sniffing: !tlsPort,
-                                       sniffDNS: !tlsPort && options.detectDNSByContent)
-        return TCPFlowDecision(consumer: watcher, sourceIsClient: srcIsClient)
+        let stage = TLSStreamStage(sink: self, scratch: tlsScratch, record: record, sniffing: !tlsPort,
+                                   sniffDNS: !tlsPort && options.detectDNSByContent)
+        return TCPFlowDecision(consumer: stage, sourceIsClient: srcIsClient)
     }
 
     // MARK: - Inputs fed with processFrame; timeouts by the clock; findings streamed
@@ -615,6 +615,32 @@ public final class CaptureAnalyzer {
     }
 }
 
+// MARK: - What the stream stages report
+
+extension CaptureAnalyzer: StreamEventSink {
+    func dnsMessage(_ msg: UnsafeRawBufferPointer, flavor: DNSFlavor, seg: TransportSegment, frame: UInt64, ts: Timestamp) {
+        handleDNS(msg, flavor: flavor, ip: seg.ip, sport: seg.sport, dport: seg.dport, transport: .tcp, frame: frame, ts: ts)
+    }
+
+    func dnsRecognisedOnStream() { dnsConnectionsByContent += 1 }
+
+    func tlsClientHello(_ body: [UInt8], seg: TransportSegment, frame: UInt64, ts: Timestamp) -> ClientHello.Scan? {
+        clientHello(body, transport: .tcp, seg: seg, frame: frame, ts: ts)
+    }
+
+    func tlsServerHello(_ body: [UInt8], seg: TransportSegment, frame: UInt64, ts: Timestamp) -> Bool {
+        serverHello(body, seg: seg, frame: frame, ts: ts)
+    }
+
+    func tlsCertificate(_ body: [UInt8], record: TLSConnectionRecord, frame: UInt64, ts: Timestamp) {
+        sawCertificate(body, record: record, frame: frame, ts: ts)
+    }
+
+    func tlsMalformedRecord() { tlsMalformed += 1 }
+
+    func tlsConnectionEnded(_ record: TLSConnectionRecord) { tls.close(record) }
+}
+
 /// Input index → name, shared with the detectors for evidence.
 final class InputNames: @unchecked Sendable {
     private var names: [String] = []
@@ -622,40 +648,4 @@ final class InputNames: @unchecked Sendable {
     func name(_ i: Int) -> String? { i >= 0 && i < names.count ? names[i] : nil }
 }
 
-/// Follows one DNS-over-TCP connection: frames both directions into messages.
-final class DNSStreamWatcher: TCPStreamConsumer {
-    unowned(unsafe) let analyzer: CaptureAnalyzer  // see `tcp.decide` in init
-    let flavor: DNSFlavor
-    var toServer = DNSLengthFramer()
-    var toClient = DNSLengthFramer()
-    var lastFromClient: TransportSegment?
-    var lastFromServer: TransportSegment?
-
-    init(analyzer: CaptureAnalyzer, flavor: DNSFlavor) {
-        self.analyzer = analyzer
-        self.flavor = flavor
-    }
-
-    func segment(_ seg: TransportSegment, fromClient: Bool, frame: UInt64, at ts: Timestamp) {
-        var copy = seg
-        copy.payload = UnsafeRawBufferPointer(start: nil, count: 0)
-        if fromClient { lastFromClient = copy } else { lastFromServer = copy }
-    }
-
-    func data(_ bytes: UnsafeRawBufferPointer, fromClient: Bool, frame: UInt64, at ts: Timestamp) -> Bool {
-        guard let seg = fromClient ? lastFromClient : lastFromServer else { return true }
-        let emit: (UnsafeRawBufferPointer) -> Void = { msg in
-            self.analyzer.handleDNS(msg, flavor: self.flavor, ip: seg.ip, sport: seg.sport, dport: seg.dport,
-                                    transport: .tcp, frame: frame, ts: ts)
-        }
-        if fromClient { toServer.feed(bytes, emit: emit) } else { toClient.feed(bytes, emit: emit) }
-        return !(fromClient ? toServer.lostSync : toClient.lostSync)
-    }
-
-    func gap(fromClient: Bool, bytes: Int) {
-        if fromClient { toServer.loseSync() } else { toClient.loseSync() }
-    }
-
-    func closed(_ reason: TCPCloseReason, at ts: Timestamp) {}
-}
 

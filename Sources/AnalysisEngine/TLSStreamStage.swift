@@ -4,10 +4,18 @@ import PacketDecode
 import TLSAnalysis
 import TLSWire
 
+/// One event array for every TLS stage of an analyzer: taken by a stage for one delivery and
+/// given back emptied with its capacity, so delivering bytes allocates no array.
+final class TLSEventScratch {
+    var events: [TLSEvent] = []
+}
+
 /// Follows one TCP connection that carries (or may carry) TLS: feeds both directions to the
-/// TLS record layer, reports hellos, and gives the connection's facts to the TLS tracker.
-final class TLSStreamWatcher: TCPStreamConsumer {
-    unowned(unsafe) let analyzer: CaptureAnalyzer  // see `tcp.decide` in CaptureAnalyzer.init
+/// TLS record layer, reports hellos, certificates and malformed records upward, and keeps the
+/// connection's facts in its record for the TLS tracker.
+final class TLSStreamStage<Sink: StreamEventSink>: TCPStreamConsumer {
+    unowned(unsafe) let sink: Sink  // the sink owns the reassembler that owns this stage
+    let scratch: TLSEventScratch
     let record: TLSConnectionRecord
     var clientSide = TLSHandshakeReassembler()
     var serverSide = TLSHandshakeReassembler()
@@ -22,11 +30,14 @@ final class TLSStreamWatcher: TCPStreamConsumer {
     /// On ports that are not TLS ports: when the client's first bytes are a DNS message (with its
     /// length prefix), the connection is DNS over TCP and `dns` follows it from then on.
     let sniffDNS: Bool
-    var dns: DNSStreamWatcher?
+    var dns: DNSStreamStage<Sink>?
     var clientSpoke = false
+    /// Not TLS (a sniffed port): followed until `record.resetWatchIsOver`.
+    var watchingResets = false
 
-    init(analyzer: CaptureAnalyzer, record: TLSConnectionRecord, sniffing: Bool, sniffDNS: Bool = false) {
-        self.analyzer = analyzer
+    init(sink: Sink, scratch: TLSEventScratch, record: TLSConnectionRecord, sniffing: Bool, sniffDNS: Bool = false) {
+        self.sink = sink
+        self.scratch = scratch
         self.record = record
         self.sniffing = sniffing
         self.sniffDNS = sniffDNS
@@ -43,6 +54,9 @@ final class TLSStreamWatcher: TCPStreamConsumer {
         if clientDone && serverDone && record.hasServerHello { return }
         record.segment(PacketFacts(frame: frame, ts: ts, fromClient: fromClient, ttl: seg.ip.ttl, ipID: seg.ip.ipID,
                                    flags: seg.tcpFlags), payloadLength: seg.payload.count)
+        if fromClient && !seg.payload.isEmpty && !record.hasFirstClientData { record.clientData(seg.payload, frame: frame, ts: ts) }
+        // Not TLS: followed only until the reset-injection judgement has what it needs.
+        if watchingResets && record.resetWatchIsOver { isFinished = true }
         var copy = seg
         copy.payload = UnsafeRawBufferPointer(start: nil, count: 0)
         if fromClient { lastClient = copy } else { lastServer = copy }
@@ -53,44 +67,46 @@ final class TLSStreamWatcher: TCPStreamConsumer {
         if fromClient && !clientSpoke {
             clientSpoke = true
             if sniffDNS && DNSContentCheck.looksLikeDNSOverTCP(bytes) {
-                let watcher = DNSStreamWatcher(analyzer: analyzer, flavor: .dns)
-                watcher.lastFromClient = lastClient
-                watcher.lastFromServer = lastServer
-                dns = watcher
-                analyzer.dnsConnectionsByContent += 1
-                return watcher.data(bytes, fromClient: true, frame: frame, at: ts)
+                let stage = DNSStreamStage(sink: sink, flavor: .dns)
+                stage.lastFromClient = lastClient
+                stage.lastFromServer = lastServer
+                dns = stage
+                sink.dnsRecognisedOnStream()
+                return stage.data(bytes, fromClient: true, frame: frame, at: ts)
             }
         }
         guard let seg = fromClient ? lastClient : lastServer else { return true }
-        // One event array for all connections: taken from the analyzer for this call and given
-        // back emptied with its capacity, so delivering bytes allocates no array.
-        var events = analyzer.tlsEvents
-        analyzer.tlsEvents = []
+        // The shared event array: taken for this call, given back emptied with its capacity.
+        var events = scratch.events
+        scratch.events = []
         defer {
             events.removeAll(keepingCapacity: true)
-            analyzer.tlsEvents = events
+            scratch.events = events
         }
         if fromClient { clientSide.feed(bytes, into: &events) } else { serverSide.feed(bytes, into: &events) }
         for e in events {
             switch e {
             case .handshake(let type, let body):
                 if type == TLSHandshakeType.clientHello && fromClient {
-                    if let scan = analyzer.clientHello(body, transport: .tcp, seg: seg, frame: frame, ts: ts) {
+                    if let scan = sink.tlsClientHello(body, seg: seg, frame: frame, ts: ts) {
                         record.sawClientHello(sni: scan.sni, frame: frame, ts: ts)
                     }
                 } else if type == TLSHandshakeType.certificate && !fromClient {
-                    analyzer.sawCertificate(body, record: record, frame: frame, ts: ts)
+                    sink.tlsCertificate(body, record: record, frame: frame, ts: ts)
                 } else if type == TLSHandshakeType.serverHello && !fromClient {
-                    if analyzer.serverHello(body, seg: seg, frame: frame, ts: ts) {
+                    if sink.tlsServerHello(body, seg: seg, frame: frame, ts: ts) {
                         record.sawServerHello(frame: frame, ts: ts)
                     }
                 }
             case .alert(let level, let description):
                 record.sawAlert(TLSAlert(level: level, description: description), fromClient: fromClient, frame: frame)
             case .notTLS:
-                if fromClient && sniffing && !record.hasClientHello { isFinished = true }
+                if fromClient && sniffing && !record.hasClientHello {
+                    // Not TLS: kept a few packets more for resets injected after the client's first data.
+                    if record.hasFirstClientData && !record.resetWatchIsOver { watchingResets = true } else { isFinished = true }
+                }
             case .malformed:
-                analyzer.tlsMalformed += 1
+                sink.tlsMalformedRecord()
             default:
                 break
             }
@@ -111,8 +127,8 @@ final class TLSStreamWatcher: TCPStreamConsumer {
 
     func closed(_ reason: TCPCloseReason, at ts: Timestamp) {
         if dns != nil { return }  // DNS over TCP, not TLS
-        if isFinished && !record.hasClientHello { return }  // not TLS after all
-        analyzer.tls.close(record)
+        if isFinished && !record.hasClientHello && !record.hasFirstClientData { return }  // not TLS after all, nothing said
+        sink.tlsConnectionEnded(record)
     }
 }
 
