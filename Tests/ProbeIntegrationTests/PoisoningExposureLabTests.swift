@@ -1,0 +1,66 @@
+import Foundation
+import IntegrationSupport
+import XCTest
+
+/// Root only. Issue 20 item 10 on the wire: 30 client queries through a fixed-port forwarder
+/// (dnsmasq `query-port=`) and through a randomising one (unbound), both sides captured with
+/// tcpdump (the client side on the veth, the upstream side on the services loopback), then
+/// `dnsaudit analyze` on the two captures. Truth from the wire: tshark counts the forwarders'
+/// upstream source ports.
+final class PoisoningExposureLabTests: XCTestCase {
+    private var lab: HXLab?
+
+    override func tearDown() {
+        if let lab { lab.finish(after: testRun, keptMessage: "hx lab \(lab.tag): files kept in \(lab.dir.path)") }
+        lab = nil
+        super.tearDown()
+    }
+
+    /// Distinct UDP source ports of queries from `src` to port 53 in `file`, by tshark (nil without it).
+    private func tsharkSourcePorts(_ file: URL, from src: String) throws -> Set<Int>? {
+        guard let tshark = Requirements.findTool("tshark", preferring: ["/usr/bin"]) else { return nil }
+        let r = try runBounded(tshark, ["-r", file.path, "-n", "-Y", "ip.src == \(src) && udp.dstport == 53 && dns.flags.response == 0",
+                                        "-T", "fields", "-e", "udp.srcport"], timeout: 60)
+        return Set(r.stdout.split(separator: "\n").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) })
+    }
+
+    func testFixedPortForwarderIsExposedAndTheRandomisingOneIsNot() throws {
+        let tools = try ProbeLabTools.require()
+        let lab = try HXLab(tools: tools, tag: "p")
+        self.lab = lab
+        try lab.build()
+        try lab.startForwarders()
+        let down = lab.file("client-side.pcap"), up = lab.file("upstream-side.pcap")
+        let t1 = try lab.startCapture(down, in: lab.servicesNS, interface: lab.servicesIf, tcpdump: tools.tcpdump)
+        let t2 = try lab.startCapture(up, in: lab.servicesNS, interface: "lo", tcpdump: tools.tcpdump)
+        var answered = [HXLab.fixedPortForwarder: 0, HXLab.randomForwarder: 0]
+        for i in 0..<30 {
+            for fwd in [HXLab.fixedPortForwarder, HXLab.randomForwarder] {
+                // Names that do not exist (a fresh upstream query each), NXDOMAIN from the lab's unbound.
+                if let a = try? lab.query(fwd, "q\(i)-\(fwd.split(separator: ".").last!).\(HXLab.zone)"), a.message.rcode == 3 { answered[fwd]! += 1 }
+            }
+        }
+        try lab.stopCapture(t1)
+        try lab.stopCapture(t2)
+        XCTAssertGreaterThanOrEqual(answered[HXLab.fixedPortForwarder]!, 25, "lab: the dnsmasq forwarder relays")
+        XCTAssertGreaterThanOrEqual(answered[HXLab.randomForwarder]!, 25, "lab: the unbound forwarder relays")
+        if let ports = try tsharkSourcePorts(up, from: HXLab.fixedPortForwarder) {
+            XCTAssertEqual(ports, [HXLab.fixedPort], "truth: dnsmasq's upstream queries all leave from port \(HXLab.fixedPort)")
+        }
+        if let ports = try tsharkSourcePorts(up, from: HXLab.randomForwarder) {
+            XCTAssertGreaterThanOrEqual(ports.count, 20, "truth: unbound's upstream ports vary")
+        }
+
+        let r = try lab.analyze([down, up])
+        print("poisoning lab: \(r.described)")
+        let exposure = r.findings(kind: "dns.poisoning-exposure")
+        XCTAssertEqual(exposure.compactMap { ProbeReport.subject($0)["resolver"] as? String }, [HXLab.fixedPortForwarder],
+                       "exactly the fixed-port forwarder\n\(r.described)")
+        if let f = exposure.first {
+            XCTAssertTrue(["medium", "high"].contains(f["severity"] as? String ?? ""), r.described)
+            XCTAssertTrue(ProbeReport.text(f).contains("\"distinct_source_ports\":1"), ProbeReport.text(f))
+        }
+        XCTAssertTrue(r.findings(kind: "dns.poisoning-attempt").isEmpty, r.described)
+        XCTAssertTrue(r.findings(kind: "dns.unsolicited-response").filter { $0["severity"] as? String != "info" }.isEmpty, r.described)
+    }
+}
