@@ -68,19 +68,19 @@ extension FindingPolicy {
         switch (e.fixedPort, e.predictableIDs) {
         case (true, true):
             (severity, reason) = (.high, "fixed-port-sequential-id")
-            what = "uses a fixed source port (\(e.distinctPorts) port(s) for \(e.queries) queries) and sequential transaction ids"
+            what = "uses a fixed source port (\(e.distinctPorts) port(s) for \(e.queries) queries) and sequential transaction ids: a spoofed answer needs only a handful of guesses to poison its cache"
         case (true, false):
             (severity, reason) = (.medium, "fixed-port")
-            what = "uses a fixed source port (\(e.distinctPorts) port(s) for \(e.queries) queries): only the 16-bit transaction id stands between it and a spoofed answer"
+            what = "uses a fixed source port (\(e.distinctPorts) port(s) for \(e.queries) queries): only the 16-bit transaction id stands between its cache and a spoofed answer (the Kaminsky exposure)"
         case (false, true):
             (severity, reason) = (.low, "sequential-id")
-            what = "sends sequential transaction ids (\(e.sequentialIDs) of \(e.queries - 1) follow the previous one)"
+            what = "sends sequential transaction ids (\(e.sequentialIDs) of \(e.queries - 1) follow the previous one): only its source port stands between its cache and a spoofed answer"
         case (false, false):
             return nil
         }
         return Finding(
             kind: FindingKind.dnsPoisoningExposure, severity: severity, confidence: .likely,
-            title: "\(e.resolver) \(what): its cache can be poisoned by spoofed answers",
+            title: "\(e.resolver) \(what)",
             subject: [("resolver", .string(e.resolver)), ("reason", .string(reason))],
             evidence: evidence,
             remediation: "Let the resolver or forwarder pick a random source port per query (dnsmasq: remove query-port=; "

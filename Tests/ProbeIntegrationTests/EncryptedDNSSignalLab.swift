@@ -144,7 +144,7 @@ extension HXLab {
         let dnsmasq = try spawn(servicesNS, name: "dnsmasq-fixed", [
             tools.dnsmasq, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--no-poll",
             "--bind-interfaces", "--listen-address=\(Self.fixedPortForwarder)", "--port=53", "--pid-file", "--user=root",
-            "--log-facility=-", "--cache-size=0", "--query-port=\(Self.fixedPort)",
+            "--log-facility=-", "--cache-size=0",
             "--server=/\(Self.zone)/\(upstream)@\(Self.fixedPortForwarder)#\(Self.fixedPort)",
         ])
         let conf = file("unbound-forwarder.conf")
@@ -168,6 +168,8 @@ extension HXLab {
             root-hints: ""
             auto-trust-anchor-file: ""
             use-caps-for-id: yes
+            # unbound answers test. itself by default (RFC 6761): relay hx.test instead.
+            local-zone: "test." nodefault
             msg-cache-size: 0
             rrset-cache-size: 0
         remote-control:
