@@ -139,6 +139,8 @@ public enum FindingKind {
     public static let firewallEncryptedDNSBlock = "firewall.encrypted-dns-block"
     public static let encryptedDNSBlocked = "encrypted-dns.blocked"
     public static let tlsHandshakeAlert = "tls.handshake-alert"
+    /// A TCP connection reset right after the client's first data by a reset the server did not send.
+    public static let tcpResetInjection = "tcp.reset-injection"
     /// A probe target that cannot be reached: a diagnosis (the first broken layer), not tampering.
     public static let probeUnreachable = "probe.unreachable"
 }

@@ -1,6 +1,7 @@
 import FindingPolicy
 import Findings
 import NetTypes
+import ResolverCatalog
 import TLSCertificates
 import TLSWire
 
@@ -47,6 +48,10 @@ public final class TLSConnectionRecord {
     var alerts: [(alert: TLSAlert, fromClient: Bool, frame: UInt64)] = []
     /// The judgement of the server's certificate chain (TLS ≤ 1.2, where it is in the clear).
     var certificate: (verdict: CertificateVerdict, frame: UInt64)?
+    /// The client's first data segment and what it showed (`tcp.reset-injection` on any TCP service).
+    var firstClientData: (frame: UInt64, ts: Timestamp, seen: FirstBytesSeen)?
+    var serverDataAfterClientData: UInt64?
+    var segmentsSinceClientData = 0
 
     init(client: IPAddress, clientPort: UInt16, server: IPAddress, serverPort: UInt16, input: Int, ts: Timestamp) {
         self.client = client
@@ -61,6 +66,10 @@ public final class TLSConnectionRecord {
     /// Every TCP segment of the connection.
     public func segment(_ p: PacketFacts, payloadLength: Int) {
         let f = p.flags
+        if firstClientData != nil {
+            segmentsSinceClientData += 1
+            if !p.fromClient && payloadLength > 0 && serverDataAfterClientData == nil { serverDataAfterClientData = p.frame }
+        }
         if f & Self.rstFlag != 0 {
             if resets.count < 8 { resets.append(p) }
             return
@@ -132,7 +141,7 @@ public final class TLSConnectionTracker {
     private var evidenceOverflow: [String: Int] = [:]
     /// How many of `order` `drainDecidedFindings()` has handed out.
     private var drained = 0
-    private let inputName: (Int) -> String?
+    let inputName: (Int) -> String?
     /// Does plain DNS to this address answer (the same capture shows it answering DNS, or it is a
     /// configured resolver)? Set by the engine; nil: unknown. A blocked DoT/DoH attempt to an
     /// address that answers plain DNS is judged as a drop on the encrypted path only.
@@ -154,15 +163,8 @@ public final class TLSConnectionTracker {
                                    input: input, ts: ts)
     }
 
-    /// Well-known DNS-over-HTTPS service names (SNI).
-    public static let dohNames: Set<String> = [
-        "dns.google", "dns.google.com", "dns64.dns.google", "cloudflare-dns.com", "mozilla.cloudflare-dns.com",
-        "chrome.cloudflare-dns.com", "one.one.one.one", "1dot1dot1dot1.cloudflare-dns.com", "security.cloudflare-dns.com",
-        "family.cloudflare-dns.com", "dns.quad9.net", "dns9.quad9.net", "dns10.quad9.net", "dns11.quad9.net",
-        "doh.opendns.com", "dns.nextdns.io", "doh.cleanbrowsing.org", "dns.adguard.com", "dns.adguard-dns.com",
-        "doh.dns.sb", "dns.alidns.com", "doh.pub", "dns.mullvad.net", "doh.mullvad.net", "dns.controld.com",
-        "freedns.controld.com", "dns.switch.ch", "doh.libredns.gr", "dns0.eu", "ordns.he.net",
-    ]
+    /// Well-known DNS-over-HTTPS service names (SNI): the resolver catalogue's.
+    public static let dohNames: Set<String> = ResolverCatalog.dohNames
 
     public static func isEncryptedDNS(port: UInt16, sni: String?) -> (dot: Bool, doh: Bool) {
         let doh = sni.map { dohNames.contains($0.lowercased()) } ?? false
@@ -202,7 +204,11 @@ public final class TLSConnectionTracker {
             }
             return
         }
-        guard let ch = r.clientHello else { return }
+        guard let ch = r.clientHello else {
+            // Not a TLS handshake (or one cut before its ClientHello was whole): injected resets on any TCP service.
+            if let first = r.firstClientData { add(resetInjectionFinding(r, first: first)) }
+            return
+        }
         if let cert = r.certificate {
             stats.certificatesJudged += 1
             if !cert.verdict.isTrusted {
