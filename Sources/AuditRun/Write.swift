@@ -9,7 +9,7 @@ import Glibc
 
 /// The report formats, and the one place a report is rendered in each.
 public enum ReportFormat: String, CaseIterable, Sendable {
-    case text, json, jsonl, markdown, html, sarif, prometheus
+    case text, json, jsonl, markdown, html, sarif, prometheus, eve
 
     /// The report as text in this format. `color`: ANSI colours in the text format.
     public func render(_ rep: Report, pretty: Bool = false, color: Bool = false) -> String {
@@ -21,6 +21,7 @@ public enum ReportFormat: String, CaseIterable, Sendable {
         case .html: return HTMLReportRenderer.render(rep)
         case .sarif: return SARIFReportRenderer.render(rep, pretty: pretty) + "\n"
         case .prometheus: return PrometheusReportRenderer.render(rep, success: true)
+        case .eve: return EVERenderer.render(rep)
         }
     }
 }

@@ -7,7 +7,9 @@ import NetTypes
 /// Elastic Common Schema fields where ECS has them, as nested objects (`{"event": {"kind": …}}` is
 /// ECS's `event.kind`): `@timestamp`, `event.*`, `rule.*`, `message`, `dns.question.*`,
 /// `dns.resolved_ip`, `network.transport`, `source`/`client`, `server`/`destination`,
-/// `tls.client.server_name`. `event.severity` is numeric on Elastic's risk-score scale
+/// `tls.client.server_name`. `@timestamp` is when the event happened (see `EventTime`: the
+/// evidence's own time, else the capture's window as `event.start`/`event.end`, else the run's
+/// time), `event.created` when the report was made. `event.severity` is numeric on Elastic's risk-score scale
 /// (info 1, low 21, medium 47, high 73, critical 99).
 public enum JSONLinesRenderer {
     public static func render(_ report: Report) -> String {
@@ -91,8 +93,13 @@ public enum JSONLinesRenderer {
     }
 
     static func writeECS(_ f: Finding, _ report: Report, _ w: inout JSONWriter) {
-        w.field("@timestamp", report.generatedAt)
+        // When it happened (the packet's or probe's time, or the capture's window); the report's
+        // time is event.created.
+        let time = EventTime.of(f, report)
+        w.field("@timestamp", time.timestamp)
         w.key("event"); w.object { w in
+            if let s = time.start { w.field("start", s) }
+            if let e = time.end { w.field("end", e) }
             w.field("kind", "alert")
             w.field("category", strings: ecsCategories(f.kind))
             w.field("type", strings: ["info"])

@@ -13,7 +13,15 @@ public enum JSONReportRenderer {
                     w.object { w in
                         w.field("kind", i.kind)
                         w.field("name", i.name)
-                        for (k, v) in i.facts { w.key(k); writeValue(v, &w) }
+                        for (k, v) in i.facts {
+                            w.key(k)
+                            // Durations are numbers ("3.0 s" from a live run's input → 3.0).
+                            if k.hasSuffix("_seconds"), case .string(let s) = v, let n = secondsValue(s) {
+                                w.double(n)
+                            } else {
+                                writeValue(v, &w)
+                            }
+                        }
                     }
                 }
             }
@@ -26,6 +34,14 @@ public enum JSONReportRenderer {
             if !report.inconclusive.isEmpty { w.field("inconclusive", strings: report.inconclusive) }
         }
         return pretty ? prettyPrint(w.output) : w.output
+    }
+
+    /// A duration written as text (`"3.0 s"`, `"2.5"`) as a number of seconds, or nil.
+    static func secondsValue(_ s: String) -> Double? {
+        var t = Substring(s)
+        if t.hasSuffix(" s") { t = t.dropLast(2) } else if t.hasSuffix("s") { t = t.dropLast() }
+        guard let d = Double(t), d.isFinite else { return nil }
+        return d
     }
 
     /// The contract's evidence array: source, input, frames, detail, and the facts as `data`.

@@ -26,6 +26,12 @@ struct Decode: ParsableCommand {
     var tlsPorts: [UInt16] = []
     @Flag(name: [.short, .long], help: "No progress display on standard error (decode shows none; warnings about damaged input are still printed).")
     var quiet = false
+    @Option(name: .long, help: "Line format: jsonl (the contract's decode lines) or eve (Suricata EVE JSON: dns v3, tls, quic records).")
+    var format: DecodeFormat = .jsonl
+
+    enum DecodeFormat: String, CaseIterable, ExpressibleByArgument {
+        case jsonl, eve
+    }
 
     func run() throws {
         if let output { try requireWritableDestination(output, what: "--output") }
@@ -44,7 +50,12 @@ struct Decode: ParsableCommand {
         options.tlsPorts = Set(tlsPorts)
         let analyzer = CaptureAnalyzer(options: options)
         let multi = readers.count > 1
+        let eve = format == .eve
         analyzer.onDecode = { event in
+            if eve {
+                out.write(EVERenderer.line(event, inputName: analyzer.currentInputName) + "\n")
+                return
+            }
             let name: String? = multi ? analyzer.currentInputName : nil
             out.write(DecodeLineRenderer.line(event, inputName: name) + "\n")
         }
