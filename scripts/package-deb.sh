@@ -8,11 +8,13 @@
 #   bash / zsh / fish completions              from 'dnsaudit --generate-completion-script'
 #   /usr/lib/systemd/system/dnsaudit-audit.{service,timer}   installed disabled
 #   /etc/dnsaudit/policy.toml                  conffile: rules/policy.example.toml, capture as 'dnsaudit'
+#   /usr/share/dnsaudit/prometheus/            the alerting rules (rules/prometheus/dnsaudit.rules.yml)
 #   postinst                                   creates the system user 'dnsaudit' (like tcpdump's)
 #
 # The last line printed is the path of the .deb. Environment:
 #   SCRATCH_PATH   SwiftPM scratch path for the release build (default: .build)
 #   DNSAUDIT_BIN   use this already built release binary instead of building one
+#   GENERATE_MANUAL  use this built generate-manual tool instead of building it
 #   SKIP_LINTIAN=1 do not run lintian (it runs when installed; an error fails the script)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,9 +47,12 @@ esac
 
 # 2. The man page tool: swift-argument-parser's generate-manual (what 'swift package plugin
 # generate-manual' runs), built from the package's own resolved checkout: works offline.
-say "building generate-manual"
-swift build --product generate-manual --scratch-path "$SCRATCH" >&2
-GENMAN=$SCRATCH/debug/generate-manual
+GENMAN=${GENERATE_MANUAL:-}
+if [ -z "$GENMAN" ]; then
+  say "building generate-manual"
+  swift build --product generate-manual --scratch-path "$SCRATCH" >&2
+  GENMAN=$SCRATCH/debug/generate-manual
+fi
 
 STAGE=$(mktemp -d "${TMPDIR:-/tmp}/dnsaudit-deb.XXXXXX")
 trap 'rm -rf "$STAGE"' EXIT
@@ -67,6 +72,11 @@ elif command -v chrpath >/dev/null 2>&1; then
 else
   say "needs patchelf (apt-get install patchelf) to drop the toolchain's RUNPATH"; exit 2
 fi
+# It must run without the toolchain: the Swift runtime and Foundation are inside.
+if ! "$PKG/usr/bin/dnsaudit" --version >/dev/null 2>&1; then
+  say "the stripped binary does not run without the toolchain (not built with --static-swift-stdlib?)"
+  [ "${ALLOW_DYNAMIC:-0}" = 1 ] || exit 2
+fi
 
 # Reproducible dates: the last commit's.
 EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
@@ -76,7 +86,7 @@ RFC2822=$(date -u -R -d "@$EPOCH")
 # 3. Man pages: dnsaudit(1) and one per subcommand, named like git's: dnsaudit-analyze(1).
 MAN=$STAGE/man
 mkdir -p "$MAN"
-"$GENMAN" "$PKG/usr/bin/dnsaudit" --multi-page --date "$DAY" --output-directory "$MAN" >&2
+"$GENMAN" "$BIN" --multi-page --date "$DAY" --output-directory "$MAN" >&2
 for page in "$MAN"/*.1; do
   name=$(basename "$page" .1)             # dnsaudit, dnsaudit.analyze, …
   dashed=${name//./-}
@@ -105,14 +115,33 @@ done
 # 5. Units, policy, docs.
 install -m 644 packaging/systemd/dnsaudit-audit.service packaging/systemd/dnsaudit-audit.timer "$PKG/usr/lib/systemd/system/"
 # The packaged policy: the annotated example, with the capture dropping to the package's user.
+# The Prometheus output waits for node_exporter: its textfile directory (Debian's
+# prometheus-node-exporter: /var/lib/prometheus/node-exporter) must exist, since the audit checks
+# every destination before it starts. /var/lib/dnsaudit is the package's.
 sed -e 's/^user = "root" *#.*$/user = "dnsaudit"        # drop to this user for the capture (the package creates it); outputs it cannot create are opened before the drop/' \
+    -e 's|^prometheus = "/var/lib/node_exporter/textfile_collector/dnsaudit.prom"$|# prometheus = "/var/lib/prometheus/node-exporter/dnsaudit.prom"   # uncomment with prometheus-node-exporter installed (its textfile directory); see /usr/share/doc/dnsaudit/fleet.md.gz|' \
   rules/policy.example.toml > "$PKG/etc/dnsaudit/policy.toml"
 grep -q '^user = "dnsaudit"' "$PKG/etc/dnsaudit/policy.toml" || { say "policy.example.toml has no 'user = \"root\"' line to adapt"; exit 2; }
+grep -q '^# prometheus = "/var/lib/prometheus/node-exporter/dnsaudit.prom"' "$PKG/etc/dnsaudit/policy.toml" || { say "policy.example.toml's prometheus output line changed: adapt package-deb.sh"; exit 2; }
+if grep -v '^ *#' "$PKG/etc/dnsaudit/policy.toml" | grep -o '"/[^"]*"' | tr -d '"' | grep -v '^/var/lib/dnsaudit/\|^/etc/dnsaudit/' | grep -q '^/var\|^/srv'; then
+  say "the packaged policy writes outside /var/lib/dnsaudit: check package-deb.sh"; exit 2
+fi
+install -d -m 755 "$PKG/var/lib/dnsaudit"
 chmod 644 "$PKG/etc/dnsaudit/policy.toml"
 install -m 644 packaging/debian/copyright "$PKG/usr/share/doc/dnsaudit/copyright"
+install -d -m 755 "$PKG/usr/share/lintian/overrides"
+install -m 644 packaging/debian/lintian-overrides "$PKG/usr/share/lintian/overrides/dnsaudit"
 sed -e "s/@VERSION@/$VERSION/" -e "s/@DATE@/$RFC2822/" packaging/debian/changelog | gzip -9n > "$PKG/usr/share/doc/dnsaudit/changelog.gz"
 gzip -9n -c README.md > "$PKG/usr/share/doc/dnsaudit/README.md.gz"
 [ -f docs/fleet.md ] && gzip -9n -c docs/fleet.md > "$PKG/usr/share/doc/dnsaudit/fleet.md.gz"
+# The demo capture of the README's quick start (a planted DNS injection).
+install -d -m 755 "$PKG/usr/share/doc/dnsaudit/examples"
+install -m 644 captures/dns-injection.pcap "$PKG/usr/share/doc/dnsaudit/examples/"
+# Prometheus alerting rules (for the Prometheus server, not this host): /usr/share/dnsaudit/prometheus.
+if [ -f rules/prometheus/dnsaudit.rules.yml ]; then
+  install -d -m 755 "$PKG/usr/share/dnsaudit/prometheus"
+  install -m 644 rules/prometheus/dnsaudit.rules.yml "$PKG/usr/share/dnsaudit/prometheus/"
+fi
 install -m 644 packaging/debian/conffiles "$PKG/DEBIAN/conffiles"
 install -m 755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm "$PKG/DEBIAN/"
 

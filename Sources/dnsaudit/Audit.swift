@@ -61,10 +61,10 @@ struct Audit: ParsableCommand {
         } catch {
             throw RunFailure("\(policyPath): \(error)")
         }
-        // Every destination is checked before the ruleset, the probes and the capture window run.
-        if let output { try requireWritableDestination(output, what: "--output") }
-        for (f, path) in plan.outputs { try requireWritableDestination(path, what: "the [audit.outputs] \(f) file") }
         do {
+            // Every destination is checked before the ruleset, the probes and the capture window run.
+            if let output { try requireWritableDestination(output, what: "--output") }
+            for (f, path) in plan.outputs { try requireWritableDestination(path, what: "the [audit.outputs] \(f) file") }
             try runAudit(plan, policyPath: policyPath)
         } catch let failure as RunFailure {
             // A run that could not be done still tells the monitoring: last_run_success 0.
