@@ -54,6 +54,8 @@ let package = Package(
         // Findings and report model; detectors; the engine that wires them together.
         .target(name: "Findings"),
         // One policy per finding kind: typed evidence in, the finding (severity, confidence, wording) out.
+        // Well-known public resolver operators: addresses, DoH/DoT names, identities, default references.
+        .target(name: "ResolverCatalog"),
         .target(name: "FindingPolicy", dependencies: ["Findings", "NetTypes", "TLSCertificates"]),
         .target(name: "DNSAnalysis", dependencies: ["DNSWire", "Findings", "FindingPolicy", "NetTypes", "FlowTable"], swiftSettings: packetPath),
         // Server certificates (TLS ≤ 1.2): parsed and verified with swift-certificates against a
@@ -64,7 +66,7 @@ let package = Package(
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .target(name: "TLSAnalysis", dependencies: ["TLSWire", "TLSCertificates", "Findings", "FindingPolicy", "NetTypes"], swiftSettings: packetPath),
+        .target(name: "TLSAnalysis", dependencies: ["TLSWire", "TLSCertificates", "Findings", "FindingPolicy", "NetTypes", "ResolverCatalog"], swiftSettings: packetPath),
         // What the analysis core emits for decode output (no knowledge of capture or of the engine).
         .target(name: "AnalysisEvents", dependencies: ["DNSWire", "TLSWire", "NetTypes"], swiftSettings: packetPath),
         // The analysis core: frames and time in, events and findings out; no libpcap in it.
@@ -80,7 +82,7 @@ let package = Package(
         .systemLibrary(name: "CNftables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
         .target(name: "FirewallModel"),
         .target(name: "FirewallAudit", dependencies: [
-            "FirewallModel", "Findings", "NetTypes", .product(name: "TOMLKit", package: "TOMLKit"),
+            "FirewallModel", "Findings", "NetTypes", "ResolverCatalog", .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         .target(name: "FirewallSource", dependencies: ["CNftables", "FirewallModel"]),
 
@@ -90,7 +92,7 @@ let package = Package(
         // References and active probes: DoH / DoT / Do53 clients; the OONI/Iris-style answer comparison;
         // the bounded collector of the capture's answers (for analyze --reference); probes and the ladder.
         .target(name: "ResolverClients", dependencies: [
-            "DNSWire", "NetTypes", "TLSCertificates",
+            "DNSWire", "NetTypes", "ResolverCatalog", "TLSCertificates",
             .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -102,7 +104,7 @@ let package = Package(
         .target(name: "AnswerComparison", dependencies: ["DNSWire"]),
         .target(name: "DNSObservations", dependencies: ["AnswerComparison", "DNSWire", "NetTypes"]),
         .target(name: "Probes", dependencies: [
-            "ResolverClients", "AnswerComparison", "DNSObservations", "DNSWire", "Findings", "FindingPolicy", "TLSCertificates", "NetTypes",
+            "ResolverClients", "ResolverCatalog", "AnswerComparison", "DNSObservations", "DNSWire", "Findings", "FindingPolicy", "TLSCertificates", "NetTypes",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -123,7 +125,7 @@ let package = Package(
         .target(name: "AuditRun", dependencies: [
             "AnalysisEngine", "AuditPolicy", "CaptureDrivers", "CaptureSource", "DNSAnalysis", "DNSObservations", "FindingCorrelation", "Findings",
             "FirewallAudit", "FirewallModel", "FirewallSource", "NetTypes", "PacketDecode", "Probes", "ReportRender",
-            "ResolverClients", "TLSCertificates", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            "ResolverCatalog", "ResolverClients", "TLSCertificates", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
 
         .executableTarget(name: "dnsaudit", dependencies: [
@@ -175,6 +177,7 @@ let package = Package(
         // a fresh network namespace, audited live by the built dnsaudit; and offline as an
         // unprivileged user.
         .testTarget(name: "FirewallIntegrationTests", dependencies: ["IntegrationSupport"]),
+        .testTarget(name: "ResolverCatalogTests", dependencies: ["ResolverCatalog", "FirewallAudit", "NetTypes"]),
         .testTarget(name: "PacketSynthTests", dependencies: ["NetTypes", "PacketSynth", "PcapWriter"]),
         // Root only: network namespaces with a TLS server, a resetting / intercepting middlebox and
         // a client; runs the built dnsaudit on the captures.

@@ -1,6 +1,7 @@
 import Findings
 import NIOCore
 import NIOSSL
+import ResolverCatalog
 import ResolverClients
 
 #if canImport(Glibc)
@@ -19,7 +20,7 @@ public struct ReferenceOptions: Sendable {
         self.timeoutSeconds = timeoutSeconds
     }
 
-    public func endpoints(defaults: [String] = KnownResolvers.defaultReferences) throws -> [ResolverEndpoint] {
+    public func endpoints(defaults: [String] = ResolverCatalog.defaultReferences) throws -> [ResolverEndpoint] {
         let list = urls.isEmpty ? defaults : urls
         var out: [ResolverEndpoint] = []
         for u in list {
@@ -47,7 +48,7 @@ public struct ReferenceOptions: Sendable {
         return s
     }
 
-    public func referenceSet(defaults: [String] = KnownResolvers.defaultReferences) throws -> ReferenceSet {
+    public func referenceSet(defaults: [String] = ResolverCatalog.defaultReferences) throws -> ReferenceSet {
         do {
             return try ReferenceSet(endpoints: try endpoints(defaults: defaults), settings: try settings(), group: ResolverEventLoops.shared)
         } catch let e as RunFailure {

@@ -61,7 +61,7 @@ public struct FirewallAuditor: Sendable {
     static let tlsPort = 443
     static let dotPort = 853
 
-    public init(policy: FirewallPolicy = FirewallPolicy(), resolvers: [AddressRange] = KnownResolvers.builtIn,
+    public init(policy: FirewallPolicy = FirewallPolicy(), resolvers: [AddressRange] = ResolverAddressList.builtIn,
                 extraResolvers: [ResolverAddress] = []) {
         self.policy = policy
         self.resolvers = resolvers + policy.extraDoHResolvers

@@ -5,6 +5,7 @@ import Findings
 import Foundation
 import NetTypes
 import NIOCore
+import ResolverCatalog
 import ResolverClients
 
 /// What `dnsaudit probe` checks, and against what.
@@ -44,7 +45,7 @@ public struct ProbeConfiguration: Sendable {
     public func isResolver(_ host: String) -> Bool {
         guard IPAddress.isLiteral(host) else { return false }
         return resolvers.contains { $0.host == host } || systemResolvers.contains(host)
-            || SystemResolvers.stubAddresses.contains(host) || KnownResolvers.entry(for: host) != nil
+            || SystemResolvers.stubAddresses.contains(host) || ResolverCatalog.identity(for: host) != nil
     }
 }
 
@@ -194,7 +195,7 @@ public struct ProbeRunner: Sendable {
             var encrypted: ResolverEndpoint?
             if let ref = usable.first(where: { $0.host == endpoint.host && $0.transport == .dot }) {
                 encrypted = ref
-            } else if let known = KnownResolvers.entry(for: endpoint.host) {
+            } else if let known = ResolverCatalog.identity(for: endpoint.host) {
                 encrypted = ResolverEndpoint(transport: .dot, host: endpoint.host, port: 853, tlsName: known.tlsName)
             } else if endpoint.isIPLiteral && !SystemResolvers.stubAddresses.contains(endpoint.host) {
                 // No name is known: DoT to the address itself, verified against its IP SAN (RFC 6125
@@ -227,14 +228,14 @@ public struct ProbeRunner: Sendable {
                     continue
                 }
             }
-            if let known = KnownResolvers.entry(for: endpoint.host), let sw = plainID.software,
+            if let known = ResolverCatalog.identity(for: endpoint.host), let sw = plainID.software,
                ["dnsmasq", "pi-hole", "adguard", "windows", "technitium", "coredns"].contains(sw) {
                 out.findings.append(Finding(
                     kind: FindingKind.dnsResolverIdentityMismatch, severity: .high, confidence: .likely,
-                    title: "\(endpoint.host) is \(known.operatorName)'s resolver, but what answers says it is \(plainID.answers["version.bind"] ?? sw)",
+                    title: "\(endpoint.host) is \(known.name)'s resolver, but what answers says it is \(plainID.answers["version.bind"] ?? sw)",
                     subject: [("resolver", .string(endpoint.host)), ("transport", .string("udp")), ("reason", .string("software"))],
                     evidence: [Evidence(source: "probe", detail: "version.bind over port 53: \"\(plainID.answers["version.bind"] ?? "")\"; \(plainID.summary)")],
-                    remediation: "A home router or middlebox answers queries addressed to \(known.operatorName). Find the redirect, or use DoT/DoH."))
+                    remediation: "A home router or middlebox answers queries addressed to \(known.name). Find the redirect, or use DoT/DoH."))
                 continue
             }
             if let expected = config.expectedIdentities[endpoint.host], plainID.failure == nil,
@@ -517,7 +518,7 @@ public struct ProbeRunner: Sendable {
         for d in designated where !out.contains(where: { $0.0.transport == d.transport && $0.0.port == d.port }) {
             out.append((d, .designated))
         }
-        if let known = KnownResolvers.entry(for: host) {
+        if let known = ResolverCatalog.identity(for: host) {
             if !out.contains(where: { $0.0.transport == .dot }) {
                 out.append((ResolverEndpoint(transport: .dot, host: host, port: 853, tlsName: known.tlsName), .knownOperator))
             }

@@ -1,5 +1,6 @@
 import Foundation
 import NetTypes
+import ResolverCatalog
 /// Where a resolver is and how to talk to it.
 ///
 /// Accepted forms (CONTRACT.md "--reference"):
@@ -105,37 +106,7 @@ public struct ResolverEndpoint: Sendable, Hashable, CustomStringConvertible {
             throw fail("bad host")
         }
         var name = fragment
-        if name == nil, transport == .doh || transport == .dot { name = KnownResolvers.tlsName(for: host) }
+        if name == nil, transport == .doh || transport == .dot { name = ResolverCatalog.tlsName(for: host) }
         return ResolverEndpoint(transport: transport, host: host, port: port, path: path, tlsName: name, original: text)
-    }
-}
-
-/// Well-known public resolvers: their addresses and the names their certificates carry.
-/// These are defaults for real users only; no test may contact them.
-public enum KnownResolvers {
-    public struct Entry: Sendable {
-        public var operatorName: String
-        public var addresses: [String]
-        public var tlsName: String
-    }
-
-    public static let entries: [Entry] = [
-        Entry(operatorName: "Cloudflare", addresses: ["1.1.1.1", "1.0.0.1", "2606:4700:4700::1111", "2606:4700:4700::1001"], tlsName: "cloudflare-dns.com"),
-        Entry(operatorName: "Quad9", addresses: ["9.9.9.9", "149.112.112.112", "2620:fe::fe", "2620:fe::9"], tlsName: "dns.quad9.net"),
-        Entry(operatorName: "Google", addresses: ["8.8.8.8", "8.8.4.4", "2001:4860:4860::8888", "2001:4860:4860::8844"], tlsName: "dns.google"),
-        Entry(operatorName: "OpenDNS", addresses: ["208.67.222.222", "208.67.220.220"], tlsName: "dns.opendns.com"),
-        Entry(operatorName: "AdGuard", addresses: ["94.140.14.14", "94.140.15.15"], tlsName: "dns.adguard-dns.com"),
-    ]
-
-    /// The built-in references (IP literals, so a hijacked resolver cannot poison the bootstrap).
-    public static let defaultReferences = ["https://1.1.1.1/dns-query", "https://9.9.9.9/dns-query", "tls://1.1.1.1", "tls://9.9.9.9", "tls://8.8.8.8"]
-
-    public static func tlsName(for host: String) -> String? {
-        entry(for: host)?.tlsName
-    }
-
-    public static func entry(for address: String) -> Entry? {
-        let a = address.lowercased()
-        return entries.first { $0.addresses.contains(a) }
     }
 }
