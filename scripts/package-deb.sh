@@ -100,7 +100,7 @@ for page in "$MAN"/*.1; do
     $0 == ".Dt " upper " 1" { print ".Dt " dashed_upper " 1"; next }
     /^\.Nm / && !named { print ".Nm " dashed; named = 1; next }
     $0 == ".Nm" { print ".Nm \"" spaced "\""; next }
-    { gsub(/^\.Xr dnsaudit\./, ".Xr dnsaudit-"); print }
+    { gsub(/^\.Xr dnsaudit\./, ".Xr dnsaudit-"); gsub(/—/, "\\(em"); gsub(/…/, "..."); gsub(/→/, "\\(->"); print }
   ' "$page" > "$STAGE/$dashed.1"
   gzip -9n -c "$STAGE/$dashed.1" > "$PKG/usr/share/man/man1/$dashed.1.gz"
 done

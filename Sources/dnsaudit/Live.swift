@@ -17,7 +17,7 @@ struct Live: ParsableCommand {
         Needs root or CAP_NET_RAW. The capture, the --write file and the --output report are opened first; \
         then the process drops to --user (default: the '\(PrivilegeDrop.packageUser)' system user the package creates, else nobody; no capabilities) for the rest of the run, \
         like tcpdump -Z. The report is written atomically when that user can create files in its directory, \
-        else in place into the file opened before the drop. --write rotations (FILE.1, FILE.2, …) are created \
+        else in place into the file opened before the drop. --write rotations (FILE.1, FILE.2, ...) are created \
         after the drop and need a directory that user can write; otherwise give --user or --no-drop.
 
         With --format text or jsonl each finding is printed on standard output as soon as it is decided, and \
@@ -40,7 +40,7 @@ struct Live: ParsableCommand {
     var bufferSize: Int32 = 16
     @Option(name: .long, help: "Also save the raw capture to this pcap file (readable by 'dnsaudit analyze'); opened before privileges are dropped.")
     var write: String?
-    @Option(name: .customLong("write-max-mb"), help: "With --write: start a new file (FILE.1, FILE.2, …) when one reaches this many MB (10^6 bytes).")
+    @Option(name: .customLong("write-max-mb"), help: "With --write: start a new file (FILE.1, FILE.2, ...) when one reaches this many MB (10^6 bytes).")
     var writeMaxMB: Int?
     @Option(name: .long, help: "Drop to this user once the capture is open ('root' keeps privileges). Default: '\(PrivilegeDrop.packageUser)' when that account exists (the Debian package creates it), else 'nobody'.")
     var user: String?

@@ -12,7 +12,7 @@ import TLSCertificates
 /// that names the first broken layer.
 struct Probe: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Active checks: resolver identity, NXDOMAIN canary, DNSSEC, encrypted-DNS reachability, and a DNS → TCP → TLS → HTTP ladder per target.",
+        abstract: "Active checks: resolver identity, NXDOMAIN canary, DNSSEC, encrypted-DNS reachability, and a DNS -> TCP -> TLS -> HTTP ladder per target.",
         discussion: """
         TARGET is a host name, host:port, or an https:// or http:// URL; a TARGET that is a resolver's \
         address (a --resolver, this machine's, the local stub, a well-known public one) gets the \
@@ -26,7 +26,7 @@ struct Probe: ParsableCommand {
 
     @Argument(help: "Hosts or URLs to check layer by layer.")
     var targets: [String] = []
-    @Option(name: .long, help: "A resolver under test (IP, IP:PORT or udp://…); repeatable. Default: the system's.")
+    @Option(name: .long, help: "A resolver under test (IP, IP:PORT or udp://...); repeatable. Default: the system's.")
     var resolver: [String] = []
     @Flag(name: .long, help: "Also check every proxy in GOPROXY (environment, else 'go env GOPROXY') with a real module path.")
     var goproxy = false

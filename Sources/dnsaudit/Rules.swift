@@ -18,7 +18,7 @@ struct Rules: ParsableCommand {
         Without --file: the live ruleset, read through libnftables (needs root or CAP_NET_ADMIN), plus \
         the iptables-legacy tables if the kernel has any. With --file: a saved 'nft list ruleset' text \
         file (checked by nft itself in a private user + network namespace), 'nft -j list ruleset' JSON, \
-        or iptables-save output — no root needed. --policy marks approved resolvers and NAT targets.
+        or iptables-save output; no root needed. --policy marks approved resolvers and NAT targets.
         """)
 
     @Option(name: .long, help: "A saved ruleset: 'nft list ruleset' text, 'nft -j list ruleset' JSON, or iptables-save output.")
