@@ -85,6 +85,8 @@ let package = Package(
             "FirewallModel", "Findings", "NetTypes", "ResolverCatalog", .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         .target(name: "FirewallSource", dependencies: ["CNftables", "FirewallModel"]),
+        // This machine's resolvers: resolv.conf and systemd-resolved's upstreams (firewall audit, probes).
+        .target(name: "SystemResolverReader"),
 
         // Ties firewall redirect rules to the capture's DNS (analyze --ruleset).
         .target(name: "FindingCorrelation", dependencies: ["DNSAnalysis", "FirewallAudit", "Findings", "NetTypes"]),
@@ -104,7 +106,7 @@ let package = Package(
         .target(name: "AnswerComparison", dependencies: ["DNSWire"]),
         .target(name: "DNSObservations", dependencies: ["AnswerComparison", "DNSWire", "NetTypes"]),
         .target(name: "Probes", dependencies: [
-            "ResolverClients", "ResolverCatalog", "AnswerComparison", "DNSObservations", "DNSWire", "Findings", "FindingPolicy", "TLSCertificates", "NetTypes",
+            "ResolverClients", "ResolverCatalog", "SystemResolverReader", "AnswerComparison", "DNSObservations", "DNSWire", "Findings", "FindingPolicy", "TLSCertificates", "NetTypes",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -125,7 +127,7 @@ let package = Package(
         .target(name: "AuditRun", dependencies: [
             "AnalysisEngine", "AuditPolicy", "CaptureDrivers", "CaptureSource", "DNSAnalysis", "DNSObservations", "FindingCorrelation", "Findings",
             "FirewallAudit", "FirewallModel", "FirewallSource", "NetTypes", "PacketDecode", "Probes", "ReportRender",
-            "ResolverCatalog", "ResolverClients", "TLSCertificates", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            "ResolverCatalog", "ResolverClients", "SystemResolverReader", "TLSCertificates", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
 
         .executableTarget(name: "dnsaudit", dependencies: [
@@ -166,7 +168,7 @@ let package = Package(
         .testTarget(name: "AnalysisTests", dependencies: ["AnalysisEngine", "DNSAnalysis", "Findings", "ReportRender", "PcapWriter", "DNSWire", "NetTypes", "PacketSynth"]),
         // Black-box tests of the dnsaudit binary: conformance with real captures, hostile inputs, demos.
         .testTarget(name: "EndToEndTests", dependencies: ["DNSWire", "NetTypes", "PcapWriter", "PacketSynth", "IntegrationSupport"], resources: [.copy("known-differences.tsv")]),
-        .testTarget(name: "FirewallTests", dependencies: ["FirewallModel", "FirewallAudit", "FirewallSource", "Findings"]),
+        .testTarget(name: "FirewallTests", dependencies: ["FirewallModel", "FirewallAudit", "FirewallSource", "Findings", "SystemResolverReader"]),
         .testTarget(name: "ReportRenderTests", dependencies: ["ReportRender", "Findings"]),
         // Root only: live capture in a network namespace (privilege drop, streaming, --write).
         .testTarget(name: "LiveIntegrationTests", dependencies: ["IntegrationSupport"]),
@@ -183,7 +185,7 @@ let package = Package(
         // a client; runs the built dnsaudit on the captures.
         .testTarget(name: "TLSIntegrationTests", dependencies: ["IntegrationSupport"]),
         // Comparison engine, clients against hostile loopback servers, the observation collector.
-        .testTarget(name: "ReferenceTests", dependencies: ["AnswerComparison", "ResolverClients", "DNSObservations", "Probes", "DNSWire", "Findings", "FindingPolicy", "NetTypes", "TLSCertificates", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "ReferenceTests", dependencies: ["AnswerComparison", "ResolverClients", "DNSObservations", "Probes", "SystemResolverReader", "DNSWire", "Findings", "FindingPolicy", "NetTypes", "TLSCertificates", .product(name: "NIOCore", package: "swift-nio")]),
         // Root: network namespaces with unbound (DoH/DoT), a rogue dnsmasq, blocked 853; runs the binary.
         .testTarget(name: "ProbeIntegrationTests", dependencies: ["DNSWire", "IntegrationSupport"]),
         // One policy per kind: equal evidence from a capture and from a probe gives an equal finding.

@@ -3,6 +3,7 @@ import Foundation
 import NetTypes
 import Probes
 import ResolverClients
+import SystemResolverReader
 import TLSCertificates
 
 /// What a probe run adds to a report: `probe` and `audit` share it.
@@ -25,9 +26,9 @@ public func runProbes(_ base: ProbeConfiguration, resolvers: [String], targets: 
     var out = ProbeOutcome(config: base)
     var resolverTexts = resolvers
     // This machine's resolvers, so that a target that is one of them gets the resolver checks.
-    out.config.systemResolvers = SystemResolvers.read().addresses
+    out.config.systemResolvers = SystemResolvers.toCheck().addresses
     if resolverTexts.isEmpty {
-        let found = SystemResolvers.read()
+        let found = SystemResolvers.toCheck()
         out.notes += found.notes
         resolverTexts = found.addresses
         out.inputs.append(ReportInput(kind: "probe", name: "system resolvers", facts: [("resolv_conf", .string(found.addresses.joined(separator: " ")))]))

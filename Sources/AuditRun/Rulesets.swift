@@ -5,6 +5,7 @@ import FirewallSource
 
 #if canImport(Glibc)
 import Glibc
+import SystemResolverReader
 #endif
 
 /// A saved ruleset (nft text through a private namespace, nft JSON, iptables-save), for

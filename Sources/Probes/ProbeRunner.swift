@@ -7,6 +7,7 @@ import NetTypes
 import NIOCore
 import ResolverCatalog
 import ResolverClients
+import SystemResolverReader
 
 /// What `dnsaudit probe` checks, and against what.
 public struct ProbeConfiguration: Sendable {

@@ -3,6 +3,7 @@ import FirewallAudit
 import FirewallModel
 import FirewallSource
 import Foundation
+import SystemResolverReader
 import XCTest
 
 /// Issue 15 (firewall side): handles of the user's ruleset and exact removal commands (bug 2),

@@ -4,6 +4,7 @@ import DNSWire
 import Probes
 import ResolverClients
 import NetTypes
+import SystemResolverReader
 import XCTest
 
 /// The comparison engine (OONI / Iris rules), endpoint and target parsing, resolv.conf.
@@ -109,17 +110,17 @@ final class ComparisonTests: XCTestCase {
 
     func testResolvConf() {
         let text = "# generated\nsearch lan\nnameserver 192.168.1.1\nnameserver fe80::1%eth0 # router\nnameserver 192.168.1.1\noptions edns0\n"
-        XCTAssertEqual(SystemResolvers.nameservers(text), ["192.168.1.1", "fe80::1"])
+        XCTAssertEqual(SystemResolvers.nameservers(in: text), ["192.168.1.1", "fe80::1"])
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dnsaudit-rc-\(getpid())")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let stub = dir.appendingPathComponent("resolv.conf"), up = dir.appendingPathComponent("upstream.conf")
         try? "nameserver 127.0.0.53\n".write(to: stub, atomically: true, encoding: .utf8)
         try? "nameserver 10.0.0.1\n".write(to: up, atomically: true, encoding: .utf8)
-        let found = SystemResolvers.read(resolvConf: stub.path, resolvedUpstreams: up.path)
+        let found = SystemResolvers.toCheck(resolvConf: stub.path, resolvedUpstreams: up.path)
         XCTAssertEqual(found.addresses, ["127.0.0.53", "10.0.0.1"])
         XCTAssertFalse(found.notes.isEmpty)
-        XCTAssertTrue(SystemResolvers.read(resolvConf: dir.appendingPathComponent("missing").path).addresses.isEmpty)
+        XCTAssertTrue(SystemResolvers.toCheck(resolvConf: dir.appendingPathComponent("missing").path).addresses.isEmpty)
     }
 
     func testCapturedAnswersAreBoundedAndSkipLocalNames() throws {
