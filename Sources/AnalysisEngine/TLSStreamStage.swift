@@ -32,6 +32,8 @@ final class TLSStreamStage<Sink: StreamEventSink>: TCPStreamConsumer {
     let sniffDNS: Bool
     var dns: DNSStreamStage<Sink>?
     var clientSpoke = false
+    /// Not TLS (a sniffed port): followed until `record.resetWatchIsOver`.
+    var watchingResets = false
 
     init(sink: Sink, scratch: TLSEventScratch, record: TLSConnectionRecord, sniffing: Bool, sniffDNS: Bool = false) {
         self.sink = sink
@@ -52,6 +54,9 @@ final class TLSStreamStage<Sink: StreamEventSink>: TCPStreamConsumer {
         if clientDone && serverDone && record.hasServerHello { return }
         record.segment(PacketFacts(frame: frame, ts: ts, fromClient: fromClient, ttl: seg.ip.ttl, ipID: seg.ip.ipID,
                                    flags: seg.tcpFlags), payloadLength: seg.payload.count)
+        if fromClient && !seg.payload.isEmpty && !record.hasFirstClientData { record.clientData(seg.payload, frame: frame, ts: ts) }
+        // Not TLS: followed only until the reset-injection judgement has what it needs.
+        if watchingResets && record.resetWatchIsOver { isFinished = true }
         var copy = seg
         copy.payload = UnsafeRawBufferPointer(start: nil, count: 0)
         if fromClient { lastClient = copy } else { lastServer = copy }
@@ -96,7 +101,10 @@ final class TLSStreamStage<Sink: StreamEventSink>: TCPStreamConsumer {
             case .alert(let level, let description):
                 record.sawAlert(TLSAlert(level: level, description: description), fromClient: fromClient, frame: frame)
             case .notTLS:
-                if fromClient && sniffing && !record.hasClientHello { isFinished = true }
+                if fromClient && sniffing && !record.hasClientHello {
+                    // Not TLS: kept a few packets more for resets injected after the client's first data.
+                    if record.hasFirstClientData && !record.resetWatchIsOver { watchingResets = true } else { isFinished = true }
+                }
             case .malformed:
                 sink.tlsMalformedRecord()
             default:
@@ -119,7 +127,7 @@ final class TLSStreamStage<Sink: StreamEventSink>: TCPStreamConsumer {
 
     func closed(_ reason: TCPCloseReason, at ts: Timestamp) {
         if dns != nil { return }  // DNS over TCP, not TLS
-        if isFinished && !record.hasClientHello { return }  // not TLS after all
+        if isFinished && !record.hasClientHello && !record.hasFirstClientData { return }  // not TLS after all, nothing said
         sink.tlsConnectionEnded(record)
     }
 }
