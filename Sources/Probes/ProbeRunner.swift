@@ -159,6 +159,7 @@ public struct ProbeRunner: Sendable {
         }
         if config.dnssecSigned != nil || config.dnssecBroken != nil {
             await dnssec(resolverClients, references, into: &out)
+            await dnssecStripping(resolverClients, references, into: &out)
         }
         await optOutCanaries(resolverClients, references, into: &out)
         await randomLabelHijack(resolverClients, into: &out)
