@@ -14,9 +14,11 @@ public enum HTMLReportRenderer {
         }
         let label: String
         switch verdict.worst {
-        case nil: label = "No tampering found"
+        case nil: label = report.verdict == "inconclusive" ? "Inconclusive" : "No tampering found"
         case let w?: label = w >= .medium ? "Tampering evidence found" : "Only informational findings"
         }
+        // The banner's second line adds what the first does not say (the counts, the reasons).
+        let bannerDetail = Self.bannerDetail(report)
         var h = """
         <!DOCTYPE html>
         <html lang="en">
@@ -26,7 +28,7 @@ public enum HTMLReportRenderer {
         <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
         <meta name="generator" content="dnsaudit \(esc(report.toolVersion))">
         <title>dnsaudit report — \(esc(report.generatedAt))</title>
-        <style>\(css)</style>
+        <style>\(css)\(HTMLPictures.css)</style>
         </head>
         <body>
         <header>
@@ -35,7 +37,7 @@ public enum HTMLReportRenderer {
         </header>
         <section class="verdict \(bannerClass)" role="status">
         <strong>\(label)</strong>
-        <span>\(esc(verdict.headline))</span>
+        <span>\(bannerDetail)</span>
         </section>
 
         """
@@ -47,13 +49,19 @@ public enum HTMLReportRenderer {
         }
         h += "</div>\n"
         let s = report.summary
-        h += "<table class=\"kv\"><tbody>\n"
-        for (k, v) in [("Packets", s.packets), ("DNS messages", s.dnsMessages), ("DNS transactions", s.dnsTransactions),
-                       ("Unanswered queries", s.unansweredQueries), ("TLS ClientHellos", s.tlsClientHellos),
-                       ("Resolvers seen", s.resolvers.count), ("Malformed", s.malformed), ("Dropped", s.dropped)] {
-            h += "<tr><th>\(k)</th><td>\(v)</td></tr>\n"
+        // Packet counts only when packets were read (a capture or a live window): a ruleset-only
+        // or probe-only run has none to show.
+        let sawTraffic = report.inputs.contains { $0.kind == "capture" || $0.kind == "live" } || s.packets > 0
+        if sawTraffic {
+            h += "<table class=\"kv\"><tbody>\n"
+            for (k, v) in [("Packets", s.packets), ("DNS messages", s.dnsMessages), ("DNS transactions", s.dnsTransactions),
+                           ("Unanswered queries", s.unansweredQueries), ("TLS ClientHellos", s.tlsClientHellos),
+                           ("Resolvers seen", s.resolvers.count), ("Malformed", s.malformed), ("Dropped", s.dropped)] {
+                h += "<tr><th>\(k)</th><td>\(v)</td></tr>\n"
+            }
+            h += "</tbody></table>\n"
         }
-        h += "</tbody></table>\n</section>\n"
+        h += "</section>\n"
 
         // Findings.
         let findings = report.sortedFindings
@@ -70,42 +78,46 @@ public enum HTMLReportRenderer {
                 for (k, v) in f.subject { h += "<tr><th>\(esc(k))</th><td>\(esc(v.description))</td></tr>\n" }
                 h += "</tbody></table>\n"
             }
+            if let pic = HTMLPictures.timeline(f) { h += pic }
+            if let pic = HTMLPictures.pathSketch(f, report) { h += pic }
             h += "<h4>Evidence</h4>\n<ol class=\"evidence\">\n"
             for e in f.evidence {
-                h += "<li><span class=\"where\">\(esc(ReportText.evidenceWhere(e)))</span> \(esc(e.detail))"
+                h += "<li><span class=\"where\">\(esc(ReportText.evidenceWhere(e)))</span> \(rich(e.detail))"
                 if !e.facts.isEmpty {
                     h += "\n<dl>"
-                    for (k, v) in e.facts { h += "<dt>\(esc(k))</dt><dd>\(esc(v.description))</dd>" }
+                    for (k, v) in e.facts { h += "<dt>\(esc(k))</dt><dd>\(esc(Self.factText(k, v)))</dd>" }
                     h += "</dl>"
                 }
                 h += "</li>\n"
             }
             if f.evidence.isEmpty { h += "<li>(none recorded)</li>\n" }
             h += "</ol>\n"
-            h += "<p class=\"fix\"><b>What to do:</b> \(esc(f.remediation))</p>\n"
+            h += "<p class=\"fix\"><b>What to do:</b> \(rich(f.remediation))</p>\n"
             h += "</article>\n"
         }
         h += "</section>\n"
 
-        // Resolvers and inputs.
-        h += "<section><h2>Resolvers seen (\(s.resolvers.count))</h2>\n"
-        if s.resolvers.isEmpty {
-            h += "<p class=\"none\">No DNS resolvers were seen.</p>\n"
-        } else {
-            h += "<ul class=\"resolvers\">" + s.resolvers.map { "<li><code>\(esc($0))</code></li>" }.joined() + "</ul>\n"
+        // Resolvers (when traffic was read) and inputs.
+        if sawTraffic || !s.resolvers.isEmpty {
+            h += "<section><h2>Resolvers seen (\(s.resolvers.count))</h2>\n"
+            if s.resolvers.isEmpty {
+                h += "<p class=\"none\">No DNS resolvers were seen.</p>\n"
+            } else {
+                h += "<ul class=\"resolvers\">" + s.resolvers.map { "<li><code>\(esc($0))</code></li>" }.joined() + "</ul>\n"
+            }
+            h += "</section>\n"
         }
-        h += "</section>\n"
         if !report.inputs.isEmpty {
             h += "<section><h2>Inputs</h2>\n<table class=\"grid\"><thead><tr><th>Kind</th><th>Name</th><th>Details</th></tr></thead><tbody>\n"
             for i in report.inputs {
-                let facts = i.facts.map { "\(esc($0.0)) <b>\(esc($0.1.description))</b>" }.joined(separator: " · ")
-                h += "<tr><td>\(esc(i.kind))</td><td><code>\(esc(i.name))</code></td><td>\(facts)</td></tr>\n"
+                let facts = i.facts.map { "<span class=\"fact\">\(esc($0.0)) <b>\(esc(Self.factText($0.0, $0.1)))</b></span>" }.joined(separator: " ")
+                h += "<tr><td>\(esc(i.kind))</td><td><code class=\"name\">\(esc(i.name))</code></td><td>\(facts)</td></tr>\n"
             }
             h += "</tbody></table>\n</section>\n"
         }
         if !report.notes.isEmpty {
             h += "<section><h2>Notes</h2>\n<ul class=\"notes\">\n"
-            for n in report.notes { h += "<li>\(esc(n))</li>\n" }
+            for n in report.notes { h += "<li>\(rich(n))</li>\n" }
             h += "</ul>\n</section>\n"
         }
         let counters = s.counters.filter { $0.1 != 0 }
@@ -116,6 +128,43 @@ public enum HTMLReportRenderer {
         }
         h += "<footer>dnsaudit \(esc(report.toolVersion)) · \(esc(report.generatedAt))</footer>\n</body>\n</html>\n"
         return h
+    }
+
+    /// The banner's second line: the counts per severity, and what could not be examined — never
+    /// the first line's sentence again.
+    static func bannerDetail(_ report: Report) -> String {
+        let counts = report.findingsBySeverity.filter { $0.1 > 0 }.map { "\($0.1) \($0.0.rawValue)" }
+        var parts: [String] = []
+        if counts.isEmpty {
+            parts.append(report.verdict == "inconclusive" ? "No findings, but not everything could be examined"
+                                                           : "Nothing in this input shows DNS or TLS tampering")
+        } else {
+            parts.append("Findings by severity: " + counts.joined(separator: ", "))
+        }
+        if !report.inconclusive.isEmpty { parts.append("not examined: " + report.inconclusive.joined(separator: "; ")) }
+        return esc(parts.joined(separator: " · ") + ".")
+    }
+
+    /// A fact's value for people: durations in nanoseconds (`*_ns`) as "2.1 ms", seconds as "3.0 s".
+    static func factText(_ key: String, _ v: SubjectValue) -> String {
+        if key.hasSuffix("_ns"), case .int(let ns) = v { return HTMLPictures.duration(ns: ns) }
+        if key.hasSuffix("_ns"), case .string(let t) = v, let ns = Int(t) { return HTMLPictures.duration(ns: ns) }
+        if key.hasSuffix("_seconds"), let d = JSONReportRenderer.secondsValue(v.description) { return HTMLPictures.format1(d, 1) + " s" }
+        return v.description
+    }
+
+    /// Escaped text in which `backtick spans` (commands, rule text) become `<code>`; an unpaired
+    /// backtick stays as it is.
+    static func rich(_ s: String) -> String {
+        let pieces = s.split(separator: "`", omittingEmptySubsequences: false)
+        guard pieces.count >= 3 else { return esc(s) }
+        var out = ""
+        for (i, p) in pieces.enumerated() {
+            let odd = i % 2 == 1
+            if odd && i == pieces.count - 1 { out += "`" + esc(String(p)); break }  // unpaired
+            out += odd ? "<code>" + esc(String(p)) + "</code>" : esc(String(p))
+        }
+        return out
     }
 
     /// HTML text and attribute escaping: `& < > " '`; other control characters (which HTML
@@ -145,7 +194,7 @@ public enum HTMLReportRenderer {
     body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:72rem;padding:1.5rem;color:#111827;background:#f9fafb}
     h1{margin:0 0 .25rem}h2{margin:2rem 0 .75rem;border-bottom:1px solid #e5e7eb;padding-bottom:.25rem}
     h3{margin:0 0 .25rem;font-size:1.1rem}h4{margin:.75rem 0 .25rem}
-    code{font:13px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f3f4f6;padding:0 .25rem;border-radius:3px;word-break:break-all}
+    code{font:13px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f3f4f6;padding:0 .25rem;border-radius:3px;overflow-wrap:break-word}
     .meta{color:#4b5563;margin:.25rem 0}
     .verdict{margin:1rem 0;padding:1rem 1.25rem;border-radius:8px;color:#fff;display:flex;flex-direction:column;gap:.25rem;font-size:1.05rem}
     .verdict strong{font-size:1.35rem}
@@ -157,7 +206,8 @@ public enum HTMLReportRenderer {
     .card.zero{opacity:.55}
     .card.sev-critical{border-top-color:var(--crit)}.card.sev-high{border-top-color:var(--high)}.card.sev-medium{border-top-color:var(--med)}.card.sev-low{border-top-color:var(--low)}
     table{border-collapse:collapse;background:#fff}
-    th,td{text-align:left;padding:.25rem .75rem;border:1px solid #e5e7eb;vertical-align:top;overflow-wrap:anywhere}
+    th,td{text-align:left;padding:.25rem .75rem;border:1px solid #e5e7eb;vertical-align:top;overflow-wrap:break-word}
+    .fact{display:inline-block;margin:0 .9rem .1rem 0}
     table.kv th{background:#f3f4f6;font-weight:600;white-space:nowrap}
     table.grid{width:100%}table.grid thead th{background:#f3f4f6}
     caption{text-align:left;font-weight:600;padding:.25rem 0}
@@ -168,9 +218,9 @@ public enum HTMLReportRenderer {
     .badge.sev-critical{background:var(--crit)}.badge.sev-high{background:var(--high)}.badge.sev-medium{background:var(--med)}.badge.sev-low{background:var(--low)}
     .num{color:#6b7280;font-weight:400}
     .kinddesc{color:#374151;font-style:italic;margin:.25rem 0 .75rem}
-    .evidence li{margin:.25rem 0;overflow-wrap:anywhere}.where{font-weight:600;color:#374151}
+    .evidence li{margin:.25rem 0;overflow-wrap:break-word}.where{font-weight:600;color:#374151}
     dl{display:grid;grid-template-columns:max-content 1fr;gap:0 .75rem;margin:.25rem 0 .5rem;font-size:.9rem}
-    dt{color:#6b7280}dd{margin:0;overflow-wrap:anywhere}
+    dt{color:#6b7280}dd{margin:0;overflow-wrap:break-word}
     .fix{background:#f0fdf4;border:1px solid #bbf7d0;border-radius:4px;padding:.5rem .75rem}
     .resolvers{columns:16rem}.none{color:#6b7280}
     footer{margin-top:2rem;color:#6b7280;font-size:.85rem}
