@@ -715,7 +715,21 @@ def main() -> int:
         return 2
     base = Path(tempfile.mkdtemp(prefix="sc-run-", dir=args.workdir or None))
     binary = base / "dnsaudit"
-    shutil.copy2(src, binary)   # a rebuild by someone else does not change it mid-run
+    # a rebuild by someone else does not change the copy mid-run; a copy taken while the linker
+    # was still writing the file does not run: copy again once the build is done
+    for attempt in range(20):
+        shutil.copy2(src, binary)
+        try:
+            ok = subprocess.run([str(binary), "--version"], capture_output=True, timeout=30).returncode == 0
+        except (subprocess.TimeoutExpired, OSError):
+            ok = False
+        if ok:
+            break
+        print(f"run.py: {src} does not run yet (a build in progress?): retrying in 15 s", file=sys.stderr, flush=True)
+        time.sleep(15)
+    else:
+        print(f"run.py: {src} does not run ('{src} --version' fails)", file=sys.stderr)
+        return 2
     import hashlib
     digest = hashlib.sha256(binary.read_bytes()).hexdigest()[:16]
     print(f"work dir {base}; binary {src} (copied, sha256 {digest}…, built {time.strftime('%H:%M:%S', time.gmtime(src.stat().st_mtime))} UTC); "

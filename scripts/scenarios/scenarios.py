@@ -155,6 +155,12 @@ def s_iptables(tool: str):
     return f
 
 
+def s_ip6tables_legacy(ctx):
+    for proto in ("udp", "tcp"):
+        run(["ip6tables-legacy", "-t", "nat", "-A", "PREROUTING", "-d", A["resolver6"], "-p", proto, "--dport", "53", "-j", "DNAT",
+             "--to-destination", A["rogue6"]], ns=ctx.lab.router)
+
+
 def s_injector(ctx):
     lab = ctx.lab
     lab.spawn("injector", lab.router, ["python3", str(HERE / "middlebox.py"), "inject", lab.if_router_c, A["resolver"],
@@ -351,6 +357,8 @@ SCENARIOS: list[Scenario] = [
              s_local_redirect, decode_ports=[5354]),
     Scenario("iptables-nft-dnat", "router DNAT udp+tcp 53 to the rogue with iptables-nft", s_iptables("iptables-nft")),
     Scenario("iptables-legacy-dnat", "router DNAT udp+tcp 53 to the rogue with iptables-legacy", s_iptables("iptables-legacy")),
+    Scenario("ip6tables-legacy-dnat", "router DNAT of IPv6 udp+tcp 53 to the rogue with ip6tables-legacy", s_ip6tables_legacy,
+             resolvers=[A["resolver6"]]),
     Scenario("injector", "on-path injector on the router races the real resolver", s_injector,
              probe_targets=["www.lab.test"]),
     Scenario("nxdomain-rewrite", "ISP-style forwarder rewrites NXDOMAIN to 203.0.113.7", s_nxrewrite,
