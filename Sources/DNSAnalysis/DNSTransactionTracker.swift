@@ -17,6 +17,9 @@ public struct DNSObservation {
     public var ipID: UInt32
     /// Index of the input (capture file) the message came from.
     public var input: Int
+    /// DNS carried by another protocol on its own port (cleartext DoH on 80): paired and judged
+    /// although neither port is 53.
+    public var carried = false
 
     public init(frame: UInt64, ts: Timestamp, src: IPAddress, dst: IPAddress, sport: UInt16, dport: UInt16,
                 transport: TransportProtocol, ipTTL: UInt8, ipID: UInt32, input: Int = 0) {
@@ -228,6 +231,8 @@ public final class DNSTransactionTracker {
     private var decided: [Finding] = []
     /// Cache-poisoning exposure (source port / txid randomness) and sprays (PoisoningMonitor.swift).
     let poisoning = PoisoningMonitor()
+    /// AD claimed without the RRSIGs a DO query must get (DNSSECStripMonitor.swift).
+    let dnssecStrip = DNSSECStripMonitor()
 
     public init(limits: Limits = Limits(), inputName: @escaping (Int) -> String? = { _ in nil }) {
         self.limits = limits
@@ -265,7 +270,7 @@ public final class DNSTransactionTracker {
     /// caches, and the summary's work then overlaps with that wait. Pass `flowNoted: true` to
     /// `observe` afterwards.
     public func noteQueryFlow(_ obs: DNSObservation) {
-        guard DNSTransactionTracker.isUnicastDNSPort(obs.dport) else { return }
+        guard obs.carried || DNSTransactionTracker.isUnicastDNSPort(obs.dport) else { return }
         recentFlows.noteQuery(mix: DNSTransactionTracker.flowMix(client: obs.src, server: obs.dst, clientPort: obs.sport,
                                                                  serverPort: obs.dport), at: obs.ts)
     }
@@ -281,7 +286,7 @@ public final class DNSTransactionTracker {
         sweepIfDue(now: obs.ts)
         let isResponse = s.flags & 0x8000 != 0
         if !isResponse {
-            guard DNSTransactionTracker.isUnicastDNSPort(obs.dport) else { return }
+            guard obs.carried || DNSTransactionTracker.isUnicastDNSPort(obs.dport) else { return }
             stats.queries += 1
             let key = Key(client: obs.src, server: obs.dst, clientPort: obs.sport, serverPort: obs.dport,
                           id: s.id, proto: obs.transport, questionHash: s.questionHash)
@@ -303,8 +308,9 @@ public final class DNSTransactionTracker {
             }
             return
         }
-        guard DNSTransactionTracker.isUnicastDNSPort(obs.sport) else { return }
+        guard obs.carried || DNSTransactionTracker.isUnicastDNSPort(obs.sport) else { return }
         stats.responses += 1
+        if s.flags & 0x0020 != 0 { dnssecStrip.noteResponse(obs, summary: s, bytes: bytes) }
         if obs.src != lastResponder {
             // Every address that answers DNS, paired or not (a redirect can hide the query).
             lastResponder = obs.src
@@ -537,6 +543,7 @@ public final class DNSTransactionTracker {
         }
         var result = order.compactMap { findings[$0] }
         result += poisoning.findings(answering: answeringResolvers, inputName: inputName)
+        result += dnssecStrip.findings(inputName: inputName)
         if orphanCount > 0 { result.append(orphanFinding()) }
         return result
     }

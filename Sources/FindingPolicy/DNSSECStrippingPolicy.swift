@@ -18,10 +18,13 @@ public struct DNSSECStrippingEvidence: Sendable {
     public var resolver: String
     public var qname: String
     public var reason: Reason
-    public init(resolver: String, qname: String, reason: Reason) {
+    /// From a capture (no references: the rule is RFC 4035's, RRSIGs with DO), not a probe.
+    public var fromCapture: Bool
+    public init(resolver: String, qname: String, reason: Reason, fromCapture: Bool = false) {
         self.resolver = resolver
         self.qname = qname
         self.reason = reason
+        self.fromCapture = fromCapture
     }
 }
 
@@ -38,7 +41,9 @@ extension FindingPolicy {
             title = "\(e.resolver) marks \(e.qname) as validated (AD) although its signature is broken (the references SERVFAIL it): DNSSEC validation is forged on the path"
         case .adWithoutSignatures:
             severity = .high
-            title = "\(e.resolver) marks \(e.qname) as validated (AD) but returns none of the signatures (RRSIG) the references return: DNSSEC is stripped and validation claimed"
+            title = e.fromCapture
+                ? "\(e.resolver) marks \(e.qname) as validated (AD) for a DO query but returns none of its signatures (RRSIG), which a validating server must include: DNSSEC is stripped and validation claimed"
+                : "\(e.resolver) marks \(e.qname) as validated (AD) but returns none of the signatures (RRSIG) the references return: DNSSEC is stripped and validation claimed"
         case .signaturesRemoved:
             severity = .medium
             title = "\(e.resolver) returns \(e.qname) without the signatures (RRSIG) the references return with DO set: DNSSEC is stripped on the path"

@@ -19,7 +19,7 @@ extension HXLab {
 
     static let stripperScript = #"""
     # A DNS forwarder that strips DNSSEC: relays each UDP query to UPSTREAM, removes RRSIG records
-    # from the answer section, drops authority/additional, and sets AD. Usage: stripper.py LISTEN UPSTREAM
+    # from the answer section, drops the authority section and all but EDNS, and sets AD. Usage: stripper.py LISTEN UPSTREAM
     import socket, struct, sys
     listen, upstream = sys.argv[1], sys.argv[2]
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -50,8 +50,19 @@ extension HXLab {
             if rtype != 46:
                 out += m[start:i]
                 kept += 1
+        ns, ar = struct.unpack("!HH", m[8:12])
+        opt = b""
+        nopt = 0
+        for n in range(ns + ar):
+            start = i
+            i = skip_name(m, i)
+            rtype, _, _, rdlen = struct.unpack("!HHIH", m[i:i + 10])
+            i += 10 + rdlen
+            if n >= ns and rtype == 41:
+                opt += m[start:i]   # EDNS (with DO) is kept, as middleboxes do
+                nopt += 1
         flags = struct.unpack("!H", m[2:4])[0] | 0x0020
-        return m[:2] + struct.pack("!HHHHH", flags, qd, kept, 0, 0) + out[12:]
+        return m[:2] + struct.pack("!HHHHH", flags, qd, kept, 0, nopt) + out[12:] + opt
 
     while True:
         q, client = s.recvfrom(4096)

@@ -41,18 +41,34 @@ final class DNSSECStrippingTests: XCTestCase {
         let b = try truth(lab, HXLab.stripper, HXLab.brokenName)
         XCTAssertTrue(b.rcode == 0 && b.ad, "lab: the stripper passes the broken name with AD: \(b)")
 
+        let pcap = lab.file("stripper.pcap")
+        let t = try lab.startCapture(pcap, in: lab.clientNS, interface: lab.clientIf, tcpdump: lab.tools.tcpdump)
         let r = try lab.probeDNSSEC(resolver: HXLab.stripper)
+        try lab.stopCapture(t)
         print("stripper: \(r.described)")
         let stripped = r.findings(kind: "dns.dnssec-stripped")
         XCTAssertEqual(Set(stripped.compactMap { ProbeReport.subject($0)["reason"] as? String }), ["ad-without-rrsig", "forged-ad"], r.described)
         XCTAssertTrue(stripped.allSatisfy { $0["severity"] as? String == "high" }, r.described)
         XCTAssertEqual(r.status, 1, r.described)
+
+        // The same in the capture of that probe: AD with DO echoed and no RRSIG.
+        let a = try lab.analyze([pcap])
+        print("stripper capture: \(a.described)")
+        let captured = a.findings(kind: "dns.dnssec-stripped")
+        XCTAssertTrue(captured.contains { ProbeReport.subject($0)["qname"] as? String == HXLab.signedName
+            && ProbeReport.subject($0)["resolver"] as? String == HXLab.stripper }, a.described)
     }
 
     func testHonestValidatorIsClean() throws {
         let lab = try makeLab("v")
+        let pcap = lab.file("validator.pcap")
+        let t = try lab.startCapture(pcap, in: lab.clientNS, interface: lab.clientIf, tcpdump: lab.tools.tcpdump)
         let r = try lab.probeDNSSEC(resolver: HXLab.validator)
+        try lab.stopCapture(t)
         print("validator: \(r.described)")
+        let a = try lab.analyze([pcap])
+        print("validator capture: \(a.described)")
+        XCTAssertTrue(a.findings(kind: "dns.dnssec-stripped").isEmpty, a.described)
         XCTAssertTrue(r.findings(kind: "dns.dnssec-stripped").isEmpty, r.described)
         XCTAssertTrue(r.findings.filter { ProbeReport.subject($0)["reason"] as? String == "dnssec-not-validated" }.isEmpty, r.described)
         XCTAssertTrue(r.mediumOrAboveFindings.isEmpty, r.described)

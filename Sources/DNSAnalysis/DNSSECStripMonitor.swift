@@ -1,0 +1,54 @@
+import DNSWire
+import FindingPolicy
+import Findings
+import NetTypes
+
+/// DNSSEC stripping seen in a capture (issue 20 item 5): a response that claims validation (AD)
+/// for a query that asked for DNSSEC records (DO echoed in the response's OPT) and carries
+/// answers but none of their RRSIGs. A security-aware server must include the RRSIGs when DO is
+/// set (RFC 4035 §3.2.1), so AD without them is a validation claim something on the path made up
+/// or kept while removing the signatures. Only AD responses are parsed; one finding per
+/// (resolver, name), at most 64.
+final class DNSSECStripMonitor {
+    struct Case {
+        var resolver: IPAddress
+        var qname: String
+        var frames: [UInt64] = []
+        var count = 0
+        var input = 0
+        var answers: String = ""
+    }
+    private var cases: [String: Case] = [:]
+    private var order: [String] = []
+
+    /// A response (any): cheap checks on the summary first.
+    func noteResponse(_ obs: DNSObservation, summary s: DNSSummary, bytes: UnsafeRawBufferPointer) {
+        guard s.flags & 0x0020 != 0, s.rcode == 0, s.counts.an > 0 else { return }
+        guard case .success(let m) = DNSMessage.parse(bytes), m.edns?.dnssecOK == true else { return }
+        let data = m.answers.filter { $0.type != 46 }
+        guard !data.isEmpty, !m.answers.contains(where: { $0.type == 46 }), let q = m.questions.first else { return }
+        // Answers of the asked type only (a CNAME to an unsigned zone may have no RRSIG of its own there).
+        guard data.contains(where: { $0.type == q.type }) else { return }
+        let key = "\(obs.src)|\(q.name.lowercased())"
+        if cases[key] == nil {
+            guard cases.count < 64 else { return }
+            cases[key] = Case(resolver: obs.src, qname: q.name, input: obs.input,
+                              answers: data.prefix(4).map { "\(DNSType.mnemonic($0.type)) \($0.rdata.presentation)" }.joined(separator: ", "))
+            order.append(key)
+        }
+        cases[key]!.count += 1
+        if cases[key]!.frames.count < 8 { cases[key]!.frames.append(obs.frame) }
+    }
+
+    func findings(inputName: (Int) -> String?) -> [Finding] {
+        order.compactMap { cases[$0] }.map { c in
+            let name = c.qname.hasSuffix(".") ? String(c.qname.dropLast()) : c.qname
+            return FindingPolicy.dnssecStripped(
+                DNSSECStrippingEvidence(resolver: c.resolver.description, qname: name, reason: .adWithoutSignatures, fromCapture: true),
+                evidence: [Evidence(source: "capture", input: inputName(c.input), frames: c.frames,
+                                    detail: "\(c.count) response(s) from \(c.resolver) for \(name) with DO echoed and AD set carry \(c.answers) and no RRSIG "
+                                        + "(a security-aware server must include them when DO is set, RFC 4035 §3.2.1)",
+                                    facts: [("responses", .int(c.count)), ("rrsigs", .int(0)), ("ad", .int(1)), ("do", .int(1))])])
+        }
+    }
+}
