@@ -21,7 +21,7 @@ public enum Confidence: String, Sendable, CaseIterable, Codable {
 }
 
 /// A value in a finding's subject: the contract keeps addresses as strings and ports/handles as numbers.
-public enum SubjectValue: Sendable, Equatable, CustomStringConvertible {
+public enum SubjectValue: Sendable, Hashable, Codable, CustomStringConvertible {
     case string(String)
     case int(Int)
 
@@ -33,8 +33,20 @@ public enum SubjectValue: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// One piece of evidence: where it came from, which frames or rules, and what it shows.
-public struct Evidence: Sendable, Equatable {
+/// One named value of a finding's subject or an evidence's facts, in order.
+public struct Fact: Sendable, Hashable, Codable {
+    public var key: String
+    public var value: SubjectValue
+
+    public init(_ key: String, _ value: SubjectValue) {
+        self.key = key
+        self.value = value
+    }
+}
+
+/// One piece of evidence: where it came from, which frames or rules, and what it shows. A plain
+/// value: equality, hashing and coding are synthesized over its stored properties.
+public struct Evidence: Sendable, Hashable, Codable {
     /// `capture`, `ruleset`, `reference` or `probe`.
     public var source: String
     /// The input file or interface, when there are several.
@@ -42,7 +54,13 @@ public struct Evidence: Sendable, Equatable {
     public var frames: [UInt64]
     public var detail: String
     /// Structured facts (ordered), e.g. ("answers", "203.0.113.66"), ("ip_ttl", "243").
-    public var facts: [(String, SubjectValue)]
+    public var factList: [Fact]
+
+    /// `factList` as (key, value) pairs.
+    public var facts: [(String, SubjectValue)] {
+        get { factList.map { ($0.key, $0.value) } }
+        set { factList = newValue.map { Fact($0.0, $0.1) } }
+    }
 
     public init(source: String, input: String? = nil, frames: [UInt64] = [], detail: String,
                 facts: [(String, SubjectValue)] = []) {
@@ -50,23 +68,19 @@ public struct Evidence: Sendable, Equatable {
         self.input = input
         self.frames = frames
         self.detail = detail
-        self.facts = facts
-    }
-
-    public static func == (a: Evidence, b: Evidence) -> Bool {
-        a.source == b.source && a.input == b.input && a.frames == b.frames && a.detail == b.detail
-            && a.facts.map(\.0) == b.facts.map(\.0) && a.facts.map(\.1) == b.facts.map(\.1)
+        self.factList = facts.map { Fact($0.0, $0.1) }
     }
 }
 
-/// A finding per the report contract. `id` is a stable hash of kind + subject.
-public struct Finding: Sendable, Equatable {
+/// A finding per the report contract. `id` is a stable hash of kind + subject. A plain value:
+/// equality, hashing and coding are synthesized over its stored properties.
+public struct Finding: Sendable, Hashable, Codable {
     public var kind: String
     public var severity: Severity
     public var confidence: Confidence
     public var title: String
     /// Ordered subject keys (contract names: qname, qtype, transport, resolver, client, …).
-    public var subject: [(String, SubjectValue)]
+    public var subjectFacts: [Fact]
     public var evidence: [Evidence]
     public var remediation: String
     /// Ids of other findings in the same report that this one supports or is supported by (a
@@ -79,7 +93,7 @@ public struct Finding: Sendable, Equatable {
         self.severity = severity
         self.confidence = confidence
         self.title = title
-        self.subject = subject
+        self.subjectFacts = subject.map { Fact($0.0, $0.1) }
         self.evidence = evidence
         self.remediation = remediation
         self.related = related
@@ -104,22 +118,22 @@ public struct Finding: Sendable, Equatable {
             h = h &* 0x0000_0100_0000_01b3
         }
         mix(kind)
-        for (k, v) in subject.sorted(by: { $0.0 < $1.0 }) {
-            mix(k)
-            mix(v.description)
+        for f in subjectFacts.sorted(by: { $0.key < $1.key }) {
+            mix(f.key)
+            mix(f.value.description)
         }
         let hex = String(h, radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
-    public func subjectValue(_ key: String) -> SubjectValue? {
-        subject.first { $0.0 == key }?.1
+    /// `subjectFacts` as (key, value) pairs.
+    public var subject: [(String, SubjectValue)] {
+        get { subjectFacts.map { ($0.key, $0.value) } }
+        set { subjectFacts = newValue.map { Fact($0.0, $0.1) } }
     }
 
-    public static func == (a: Finding, b: Finding) -> Bool {
-        a.kind == b.kind && a.severity == b.severity && a.confidence == b.confidence && a.title == b.title
-            && a.subject.map(\.0) == b.subject.map(\.0) && a.subject.map(\.1) == b.subject.map(\.1)
-            && a.evidence == b.evidence && a.remediation == b.remediation && a.related == b.related
+    public func subjectValue(_ key: String) -> SubjectValue? {
+        subjectFacts.first { $0.key == key }?.value
     }
 }
 
