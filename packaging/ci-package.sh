@@ -11,7 +11,11 @@ fail() { echo "ci-package: FAIL: $*" >&2; exit 1; }
 apt-get install -y -q --no-install-recommends lintian patchelf man-db >/dev/null
 
 start=$(date +%s)
-DEB=$(./scripts/package-deb.sh dist | tail -1)
+if [ -n "${DNSAUDIT_DEB:-}" ]; then
+  DEB=$DNSAUDIT_DEB                      # an already built package (by hand)
+else
+  DEB=$(./scripts/package-deb.sh dist | tail -1)
+fi
 echo "built $DEB in $(( $(date +%s) - start )) s ($(du -h "$DEB" | cut -f1))"
 dpkg-deb --info "$DEB" | sed -n 's/^ \(Depends\|Installed-Size\):/  \1:/p'
 
