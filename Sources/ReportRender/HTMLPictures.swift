@@ -119,7 +119,7 @@ enum HTMLPictures {
     static func draw(title: String, origin: String, marks: [Mark], reference: (ns: Int, label: String)?, note: String? = nil) -> String {
         let width = 760.0, left = 70.0, right = 40.0
         let rows = marks.count
-        let height = 86.0 + Double(rows) * 34.0
+        let height = 100.0 + Double(rows) * 34.0
         let axisY = 50.0
         let maxNS = max(1, marks.map(\.atNS).max() ?? 1, reference?.ns ?? 0)
         let minNS = min(0, marks.map(\.atNS).min() ?? 0)

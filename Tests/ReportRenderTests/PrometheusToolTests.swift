@@ -30,7 +30,7 @@ final class PrometheusToolTests: XCTestCase {
         p.arguments = args
         if let cwd { p.currentDirectoryURL = cwd }
         let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("dnsaudit-promtool-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: tmp.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: tmp.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: tmp) }
         let out = try FileHandle(forWritingTo: tmp)
         p.standardOutput = out
