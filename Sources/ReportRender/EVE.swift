@@ -282,20 +282,20 @@ public enum EVERenderer {
             if let server { w.field("dest_ip", server) }
             if let serverPort { w.field("dest_port", serverPort) }
             if let transport { w.field("proto", transport.uppercased()) }
-            if f.kind.hasPrefix("dns.") { w.field("app_proto", "dns") } else if f.kind.hasPrefix("tls.") { w.field("app_proto", "tls") }
+            if f.kindName.hasPrefix("dns.") { w.field("app_proto", "dns") } else if f.kindName.hasPrefix("tls.") { w.field("app_proto", "tls") }
             w.key("alert"); w.object { w in
                 w.field("action", "allowed")
                 w.field("gid", 1)
-                w.field("signature_id", signatureID(f.kind))
+                w.field("signature_id", signatureID(f.kindName))
                 w.field("rev", 1)
-                w.field("signature", "dnsaudit \(f.kind): \(f.title)")
-                w.field("category", ReportText.describe(kind: f.kind))
+                w.field("signature", "dnsaudit \(f.kindName): \(f.title)")
+                w.field("category", ReportText.describe(kind: f.kindName))
                 w.field("severity", alertSeverity(f.severity))
                 if let client { w.key("source"); w.object { w in w.field("ip", client); if let clientPort { w.field("port", clientPort) } } }
                 if let server { w.key("target"); w.object { w in w.field("ip", server); if let serverPort { w.field("port", serverPort) } } }
                 w.key("metadata"); w.object { w in
                     w.field("signature_severity", strings: [f.severity.rawValue])
-                    w.field("tag", strings: ["dnsaudit", f.kind])
+                    w.field("tag", strings: ["dnsaudit", f.kindName])
                     w.field("confidence", strings: [f.confidence.rawValue])
                     w.field("dnsaudit_id", strings: [f.id])
                     w.field("created_at", strings: [report.generatedAt])

@@ -170,12 +170,12 @@ enum HTMLPictures {
             for g in all { if let v = g.subjectValue(key)?.description, !v.isEmpty { return v } }
             return nil
         }
-        guard let rule = all.first(where: { $0.kind.hasPrefix("firewall.") }) else { return nil }
+        guard let rule = all.first(where: { $0.kindName.hasPrefix("firewall.") }) else { return nil }
         let client = subject("client") ?? "clients"
-        let asked = all.first(where: { !$0.kind.hasPrefix("firewall.") })?.subjectValue("resolver")?.description
+        let asked = all.first(where: { !$0.kindName.hasPrefix("firewall.") })?.subjectValue("resolver")?.description
         var ruleText = [rule.subjectValue("table"), rule.subjectValue("chain")].compactMap { $0?.description }.joined(separator: " / ")
         if let h = rule.subjectValue("handle") { ruleText += " #\(h)" }
-        if ruleText.isEmpty { ruleText = rule.kind }
+        if ruleText.isEmpty { ruleText = rule.kindName }
         let target = rule.subjectValue("target")?.description ?? subject("server") ?? "?"
         let name = subject("qname")
         let refs = all.flatMap(\.evidence).first { $0.source == "reference" }?.detail
@@ -194,7 +194,7 @@ enum HTMLPictures {
             return b
         }
         s += box(10, 20, 200, "Client", [client] + (name.map { ["asks for \($0)"] } ?? []) + (asked.map { ["sends it to \($0)"] } ?? []), "node")
-        s += box(280, 20, 210, "Rule that diverts", [ruleText, rule.kind], "rule")
+        s += box(280, 20, 210, "Rule that diverts", [ruleText, rule.kindName], "rule")
         s += box(560, 20, 190, "Answering server", [target] + (answers.map { ["answers \($0)"] } ?? []), "bad")
         s += "<line x1=\"210\" y1=\"50\" x2=\"278\" y2=\"50\" class=\"flow\" marker-end=\"url(#arr-\(f.id))\"/>"
         s += "<line x1=\"490\" y1=\"50\" x2=\"558\" y2=\"50\" class=\"flow\" marker-end=\"url(#arr-\(f.id))\"/>"

@@ -71,8 +71,8 @@ public enum HTMLReportRenderer {
             h += "<article class=\"finding sev-\(f.severity.rawValue)\" id=\"f-\(f.id)\">\n"
             h += "<h3><span class=\"badge sev-\(f.severity.rawValue)\">\(f.severity.rawValue.uppercased())</span> "
             h += "<span class=\"num\">#\(n + 1)</span> \(esc(f.title))</h3>\n"
-            h += "<p class=\"meta\"><code>\(esc(f.kind))</code> · confidence <b>\(esc(f.confidence.rawValue))</b> · id <code>\(esc(f.id))</code></p>\n"
-            h += "<p class=\"kinddesc\">\(esc(ReportText.describe(kind: f.kind)))</p>\n"
+            h += "<p class=\"meta\"><code>\(esc(f.kindName))</code> · confidence <b>\(esc(f.confidence.rawValue))</b> · id <code>\(esc(f.id))</code></p>\n"
+            h += "<p class=\"kinddesc\">\(esc(ReportText.describe(kind: f.kindName)))</p>\n"
             if !f.subject.isEmpty {
                 h += "<table class=\"kv subject\"><caption>Subject</caption><tbody>\n"
                 for (k, v) in f.subject { h += "<tr><th>\(esc(k))</th><td>\(esc(v.description))</td></tr>\n" }

@@ -101,20 +101,20 @@ public enum JSONLinesRenderer {
             if let s = time.start { w.field("start", s) }
             if let e = time.end { w.field("end", e) }
             w.field("kind", "alert")
-            w.field("category", strings: ecsCategories(f.kind))
+            w.field("category", strings: ecsCategories(f.kindName))
             w.field("type", strings: ["info"])
             w.field("severity", f.severity.ecsNumber)
             w.field("id", f.id)
-            w.field("action", f.kind)
+            w.field("action", f.kindName)
             w.field("dataset", "dnsaudit.finding")
             w.field("provider", "dnsaudit")
             w.field("created", report.generatedAt)
         }
         w.key("rule"); w.object { w in
-            w.field("id", f.kind)
-            w.field("name", f.kind)
+            w.field("id", f.kindName)
+            w.field("name", f.kindName)
             w.field("ruleset", "dnsaudit")
-            w.field("description", ReportText.describe(kind: f.kind))
+            w.field("description", ReportText.describe(kind: f.kindName))
         }
         w.field("message", f.title)
 

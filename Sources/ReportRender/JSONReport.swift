@@ -94,7 +94,7 @@ public enum JSONReportRenderer {
     public static func writeFinding(_ f: Finding, _ w: inout JSONWriter) {
         w.object { w in
             w.field("id", f.id)
-            w.field("kind", f.kind)
+            w.field("kind", f.kindName)
             w.field("severity", f.severity.rawValue)
             w.field("confidence", f.confidence.rawValue)
             w.field("title", f.title)

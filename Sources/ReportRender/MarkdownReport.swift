@@ -41,10 +41,10 @@ public enum MarkdownReportRenderer {
         out += "## Findings\n\n"
         if findings.isEmpty { out += "No findings.\n\n" }
         for (n, f) in findings.enumerated() {
-            out += "### \(n + 1). \(f.severity.rawValue.uppercased()) — \(esc(f.kind)): \(esc(f.title))\n\n"
+            out += "### \(n + 1). \(f.severity.rawValue.uppercased()) — \(esc(f.kindName)): \(esc(f.title))\n\n"
             out += "| field | value |\n|---|---|\n"
             out += "| id | `\(f.id)` |\n"
-            out += "| kind | \(cell(f.kind)) |\n"
+            out += "| kind | \(cell(f.kindName)) |\n"
             out += "| severity | \(f.severity.rawValue) |\n"
             out += "| confidence | \(f.confidence.rawValue) |\n"
             for (k, v) in f.subject { out += "| \(cell(k)) | \(cell(v.description)) |\n" }

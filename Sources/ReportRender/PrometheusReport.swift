@@ -35,7 +35,7 @@ public enum PrometheusReportRenderer {
         }
 
         var kinds = ReportText.kindDescriptions.map(\.kind)
-        for f in report.findings where !kinds.contains(f.kind) { kinds.append(f.kind) }
+        for f in report.findings where !kinds.contains(f.kindName) { kinds.append(f.kindName) }
         kinds.sort()
         let severities = Severity.allCases.reversed()
 
@@ -43,7 +43,7 @@ public enum PrometheusReportRenderer {
         for k in kinds {
             for s in severities {
                 sample("dnsaudit_findings", [("kind", k), ("severity", s.rawValue)],
-                       String(report.findings.filter { $0.kind == k && $0.severity == s }.count))
+                       String(report.findings.filter { $0.kindName == k && $0.severity == s }.count))
             }
         }
         header("dnsaudit_findings_by_severity", "Findings in the last dnsaudit run, by severity (all kinds).")

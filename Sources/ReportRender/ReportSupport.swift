@@ -5,21 +5,22 @@ import Findings
 enum ReportText {
     /// One line per finding kind (CONTRACT.md "Finding kinds"), for SARIF rules and the HTML page.
     static let kindDescriptions: [(kind: String, text: String)] = [
-        (FindingKind.dnsInjection, "Two or more different responses to one DNS query: an on-path injector racing the real resolver."),
-        (FindingKind.dnsUnsolicitedResponse, "A DNS response that matches no query (wrong transaction id, wrong port, never asked)."),
-        (FindingKind.dnsAnswerMismatch, "The path's DNS answer is inconsistent with trusted reference resolvers."),
-        (FindingKind.dnsNXDomainRewrite, "The references say the name does not exist; the path answered with addresses."),
-        (FindingKind.dnsResolverIdentityMismatch, "Resolver identity answers do not match the operator of the address that was asked."),
-        (FindingKind.dnsUnapprovedResolver, "Plaintext DNS to a resolver the policy does not allow."),
-        (FindingKind.tlsResetAfterClientHello, "A TLS connection was reset or closed right after the ClientHello, with no ServerHello."),
-        (FindingKind.tlsHandshakeTimeout, "A TLS ClientHello that got no answer."),
-        (FindingKind.tlsUntrustedCertificate, "The server certificate does not chain to a trusted root or does not match the SNI."),
-        (FindingKind.firewallDNSRedirect, "A NAT rule rewrites traffic to port 53 or 853 (DNS redirect)."),
-        (FindingKind.firewallTLSRedirect, "A NAT rule rewrites traffic to port 443 (transparent TLS proxy)."),
-        (FindingKind.firewallEncryptedDNSBlock, "A firewall rule drops or rejects DoT (853) or DoH to known resolver addresses."),
-        (FindingKind.encryptedDNSBlocked, "DoT/DoH attempts that never got an answer, or were reset."),
-        (FindingKind.tlsHandshakeAlert, "A TLS handshake refused with a fatal alert."),
-        (FindingKind.probeUnreachable, "A probe target that cannot be reached: the first broken layer (a diagnosis, not tampering)."),
+        ("\(FindingKind.dnsInjection)", "Two or more different responses to one DNS query: an on-path injector racing the real resolver."),
+        ("\(FindingKind.dnsUnsolicitedResponse)", "A DNS response that matches no query (wrong transaction id, wrong port, never asked)."),
+        ("\(FindingKind.dnsAnswerMismatch)", "The path's DNS answer is inconsistent with trusted reference resolvers."),
+        ("\(FindingKind.dnsNXDomainRewrite)", "The references say the name does not exist; the path answered with addresses."),
+        ("\(FindingKind.dnsResolverIdentityMismatch)", "Resolver identity answers do not match the operator of the address that was asked."),
+        ("\(FindingKind.dnsUnapprovedResolver)", "Plaintext DNS to a resolver the policy does not allow."),
+        ("\(FindingKind.tlsResetAfterClientHello)", "A TLS connection was reset or closed right after the ClientHello, with no ServerHello."),
+        ("\(FindingKind.tlsHandshakeTimeout)", "A TLS ClientHello that got no answer."),
+        ("\(FindingKind.tlsUntrustedCertificate)", "The server certificate does not chain to a trusted root or does not match the SNI."),
+        ("\(FindingKind.firewallDNSRedirect)", "A NAT rule rewrites traffic to port 53 or 853 (DNS redirect)."),
+        ("\(FindingKind.firewallTLSRedirect)", "A NAT rule rewrites traffic to port 443 (transparent TLS proxy)."),
+        ("\(FindingKind.firewallEncryptedDNSBlock)", "A firewall rule drops or rejects DoT (853) or DoH to known resolver addresses."),
+        ("\(FindingKind.encryptedDNSBlocked)", "DoT/DoH attempts that never got an answer, or were reset."),
+        ("\(FindingKind.tlsHandshakeAlert)", "A TLS handshake refused with a fatal alert."),
+        ("\(FindingKind.tcpResetInjection)", "A TCP connection reset right after the client's first data by a reset the server did not send."),
+        ("\(FindingKind.probeUnreachable)", "A probe target that cannot be reached: the first broken layer (a diagnosis, not tampering)."),
     ]
 
     static func describe(kind: String) -> String {
@@ -61,6 +62,11 @@ enum ReportText {
         }
         return s
     }
+}
+
+extension Finding {
+    /// The kind's contract name (`dns.injection`), whether `kind` is a string or a typed kind.
+    var kindName: String { "\(kind)" }
 }
 
 extension Severity {

@@ -14,7 +14,7 @@ public enum SARIFReportRenderer {
     public static func render(_ report: Report, pretty: Bool = false) -> String {
         let findings = report.sortedFindings
         var kinds: [String] = []
-        for f in findings where !kinds.contains(f.kind) { kinds.append(f.kind) }
+        for f in findings where !kinds.contains(f.kindName) { kinds.append(f.kindName) }
         kinds.sort()
 
         var w = JSONWriter(reserving: 8192)
@@ -29,7 +29,7 @@ public enum SARIFReportRenderer {
                             w.field("version", report.toolVersion)
                             w.field("semanticVersion", report.toolVersion)
                             w.key("rules"); w.array { w in
-                                for k in kinds { writeRule(k, findings.filter { $0.kind == k }, &w) }
+                                for k in kinds { writeRule(k, findings.filter { $0.kindName == k }, &w) }
                             }
                         }
                     }
@@ -63,7 +63,7 @@ public enum SARIFReportRenderer {
                         }
                     }
                     w.key("results"); w.array { w in
-                        for f in findings { writeResult(f, ruleIndex: kinds.firstIndex(of: f.kind) ?? 0, files: files, report, &w) }
+                        for f in findings { writeResult(f, ruleIndex: kinds.firstIndex(of: f.kindName) ?? 0, files: files, report, &w) }
                     }
                     w.key("properties"); w.object { w in
                         w.field("schema", Report.schema)
@@ -137,10 +137,10 @@ public enum SARIFReportRenderer {
 
     static func writeResult(_ f: Finding, ruleIndex: Int, files: [String], _ report: Report, _ w: inout JSONWriter) {
         w.object { w in
-            w.field("ruleId", f.kind)
+            w.field("ruleId", f.kindName)
             w.field("ruleIndex", ruleIndex)
             w.field("level", f.severity.sarifLevel)
-            w.key("message"); w.object { w in w.field("text", f.title.isEmpty ? f.kind : f.title) }
+            w.key("message"); w.object { w in w.field("text", f.title.isEmpty ? f.kindName : f.title) }
             let logical = logicalLocation(f)
             var fileFrames: [(String, [UInt64])] = []
             for e in f.evidence {

@@ -38,7 +38,7 @@ public enum TextReportRenderer {
         }
 
         for (n, f) in findings.enumerated() {
-            out += "\n" + sevLabel(f.severity) + " " + paint(f.kind, "1") + "  [\(f.confidence.rawValue)]  #\(n + 1) id \(f.id)\n"
+            out += "\n" + sevLabel(f.severity) + " " + paint(f.kindName, "1") + "  [\(f.confidence.rawValue)]  #\(n + 1) id \(f.id)\n"
             out += "  " + f.title + "\n"
             let subject = f.subject.map { "\($0.0)=\($0.1)" }.joined(separator: "  ")
             if !subject.isEmpty { out += "  " + paint(subject, "2") + "\n" }

@@ -23,13 +23,13 @@ final class EVEAndECSRenderTests: XCTestCase {
         XCTAssertEqual(first["pcap_cnt"] as? Int, 11)
         let alert = try XCTUnwrap(first["alert"] as? [String: Any])
         XCTAssertEqual(alert["severity"] as? Int, 1, "critical → 1")
-        XCTAssertEqual(alert["signature_id"] as? Int, EVERenderer.signatureID(FindingKind.dnsInjection))
+        XCTAssertEqual(alert["signature_id"] as? Int, EVERenderer.signatureID("\(FindingKind.dnsInjection)"))
         XCTAssertTrue((alert["signature"] as? String ?? "").hasPrefix("dnsaudit dns.injection: "))
         XCTAssertEqual(EVERenderer.alertSeverity(.medium), 2)
         XCTAssertEqual(EVERenderer.alertSeverity(.info), 3)
         // Stable, distinct ids per kind.
         XCTAssertEqual(EVERenderer.signatureID("x.y"), EVERenderer.signatureID("x.y"))
-        XCTAssertNotEqual(EVERenderer.signatureID(FindingKind.dnsInjection), EVERenderer.signatureID(FindingKind.firewallDNSRedirect))
+        XCTAssertNotEqual(EVERenderer.signatureID("\(FindingKind.dnsInjection)"), EVERenderer.signatureID("\(FindingKind.firewallDNSRedirect)"))
         XCTAssertEqual(EVERenderer.timestamp(rfc3339: "2026-01-15T09:00:03.124307000Z"), "2026-01-15T09:00:03.124307+0000")
     }
 

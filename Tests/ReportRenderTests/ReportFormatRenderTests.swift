@@ -42,7 +42,7 @@ final class ReportFormatRenderTests: XCTestCase {
                               ("hook", .string("prerouting")), ("handle", .int(7)), ("target", .string("127.0.0.1:5353")), ("origin", .string("nft"))],
                     evidence: [Evidence(source: "ruleset", input: "/etc/nft rules.conf", detail: "udp dport 53 redirect to :5353")],
                     remediation: "Remove the rule."),
-            Finding(kind: "tls.weird\"kind\\with\nnewline", severity: .info, confidence: .possible,
+            Finding(kind: FindingKind.tlsHandshakeAlert, severity: .info, confidence: .possible,
                     title: "An info finding of an unknown kind",
                     subject: [("sni", .string("bad\"sni.example")), ("server", .string("203.0.113.9"))],
                     evidence: [], remediation: ""),
@@ -114,13 +114,13 @@ final class ReportFormatRenderTests: XCTestCase {
         XCTAssertEqual((inj["destination"] as? [String: Any])?["ip"] as? String, "198.51.100.53")
         XCTAssertEqual((inj["network"] as? [String: Any])?["transport"] as? String, "udp")
 
-        let tls = try XCTUnwrap(objs.first { ($0["rule"] as? [String: Any])?["name"] as? String == FindingKind.tlsResetAfterClientHello })
+        let tls = try XCTUnwrap(objs.first { ($0["rule"] as? [String: Any])?["name"] as? String == "\(FindingKind.tlsResetAfterClientHello)" })
         XCTAssertEqual(((tls["tls"] as? [String: Any])?["client"] as? [String: Any])?["server_name"] as? String, "www.example.com")
         XCTAssertEqual((tls["destination"] as? [String: Any])?["port"] as? Int, 443)
-        let unsolicited = try XCTUnwrap(objs.first { ($0["rule"] as? [String: Any])?["name"] as? String == FindingKind.dnsUnsolicitedResponse })
+        let unsolicited = try XCTUnwrap(objs.first { ($0["rule"] as? [String: Any])?["name"] as? String == "\(FindingKind.dnsUnsolicitedResponse)" })
         XCTAssertEqual((unsolicited["client"] as? [String: Any])?["port"] as? Int, 53015)
         // A firewall rule's target is not an address: no server.ip for it.
-        let fw = try XCTUnwrap(objs.first { ($0["rule"] as? [String: Any])?["name"] as? String == FindingKind.firewallDNSRedirect })
+        let fw = try XCTUnwrap(objs.first { ($0["rule"] as? [String: Any])?["name"] as? String == "\(FindingKind.firewallDNSRedirect)" })
         XCTAssertNil(fw["server"])
         XCTAssertEqual((fw["event"] as? [String: Any])?["category"] as? [String], ["configuration", "network"])
 
@@ -145,7 +145,7 @@ final class ReportFormatRenderTests: XCTestCase {
         let rules = try XCTUnwrap(driver["rules"] as? [[String: Any]])
         let ruleIds = rules.compactMap { $0["id"] as? String }
         XCTAssertEqual(Set(ruleIds).count, 5, "one rule per kind")
-        XCTAssertEqual(Set(ruleIds), Set(rep.findings.map(\.kind)))
+        XCTAssertEqual(Set(ruleIds), Set(rep.findings.map { "\($0.kind)" }))
         for r in rules {
             let text = (r["shortDescription"] as? [String: Any])?["text"] as? String
             XCTAssertFalse(text?.isEmpty ?? true, "rule \(r["id"] ?? "") has a shortDescription")
@@ -174,19 +174,19 @@ final class ReportFormatRenderTests: XCTestCase {
                 XCTAssertNotNil(logical.first?["name"] as? String)
             }
         }
-        let inj = try XCTUnwrap(results.first { $0["ruleId"] as? String == FindingKind.dnsInjection })
+        let inj = try XCTUnwrap(results.first { $0["ruleId"] as? String == "\(FindingKind.dnsInjection)" })
         XCTAssertEqual((inj["message"] as? [String: Any])?["text"] as? String, Self.hostileTitle)
         let loc = try XCTUnwrap((inj["locations"] as? [[String: Any]])?.first)
         let uri = ((loc["physicalLocation"] as? [String: Any])?["artifactLocation"] as? [String: Any])?["uri"] as? String
         XCTAssertEqual(uri, "caps/a%20b.pcap", "the capture file, as a URI reference")
         XCTAssertEqual((loc["properties"] as? [String: Any])?["frames"] as? [Int], [11, 12, 13])
-        let fw = try XCTUnwrap(results.first { $0["ruleId"] as? String == FindingKind.firewallDNSRedirect })
+        let fw = try XCTUnwrap(results.first { $0["ruleId"] as? String == "\(FindingKind.firewallDNSRedirect)" })
         let fwLoc = try XCTUnwrap((fw["locations"] as? [[String: Any]])?.first)
         let fwURI = ((fwLoc["physicalLocation"] as? [String: Any])?["artifactLocation"] as? [String: Any])?["uri"] as? String
         XCTAssertEqual(fwURI, "file:///etc/nft%20rules.conf")
         XCTAssertEqual((fwLoc["logicalLocations"] as? [[String: Any]])?.first?["fullyQualifiedName"] as? String, "inet/nat/prerouting#7")
         // Evidence read from standard input names no file.
-        let reset = try XCTUnwrap(results.first { $0["ruleId"] as? String == FindingKind.tlsResetAfterClientHello })
+        let reset = try XCTUnwrap(results.first { $0["ruleId"] as? String == "\(FindingKind.tlsResetAfterClientHello)" })
         XCTAssertNil((reset["locations"] as? [[String: Any]])?.first?["physicalLocation"])
         // Pretty output is the same document.
         let pretty = try XCTUnwrap(try json(SARIFReportRenderer.render(rep, pretty: true)) as? NSDictionary)
@@ -204,7 +204,8 @@ final class ReportFormatRenderTests: XCTestCase {
         XCTAssertEqual(samples["dnsaudit_findings{kind=\"dns.injection\",severity=\"critical\"}"], "1")
         XCTAssertEqual(samples["dnsaudit_findings{kind=\"dns.injection\",severity=\"high\"}"], "0", "zero series are emitted")
         XCTAssertEqual(samples["dnsaudit_findings{kind=\"encrypted-dns.blocked\",severity=\"info\"}"], "0", "every contract kind")
-        XCTAssertEqual(samples["dnsaudit_findings{kind=\"tls.weird\\\"kind\\\\with\\nnewline\",severity=\"info\"}"], "1", "label values escaped")
+        XCTAssertEqual(samples["dnsaudit_findings{kind=\"tls.handshake-alert\",severity=\"info\"}"], "1")
+        XCTAssertEqual(PrometheusReportRenderer.escapeLabelValue("a\"b\\c\nd"), "a\\\"b\\\\c\\nd", "label values escaped")
         for (s, n) in [("critical", "1"), ("high", "1"), ("medium", "1"), ("low", "1"), ("info", "1")] {
             XCTAssertEqual(samples["dnsaudit_findings_by_severity{severity=\"\(s)\"}"], n)
         }
