@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.25.0"),
+        // HPACK for cleartext DoH over HTTP/2 (already resolved: async-http-client depends on it).
+        .package(url: "https://github.com/apple/swift-nio-http2", from: "1.30.0"),
     ],
     targets: [
         // libpcap, through pkg-config.
@@ -42,6 +44,10 @@ let package = Package(
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ], swiftSettings: packetPath),
         .target(name: "PacketDecode", dependencies: ["WireBytes", "NetTypes"], swiftSettings: packetPath),
+        // Cleartext DNS over HTTPS (HTTP/1.1, h2c): DNS messages out of GET ?dns= and dns-message bodies.
+        .target(name: "DoHWire", dependencies: [
+            .product(name: "NIOHPACK", package: "swift-nio-http2"), .product(name: "NIOCore", package: "swift-nio"),
+        ]),
 
         // Flows: IP fragment reassembly and TCP stream reassembly, with bounded memory.
         .target(name: "FlowReassembly", dependencies: ["PacketDecode", "NetTypes", "FlowTable"], swiftSettings: packetPath),
@@ -71,7 +77,7 @@ let package = Package(
         .target(name: "AnalysisEvents", dependencies: ["DNSWire", "TLSWire", "NetTypes"], swiftSettings: packetPath),
         // The analysis core: frames and time in, events and findings out; no libpcap in it.
         .target(name: "AnalysisEngine", dependencies: [
-            "AnalysisEvents", "PacketDecode", "FlowReassembly", "DNSWire", "TLSWire", "DNSAnalysis", "TLSAnalysis", "Findings", "NetTypes",
+            "DoHWire", "AnalysisEvents", "PacketDecode", "FlowReassembly", "DNSWire", "TLSWire", "DNSAnalysis", "TLSAnalysis", "Findings", "NetTypes",
             "DNSObservations", "TLSCertificates", "FlowTable",
         ], swiftSettings: packetPath),
         // Drivers that feed the core: capture files and live interfaces (libpcap, via CaptureSource).
@@ -155,6 +161,7 @@ let package = Package(
         .target(name: "IntegrationSupport", dependencies: [], path: "Tests/IntegrationSupport"),
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),
         .testTarget(name: "TLSWireTests", dependencies: ["TLSWire", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "DoHWireTests", dependencies: ["DoHWire", .product(name: "NIOHPACK", package: "swift-nio-http2"), .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "FlowTableTests", dependencies: ["FlowTable"]),
         // An in-memory test PKI (swift-certificates), shared by the certificate and policy tests.
         .target(name: "TestPKISupport", dependencies: [

@@ -271,12 +271,13 @@ public final class CaptureAnalyzer {
 
     /// One complete DNS message from UDP or from a TCP stream.
     func handleDNS(_ msg: UnsafeRawBufferPointer, flavor: DNSFlavor, ip: IPInfo, sport: UInt16, dport: UInt16,
-                   transport: TransportProtocol, frame: UInt64, ts: Timestamp) {
+                   transport: TransportProtocol, frame: UInt64, ts: Timestamp, carried: Bool = false) {
         dnsMessages += 1
         let ctx = { WireContext(input: self.currentInput, frame: frame, ts: ts, src: ip.src, dst: ip.dst,
                                 sport: sport, dport: dport, transport: transport) }
-        let obs = DNSObservation(frame: frame, ts: ts, src: ip.src, dst: ip.dst, sport: sport, dport: dport,
+        var obs = DNSObservation(frame: frame, ts: ts, src: ip.src, dst: ip.dst, sport: sport, dport: dport,
                                  transport: transport, ipTTL: ip.ttl, ipID: ip.ipID, input: currentInput)
+        obs.carried = carried
         // A query's per-flow bookkeeping needs only its header and addresses: done first, so that
         // its likely cache misses overlap with the summary's work (about 2 % of analyze's time).
         let query = flavor == .dns && DNSSummary.isQuery(msg)
@@ -328,6 +329,8 @@ public final class CaptureAnalyzer {
 
     /// DNS over QUIC connections (one per client Initial's ClientHello).
     var doqConnections = 0
+    /// DNS messages out of cleartext DoH (HTTP/1.1, h2c).
+    var dohMessages = 0
 
     /// UDP ports of DNS over QUIC: 853 (RFC 9250), 784 and 8853 (its drafts, AdGuard).
     @inline(__always)
@@ -561,6 +564,7 @@ public final class CaptureAnalyzer {
         c.append(("encrypted_dns_dot_connections", tls.stats.dotConnections))
         c.append(("encrypted_dns_doh_connections", tls.stats.dohConnections))
         c.append(("encrypted_dns_doq_connections", doqConnections))
+        if dohMessages > 0 { c.append(("cleartext_doh_messages", dohMessages)) }
         c.append(("quic_initials_decrypted", quic.initials))
         c.append(("tls_certificates_judged", tls.stats.certificatesJudged))
         c.append(("tls_untrusted_certificates", tls.stats.untrustedCertificates))
@@ -623,6 +627,11 @@ extension CaptureAnalyzer: StreamEventSink {
     }
 
     func dnsRecognisedOnStream() { dnsConnectionsByContent += 1 }
+
+    func dohMessage(_ msg: UnsafeRawBufferPointer, seg: TransportSegment, frame: UInt64, ts: Timestamp) {
+        dohMessages += 1
+        handleDNS(msg, flavor: .dns, ip: seg.ip, sport: seg.sport, dport: seg.dport, transport: .tcp, frame: frame, ts: ts, carried: true)
+    }
 
     func tlsClientHello(_ body: [UInt8], seg: TransportSegment, frame: UInt64, ts: Timestamp) -> ClientHello.Scan? {
         clientHello(body, transport: .tcp, seg: seg, frame: frame, ts: ts)

@@ -58,6 +58,8 @@ protocol StreamEventSink: AnyObject {
     func dnsMessage(_ msg: UnsafeRawBufferPointer, flavor: DNSFlavor, seg: TransportSegment, frame: UInt64, ts: Timestamp)
     /// A connection on a port that is not a DNS port turned out to carry DNS (by its content).
     func dnsRecognisedOnStream()
+    /// A DNS message out of cleartext DNS over HTTPS (a GET's dns= or an application/dns-message body).
+    func dohMessage(_ msg: UnsafeRawBufferPointer, seg: TransportSegment, frame: UInt64, ts: Timestamp)
     /// A ClientHello from the client side: its scan (server name), nil when it does not parse.
     func tlsClientHello(_ body: [UInt8], seg: TransportSegment, frame: UInt64, ts: Timestamp) -> ClientHello.Scan?
     /// A ServerHello from the server side: false when it does not parse.

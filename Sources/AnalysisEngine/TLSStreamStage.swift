@@ -1,3 +1,4 @@
+import DoHWire
 import FlowReassembly
 import NetTypes
 import PacketDecode
@@ -34,6 +35,8 @@ final class TLSStreamStage<Sink: StreamEventSink>: TCPStreamConsumer {
     var clientSpoke = false
     /// Not TLS (a sniffed port): followed until `record.resetWatchIsOver`.
     var watchingResets = false
+    /// On ports that are not TLS ports: a client that speaks HTTP (cleartext DoH, h2c) is followed by `doh`.
+    var doh: DoHStreamStage<Sink>?
 
     init(sink: Sink, scratch: TLSEventScratch, record: TLSConnectionRecord, sniffing: Bool, sniffDNS: Bool = false) {
         self.sink = sink
@@ -64,8 +67,14 @@ final class TLSStreamStage<Sink: StreamEventSink>: TCPStreamConsumer {
 
     func data(_ bytes: UnsafeRawBufferPointer, fromClient: Bool, frame: UInt64, at ts: Timestamp) -> Bool {
         if let dns { return dns.data(bytes, fromClient: fromClient, frame: frame, at: ts) }
+        if let doh { return dohData(doh, bytes, fromClient: fromClient, frame: frame, at: ts) }
         if fromClient && !clientSpoke {
             clientSpoke = true
+            if sniffing && DoHStreamDecoder.looksLikeHTTPClient(bytes) {
+                let stage = DoHStreamStage(sink: sink)
+                doh = stage
+                return dohData(stage, bytes, fromClient: true, frame: frame, at: ts)
+            }
             if sniffDNS && DNSContentCheck.looksLikeDNSOverTCP(bytes) {
                 let stage = DNSStreamStage(sink: sink, flavor: .dns)
                 stage.lastFromClient = lastClient
@@ -123,6 +132,16 @@ final class TLSStreamStage<Sink: StreamEventSink>: TCPStreamConsumer {
         }
         // A hole in the handshake: the record layer cannot resynchronise.
         if fromClient { clientDone = true } else { serverDone = true }
+    }
+
+    /// HTTP on a sniffed port: DoH messages to the sink; once it is plain web traffic, only the
+    /// reset watch goes on.
+    private func dohData(_ stage: DoHStreamStage<Sink>, _ bytes: UnsafeRawBufferPointer, fromClient: Bool, frame: UInt64,
+                         at ts: Timestamp) -> Bool {
+        guard let seg = fromClient ? lastClient : lastServer else { return true }
+        if stage.data(bytes, seg: seg, fromClient: fromClient, frame: frame, at: ts) { return true }
+        if !record.resetWatchIsOver { watchingResets = true } else { isFinished = true }
+        return false
     }
 
     func closed(_ reason: TCPCloseReason, at ts: Timestamp) {

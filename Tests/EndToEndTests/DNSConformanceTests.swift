@@ -208,9 +208,7 @@ extension String {
 /// understood differences (known-differences.tsv lists those): they are work still to do.
 enum PendingDecodes {
     /// DNS messages tshark finds inside other protocols: `proto` as the truth TSV names it.
-    static let dns: [(proto: String, reason: String)] = [
-        ("dns-in-http2", "DNS over cleartext HTTP/2 (h2c DoH, POST application/dns-message): HTTP/2 framing is not decoded yet (issue 17 item 4)"),
-    ]
+    static let dns: [(proto: String, reason: String)] = []
     /// ClientHellos by capture and frame.
     static let tls: [(file: String, frame: Int, reason: String)] = []
 

@@ -26,4 +26,25 @@ final class WireRealCaptureTests: XCTestCase {
             XCTAssertEqual(c["encrypted_dns_doq_connections"], doq, file)
         }
     }
+
+    /// Cleartext DoH over h2c (Suricata's capture: POSTs on stream after stream): every query and
+    /// response tshark decodes is a DNS message here, paired into transactions by the same tracker
+    /// as plain DNS (34 queries, 34 answers, none unanswered), from the resolver on port 80.
+    func testH2CDoHIsPairedLikeDNS() throws {
+        let r = try analyze("suricata-verify/sv-dns_over_https_POST_h2c.pcap")
+        let summary = try XCTUnwrap(r["summary"] as? [String: Any])
+        let c = counters(r)
+        XCTAssertEqual(summary["dns_messages"] as? Int, 68)
+        XCTAssertEqual(c["cleartext_doh_messages"], 68)
+        XCTAssertEqual(c["dns_queries"], 34)
+        XCTAssertEqual(c["dns_responses"], 34)
+        // DoH uses DNS ID 0 (RFC 8484 §4.1) and this client repeats 12 questions on one connection:
+        // a repeat while the first is still open counts as a retransmission (as on UDP), so there are
+        // between 12 and 34 transactions; every query is answered and nothing is a finding.
+        let tx = summary["dns_transactions"] as? Int ?? 0
+        XCTAssertTrue((12...34).contains(tx), "\(tx) transactions")
+        XCTAssertEqual((r["findings"] as? [[String: Any]])?.count, 0)
+        XCTAssertEqual(summary["unanswered_queries"] as? Int, 0)
+        XCTAssertEqual(summary["resolvers"] as? [String], ["104.16.248.249"])
+    }
 }

@@ -1,0 +1,42 @@
+import DoHWire
+import NetTypes
+import PacketDecode
+
+/// Cleartext DNS over HTTPS on a followed TCP connection (HTTP/1.1, h2c with prior knowledge or
+/// Upgrade): the DNS messages of its requests and responses go to the sink as DNS over TCP from
+/// the connection's addresses, so the same detectors pair and judge them. An HTTP connection whose
+/// first request is not DoH (nor HTTP/2) is given up.
+final class DoHStreamStage<Sink: StreamEventSink> {
+    unowned(unsafe) let sink: Sink
+    let decoder = DoHStreamDecoder()
+    private var messages: [DoHMessage] = []
+    private(set) var gaveUp = false
+    private(set) var dnsMessages = 0
+
+    init(sink: Sink) {
+        self.sink = sink
+    }
+
+    /// In-order bytes of one direction; `seg` is that direction's last segment (addresses, IP facts).
+    /// False when nothing more is wanted of this connection.
+    func data(_ bytes: UnsafeRawBufferPointer, seg: TransportSegment, fromClient: Bool, frame: UInt64, at ts: Timestamp) -> Bool {
+        guard !gaveUp else { return false }
+        let alive = decoder.feed(bytes, fromClient: fromClient, into: &messages)
+        for m in messages {
+            dnsMessages += 1
+            m.dns.withUnsafeBytes { sink.dohMessage($0, seg: seg, frame: frame, ts: ts) }
+        }
+        messages.removeAll(keepingCapacity: true)
+        if !alive && fromClient { gaveUp = true }
+        // Plain web traffic: its first request says so.
+        if fromClient && decoder.clientRequests >= 1 && !decoder.sawDoH && !decoder.isHTTP2OrUpgrading { gaveUp = true }
+        return !gaveUp && alive
+    }
+}
+
+extension StreamEventSink {
+    /// By default a DoH message is a DNS message of the stream (the analyzer pairs it on any port).
+    func dohMessage(_ msg: UnsafeRawBufferPointer, seg: TransportSegment, frame: UInt64, ts: Timestamp) {
+        dnsMessage(msg, flavor: .dns, seg: seg, frame: frame, ts: ts)
+    }
+}
