@@ -152,7 +152,7 @@ let package = Package(
 
         // libFuzzer entry points (scripts/fuzz.sh); a replay tool in normal builds.
         .executableTarget(name: "dnsaudit-fuzz", dependencies: [
-            "DNSWire", "TLSWire", "PacketDecode", "AnalysisEngine", "NetTypes",
+            "DNSWire", "TLSWire", "PacketDecode", "AnalysisEngine", "NetTypes", "DoHWire", "TLSAnalysis",
         ]),
 
         // Tests.

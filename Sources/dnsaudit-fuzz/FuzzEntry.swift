@@ -7,8 +7,10 @@
 // through every parser once (for reproducing a crash found by the fuzzer).
 import AnalysisEngine
 import DNSWire
+import DoHWire
 import NetTypes
 import PacketDecode
+import TLSAnalysis
 import TLSWire
 
 /// Runs one input through every parser. The first byte picks a link type for the packet decoder
@@ -45,8 +47,22 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
     }
     var reassembler = TLSHandshakeReassembler()
     _ = reassembler.feed(bytes)
-    // QUIC Initial.
+    // QUIC Initial (v1, v2, drafts 29–34), DoQ by ALPN.
     _ = QUICInitial.decryptClientInitial(bytes)
+    _ = ClientHello.offersDoQ(bytes)
+    // A TCP client's first bytes (the reset-injection evidence): HTTP Host, a cut ClientHello's SNI, raw.
+    _ = FirstBytesClassifier.classify(bytes)
+    // Cleartext DoH: the bytes as the client's stream after each kind of start (HTTP/1.1, HTTP/2
+    // preface, h2c upgrade), and as the server's; split where the second byte says.
+    for start in FuzzState.dohStarts {
+        let d = DoHStreamDecoder()
+        var out: [DoHMessage] = []
+        let split = bytes.count > 1 ? Int(bytes[1]) % bytes.count : 0
+        start.withUnsafeBytes { _ = d.feed($0, fromClient: true, into: &out) }
+        _ = d.feed(UnsafeRawBufferPointer(rebasing: bytes[..<split]), fromClient: true, into: &out)
+        _ = d.feed(UnsafeRawBufferPointer(rebasing: bytes[split...]), fromClient: !start.isEmpty, into: &out)
+        _ = d.feed(bytes, fromClient: false, into: &out)
+    }
     // Packets: every link type, then the full engine on the same frame.
     let links: [LinkType] = [.ethernet, .raw, .null, .loop, .linuxSLL, .linuxSLL2, .nflog, .ipv4, .ipv6,
                              .ppp, .pppSerial, .pppEther, .cHDLC]
@@ -58,6 +74,11 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
 
 /// One engine for the whole fuzz run, so flow state accumulates across inputs like a real capture.
 enum FuzzState {
+    static let dohStarts: [[UInt8]] = [
+        [], Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8),
+        Array("POST /dns-query HTTP/1.1\r\nContent-Type: application/dns-message\r\nContent-Length: 40\r\n\r\n".utf8),
+        Array("GET /dns-query?dns=AAABAAABAAAAAAAAB2V4YW1wbGUDY29tAAABAAE HTTP/1.1\r\nUpgrade: h2c\r\n\r\n".utf8),
+    ]
     nonisolated(unsafe) static let analyzer: CaptureAnalyzer = {
         var o = AnalysisOptions()
         o.wantDecode = true
