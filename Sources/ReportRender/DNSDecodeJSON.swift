@@ -41,6 +41,23 @@ public func writeDNSObject(_ m: DNSMessage, into w: inout JSONWriter) {
         writeRRs("answers", m.answers, &w)
         writeRRs("authority", m.authority, &w)
         writeRRs("additional", m.additional, &w)
+        if m.opcode == 5 {
+            // DNS UPDATE (RFC 2136 §2.2): the same four sections under their UPDATE names, after
+            // the generic ones (which stay, for readers of every opcode).
+            w.field("opcode_name", "UPDATE")
+            w.key("zone")
+            w.array { w in
+                for q in m.questions {
+                    w.object { w in
+                        w.field("name", q.name)
+                        w.field("type", DNSType.mnemonic(q.type))
+                        w.field("class", DNSClass.mnemonic(q.qclass))
+                    }
+                }
+            }
+            writeRRs("prerequisite", m.answers, &w)
+            writeRRs("update", m.authority, &w)
+        }
         if let e = m.edns {
             w.key("edns")
             w.object { w in
