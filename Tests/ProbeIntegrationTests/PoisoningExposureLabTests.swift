@@ -56,10 +56,13 @@ final class PoisoningExposureLabTests: XCTestCase {
             XCTAssertGreaterThanOrEqual(ports.count, 20, "truth: unbound's upstream ports vary")
         }
 
+        // Truth: the sprayed responses the capture holds (tcpdump on lo does not always keep all 20).
+        var sprayedIDs: Set<String>?
         if let tshark = Requirements.findTool("tshark", preferring: ["/usr/bin"]) {
             let sprayed = try runBounded(tshark, ["-r", up.path, "-n", "-Y", "ip.ttl == 250 && udp.dstport == \(HXLab.fixedPort) && dns.flags.response == 1",
                                                   "-T", "fields", "-e", "dns.id"], timeout: 60)
-            XCTAssertEqual(sprayed.stdout.split(separator: "\n").count, 20, "truth: 20 sprayed responses on the wire")
+            sprayedIDs = Set(sprayed.stdout.split(separator: "\n").map(String.init))
+            XCTAssertGreaterThanOrEqual(sprayedIDs?.count ?? 0, 3, "truth: the spray is on the wire")
         }
         let r = try lab.analyze([down, up])
         print("poisoning lab: \(r.described)")
@@ -75,6 +78,9 @@ final class PoisoningExposureLabTests: XCTestCase {
         if let f = attempts.first {
             XCTAssertEqual(ProbeReport.subject(f)["client"] as? String, "\(HXLab.fixedPortForwarder):\(HXLab.fixedPort)", r.described)
             XCTAssertEqual(ProbeReport.subject(f)["qname"] as? String, "bank.\(HXLab.zone).", r.described)
+            if let ids = sprayedIDs {
+                XCTAssertTrue((f["title"] as? String ?? "").hasPrefix("\(ids.count) responses"), "as many guessed ids as tshark sees: \(ids.count)\n\(r.described)")
+            }
         }
         // The sprayed responses are the attempt, not unsolicited responses; the clean traffic has none.
         XCTAssertTrue(r.findings(kind: "dns.unsolicited-response").filter { $0["severity"] as? String != "info" }.isEmpty, r.described)
