@@ -253,11 +253,20 @@ public enum EVERenderer {
         }
     }
 
-    /// A stable signature id per kind: 9,100,000 + the kind's place in the contract's list, or a
-    /// hash for kinds not in it (always in 9,100,000…9,199,999).
+    /// The kinds with a fixed signature id, 9,100,001 upwards, in this order. Append only: an id
+    /// once given never changes.
+    static let signatureKinds = [
+        "dns.injection", "dns.unsolicited-response", "dns.answer-mismatch", "dns.nxdomain-rewrite",
+        "dns.resolver-identity-mismatch", "dns.unapproved-resolver", "tls.reset-after-clienthello", "tls.handshake-timeout",
+        "tls.untrusted-certificate", "firewall.dns-redirect", "firewall.tls-redirect", "firewall.encrypted-dns-block",
+        "encrypted-dns.blocked", "tls.handshake-alert", "probe.unreachable", "tcp.reset-injection",
+        "dns.poisoning-exposure", "dns.poisoning-attempt", "dns.dnssec-stripped", "encrypted-dns.opt-out-canary",
+    ]
+
+    /// A stable signature id per kind: 9,100,001 + the kind's place in `signatureKinds`, or a hash
+    /// for other kinds (always in 9,150,000…9,199,998).
     public static func signatureID(_ kind: String) -> Int {
-        let kinds = ReportText.kindDescriptions.map(\.kind)
-        if let i = kinds.firstIndex(of: kind) { return 9_100_001 + i }
+        if let i = signatureKinds.firstIndex(of: kind) { return 9_100_001 + i }
         var h: UInt32 = 2_166_136_261
         for b in kind.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
         return 9_150_000 + Int(h % 49_999)

@@ -19,8 +19,12 @@ enum ReportText {
         ("\(FindingKind.firewallEncryptedDNSBlock)", "A firewall rule drops or rejects DoT (853) or DoH to known resolver addresses."),
         ("\(FindingKind.encryptedDNSBlocked)", "DoT/DoH attempts that never got an answer, or were reset."),
         ("\(FindingKind.tlsHandshakeAlert)", "A TLS handshake refused with a fatal alert."),
-        ("\(FindingKind.tcpResetInjection)", "A TCP connection reset right after the client's first data by a reset the server did not send."),
         ("\(FindingKind.probeUnreachable)", "A probe target that cannot be reached: the first broken layer (a diagnosis, not tampering)."),
+        ("\(FindingKind.tcpResetInjection)", "A TCP connection reset right after the client's first data by a reset the server did not send."),
+        ("dns.poisoning-exposure", "A resolver whose upstream queries are easy to spoof (a fixed source port, predictable transaction ids)."),
+        ("dns.poisoning-attempt", "A burst of responses with varying transaction ids for one query: someone guessing the id to poison a cache."),
+        ("dns.dnssec-stripped", "The path removes DNSSEC signatures the references return, or claims validation for answers that do not validate."),
+        ("encrypted-dns.opt-out-canary", "The network answers an encrypted-DNS opt-out canary NXDOMAIN or empty while the references answer it."),
     ]
 
     static func describe(kind: String) -> String {

@@ -61,3 +61,15 @@ final class EVEAndECSRenderTests: XCTestCase {
         XCTAssertFalse(live["duration_seconds"] is String)
     }
 }
+
+extension EVEAndECSRenderTests {
+    /// Signature ids are fixed (CONTRACT.md lists them): SIEM rules key on them.
+    func testSignatureIDsAreFixed() {
+        XCTAssertEqual(EVERenderer.signatureID("dns.injection"), 9_100_001)
+        XCTAssertEqual(EVERenderer.signatureID("firewall.dns-redirect"), 9_100_010)
+        XCTAssertEqual(EVERenderer.signatureID("probe.unreachable"), 9_100_015)
+        XCTAssertEqual(EVERenderer.signatureID("tcp.reset-injection"), 9_100_016)
+        XCTAssertEqual(EVERenderer.signatureID("encrypted-dns.opt-out-canary"), 9_100_020)
+        XCTAssertTrue((9_150_000...9_199_998).contains(EVERenderer.signatureID("some.future-kind")))
+    }
+}
