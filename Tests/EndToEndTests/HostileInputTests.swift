@@ -47,7 +47,7 @@ final class HostileInputTests: XCTestCase {
     }
 
     func testBadArgumentsAndFilter() throws {
-        assertOneLineError(try runProcess(TestPaths.dnsaudit, ["analyze"]), contains: "dnsaudit --help")
+        assertOneLineError(try runProcess(TestPaths.dnsaudit, ["analyze"]), contains: "dnsaudit analyze --help")  // the subcommand named points at its own help
         assertOneLineError(try runProcess(TestPaths.dnsaudit, ["analyze", "--format", "yaml", "x"]), contains: "format")
         let f = try writeDNSCapture(name: "ok.pcap")
         assertOneLineError(try runProcess(TestPaths.dnsaudit, ["analyze", "--filter", "udp port port", f.path]), contains: "invalid filter")
