@@ -15,9 +15,8 @@ import NetTypes
 /// each forged name, per qname, qtype, resolver and transport.
 public enum RulesetCorrelation {
     /// DNS finding kinds that a redirect to another resolver explains.
-    public static let explainedKinds: Set<String> = [
-        FindingKind.dnsInjection, FindingKind.dnsUnsolicitedResponse, "dns.answer-mismatch", "dns.nxdomain-rewrite",
-        "dns.resolver-identity-mismatch",
+    public static let explainedKinds: Set<FindingKind> = [
+        .dnsInjection, .dnsUnsolicitedResponse, .dnsAnswerMismatch, .dnsNXDomainRewrite, .dnsResolverIdentityMismatch,
     ]
 
     public struct Result: Sendable {
@@ -110,7 +109,7 @@ public enum RulesetCorrelation {
         for i in explained {
             let d = dns[i]
             if d.severity > f.severity { f.severity = d.severity }
-            kinds[d.kind, default: 0] += 1
+            kinds[d.kind.rawValue, default: 0] += 1
             f.relate(to: d.id)
             dns[i].confidence = .confirmed
             dns[i].relate(to: ruleID)

@@ -1,11 +1,5 @@
 import Findings
 
-extension FindingKind {
-    /// The path removes DNSSEC signatures the references return, or claims validation (AD) for
-    /// answers that do not validate: DNSSEC is stripped or forged on the way.
-    public static let dnsDNSSECStripped = "dns.dnssec-stripped"
-}
-
 public struct DNSSECStrippingEvidence: Sendable {
     public enum Reason: String, Sendable {
         /// AD set on a name the references SERVFAIL (its signature is broken).

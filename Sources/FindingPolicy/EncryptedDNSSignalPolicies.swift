@@ -1,12 +1,5 @@
 import Findings
 
-extension FindingKind {
-    /// A network answers an encrypted-DNS opt-out canary (Firefox's `use-application-dns.net`,
-    /// Apple's `mask.icloud.com` / `mask-h2.icloud.com`) NXDOMAIN or with no data while the
-    /// references answer it: the network is switching encrypted DNS / Private Relay off.
-    public static let encryptedDNSOptOutCanary = "encrypted-dns.opt-out-canary"
-}
-
 /// A canary name answered "does not exist" (or "no data") by the path, with addresses by the references.
 public struct OptOutCanaryEvidence: Sendable {
     /// The products whose encrypted DNS the canary switches off.

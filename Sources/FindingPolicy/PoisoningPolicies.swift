@@ -1,14 +1,5 @@
 import Findings
 
-extension FindingKind {
-    /// A resolver or forwarder whose upstream queries are easy to spoof: a fixed source port, or
-    /// predictable transaction ids (the exposure behind Kaminsky-style cache poisoning).
-    public static let dnsPoisoningExposure = "dns.poisoning-exposure"
-    /// A burst of responses with varying transaction ids for one outstanding query: someone is
-    /// guessing the id to poison a cache (a spray), not a resolver answering late.
-    public static let dnsPoisoningAttempt = "dns.poisoning-attempt"
-}
-
 /// How random a resolver's upstream queries are, measured from a capture.
 public struct PoisoningExposureEvidence: Sendable {
     public var resolver: String

@@ -75,7 +75,7 @@ public struct Evidence: Sendable, Hashable, Codable {
 /// A finding per the report contract. `id` is a stable hash of kind + subject. A plain value:
 /// equality, hashing and coding are synthesized over its stored properties.
 public struct Finding: Sendable, Hashable, Codable {
-    public var kind: String
+    public var kind: FindingKind
     public var severity: Severity
     public var confidence: Confidence
     public var title: String
@@ -87,7 +87,7 @@ public struct Finding: Sendable, Hashable, Codable {
     /// redirect rule and the forged answers it produced). Sorted, no duplicates.
     public var related: [String]
 
-    public init(kind: String, severity: Severity, confidence: Confidence, title: String,
+    public init(kind: FindingKind, severity: Severity, confidence: Confidence, title: String,
                 subject: [(String, SubjectValue)], evidence: [Evidence], remediation: String, related: [String] = []) {
         self.kind = kind
         self.severity = severity
@@ -117,7 +117,7 @@ public struct Finding: Sendable, Hashable, Codable {
             h ^= 0xff
             h = h &* 0x0000_0100_0000_01b3
         }
-        mix(kind)
+        mix(kind.rawValue)
         for f in subjectFacts.sorted(by: { $0.key < $1.key }) {
             mix(f.key)
             mix(f.value.description)
@@ -137,24 +137,40 @@ public struct Finding: Sendable, Hashable, Codable {
     }
 }
 
-/// Finding kinds named in the contract.
-public enum FindingKind {
-    public static let dnsInjection = "dns.injection"
-    public static let dnsUnsolicitedResponse = "dns.unsolicited-response"
-    public static let dnsAnswerMismatch = "dns.answer-mismatch"
-    public static let dnsNXDomainRewrite = "dns.nxdomain-rewrite"
-    public static let dnsResolverIdentityMismatch = "dns.resolver-identity-mismatch"
-    public static let dnsUnapprovedResolver = "dns.unapproved-resolver"
-    public static let tlsResetAfterClientHello = "tls.reset-after-clienthello"
-    public static let tlsHandshakeTimeout = "tls.handshake-timeout"
-    public static let tlsUntrustedCertificate = "tls.untrusted-certificate"
-    public static let firewallDNSRedirect = "firewall.dns-redirect"
-    public static let firewallTLSRedirect = "firewall.tls-redirect"
-    public static let firewallEncryptedDNSBlock = "firewall.encrypted-dns-block"
-    public static let encryptedDNSBlocked = "encrypted-dns.blocked"
-    public static let tlsHandshakeAlert = "tls.handshake-alert"
+/// Every finding kind the report contract names: the one list. Its raw value is the contract's
+/// name (`dns.injection`); nothing emits a kind that is not a case here.
+public enum FindingKind: String, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
+    case dnsInjection = "dns.injection"
+    case dnsUnsolicitedResponse = "dns.unsolicited-response"
+    case dnsAnswerMismatch = "dns.answer-mismatch"
+    case dnsNXDomainRewrite = "dns.nxdomain-rewrite"
+    case dnsResolverIdentityMismatch = "dns.resolver-identity-mismatch"
+    case dnsUnapprovedResolver = "dns.unapproved-resolver"
+    case tlsResetAfterClientHello = "tls.reset-after-clienthello"
+    case tlsHandshakeTimeout = "tls.handshake-timeout"
+    case tlsUntrustedCertificate = "tls.untrusted-certificate"
+    case firewallDNSRedirect = "firewall.dns-redirect"
+    case firewallTLSRedirect = "firewall.tls-redirect"
+    case firewallEncryptedDNSBlock = "firewall.encrypted-dns-block"
+    case encryptedDNSBlocked = "encrypted-dns.blocked"
+    case tlsHandshakeAlert = "tls.handshake-alert"
     /// A TCP connection reset right after the client's first data by a reset the server did not send.
-    public static let tcpResetInjection = "tcp.reset-injection"
+    case tcpResetInjection = "tcp.reset-injection"
     /// A probe target that cannot be reached: a diagnosis (the first broken layer), not tampering.
-    public static let probeUnreachable = "probe.unreachable"
+    case probeUnreachable = "probe.unreachable"
+    /// A resolver or forwarder whose upstream queries are easy to spoof: a fixed source port, or
+    /// predictable transaction ids (the exposure behind Kaminsky-style cache poisoning).
+    case dnsPoisoningExposure = "dns.poisoning-exposure"
+    /// A burst of responses with varying transaction ids for one outstanding query: someone is
+    /// guessing the id to poison a cache (a spray), not a resolver answering late.
+    case dnsPoisoningAttempt = "dns.poisoning-attempt"
+    /// The path removes DNSSEC signatures the references return, or claims validation (AD) for
+    /// answers that do not validate: DNSSEC is stripped or forged on the way.
+    case dnsDNSSECStripped = "dns.dnssec-stripped"
+    /// A network answers an encrypted-DNS opt-out canary (Firefox's `use-application-dns.net`,
+    /// Apple's `mask.icloud.com` / `mask-h2.icloud.com`) NXDOMAIN or with no data while the
+    /// references answer it: the network is switching encrypted DNS / Private Relay off.
+    case encryptedDNSOptOutCanary = "encrypted-dns.opt-out-canary"
+
+    public var description: String { rawValue }
 }

@@ -65,7 +65,7 @@ public struct Report: Sendable {
     public var sortedFindings: [Finding] {
         findings.sorted {
             if $0.severity != $1.severity { return $0.severity > $1.severity }
-            if $0.kind != $1.kind { return $0.kind < $1.kind }
+            if $0.kind != $1.kind { return $0.kind.rawValue < $1.kind.rawValue }
             return $0.title < $1.title
         }
     }

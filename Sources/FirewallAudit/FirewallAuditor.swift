@@ -323,7 +323,7 @@ public struct FirewallAuditor: Sendable {
         (sel.destinations ?? []).contains { r in resolvers.contains { $0.overlaps(r) } || extraResolvers.contains { $0.range.overlaps(r) } }
     }
 
-    func approved(_ rr: RedirectRule, kind: String) -> String? {
+    func approved(_ rr: RedirectRule, kind: FindingKind) -> String? {
         let port = rr.targetPort
         let addrs = rr.targetAddresses.compactMap { IPAddress(String($0.split(separator: "/").first ?? "")) }
         if kind == FindingKind.firewallDNSRedirect, !addrs.isEmpty,
@@ -337,7 +337,7 @@ public struct FirewallAuditor: Sendable {
         return nil
     }
 
-    func redirectFinding(_ ctx: RuleContext, _ rr: RedirectRule, kind: String, servicePorts: [Int], namedByTarget: Bool,
+    func redirectFinding(_ ctx: RuleContext, _ rr: RedirectRule, kind: FindingKind, servicePorts: [Int], namedByTarget: Bool,
                          published: Bool) -> Finding {
         let sel = rr.selector
         let isDNS = kind == FindingKind.firewallDNSRedirect

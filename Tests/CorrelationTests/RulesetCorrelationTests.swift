@@ -42,7 +42,7 @@ final class RulesetCorrelationTests: XCTestCase {
         let paths = tally([("10.0.0.2", "8.8.8.8", 53, false, 30), ("10.0.0.3", "1.1.1.1", 53, false, 7),
                            ("10.0.0.2", "8.8.8.8", 853, true, 4),  // DoT: not this rule's port
                            ("10.0.0.2", "192.168.10.5", 53, false, 5)])  // already to the target
-        let other = Finding(kind: "tls.handshake-timeout", severity: .medium, confidence: .possible, title: "t",
+        let other = Finding(kind: .tlsHandshakeTimeout, severity: .medium, confidence: .possible, title: "t",
                             subject: [("sni", .string("x"))], evidence: [], remediation: "")
         let r = RulesetCorrelation.correlate(firewall: a.findings, redirects: a.redirects,
                                              capture: [injection(resolver: "8.8.8.8"), other], paths: paths, inputName: { _ in "c.pcap" })
@@ -50,7 +50,7 @@ final class RulesetCorrelationTests: XCTestCase {
         // the injection point at each other and are both confirmed.
         XCTAssertEqual(r.findings.count, 4)
         let dns = try XCTUnwrap(r.findings.first { $0.kind == FindingKind.dnsInjection })
-        XCTAssertTrue(r.findings.contains { $0.kind == "tls.handshake-timeout" && $0.related.isEmpty })
+        XCTAssertTrue(r.findings.contains { $0.kind == .tlsHandshakeTimeout && $0.related.isEmpty })
         let udp = try XCTUnwrap(r.findings.first { $0.kind == FindingKind.firewallDNSRedirect && $0.confidence == .confirmed })
         XCTAssertTrue(udp.title.contains("confirmed"), udp.title)
         XCTAssertEqual(dns.confidence, .confirmed)

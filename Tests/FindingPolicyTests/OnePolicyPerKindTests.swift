@@ -53,7 +53,7 @@ final class OnePolicyPerKindTests: XCTestCase {
 
     func assertSameJudgement(_ capture: Finding?, _ probe: Finding?, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
         guard let capture, let probe else {
-            XCTFail("\(what): capture \(capture?.kind ?? "nil"), probe \(probe?.kind ?? "nil")", file: file, line: line)
+            XCTFail("\(what): capture \(capture?.kind.rawValue ?? "nil"), probe \(probe?.kind.rawValue ?? "nil")", file: file, line: line)
             return
         }
         XCTAssertEqual(capture.kind, probe.kind, what, file: file, line: line)

@@ -68,7 +68,7 @@ func describe(_ f: Finding) -> String {
 /// Whether `actual` satisfies `expected`: same kind and severity, and every subject key the
 /// expectation gives (except those in `ignoring`) present with the same value.
 func matches(_ actual: Finding, _ expected: ExpectedFinding, ignoring: Set<String> = []) -> Bool {
-    guard actual.kind == expected.kind, actual.severity.rawValue == expected.severity else { return false }
+    guard actual.kind.rawValue == expected.kind, actual.severity.rawValue == expected.severity else { return false }
     for (k, v) in expected.subject where !ignoring.contains(k) {
         guard let a = actual.subjectValue(k), a.description == v.text else { return false }
     }

@@ -69,7 +69,7 @@ final class ComparisonTests: XCTestCase {
         let r = AnswerComparator.compare(path: path, references: [set(3, []), set(3, [])])
         let f = try XCTUnwrap(AnswerFindings.finding(qname: "nope.example.", qtype: DNSType.a, path: path, result: r, resolver: "192.168.1.1",
                                                      references: ["a", "b"], source: "capture", frames: [7], capturedNote: true))
-        XCTAssertEqual(f.kind, "dns.nxdomain-rewrite")
+        XCTAssertEqual(f.kind, .dnsNXDomainRewrite)
         XCTAssertEqual(f.severity, .high)
         XCTAssertTrue(f.evidence.contains { $0.detail.contains("not at capture time") })
         let ok = AnswerComparator.compare(path: path, references: [path])

@@ -98,7 +98,7 @@ final class HoldOnTests: XCTestCase {
         let refs: [AnswerSet?] = [AnswerSet(rcode: 0, addresses: ["198.51.100.10"])]
         let r = runner.injectionFinding("www.example.test", endpoint: ResolverEndpoint(transport: .udp, host: "127.0.0.1", port: server.port),
                                         held: held, references: refs)
-        XCTAssertEqual(r?.finding.kind, "dns.injection")
+        XCTAssertEqual(r?.finding.kind, .dnsInjection)
         XCTAssertEqual(r?.finding.severity, .high)
         XCTAssertEqual(r.map { AnswerSet(message: $0.genuine).addresses }, ["198.51.100.10"])
     }

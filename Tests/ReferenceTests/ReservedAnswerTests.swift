@@ -18,7 +18,7 @@ final class ReservedAnswerTests: XCTestCase {
             XCTAssertEqual(r.certainty, .likely, reserved)
             let f = AnswerFindings.finding(qname: "nope.example.", qtype: DNSType.a, path: a(reserved), result: r, resolver: "10.0.0.1",
                                            references: ["ref1", "ref2"], source: "capture")
-            XCTAssertEqual(f?.kind, "dns.nxdomain-rewrite", reserved)
+            XCTAssertEqual(f?.kind, .dnsNXDomainRewrite, reserved)
             XCTAssertEqual(f?.severity, .high, reserved)
         }
     }
