@@ -3,8 +3,12 @@ import AuditPolicy
 import AuditRun
 import Findings
 import FirewallAudit
-import Foundation
+import FoundationEssentials
 import ReportRender
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `dnsaudit audit`: the scheduled all-in-one. The live firewall rules, the probes and a bounded
 /// live capture window, driven by one policy file, in one report — written to standard output and

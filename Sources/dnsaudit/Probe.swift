@@ -1,10 +1,14 @@
 import ArgumentParser
 import AuditRun
 import Findings
-import Foundation
+import FoundationEssentials
 import Probes
 import ResolverClients
 import TLSCertificates
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `dnsaudit probe`: active checks. Who answers this machine's DNS (identity over plain DNS and
 /// over DoT on the same address), whether non-existent names are rewritten, whether DNSSEC is
