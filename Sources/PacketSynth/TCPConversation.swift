@@ -90,27 +90,21 @@ public struct TCPConversation: Sendable {
     /// conversation's); PSH is set on the last one.
     public mutating func send(_ payload: [UInt8], from side: Side, segmentSize: Int? = nil) -> [[UInt8]] {
         let size = max(1, segmentSize ?? self.segmentSize)
-        var frames: [[UInt8]] = []
-        var start = 0
-        while start < payload.count {
-            let end = min(start + size, payload.count)
-            let flags: TCPFlags = end == payload.count ? [.psh, .ack] : .ack
-            frames.append(segment(from: side, seq: nextSeq(side), ack: nextSeq(side.other), flags: flags,
-                                  payload: Array(payload[start..<end])))
-            advance(side, by: end - start)
-            start = end
-        }
-        return frames
+        return send(payload, from: side, cutBy: { _ in size })
     }
 
     /// `payload` from `side`, cut at the given byte lengths (the rest, if any, in one last segment).
     public mutating func send(_ payload: [UInt8], from side: Side, splitAt lengths: [Int]) -> [[UInt8]] {
+        var cuts = lengths.filter { $0 > 0 }
+        return send(payload, from: side, cutBy: { rest in cuts.isEmpty ? rest : cuts.removeFirst() })
+    }
+
+    /// The one segmenter: `nextSize(bytesLeft)` gives each segment's length; PSH on the last one.
+    private mutating func send(_ payload: [UInt8], from side: Side, cutBy nextSize: (Int) -> Int) -> [[UInt8]] {
         var frames: [[UInt8]] = []
         var start = 0
-        var cuts = lengths.filter { $0 > 0 }
         while start < payload.count {
-            let size = cuts.isEmpty ? payload.count - start : cuts.removeFirst()
-            let end = min(start + size, payload.count)
+            let end = min(start + max(1, nextSize(payload.count - start)), payload.count)
             let flags: TCPFlags = end == payload.count ? [.psh, .ack] : .ack
             frames.append(segment(from: side, seq: nextSeq(side), ack: nextSeq(side.other), flags: flags,
                                   payload: Array(payload[start..<end])))
