@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=(libpcap-dev libnftables-dev tshark tcpdump iproute2 nftables iptables openssl ca-certificates unbound dnsmasq-base bind9-dnsutils ldnsutils chromium)
+need=(libpcap-dev libnftables-dev tshark tcpdump iproute2 nftables iptables openssl ca-certificates unbound dnsmasq-base bind9-dnsutils ldnsutils chromium prometheus prometheus-node-exporter python3-jsonschema python3-yaml)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

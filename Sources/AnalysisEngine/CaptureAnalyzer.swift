@@ -273,8 +273,12 @@ public final class CaptureAnalyzer {
     func handleDNS(_ msg: UnsafeRawBufferPointer, flavor: DNSFlavor, ip: IPInfo, sport: UInt16, dport: UInt16,
                    transport: TransportProtocol, frame: UInt64, ts: Timestamp, carried: Bool = false) {
         dnsMessages += 1
-        let ctx = { WireContext(input: self.currentInput, frame: frame, ts: ts, src: ip.src, dst: ip.dst,
-                                sport: sport, dport: dport, transport: transport) }
+        let ctx = {
+            var c = WireContext(input: self.currentInput, frame: frame, ts: ts, src: ip.src, dst: ip.dst,
+                                sport: sport, dport: dport, transport: transport)
+            c.overDoH = carried
+            return c
+        }
         var obs = DNSObservation(frame: frame, ts: ts, src: ip.src, dst: ip.dst, sport: sport, dport: dport,
                                  transport: transport, ipTTL: ip.ttl, ipID: ip.ipID, input: currentInput)
         obs.carried = carried

@@ -24,6 +24,9 @@ public struct WireContext: Sendable {
     public var sport: UInt16
     public var dport: UInt16
     public var transport: TransportProtocol
+    /// The message came inside cleartext DNS over HTTPS (HTTP/1.1 or h2c) on that transport:
+    /// decode lines say `transport: "doh"`.
+    public var overDoH: Bool = false
 
     @inlinable
     public init(input: Int, frame: UInt64, ts: Timestamp, src: IPAddress, dst: IPAddress, sport: UInt16, dport: UInt16,

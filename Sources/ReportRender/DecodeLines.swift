@@ -35,6 +35,6 @@ public enum DecodeLineRenderer {
         w.field("dst", c.dst.description)
         w.field("sport", c.sport)
         w.field("dport", c.dport)
-        w.field("transport", c.transport.name)
+        w.field("transport", c.overDoH ? "doh" : c.transport.name)
     }
 }
