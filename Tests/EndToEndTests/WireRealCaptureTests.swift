@@ -47,4 +47,17 @@ final class WireRealCaptureTests: XCTestCase {
         XCTAssertEqual(summary["unanswered_queries"] as? Int, 0)
         XCTAssertEqual(summary["resolvers"] as? [String], ["104.16.248.249"])
     }
+
+    /// Their decode lines say what carried them: `transport: "doh"` (the HTTP connection's ports).
+    func testH2CDoHDecodeLinesSayDoH() throws {
+        let base = try TestPaths.requireRealCaptures()
+        let r = try runProcess(TestPaths.dnsaudit, ["decode", base.appendingPathComponent("suricata-verify/sv-dns_over_https_POST_h2c.pcap").path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = String(decoding: r.stdout, as: UTF8.self).split(separator: "\n")
+        let dns = try lines.compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .filter { $0["dns"] != nil }
+        XCTAssertEqual(dns.count, 68)
+        XCTAssertEqual(Set(dns.compactMap { $0["transport"] as? String }), ["doh"])
+        XCTAssertTrue(dns.allSatisfy { ($0["sport"] as? Int) == 80 || ($0["dport"] as? Int) == 80 })
+    }
 }
