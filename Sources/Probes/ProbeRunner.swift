@@ -679,6 +679,20 @@ public struct ProbeRunner: Sendable {
                     e = .timeout
                     failure = .helloUnanswered
                 case .connectionReset?, .closed?:
+                    // A verifying client that rejects the server's certificate closes the connection
+                    // itself, which can surface here as a plain close. A handshake that completes
+                    // (any certificate accepted) shows the server answered the ClientHello: that is
+                    // a certificate problem for the certificate and identity checks, not a block.
+                    let hs = await TLSConnectProbe.run(address: enc.host, port: enc.port, sni: enc.tlsName ?? enc.host, host: enc.host,
+                                                       httpPath: nil, timeout: config.settings.timeout)
+                    if case .success? = hs.tls {
+                        out.inputs.append(ReportInput(kind: "probe", name: "\(service.rawValue) of \(host)",
+                                                      facts: [("endpoint", .string(enc.description)), ("tcp", .string("connects")),
+                                                              ("tls", .string("handshake completes")),
+                                                              ("answers", .string("no: the verifying client closed (\(answered ?? .closed)); certificate not accepted"))]))
+                        out.notes.append("\(service.rawValue) to \(host):\(enc.port) completes a TLS handshake, but the verifying client does not accept the server's certificate — a certificate problem (see the certificate and identity checks), not a block")
+                        continue
+                    }
                     e = answered ?? .closed  // the reset or close itself
                     failure = .cutAfterClientHello(injectedMarks: [])
                 case let other?:
