@@ -35,7 +35,7 @@ public struct AuditPolicy: Sendable {
 
     public init() {}
 
-    public static let formats: Set<String> = ["text", "json", "jsonl", "markdown", "html", "sarif", "prometheus"]
+    public static let formats: Set<String> = ["text", "json", "jsonl", "eve", "markdown", "html", "sarif", "prometheus"]
     static let auditKeys: Set<String> = ["interface", "duration", "fail_on", "outputs", "user"]
     static let referenceKeys: Set<String> = ["urls", "ca_file", "timeout"]
     static let probeKeys: Set<String> = ["resolvers", "targets", "goproxy", "check_name", "canary_zone", "dnssec", "identity", "expect_identity"]

@@ -96,6 +96,11 @@ final class CLISurfaceTests: XCTestCase {
         let r = try run(["audit", "--policy", policy.path, "--no-probe", "--quiet"])
         assertOneLineFailure(r, "audit with an output in a missing directory")
         XCTAssertTrue(r.stderr.contains("[audit.outputs] json") && r.stderr.contains("no-such-dir"), r.stderr)
+        // EVE is an audit output like the others (checked the same way, not refused as unknown).
+        try Data("[audit]\nduration = 0\n\n[audit.outputs]\neve = \"\(missing)\"\n".utf8).write(to: policy)
+        let eve = try run(["audit", "--policy", policy.path, "--no-probe", "--quiet"])
+        assertOneLineFailure(eve, "audit with an EVE output in a missing directory")
+        XCTAssertTrue(eve.stderr.contains("[audit.outputs] eve") && eve.stderr.contains("no-such-dir"), eve.stderr)
         let o = try run(["audit", "--policy", policy.path, "--no-probe", "--output", dir.path])
         assertOneLineFailure(o, "audit --output DIR")
         XCTAssertTrue(o.stderr.contains("is a directory"), o.stderr)

@@ -278,3 +278,10 @@ public final class SpawnedProcess {
         return waitUntil(timeout: 2, { !isRunning })
     }
 }
+
+/// The uid `live` and `audit` drop to by default: the package's `dnsaudit` system user when it
+/// exists on this machine, else nobody (65534) — as the code decides it.
+public func defaultDropUID() -> String {
+    if let pw = getpwnam("dnsaudit") { return String(pw.pointee.pw_uid) }
+    return "65534"
+}

@@ -51,7 +51,7 @@ final class LiveCaptureTests: XCTestCase {
 
         // Privileges are gone once it listens: real, effective, saved and fs uid are nobody's.
         let uids = processUids(live.pid)
-        XCTAssertEqual(uids, ["65534", "65534", "65534", "65534"], "dnsaudit live should run as nobody after opening the capture")
+        XCTAssertEqual(uids, Array(repeating: defaultDropUID(), count: 4), "dnsaudit live should run as nobody after opening the capture")
 
         let client = try lab.query(count: 3)
         XCTAssertTrue(client.stdout.contains("responses 2"), "lab: the responder should answer each query twice: \(client.stdout)")
@@ -109,7 +109,7 @@ final class LiveCaptureTests: XCTestCase {
         let report = rootOnly.appendingPathComponent("report.json")
         let pcap = rootOnly.appendingPathComponent("s.pcap")
         let live = try lab.startLive(["--duration", "3", "--format", "json", "--output", report.path, "--write", pcap.path])
-        XCTAssertEqual(processUids(live.pid), ["65534", "65534", "65534", "65534"], "the capture still drops to nobody")
+        XCTAssertEqual(processUids(live.pid), Array(repeating: defaultDropUID(), count: 4), "the capture still drops to nobody")
         _ = try lab.query(count: 2)
         try waitForExit(live)
         XCTAssertEqual(live.exitCode, 1, "the injection is a high finding; stderr: \(live.stderr)")
