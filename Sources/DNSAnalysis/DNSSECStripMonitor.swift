@@ -17,6 +17,12 @@ final class DNSSECStripMonitor {
         var count = 0
         var input = 0
         var answers: String = ""
+
+        /// One more such response (frames kept up to 8).
+        mutating func note(frame: UInt64) {
+            count += 1
+            if frames.count < 8 { frames.append(frame) }
+        }
     }
     private var cases: [String: Case] = [:]
     private var order: [String] = []
@@ -30,14 +36,16 @@ final class DNSSECStripMonitor {
         // Answers of the asked type only (a CNAME to an unsigned zone may have no RRSIG of its own there).
         guard data.contains(where: { $0.type == q.type }) else { return }
         let key = "\(obs.src)|\(q.name.lowercased())"
-        if cases[key] == nil {
+        if let i = cases.index(forKey: key) {
+            cases.values[i].note(frame: obs.frame)
+        } else {
             guard cases.count < 64 else { return }
-            cases[key] = Case(resolver: obs.src, qname: q.name, input: obs.input,
-                              answers: data.prefix(4).map { "\(DNSType.mnemonic($0.type)) \($0.rdata.presentation)" }.joined(separator: ", "))
+            var c = Case(resolver: obs.src, qname: q.name, input: obs.input,
+                         answers: data.prefix(4).map { "\(DNSType.mnemonic($0.type)) \($0.rdata.presentation)" }.joined(separator: ", "))
+            c.note(frame: obs.frame)
+            cases[key] = c
             order.append(key)
         }
-        cases[key]!.count += 1
-        if cases[key]!.frames.count < 8 { cases[key]!.frames.append(obs.frame) }
     }
 
     func findings(inputName: (Int) -> String?) -> [Finding] {

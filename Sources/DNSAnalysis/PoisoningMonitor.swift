@@ -50,6 +50,13 @@ final class PoisoningMonitor {
         var qname = "?"
         var ipTTLs: Set<UInt8> = []
         var input = 0
+
+        /// One more response with a wrong transaction id (frames and TTLs kept up to 8 each).
+        mutating func note(wrongID: UInt16, frame: UInt64, ipTTL: UInt8) {
+            wrongIDs.insert(wrongID)
+            if frames.count < 8 { frames.append(frame) }
+            if ipTTLs.count < 8 { ipTTLs.insert(ipTTL) }
+        }
     }
 
     static let sprayThreshold = 3
@@ -69,12 +76,17 @@ final class PoisoningMonitor {
 
     /// A UDP query to port 53.
     func noteQuery(_ obs: DNSObservation, summary s: DNSSummary, flowMix: UInt64, bytes: UnsafeRawBufferPointer) {
-        if queriers[obs.src] == nil {
-            guard queriers.count < 4096 else { return }
-            queriers[obs.src] = Querier(firstFrame: obs.frame, input: obs.input)
-        }
         let letters = PoisoningMonitor.nameCase(bytes)
-        queriers[obs.src]!.note(port: obs.sport, id: s.id, rd: s.flags & 0x0100 != 0, letters: letters, frame: obs.frame)
+        let rd = s.flags & 0x0100 != 0
+        // One hash per query: an existing querier is updated in place (its sets are not copied).
+        if let i = queriers.index(forKey: obs.src) {
+            queriers.values[i].note(port: obs.sport, id: s.id, rd: rd, letters: letters, frame: obs.frame)
+        } else {
+            guard queriers.count < 4096 else { return }
+            var q = Querier(firstFrame: obs.frame, input: obs.input)
+            q.note(port: obs.sport, id: s.id, rd: rd, letters: letters, frame: obs.frame)
+            queriers[obs.src] = q
+        }
         if outstanding.count >= 65_536 { outstanding.removeAll(keepingCapacity: true) }
         outstanding[PoisoningMonitor.key(flowMix: flowMix, questionHash: s.questionHash)] = Outstanding(id: s.id, ts: obs.ts, frame: obs.frame)
     }
@@ -85,16 +97,19 @@ final class PoisoningMonitor {
         let k = PoisoningMonitor.key(flowMix: flowMix, questionHash: s.questionHash)
         guard let q = outstanding[k], q.id != s.id, obs.ts.nanoseconds(since: q.ts) <= PoisoningMonitor.outstandingNanoseconds,
               obs.ts.nanoseconds(since: q.ts) >= 0 else { return false }
-        if sprays[k] == nil {
+        let wrongIDs: Int
+        if let i = sprays.index(forKey: k) {
+            sprays.values[i].note(wrongID: s.id, frame: obs.frame, ipTTL: obs.ipTTL)
+            wrongIDs = sprays.values[i].wrongIDs.count
+        } else {
             guard sprays.count < 1024 else { return false }
             var sp = Spray(resolver: obs.src, client: obs.dst, clientPort: obs.dport, queryID: q.id, queryFrame: q.frame, input: obs.input)
             if case .success(let m) = DNSMessage.parse(bytes), let question = m.questions.first { sp.qname = question.name }
+            sp.note(wrongID: s.id, frame: obs.frame, ipTTL: obs.ipTTL)
+            wrongIDs = sp.wrongIDs.count
             sprays[k] = sp
         }
-        sprays[k]!.wrongIDs.insert(s.id)
-        if sprays[k]!.frames.count < 8 { sprays[k]!.frames.append(obs.frame) }
-        if sprays[k]!.ipTTLs.count < 8 { sprays[k]!.ipTTLs.insert(obs.ipTTL) }
-        guard sprays[k]!.wrongIDs.count >= PoisoningMonitor.sprayThreshold else { return false }
+        guard wrongIDs >= PoisoningMonitor.sprayThreshold else { return false }
         sprayedFlows.insert(flowMix)
         return true
     }
