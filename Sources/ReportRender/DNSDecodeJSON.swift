@@ -27,17 +27,7 @@ public func writeDNSObject(_ m: DNSMessage, into w: inout JSONWriter) {
             w.field("ar", m.counts.ar)
         }
         if m.truncated { w.field("truncated", true) }
-        w.key("questions")
-        w.array { w in
-            for q in m.questions {
-                w.object { w in
-                    w.field("name", q.name)
-                    w.field("type", DNSType.mnemonic(q.type))
-                    w.field("class", DNSClass.mnemonic(q.qclass))
-                    if q.unicastResponse { w.field("unicast_response", true) }
-                }
-            }
-        }
+        writeQuestions("questions", m.questions, unicastFlag: true, &w)
         writeRRs("answers", m.answers, &w)
         writeRRs("authority", m.authority, &w)
         writeRRs("additional", m.additional, &w)
@@ -45,16 +35,7 @@ public func writeDNSObject(_ m: DNSMessage, into w: inout JSONWriter) {
             // DNS UPDATE (RFC 2136 §2.2): the same four sections under their UPDATE names, after
             // the generic ones (which stay, for readers of every opcode).
             w.field("opcode_name", "UPDATE")
-            w.key("zone")
-            w.array { w in
-                for q in m.questions {
-                    w.object { w in
-                        w.field("name", q.name)
-                        w.field("type", DNSType.mnemonic(q.type))
-                        w.field("class", DNSClass.mnemonic(q.qclass))
-                    }
-                }
-            }
+            writeQuestions("zone", m.questions, unicastFlag: false, &w)
             writeRRs("prerequisite", m.answers, &w)
             writeRRs("update", m.authority, &w)
         }
@@ -75,6 +56,21 @@ public func writeDNSObject(_ m: DNSMessage, into w: inout JSONWriter) {
             var codes: [String] = []
             for a in m.anomalies where !codes.contains(a.code) { codes.append(a.code) }
             w.field("anomalies", strings: codes)
+        }
+    }
+}
+
+/// Questions (or an UPDATE's zone section): name, type, class; `unicastFlag` adds mDNS's QU bit.
+private func writeQuestions(_ key: String, _ questions: [DNSQuestion], unicastFlag: Bool, _ w: inout JSONWriter) {
+    w.key(key)
+    w.array { w in
+        for q in questions {
+            w.object { w in
+                w.field("name", q.name)
+                w.field("type", DNSType.mnemonic(q.type))
+                w.field("class", DNSClass.mnemonic(q.qclass))
+                if unicastFlag && q.unicastResponse { w.field("unicast_response", true) }
+            }
         }
     }
 }
