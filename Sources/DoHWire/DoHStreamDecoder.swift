@@ -44,7 +44,9 @@ public final class DoHStreamDecoder {
         var inHeaderBlock = false
         var headerStream: UInt32 = 0
         var headerEndStream = false
-        var hpack = HPACKDecoder(allocator: ByteBufferAllocator())
+        /// Made on the first HTTP/2 header block: most followed connections are HTTP/1.1 and are
+        /// given up after one request, so they never pay for a decoder's tables.
+        var hpack: HPACKDecoder?
         var streams: [UInt32: H2Stream] = [:]
     }
 
@@ -278,7 +280,12 @@ public final class DoHStreamDecoder {
         var buf = ByteBuffer(bytes: s.headerBlock)
         s.headerBlock = []
         s.inHeaderBlock = false
-        guard let headers = try? s.hpack.decodeHeaders(from: &buf) else { s.mode = .dead; return false }
+        // Moved out and back so that the decoder's table stays uniquely owned (no copy per block).
+        var hpack = s.hpack ?? HPACKDecoder(allocator: ByteBufferAllocator())
+        s.hpack = nil
+        let decoded = try? hpack.decodeHeaders(from: &buf)
+        s.hpack = hpack
+        guard let headers = decoded else { s.mode = .dead; return false }
         let stream = s.headerStream
         var st = s.streams[stream] ?? H2Stream()
         if let ct = headers.first(name: "content-type") { st.dnsBody = ct.lowercased().hasPrefix("application/dns-message") }
