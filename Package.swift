@@ -99,8 +99,10 @@ let package = Package(
 
         // References and active probes: DoH / DoT / Do53 clients; the OONI/Iris-style answer comparison;
         // the bounded collector of the capture's answers (for analyze --reference); probes and the ladder.
+        // DNS over QUIC: ngtcp2 + GnuTLS from Debian (libngtcp2-dev, libngtcp2-crypto-gnutls-dev, libgnutls28-dev).
+        .target(name: "CDoQ", linkerSettings: [.linkedLibrary("ngtcp2"), .linkedLibrary("ngtcp2_crypto_gnutls"), .linkedLibrary("gnutls")]),
         .target(name: "ResolverClients", dependencies: [
-            "DNSWire", "NetTypes", "ResolverCatalog", "TLSCertificates",
+            "CDoQ", "DNSWire", "NetTypes", "ResolverCatalog", "TLSCertificates",
             .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -6,12 +6,13 @@ import ResolverCatalog
 /// Accepted forms (CONTRACT.md "--reference"):
 ///   `https://HOST[:PORT]/PATH[#TLS-NAME]`  DoH (RFC 8484)
 ///   `tls://HOST[:PORT][#TLS-NAME]`          DoT (RFC 7858)
+///   `quic://HOST[:PORT][#TLS-NAME]`         DoQ (RFC 9250, UDP; default port 853)
 ///   `udp://HOST[:PORT]`, `tcp://HOST[:PORT]` plain DNS (probes only)
 /// HOST may be an IP literal (`[v6]` with brackets). `#TLS-NAME` is the name the server's
 /// certificate must carry; the well-known public resolver addresses get theirs automatically, so an
 /// IP-literal reference is verified by name, not only by an IP SAN, and needs no bootstrap lookup.
 public struct ResolverEndpoint: Sendable, Hashable, CustomStringConvertible {
-    public enum Transport: String, Sendable, Hashable { case doh, dot, udp, tcp }
+    public enum Transport: String, Sendable, Hashable { case doh, dot, udp, tcp, doq }
 
     public var transport: Transport
     public var host: String
@@ -42,6 +43,7 @@ public struct ResolverEndpoint: Sendable, Hashable, CustomStringConvertible {
         case .dot: return "tls://\(h)\(port == 853 ? "" : ":\(port)")"
         case .udp: return "udp://\(h)\(port == 53 ? "" : ":\(port)")"
         case .tcp: return "tcp://\(h)\(port == 53 ? "" : ":\(port)")"
+        case .doq: return "quic://\(h)\(port == 853 ? "" : ":\(port)")"
         }
     }
 
@@ -53,7 +55,7 @@ public struct ResolverEndpoint: Sendable, Hashable, CustomStringConvertible {
 
     public static func parse(_ text: String) throws -> ResolverEndpoint {
         func fail(_ why: String) -> ParseError {
-            ParseError(description: "bad resolver URL '\(text)': \(why) (use https://HOST/PATH for DoH or tls://HOST for DoT)")
+            ParseError(description: "bad resolver URL '\(text)': \(why) (use https://HOST/PATH for DoH, tls://HOST for DoT or quic://HOST for DoQ)")
         }
         var rest = Substring(text)
         var fragment: String?
@@ -72,6 +74,7 @@ public struct ResolverEndpoint: Sendable, Hashable, CustomStringConvertible {
         case "tls": transport = .dot; defaultPort = 853
         case "udp": transport = .udp; defaultPort = 53
         case "tcp": transport = .tcp; defaultPort = 53
+        case "quic": transport = .doq; defaultPort = 853
         default: throw fail("unknown scheme '\(scheme)'")
         }
         var path = "/dns-query"
@@ -106,7 +109,7 @@ public struct ResolverEndpoint: Sendable, Hashable, CustomStringConvertible {
             throw fail("bad host")
         }
         var name = fragment
-        if name == nil, transport == .doh || transport == .dot { name = ResolverCatalog.tlsName(for: host) }
+        if name == nil, transport == .doh || transport == .dot || transport == .doq { name = ResolverCatalog.tlsName(for: host) }
         return ResolverEndpoint(transport: transport, host: host, port: port, path: path, tlsName: name, original: text)
     }
 }

@@ -11,6 +11,7 @@ public final class ResolverClient: Sendable {
         case doh(DoHClient)
         case stream(StreamDNSClient)
         case datagram(DatagramDNSClient, StreamDNSClient)
+        case doq(DoQClient)
     }
     let backend: Backend
 
@@ -18,6 +19,7 @@ public final class ResolverClient: Sendable {
         self.endpoint = endpoint
         switch endpoint.transport {
         case .doh: backend = .doh(DoHClient(endpoint: endpoint, settings: settings, group: group))
+        case .doq: backend = .doq(DoQClient(endpoint: endpoint, settings: settings))
         case .dot, .tcp: backend = .stream(try StreamDNSClient(endpoint: endpoint, settings: settings, group: group))
         case .udp:
             var tcpEndpoint = endpoint
@@ -32,6 +34,7 @@ public final class ResolverClient: Sendable {
         switch backend {
         case .doh(let c): return try await c.exchange(query)
         case .stream(let c): return try await c.exchange(query)
+        case .doq(let c): return try await c.exchange(query)
         case .datagram(let udp, let tcp):
             let answer = try await udp.exchange(query)
             if answer.count > 2, answer[2] & 0x02 != 0 { return try await tcp.exchange(query) }  // TC: retry over TCP
@@ -109,6 +112,7 @@ public final class ResolverClient: Sendable {
         case .doh(let c): await c.shutdown()
         case .stream(let c): await c.close()
         case .datagram(_, let t): await t.close()
+        case .doq: break  // one connection per exchange
         }
     }
 }
