@@ -120,6 +120,8 @@ static int socket_status(int err) {
     case ENETUNREACH:
     case EHOSTDOWN:
     case ENONET: return DNSAUDIT_DOQ_UNREACHABLE;
+    case EPERM:
+    case EACCES: return DNSAUDIT_DOQ_BLOCKED_LOCALLY;
     default: return DNSAUDIT_DOQ_LOCAL_ERROR;
     }
 }

@@ -96,12 +96,12 @@ extension FindingPolicy {
             what = "got no answer to its ClientHello"
         case .noAnswerToSYN:
             (severity, confidence) = plain ? (.high, .likely) : (.medium, .possible)
-            what = "got no answer to its SYN (dropped)"
+            what = e.service == .doq ? "got no answer to its QUIC Initial packets (dropped)" : "got no answer to its SYN (dropped)"
         case .refused:
             // The host's own refusal of a port a client merely tried says only that it does not serve
             // it; against a designation, a configuration or a known operator it contradicts the offer.
             (severity, confidence) = plain && e.offered != .clientAttempted ? (.medium, .possible) : (.low, .possible)
-            what = "was refused with a TCP reset"
+            what = e.service == .doq ? "was refused (ICMP port unreachable)" : "was refused with a TCP reset"
         case .refusedByInjectedReset:
             severity = .high; confidence = .likely
             what = "was refused with a TCP reset that looks injected"

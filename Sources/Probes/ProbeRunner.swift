@@ -108,10 +108,11 @@ public struct ProbeRunner: Sendable {
         // endpoints are blocked is the resolver checks' business (step 2).
         var usable: [ResolverEndpoint] = []
         for ref in config.references {
-            let tcp = await TLSConnectProbe.run(address: ref.host, port: ref.port, sni: nil, host: ref.host, httpPath: nil,
-                                                timeout: timeout, group: group)
+            // DoQ is UDP: no TCP connect to check first (its client classifies the QUIC failure).
+            let tcp = ref.transport == .doq ? nil : await TLSConnectProbe.run(address: ref.host, port: ref.port, sni: nil, host: ref.host, httpPath: nil,
+                                                                              timeout: timeout, group: group)
             var facts: [(String, SubjectValue)] = [("transport", .string(ref.transport.rawValue))]
-            if case .failure(let e)? = tcp.tcp {
+            if case .failure(let e)? = tcp?.tcp {
                 facts.append(("reachable", .string("no: \(e)")))
                 facts.append(("usable", .string("no")))
                 out.inputs.append(ReportInput(kind: "reference", name: ref.description, facts: facts))
@@ -132,7 +133,8 @@ public struct ProbeRunner: Sendable {
                 let e = ResolverError.classify(error)
                 facts.append(("reachable", .string("connects, but: \(e)")))
                 facts.append(("usable", .string("no")))
-                out.notes.append("reference \(ref) unavailable: it accepts connections but \(e); it is not used for comparisons")
+                out.notes.append(ref.transport == .doq ? "reference \(ref) unavailable: \(e); it is not used for comparisons"
+                                 : "reference \(ref) unavailable: it accepts connections but \(e); it is not used for comparisons")
             }
             out.inputs.append(ReportInput(kind: "reference", name: ref.description, facts: facts))
         }
@@ -514,7 +516,7 @@ public struct ProbeRunner: Sendable {
     /// DoH (known).
     func offeredEncryptedEndpoints(_ host: String, designated: [ResolverEndpoint] = []) -> [(ResolverEndpoint, EncryptedDNSBlockedEvidence.Offered)] {
         var out: [(ResolverEndpoint, EncryptedDNSBlockedEvidence.Offered)] = []
-        for ref in config.references where ref.host == host && (ref.transport == .dot || ref.transport == .doh) {
+        for ref in config.references where ref.host == host && (ref.transport == .dot || ref.transport == .doh || ref.transport == .doq) {
             out.append((ref, .configured))
         }
         for d in designated where !out.contains(where: { $0.0.transport == d.transport && $0.0.port == d.port }) {
@@ -641,6 +643,10 @@ public struct ProbeRunner: Sendable {
         default: plainWorks = false
         }
         for (enc, why) in offered {
+            if enc.transport == .doq {
+                await checkDoQ(host, enc, offered: why, plain: plain, into: &out)
+                continue
+            }
             let o = await TLSConnectProbe.run(address: enc.host, port: enc.port, sni: nil, host: enc.host, httpPath: nil,
                                               timeout: config.settings.timeout)
             let service: EncryptedDNSBlockedEvidence.Service = enc.transport == .dot ? .dot : .doh
@@ -755,6 +761,12 @@ public struct ProbeRunner: Sendable {
                 }
                 await c.close()
             }
+        }
+        if !offered.contains(where: { $0.0.transport == .doq }) && !SystemResolvers.stubAddresses.contains(t.host) {
+            // Speculative DoQ to the address (IP SAN), as DoT: reported when it works, never a finding when not.
+            let doq = await speculativeDoQ(t.host)
+            steps.append(doq.step)
+            if doq.works { offered.append((ResolverEndpoint(transport: .doq, host: t.host, port: 853, tlsName: nil), .observedWorking)) }
         }
         out.inputs.append(ReportInput(kind: "probe", name: "resolver \(t.host)",
                                       facts: steps.enumerated().map { ("step\($0.offset + 1)", .string($0.element)) }))

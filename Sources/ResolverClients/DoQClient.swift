@@ -1,4 +1,5 @@
 import CDoQ
+import DNSWire
 import Foundation
 import NIOCore
 import NetTypes
@@ -26,6 +27,7 @@ public final class DoQClient: Sendable {
             guard case .failed(let f, let detail) = self else { return nil }
             switch f {
             case .silent, .handshakeTimeout: return .timeout
+            case .blockedLocally: return .other(detail)
             case .refused: return .connectionRefused
             case .unreachable: return .unreachable("no route")
             case .handshakeFailed: return .tls(detail)
@@ -51,6 +53,8 @@ public final class DoQClient: Sendable {
         /// Handshake completed; the stream or connection ended without an answer.
         case noAnswer = "no answer on the stream"
         case local = "local error"
+        /// This host's own firewall refused the send (EPERM): an output-chain drop.
+        case blockedLocally = "dropped by this host's own firewall (send: EPERM)"
     }
 
     /// One query (wire bytes). Its id goes out as 0 (RFC 9250 §4.2.1) and is put back in the answer.
@@ -105,6 +109,7 @@ public final class DoQClient: Sendable {
                 case Int(DNSAUDIT_DOQ_HANDSHAKE_FAILED.rawValue): outcome = .failed(.handshakeFailed, detail: detail)
                 case Int(DNSAUDIT_DOQ_CERT_UNTRUSTED.rawValue): outcome = .failed(.certificateUntrusted, detail: detail)
                 case Int(DNSAUDIT_DOQ_NO_ANSWER.rawValue): outcome = .failed(.noAnswer, detail: detail)
+                case Int(DNSAUDIT_DOQ_BLOCKED_LOCALLY.rawValue): outcome = .failed(.blockedLocally, detail: detail)
                 default: outcome = .failed(.local, detail: detail)
                 }
                 cont.resume(returning: outcome)
@@ -124,5 +129,35 @@ public final class DoQClient: Sendable {
         var buf = [CChar](repeating: 0, count: Int(NI_MAXHOST))
         guard getnameinfo(first.pointee.ai_addr, first.pointee.ai_addrlen, &buf, socklen_t(buf.count), nil, 0, NI_NUMERICHOST) == 0 else { return nil }
         return String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+extension DoQClient {
+    /// A checked query over DoQ: the answer must echo the question (as `ResolverClient.query`).
+    public enum QueryOutcome: Sendable {
+        case answered(DNSMessage)
+        /// The server answered on the stream, but not with a usable answer to the question.
+        case badAnswer(String)
+        case failed(Failure, detail: String)
+    }
+
+    public func query(_ name: String, type: UInt16) async -> QueryOutcome {
+        let id = UInt16.random(in: 1...UInt16.max)
+        let q: [UInt8]
+        do {
+            q = try DNSQuery.make(id: id, name: name, type: type, qclass: DNSClass.in, recursionDesired: true, edns: (1232, false, false))
+        } catch {
+            return .failed(.local, detail: "cannot encode '\(name)': \(error)")
+        }
+        switch await attempt(q) {
+        case .answer(let a):
+            do {
+                return .answered(try ResolverClient.check(a, id: id, name: name, type: type, qclass: DNSClass.in))
+            } catch {
+                return .badAnswer("\(ResolverError.classify(error))")
+            }
+        case .failed(let f, let detail):
+            return .failed(f, detail: detail)
+        }
     }
 }

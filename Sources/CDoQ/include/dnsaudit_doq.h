@@ -25,6 +25,8 @@ enum dnsaudit_doq_status {
     DNSAUDIT_DOQ_NO_ANSWER = 7,
     /// A local problem (bad address, socket, memory, GnuTLS set-up).
     DNSAUDIT_DOQ_LOCAL_ERROR = 8,
+    /// This host's own firewall refused to send (EPERM / EACCES from send).
+    DNSAUDIT_DOQ_BLOCKED_LOCALLY = 9,
 };
 
 typedef struct dnsaudit_doq_result {
