@@ -80,11 +80,11 @@ public final class CaptureAnalyzer {
     public private(set) var quicClientHellos = 0
     var tlsMalformed = 0
     /// Per reason, indexed by the reason's `ordinal` (no hashing per packet).
-    private var skippedCounts = [Int](repeating: 0, count: SkipReason.allCases.count)
-    private var malformedCounts = [Int](repeating: 0, count: MalformedReason.allCases.count)
+    var skippedCounts = [Int](repeating: 0, count: SkipReason.allCases.count)
+    var malformedCounts = [Int](repeating: 0, count: MalformedReason.allCases.count)
     private(set) var dnsAnomalies: [String: Int] = [:]
     private(set) var unsupportedLinkTypes: [String: Int] = [:]
-    private var truncatedPayloads = 0
+    var truncatedPayloads = 0
 
     let dns: DNSTransactionTracker
     let tls: TLSConnectionTracker
@@ -95,19 +95,24 @@ public final class CaptureAnalyzer {
     public var answeringResolvers: [IPAddress] { dns.answeringResolvers.sorted() }
     /// Queries per (client, resolver, port, transport), for correlation with firewall rules.
     public var dnsPaths: DNSPathTally { pathCounter.tally }
-    private let pathCounter = DNSPathCounter()
+    let pathCounter = DNSPathCounter()
     /// The path's answers per (qname, qtype), when `options.collectAnswers` is set.
     public private(set) var capturedAnswers = CapturedAnswers()
     private(set) lazy var certificates: CertificateJudge? = options.trust.map { CertificateJudge(settings: $0) }
-    private var certificatesUnjudged = 0
-    private var certificatesMalformed = 0
+    var certificatesUnjudged = 0
+    var certificatesMalformed = 0
     let fragments: IPFragmentReassembler
     /// Its `decide` is set at the end of `init` (it needs `self`); not lazy, so that the packet
     /// path does not pay for the lazy accessor on every TCP segment.
     let tcp: TCPReassembler
 
     private var currentInput = 0
-    private var lastTS = Timestamp.zero
+    var lastTS = Timestamp.zero
+    /// The frame being processed and its link type (for `noteTunnelled`, off the packet path).
+    private var lastFrameData = UnsafeRawBufferPointer(start: nil, count: 0)
+    private var lastLink = LinkType.ethernet
+    /// Frames that travelled inside tunnels or VLAN tags, for evidence.
+    let tunnelContexts = TunnelContexts()
 
     public init(options: AnalysisOptions = AnalysisOptions()) {
         self.options = options
@@ -177,23 +182,74 @@ public final class CaptureAnalyzer {
         endInput(result)
     }
 
+    /// A flow-sharded worker's end of input: the partial facts it counted are dropped.
+    func feedingEnded() {
+        feeding = false
+        current = InputResult(name: "", linkType: .ethernet)
+    }
+
     /// Decodes one frame and feeds it to reassembly and the detectors.
     @inline(__always)
     public func processFrame(_ data: UnsafeRawBufferPointer, link: LinkType, frame: UInt64, ts: Timestamp) {
         packets += 1
         lastTS = ts
+        lastFrameData = data
+        lastLink = link
         switch PacketDecoder.decode(data, linkType: link) {
         case .segment(let seg):
+            if CaptureAnalyzer.isTagged(data, link) { noteTunnelled(frame) }
             handleSegment(seg, frame: frame, ts: ts)
         case .fragment(let frag):
             handleFragment(frag, frame: frame, ts: ts)
         case .skipped(let r):
             skippedCounts[r.ordinal] += 1
             if r == .unsupportedLinkType { unsupportedLinkTypes[link.name, default: 0] += 1 }
+            if r == .otherIPProtocol && doq.waiting { noteICMP(frame: frame, ts: ts) }
         case .malformed(let r):
             malformedCounts[r.ordinal] += 1
         case .encapsulated(let kind, let bytes):
+            noteTunnelled(frame)
             handleTunnelled(PacketDecoder.resolveTunnels(.encapsulated(kind, bytes)), frame: frame, ts: ts)
+        }
+    }
+
+    /// An Ethernet frame with a VLAN tag, or a PPPoE link's frame: its layers are evidence too.
+    @inline(__always)
+    static func isTagged(_ data: UnsafeRawBufferPointer, _ link: LinkType) -> Bool {
+        switch link {
+        case .ethernet:
+            guard data.count > 13 else { return false }
+            let hi = data[12], lo = data[13]
+            return (hi == 0x81 || hi == 0x91) && lo == 0x00 || hi == 0x88 && lo == 0xA8
+        case .pppEther: return true
+        default: return false
+        }
+    }
+
+    /// The frame being processed travelled inside tunnels or tags: which, for evidence (out of line).
+    @inline(never)
+    func noteTunnelled(_ frame: UInt64) {
+        tunnelContexts.note(lastFrameData, link: lastLink, frame: frame, input: currentInput)
+    }
+
+    /// An ICMP error in the frame being processed may refuse a DoQ attempt (out of line).
+    @inline(never)
+    func noteICMP(frame: UInt64, ts: Timestamp) {
+        if let e = PacketDecoder.icmpUnreachable(lastFrameData, linkType: lastLink) { doq.noteUnreachable(e, frame: frame, ts: ts) }
+    }
+
+    /// The DoQ attempts refused or left unanswered (`encrypted-dns.blocked`).
+    func doqFindings(captureEnd: (Int) -> Timestamp?) -> [Finding] {
+        let dnsTracker = dns
+        return doq.findings(timeout: options.tlsLimits.synTimeoutNanoseconds, captureEnd: captureEnd, inputName: { [inputNames] in inputNames.name($0) },
+                            plainDNSWorks: { dnsTracker.baselineTTL($0) != nil })
+    }
+
+    /// Adds where their frames travelled (tunnels, VLAN tags) to the capture evidence of `findings`.
+    public func annotateTunnels(_ findings: inout [Finding]) {
+        tunnelContexts.annotate(&findings) { [inputNames, currentInput] name in
+            guard let name else { return currentInput }
+            return inputNames.index(of: name)
         }
     }
 
@@ -236,6 +292,7 @@ public final class CaptureAnalyzer {
     func decapsulate(_ seg: TransportSegment, frame: UInt64, ts: Timestamp) -> Bool {
         let r = PacketDecoder.resolveTunnels(.segment(seg))
         if case .segment(let s) = r, s.tunnelLayers == 0 { return false }
+        noteTunnelled(frame)
         handleTunnelled(r, frame: frame, ts: ts)
         return true
     }
@@ -245,6 +302,7 @@ public final class CaptureAnalyzer {
         if seg.payloadTruncated { truncatedPayloads += 1 }
         if seg.tunnelLayers != 0 { decapsulatedSegments += 1 }
         if seg.proto == .udp {
+            if doq.waiting && CaptureAnalyzer.isDoQPort(seg.sport) { doq.noteDatagram(seg) }
             if let flavor = DNSFlavor.forPorts(seg.sport, seg.dport) {
                 // An empty datagram on a DNS port is counted as a short (malformed) message.
                 handleDNS(seg.payload, flavor: flavor, ip: seg.ip, sport: seg.sport, dport: seg.dport,
@@ -287,7 +345,7 @@ public final class CaptureAnalyzer {
         let query = flavor == .dns && DNSSummary.isQuery(msg)
         if query {
             dns.noteQueryFlow(obs)
-            pathCounter.query(client: ip.src, resolver: ip.dst, port: dport, transport: transport, frame: frame, input: currentInput)
+            pathCounter.query(client: ip.src, resolver: ip.dst, port: dport, transport: transport, frame: frame, input: currentInput, ts: ts)
         }
         guard let summary = DNSSummary.summarize(msg) else {
             dnsMalformed += 1
@@ -312,7 +370,7 @@ public final class CaptureAnalyzer {
             if summary.qr && options.collectAnswers && summary.opcode == 0 {
                 if parsed == nil, case .success(let m) = DNSMessage.parse(msg) { parsed = m }
                 if let m = parsed {
-                    capturedAnswers.add(m, resolver: ip.src, client: ip.dst, clientPort: dport, transport: transport, frame: frame, input: currentInput)
+                    capturedAnswers.add(m, resolver: ip.src, client: ip.dst, clientPort: dport, transport: transport, frame: frame, input: currentInput, ts: ts)
                 }
             }
             dns.observe(obs, bytes: msg, summary: summary, flowNoted: query)
@@ -324,15 +382,19 @@ public final class CaptureAnalyzer {
     func handleQUIC(_ seg: TransportSegment, frame: UInt64, ts: Timestamp) {
         let key = QUICClientHelloFinder.Key(client: seg.ip.src, clientPort: seg.sport, server: seg.ip.dst, serverPort: seg.dport)
         guard let body = quic.feed(seg.payload, key: key) else { return }
-        guard clientHello(body, transport: .quic, seg: seg, frame: frame, ts: ts) != nil else { return }
         // DNS over QUIC (RFC 9250; the doq-i drafts on 784 and 8853): encrypted DNS by its port or ALPN.
+        guard let scan = clientHello(body, transport: .quic, seg: seg, frame: frame, ts: ts) else { return }
         if CaptureAnalyzer.isDoQPort(seg.dport) || body.withUnsafeBytes({ ClientHello.offersDoQ($0) }) {
             doqConnections += 1
+            // Followed for its answer on the DoQ ports only (another port offering `doq` may be anything).
+            if CaptureAnalyzer.isDoQPort(seg.dport) { doq.noteInitial(seg, sni: scan.sni, frame: frame, ts: ts, input: currentInput) }
         }
     }
 
     /// DNS over QUIC connections (one per client Initial's ClientHello).
     var doqConnections = 0
+    /// DoQ attempts followed for an answer (blocked DoQ).
+    let doq = DoQAttempts()
     /// DNS messages out of cleartext DoH (HTTP/1.1, h2c).
     var dohMessages = 0
 
@@ -505,7 +567,9 @@ public final class CaptureAnalyzer {
     /// returns every finding with its full evidence.
     public func drainNewFindings() -> [Finding] {
         var out: [Finding] = []
-        for f in dns.drainDecidedFindings() + tls.drainDecidedFindings() {
+        var decided = dns.drainDecidedFindings() + tls.drainDecidedFindings()
+        annotateTunnels(&decided)
+        for f in decided {
             if streamedIDs.count >= 65_536 { streamedIDs.removeAll() }  // bound memory; a rare repeat is harmless
             if streamedIDs.insert(f.id).inserted { out.append(f) }
         }
@@ -518,37 +582,74 @@ public final class CaptureAnalyzer {
 
     public func finish() -> [Finding] {
         let ends = inputs.map(\.last)
-        return dns.finish() + tls.finish(captureEnd: { i in i >= 0 && i < ends.count ? ends[i] : nil })
+        let captureEnd: (Int) -> Timestamp? = { i in i >= 0 && i < ends.count ? ends[i] : nil }
+        var out = dns.finish() + tls.finish(captureEnd: captureEnd) + doqFindings(captureEnd: captureEnd)
+        annotateTunnels(&out)
+        return out
     }
 
     /// Summary counters per the contract, plus the detail counters.
-    public func summary() -> ReportSummary {
+    public func summary() -> ReportSummary { CaptureAnalyzer.summary(of: [self]) }
+
+    /// The summary of several cores that each analysed part of the same inputs (flow-sharded
+    /// workers): every count is the sum of theirs, the resolvers their union. One core gives
+    /// exactly `summary()`.
+    public static func summary(of cores: [CaptureAnalyzer]) -> ReportSummary {
+        func sum(_ f: (CaptureAnalyzer) -> Int) -> Int { cores.reduce(0) { $0 + f($1) } }
+        let packets = sum { $0.packets }, dnsMessages = sum { $0.dnsMessages }, dnsMalformed = sum { $0.dnsMalformed }
+        let tlsClientHellos = sum { $0.tlsClientHellos }, tlsMalformed = sum { $0.tlsMalformed }
+        let quicClientHellos = sum { $0.quicClientHellos }, tlsServerHellos = sum { $0.tlsServerHellos }
+        let truncatedPayloads = sum { $0.truncatedPayloads }, doqConnections = sum { $0.doqConnections }
+        let dohMessages = sum { $0.dohMessages }, certificatesMalformed = sum { $0.certificatesMalformed }
+        let certificatesUnjudged = sum { $0.certificatesUnjudged }, decapsulatedSegments = sum { $0.decapsulatedSegments }
+        let dnsByContent = sum { $0.dnsByContent }, dnsConnectionsByContent = sum { $0.dnsConnectionsByContent }
+        var skippedCounts = [Int](repeating: 0, count: SkipReason.allCases.count)
+        var malformedCounts = [Int](repeating: 0, count: MalformedReason.allCases.count)
+        var unsupportedLinkTypes: [String: Int] = [:]
+        var dnsAnomalies: [String: Int] = [:]
+        var resolvers = Set<IPAddress>()
+        // The first core's own values, the others' added to them (the stats have no public initializer).
+        var ds = cores[0].dns.stats, fs = cores[0].fragments.stats, ts = cores[0].tcp.stats
+        var tlsStats = cores[0].tls.stats
+        var quicInitials = 0
+        for (k, core) in cores.enumerated() {
+            for i in skippedCounts.indices { skippedCounts[i] += core.skippedCounts[i] }
+            for i in malformedCounts.indices { malformedCounts[i] += core.malformedCounts[i] }
+            unsupportedLinkTypes.merge(core.unsupportedLinkTypes, uniquingKeysWith: +)
+            dnsAnomalies.merge(core.dnsAnomalies, uniquingKeysWith: +)
+            resolvers.formUnion(core.dns.resolvers)
+            if k > 0 {
+                ds.add(core.dns.stats)
+                fs.add(core.fragments.stats)
+                ts.add(core.tcp.stats)
+                tlsStats.add(core.tls.stats)
+            }
+            quicInitials += core.quic.initials
+        }
         var s = ReportSummary()
         s.packets = packets
         s.dnsMessages = dnsMessages
-        s.dnsTransactions = dns.stats.transactions
-        s.unansweredQueries = dns.stats.unanswered
+        s.dnsTransactions = ds.transactions
+        s.unansweredQueries = ds.unanswered
         s.tlsClientHellos = tlsClientHellos
-        s.resolvers = dns.resolvers.sorted().map(\.description)
+        s.resolvers = resolvers.sorted().map(\.description)
         let malformedFrames = malformedCounts.reduce(0, +)
         s.malformed = malformedFrames + dnsMalformed + tlsMalformed
-        let fs = fragments.stats
-        let ts = tcp.stats
-        s.dropped = fs.evicted + fs.timedOut + fs.tooLarge + ts.evicted + ts.droppedSegmentsOverLimit + dns.stats.evictedTransactions
+        s.dropped = fs.evicted + fs.timedOut + fs.tooLarge + ts.evicted + ts.droppedSegmentsOverLimit + ds.evictedTransactions
         var c: [(String, Int)] = []
         for r in SkipReason.allCases where skippedCounts[r.ordinal] > 0 { c.append(("skipped_" + r.rawValue, skippedCounts[r.ordinal])) }
         for (lt, n) in unsupportedLinkTypes.sorted(by: { $0.key < $1.key }) { c.append(("link_type_\(lt)", n)) }
         for r in MalformedReason.allCases where malformedCounts[r.ordinal] > 0 { c.append(("malformed_" + r.rawValue, malformedCounts[r.ordinal])) }
         for (a, n) in dnsAnomalies.sorted(by: { $0.key < $1.key }) { c.append(("dns_anomaly_" + a, n)) }
         if truncatedPayloads > 0 { c.append(("truncated_payloads", truncatedPayloads)) }
-        c.append(("dns_queries", dns.stats.queries))
-        c.append(("dns_responses", dns.stats.responses))
-        c.append(("dns_retransmitted_queries", dns.stats.retransmittedQueries))
-        c.append(("dns_duplicate_responses", dns.stats.duplicateResponses))
-        c.append(("dns_conflicting_responses", dns.stats.conflictingResponses))
-        c.append(("dns_unsolicited_responses", dns.stats.unsolicitedResponses))
-        c.append(("dns_late_responses", dns.stats.lateResponses))
-        c.append(("dns_evicted_transactions", dns.stats.evictedTransactions))
+        c.append(("dns_queries", ds.queries))
+        c.append(("dns_responses", ds.responses))
+        c.append(("dns_retransmitted_queries", ds.retransmittedQueries))
+        c.append(("dns_duplicate_responses", ds.duplicateResponses))
+        c.append(("dns_conflicting_responses", ds.conflictingResponses))
+        c.append(("dns_unsolicited_responses", ds.unsolicitedResponses))
+        c.append(("dns_late_responses", ds.lateResponses))
+        c.append(("dns_evicted_transactions", ds.evictedTransactions))
         c.append(("ip_fragments", fs.fragments))
         c.append(("ip_datagrams_reassembled", fs.reassembled))
         c.append(("ip_fragments_timed_out", fs.timedOut))
@@ -562,16 +663,16 @@ public final class CaptureAnalyzer {
         c.append(("tls_client_hellos", tlsClientHellos))
         c.append(("quic_client_hellos", quicClientHellos))
         c.append(("tls_server_hellos", tlsServerHellos))
-        c.append(("tls_completed_handshakes", tls.stats.completedHandshakes))
-        c.append(("tls_resets_after_client_hello", tls.stats.resetsAfterClientHello))
-        c.append(("tls_handshake_timeouts", tls.stats.timeouts))
-        c.append(("encrypted_dns_dot_connections", tls.stats.dotConnections))
-        c.append(("encrypted_dns_doh_connections", tls.stats.dohConnections))
+        c.append(("tls_completed_handshakes", tlsStats.completedHandshakes))
+        c.append(("tls_resets_after_client_hello", tlsStats.resetsAfterClientHello))
+        c.append(("tls_handshake_timeouts", tlsStats.timeouts))
+        c.append(("encrypted_dns_dot_connections", tlsStats.dotConnections))
+        c.append(("encrypted_dns_doh_connections", tlsStats.dohConnections))
         c.append(("encrypted_dns_doq_connections", doqConnections))
         if dohMessages > 0 { c.append(("cleartext_doh_messages", dohMessages)) }
-        c.append(("quic_initials_decrypted", quic.initials))
-        c.append(("tls_certificates_judged", tls.stats.certificatesJudged))
-        c.append(("tls_untrusted_certificates", tls.stats.untrustedCertificates))
+        c.append(("quic_initials_decrypted", quicInitials))
+        c.append(("tls_certificates_judged", tlsStats.certificatesJudged))
+        c.append(("tls_untrusted_certificates", tlsStats.untrustedCertificates))
         if certificatesMalformed > 0 { c.append(("tls_certificates_malformed", certificatesMalformed)) }
         if certificatesUnjudged > 0 { c.append(("tls_certificates_unjudged", certificatesUnjudged)) }
         if tlsMalformed > 0 { c.append(("tls_malformed", tlsMalformed)) }
@@ -585,25 +686,37 @@ public final class CaptureAnalyzer {
     /// What could not be examined, for an `inconclusive` verdict: an input without packets (or
     /// none left after the filter), frames of a link type that is not decoded, and a capture that
     /// holds no DNS message, TLS hello or QUIC Initial at all.
-    public func inconclusiveReasons() -> [String] {
+    public func inconclusiveReasons() -> [String] { CaptureAnalyzer.inconclusiveReasons(of: [self]) }
+
+    /// `inconclusiveReasons()` of cores that each analysed part of the same inputs.
+    public static func inconclusiveReasons(of cores: [CaptureAnalyzer]) -> [String] {
+        guard let first = cores.first else { return [] }
         var out: [String] = []
-        for i in inputs {
+        for i in first.inputs {
             if i.packets == 0 {
-                out.append("\(i.name) holds no packets\(options.filter.map { " that pass the filter '\($0)'" } ?? ""): nothing was examined")
+                out.append("\(i.name) holds no packets\(first.options.filter.map { " that pass the filter '\($0)'" } ?? ""): nothing was examined")
             } else if case .unsupported = i.linkType {
                 out.append("\(i.name): link type \(i.linkType.name) is not decoded, so its \(i.packets) frames were not examined")
             }
         }
-        if out.isEmpty && packets > 0 && dnsMessages == 0 && tlsClientHellos == 0 && tls.stats.connections == 0 {
+        let packets = cores.reduce(0) { $0 + $1.packets }
+        let dnsMessages = cores.reduce(0) { $0 + $1.dnsMessages }
+        let tlsClientHellos = cores.reduce(0) { $0 + $1.tlsClientHellos }
+        let connections = cores.reduce(0) { $0 + $1.tls.stats.connections }
+        if out.isEmpty && packets > 0 && dnsMessages == 0 && tlsClientHellos == 0 && connections == 0 {
             out.append("the capture holds no DNS message, no TLS or QUIC hello and no connection to a TLS port: nothing in it could show DNS or TLS tampering")
         }
         return out
     }
 
     /// Plain-language notes about the inputs (truncation, unsupported frames).
-    public func notes() -> [String] {
+    public func notes() -> [String] { CaptureAnalyzer.notes(of: [self]) }
+
+    /// `notes()` of cores that each analysed part of the same inputs.
+    public static func notes(of cores: [CaptureAnalyzer]) -> [String] {
+        guard let first = cores.first else { return [] }
         var n: [String] = []
-        for i in inputs {
+        for i in first.inputs {
             if case .readError(let e) = i.end {
                 n.append("\(i.name): the capture ends early (\(e)); this report covers the \(i.packets) packets read before that.")
             }
@@ -611,11 +724,13 @@ public final class CaptureAnalyzer {
                 n.append("\(i.name): link type \(i.linkType.name) is not supported; its \(i.packets) frames were counted but not decoded.")
             }
         }
+        let certificatesUnjudged = cores.reduce(0) { $0 + $1.certificatesUnjudged }
         if certificatesUnjudged > 0 {
             n.append("\(certificatesUnjudged) server certificates were not judged: no trust store was found (install ca-certificates, or give --ca-file).")
         }
-        let nonIP = skippedCounts[SkipReason.nonIP.ordinal]
+        let nonIP = cores.reduce(0) { $0 + $1.skippedCounts[SkipReason.nonIP.ordinal] }
         if nonIP > 0 { n.append("\(nonIP) frames carried no IP (ARP, LLDP, …) and were skipped.") }
+        let truncatedPayloads = cores.reduce(0) { $0 + $1.truncatedPayloads }
         if truncatedPayloads > 0 {
             n.append("\(truncatedPayloads) packets were cut short by the capture's snap length; their payloads were decoded as far as they go.")
         }
@@ -659,6 +774,7 @@ final class InputNames: @unchecked Sendable {
     private var names: [String] = []
     func append(_ n: String) { names.append(n) }
     func name(_ i: Int) -> String? { i >= 0 && i < names.count ? names[i] : nil }
+    func index(of name: String) -> Int? { names.firstIndex(of: name) }
 }
 
 

@@ -33,6 +33,9 @@ public struct AnalyzeRequest: Sendable {
     public var trust: TrustSettings? = TrustSettings()
     /// Progress on standard error.
     public var showProgress = false
+    /// Worker threads for the flow-sharded analysis (`--threads`); 1: the single-threaded path.
+    /// A run that compares answers with references (`references`) uses one.
+    public var threads = 1
 
     public init(files: [String]) { self.files = files }
 }
@@ -76,9 +79,18 @@ public enum AnalyzeRun {
         options.filter = request.filter
         options.dnsPorts = request.dnsPorts
         options.tlsPorts = request.tlsPorts
-        let analyzer = CaptureAnalyzer(options: options)
         let progress = ProgressDisplay(enabled: request.showProgress)
-        analyzer.run(readers, progress: request.showProgress ? { progress.update($0) } : nil)
+        let onProgress: ((ProgressSnapshot) -> Void)? = request.showProgress ? { progress.update($0) } : nil
+        let analyzer: AnalysisOutcome
+        if request.threads > 1 && !options.collectAnswers {
+            let o = options
+            analyzer = ShardedDriver.run(readers, threads: request.threads, makeCore: { CaptureAnalyzer(options: o) },
+                                         progress: onProgress)
+        } else {
+            let single = CaptureAnalyzer(options: options)
+            single.run(readers, progress: onProgress)
+            analyzer = single
+        }
         progress.finish()
         var findings = analyzer.finish()
         var inputs = analyzer.inputs.map(reportInput)

@@ -30,6 +30,12 @@ struct Analyze: ParsableCommand {
     var maxLookups = 2000
     @Option(name: .long, help: "With --reference: seconds to wait for each reference answer.")
     var timeout = 3.0
+    @Option(name: .long, help: "Analysis worker threads: frames are shared out by flow (1: one thread; the report is the same for any number). With --reference: 1.")
+    var threads = 1
+
+    func validate() throws {
+        if !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256") }
+    }
 
     func run() throws {
         try report.validateFormat()
@@ -45,6 +51,7 @@ struct Analyze: ParsableCommand {
         request.maxLookups = maxLookups
         request.trust = try refs.trustSettings()
         request.showProgress = !report.quiet && isatty(2) == 1
+        request.threads = threads
         let rep = try AnalyzeRun.run(request)
         try emit(rep, report)
         throw ExitCode(rep.exitStatus(failOn: report.failOn, failOnInconclusive: report.failOnInconclusive))
