@@ -53,7 +53,7 @@ final class DNSSECStripMonitor {
             let name = c.qname.hasSuffix(".") ? String(c.qname.dropLast()) : c.qname
             return FindingPolicy.dnssecStripped(
                 DNSSECStrippingEvidence(resolver: c.resolver.description, qname: name, reason: .adWithoutSignatures, fromCapture: true),
-                evidence: [Evidence(source: "capture", input: inputName(c.input), frames: c.frames,
+                evidence: [Evidence(source: .capture, input: inputName(c.input), frames: c.frames,
                                     detail: "\(c.count) response(s) from \(c.resolver) for \(name) with DO echoed and AD set carry \(c.answers) and no RRSIG "
                                         + "(a security-aware server must include them when DO is set, RFC 4035 §3.2.1)",
                                     facts: [("responses", .int(c.count)), ("rrsigs", .int(0)), ("ad", .int(1)), ("do", .int(1))])])

@@ -619,7 +619,7 @@ public final class DNSTransactionTracker {
             if let m = rtt { facts.append(("resolver_median_rtt_ns", .int(Int(m)))) }
             if !marks.isEmpty { facts.append(("suspicious", .string(marks.joined(separator: "; ")))) }
             evidence.append(Evidence(
-                source: "capture", input: input, frames: [c.query.queryFrame, r.frame],
+                source: .capture, input: input, frames: [c.query.queryFrame, r.frame],
                 detail: "response \(i + 1) of \(distinct.count): \(answers); IP TTL \(r.ipTTL), IP ID \(r.ipID), "
                     + "\(DNSTransactionTracker.ms(delay)) after the query" + (marks.isEmpty ? "" : " — " + marks.joined(separator: "; ")),
                 facts: facts))
@@ -639,7 +639,7 @@ public final class DNSTransactionTracker {
     func orphanFinding() -> Finding {
         let evidence = orphans.map { o -> Evidence in
             let t = DNSTransactionTracker.answersText(o.raw)
-            return Evidence(source: "capture", input: inputName(o.obs.input), frames: [o.obs.frame],
+            return Evidence(source: .capture, input: inputName(o.obs.input), frames: [o.obs.frame],
                             detail: "response from \(o.obs.src) to \(endpointString(o.obs.dst, o.obs.dport)) for \(t.qname) \(t.qtype); "
                                 + "no query on that flow in the capture")
         }
@@ -662,7 +662,7 @@ public final class DNSTransactionTracker {
             subject: [("resolver", .string(obs.src.description)), ("client", .string(obs.dst.description)),
                       ("transport", .string(obs.transport.name))],
             evidence: [Evidence(
-                source: "capture", input: inputName(obs.input), frames: [obs.frame],
+                source: .capture, input: inputName(obs.input), frames: [obs.frame],
                 detail: "response txid \(id) for \(t.qname) \(t.qtype) to port \(obs.dport) matches none of the queries the client sent on that flow: "
                     + answers + "; IP TTL \(obs.ipTTL), IP ID \(obs.ipID)",
                 facts: [("txid", .int(id)), ("qname", .string(t.qname)), ("qtype", .string(t.qtype)),

@@ -135,7 +135,7 @@ final class PoisoningMonitor {
                 ("mixed_case_names", .int(q.mixedCase)), ("names_with_letters", .int(q.withLetters)),
                 ("acts_as", .string(answering.contains(addr) ? "resolver (answers DNS in this capture)" : "iterative resolver (queries without RD)")),
             ]
-            if let f = FindingPolicy.poisoningExposure(e, evidence: [Evidence(source: "capture", input: inputName(q.input), frames: [q.firstFrame, q.lastFrame],
+            if let f = FindingPolicy.poisoningExposure(e, evidence: [Evidence(source: .capture, input: inputName(q.input), frames: [q.firstFrame, q.lastFrame],
                                                                                detail: detail, facts: facts)]) {
                 out.append(f)
             }
@@ -146,7 +146,7 @@ final class PoisoningMonitor {
             let ids = sp.wrongIDs.sorted().prefix(12).map(String.init).joined(separator: ", ")
             out.append(FindingPolicy.poisoningAttempt(
                 PoisoningAttemptEvidence(resolver: sp.resolver.description, target: target, qname: sp.qname, wrongIDs: sp.wrongIDs.count, genuineAnswered: false),
-                evidence: [Evidence(source: "capture", input: inputName(sp.input), frames: [sp.queryFrame] + sp.frames,
+                evidence: [Evidence(source: .capture, input: inputName(sp.input), frames: [sp.queryFrame] + sp.frames,
                                     detail: "query txid \(sp.queryID) for \(sp.qname); \(sp.wrongIDs.count) responses with other txids (\(ids)\(sp.wrongIDs.count > 12 ? ", …" : "")) "
                                         + "within 10 s; IP TTLs \(sp.ipTTLs.sorted().map(String.init).joined(separator: ", "))",
                                     facts: [("query_txid", .int(Int(sp.queryID))), ("wrong_txids", .int(sp.wrongIDs.count)), ("qname", .string(sp.qname))])]))

@@ -77,7 +77,7 @@ public enum RulesetCorrelation {
                 + (resolverOrder.count > 6 ? " and \(resolverOrder.count - 6) more" : "")
             let target = f.subject.first { $0.0 == "target" }.map { "\($0.1)" } ?? rule.target()
             f.evidence.append(Evidence(
-                source: "capture", input: inputName(matched[0].1.input), frames: matched.prefix(8).map { $0.1.firstFrame },
+                source: .capture, input: inputName(matched[0].1.input), frames: matched.prefix(8).map { $0.1.firstFrame },
                 detail: "the rule takes \(total) quer\(total == 1 ? "y" : "ies") in the capture, from \(clients.count) client\(clients.count == 1 ? "" : "s"), "
                     + "addressed to \(resolverText); it sends them to \(target)",
                 facts: [("matched_queries", .int(total)), ("matched_clients", .int(clients.count))]))
@@ -114,13 +114,13 @@ public enum RulesetCorrelation {
             dns[i].confidence = .confirmed
             dns[i].relate(to: ruleID)
             dns[i].evidence.append(Evidence(
-                source: "ruleset", input: f.evidence.first?.input,
+                source: .ruleset, input: f.evidence.first?.input,
                 detail: "\(ruleName) diverts DNS sent to \(resolverOf(d) ?? "this resolver") to \(target): this answer came from there (finding \(ruleID))",
                 facts: [("related_rule", .string(ruleID)), ("to", .string(target))]))
         }
         let summary = kinds.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         f.evidence.append(Evidence(
-            source: "capture", input: input,
+            source: .capture, input: input,
             detail: "the capture shows its effect: \(summary) about the resolvers it diverts (see related findings)",
             facts: [("related_findings", .int(explained.count))]))
         f.title += " — confirmed: the capture shows its effect (\(kinds.keys.sorted().joined(separator: ", ")))"

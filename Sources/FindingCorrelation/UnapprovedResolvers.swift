@@ -25,7 +25,7 @@ public enum UnapprovedResolvers {
                 kind: FindingKind.dnsUnapprovedResolver, severity: .medium, confidence: .confirmed,
                 title: "\(e.queries) plaintext DNS quer\(e.queries == 1 ? "y" : "ies") went to \(resolver), which the policy does not approve",
                 subject: [("resolver", .string(resolver.description)), ("transport", .string("udp/tcp")), ("port", .int(53))],
-                evidence: [Evidence(source: "capture", input: inputName(e.input), frames: [e.frame],
+                evidence: [Evidence(source: .capture, input: inputName(e.input), frames: [e.frame],
                                     detail: "\(e.queries) queries from \(e.clients.count) client(s) (\(e.clients.sorted().prefix(4).map(\.description).joined(separator: ", "))); approved resolvers: \(approved)",
                                     facts: [("queries", .int(e.queries)), ("clients", .int(e.clients.count))])],
                 remediation: "Find which program or device sends DNS to \(resolver) (a hard-coded resolver, malware, or a misconfigured client) "

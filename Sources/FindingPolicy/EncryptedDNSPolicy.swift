@@ -108,7 +108,7 @@ extension FindingPolicy {
         }
         let context = plain ? ", while plain DNS to the same address answers" : ""
         var items = evidence
-        items.append(Evidence(source: evidence.first?.source ?? "capture", input: evidence.first?.input,
+        items.append(Evidence(source: evidence.first?.source ?? .capture, input: evidence.first?.input,
                               detail: "expected to offer \(e.service.rawValue): \(e.offered.rawValue)"
                                 + (e.plainDNSWorks.map { $0 ? "; plain DNS to \(e.server) answers" : "; plain DNS to \(e.server) fails too" } ?? ""),
                               facts: [("offered", .string(e.offered.rawValue))]

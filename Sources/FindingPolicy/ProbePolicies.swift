@@ -84,7 +84,7 @@ extension FindingPolicy {
             title: "\(e.target) is unreachable: the \(e.layer.rawValue.uppercased()) layer is the first broken one (\(e.detail))",
             subject: [("sni", .string(e.target)), ("server", .string(e.server)), ("port", .int(e.port)),
                       ("transport", .string("tcp")), ("reason", .string(reason))],
-            evidence: evidence + [Evidence(source: evidence.first?.source ?? "probe", detail: "diagnosis: \(why)")],
+            evidence: evidence + [Evidence(source: evidence.first?.source ?? .probe, detail: "diagnosis: \(why)")],
             remediation: severity >= .medium
                 ? "The name's address from the references works while the one this network gives is silent: compare with another network, and check the resolver and the firewall."
                 : "A reachability problem, not evidence of tampering: check that \(e.target) offers port \(e.port) and is reachable from this network.")

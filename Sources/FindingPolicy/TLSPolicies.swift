@@ -99,7 +99,7 @@ extension FindingPolicy {
         }
         var items = evidence
         if !caveats.isEmpty {
-            items.append(Evidence(source: evidence.first?.source ?? "capture", input: evidence.first?.input, detail: caveats.joined(separator: "; ")))
+            items.append(Evidence(source: evidence.first?.source ?? .capture, input: evidence.first?.input, detail: caveats.joined(separator: "; ")))
         }
         let host = e.endpoint.sni ?? e.endpoint.server
         let remediation: String

@@ -47,8 +47,8 @@ public struct Fact: Sendable, Hashable, Codable {
 /// One piece of evidence: where it came from, which frames or rules, and what it shows. A plain
 /// value: equality, hashing and coding are synthesized over its stored properties.
 public struct Evidence: Sendable, Hashable, Codable {
-    /// `capture`, `ruleset`, `reference` or `probe`.
-    public var source: String
+    /// Where it came from; the report writes its contract string (`capture`, `ruleset`, `reference`, `probe`).
+    public var source: EvidenceSource
     /// The input file or interface, when there are several.
     public var input: String?
     public var frames: [UInt64]
@@ -62,7 +62,7 @@ public struct Evidence: Sendable, Hashable, Codable {
         set { factList = newValue.map { Fact($0.0, $0.1) } }
     }
 
-    public init(source: String, input: String? = nil, frames: [UInt64] = [], detail: String,
+    public init(source: EvidenceSource, input: String? = nil, frames: [UInt64] = [], detail: String,
                 facts: [(String, SubjectValue)] = []) {
         self.source = source
         self.input = input

@@ -220,7 +220,7 @@ public struct FirewallAuditor: Sendable {
             let who = rule.origin == .nft ? "nft" : rule.origin.rawValue
             let handle = rule.handle.map { rule.origin == .nft || rule.origin == .iptablesNFT ? " handle \($0)" : " rule \($0)" } ?? ""
             let detail = "\(who) rule in \(rule.family) \(rule.table) \(rule.chain)\(handle): `\(text)`; reached from \(pathText)"
-            return Evidence(source: "ruleset", input: input, detail: detail, facts: facts)
+            return Evidence(source: .ruleset, input: input, detail: detail, facts: facts)
         }
     }
 

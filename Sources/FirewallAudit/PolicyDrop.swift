@@ -224,7 +224,7 @@ extension FirewallAuditor {
             ("target", .string(target)), ("origin", .string(origin.rawValue)), ("reason", .string("chain-policy")),
         ]
         return Finding(kind: FindingKind.firewallEncryptedDNSBlock, severity: severity, confidence: confidence, title: title,
-                       subject: subject, evidence: [Evidence(source: "ruleset", input: input, detail: detail, facts: facts)],
+                       subject: subject, evidence: [Evidence(source: .ruleset, input: input, detail: detail, facts: facts)],
                        remediation: remediation)
     }
 }

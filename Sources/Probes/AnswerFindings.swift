@@ -7,7 +7,7 @@ public enum AnswerFindings {
     /// A finding for an inconsistent comparison; nil for anything else.
     /// `source` is `capture` or `probe`; `where` says where the path's answer came from.
     public static func finding(qname: String, qtype: UInt16, path: AnswerSet, result: AnswerComparisonResult,
-                               resolver: String?, transport: String? = nil, references: [String], source: String, input: String? = nil,
+                               resolver: String?, transport: String? = nil, references: [String], source: EvidenceSource, input: String? = nil,
                                frames: [UInt64] = [], capturedNote: Bool = false) -> Finding? {
         guard result.isInconsistent else { return nil }
         let typeName = DNSType.mnemonic(qtype)
@@ -47,7 +47,7 @@ public enum AnswerFindings {
         var evidence = [Evidence(source: source, input: input, frames: frames,
                                  detail: "the path answered \(pathText)" + (capturedNote ? " (at capture time)" : ""),
                                  facts: [("rcode", .string(DNSRCode.name(path.rcode))), ("addresses", .string(path.addresses.joined(separator: ",")))])]
-        evidence.append(Evidence(source: "reference", detail: "\(result.referencesAnswered) reference(s) (\(references.joined(separator: ", "))) answer \(refText)"
+        evidence.append(Evidence(source: .reference, detail: "\(result.referencesAnswered) reference(s) (\(references.joined(separator: ", "))) answer \(refText)"
                                     + (capturedNote ? " — asked now, not at capture time" : ""),
                                  facts: [("reference_addresses", .string(result.referenceAddresses.joined(separator: ",")))]))
         let remediation: String

@@ -23,9 +23,9 @@ extension ProbeRunner {
                     if sigs == 0 {
                         out.findings.append(FindingPolicy.dnssecStripped(
                             DNSSECStrippingEvidence(resolver: endpoint.host, qname: signed, reason: m.ad ? .adWithoutSignatures : .signaturesRemoved),
-                            evidence: [Evidence(source: "probe", detail: "\(signed) A with DO via \(endpoint.host): \(m.answers.count) record(s), no RRSIG, AD=\(m.ad ? 1 : 0)",
+                            evidence: [Evidence(source: .probe, detail: "\(signed) A with DO via \(endpoint.host): \(m.answers.count) record(s), no RRSIG, AD=\(m.ad ? 1 : 0)",
                                                 facts: [("rrsigs", .int(0)), ("ad", .int(m.ad ? 1 : 0))]),
-                                       Evidence(source: "reference", detail: "\(refSigned.count) of \(refs.count) reference(s) return \(signed) A with its RRSIGs")]))
+                                       Evidence(source: .reference, detail: "\(refSigned.count) of \(refs.count) reference(s) return \(signed) A with its RRSIGs")]))
                     }
                 }
             }
@@ -36,8 +36,8 @@ extension ProbeRunner {
                     facts.append(("broken_name_ad", .string("\(broken): AD=1 with \(DNSRCode.name(m.rcode)); references SERVFAIL")))
                     out.findings.append(FindingPolicy.dnssecStripped(
                         DNSSECStrippingEvidence(resolver: endpoint.host, qname: broken, reason: .forgedADOnBrokenName),
-                        evidence: [Evidence(source: "probe", detail: "\(broken) A with DO via \(endpoint.host): NOERROR, AD=1, \(AnswerFindings.describe(AnswerSet(message: m)))"),
-                                   Evidence(source: "reference", detail: "all \(refs.count) reference(s) SERVFAIL \(broken) (its signature does not validate)")]))
+                        evidence: [Evidence(source: .probe, detail: "\(broken) A with DO via \(endpoint.host): NOERROR, AD=1, \(AnswerFindings.describe(AnswerSet(message: m)))"),
+                                   Evidence(source: .reference, detail: "all \(refs.count) reference(s) SERVFAIL \(broken) (its signature does not validate)")]))
                 }
             }
             if !facts.isEmpty { out.inputs.append(ReportInput(kind: "probe", name: "DNSSEC stripping via \(endpoint.host)", facts: facts)) }

@@ -49,9 +49,9 @@ extension ProbeRunner {
                     OptOutCanaryEvidence(canary: canary, resolver: endpoint.host, pathAnswer: pathText, referencesAnswering: answering.count,
                                          raisedTo: config.optOutCanarySeverity),
                     evidence: [
-                        Evidence(source: "probe", detail: "\(canary) A via \(endpoint.host): \(pathText)",
+                        Evidence(source: .probe, detail: "\(canary) A via \(endpoint.host): \(pathText)",
                                  facts: [("rcode", .string(DNSRCode.name(path.rcode))), ("addresses", .string(""))]),
-                        Evidence(source: "reference", detail: "\(answering.count) of \(refSets.count) reference(s) answer \(canary) with addresses: \(refText)",
+                        Evidence(source: .reference, detail: "\(answering.count) of \(refSets.count) reference(s) answer \(canary) with addresses: \(refText)",
                                  facts: [("reference_addresses", .string(Array(Set(answering.flatMap(\.addresses))).sorted().joined(separator: ",")))]),
                     ]))
             }
@@ -90,10 +90,10 @@ extension ProbeRunner {
             let result = AnswerComparisonResult(verdict: .inconsistent, reason: "nxdomain-rewrite", certainty: times >= 3 ? .likely : .possible,
                                                 bogons: [], referenceAddresses: [], referencesAnswered: 0)
             guard var f = AnswerFindings.finding(qname: hit[0].name, qtype: DNSType.a, path: hit[0].set, result: result, resolver: endpoint.host,
-                                                 references: ["the root zone (no such top-level domain)"], source: "probe") else { continue }
+                                                 references: ["the root zone (no such top-level domain)"], source: .probe) else { continue }
             f.subject.append(("check", .string("random-single-label")))
             f.title = "\(endpoint.host) answers \(shared) for \(times) of 3 random single-label names that cannot exist: NXDOMAIN is being hijacked"
-            f.evidence.insert(Evidence(source: "probe",
+            f.evidence.insert(Evidence(source: .probe,
                                        detail: "random single-label names via \(endpoint.host): "
                                            + facts.map { "\($0.0) → \($0.1)" }.joined(separator: "; "),
                                        facts: [("shared_address", .string(shared)), ("names_answered", .int(times))]), at: 0)

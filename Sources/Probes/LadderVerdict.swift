@@ -49,7 +49,7 @@ public enum LadderVerdict {
                 if let f = FindingPolicy.untrustedCertificate(
                     UntrustedCertificateEvidence(endpoint: TLSEndpoint(sni: literal ? nil : t.host, server: c.address, port: t.port),
                                                  verdict: v, checkedIdentity: t.host),
-                    evidence: [Evidence(source: "probe", detail: v.reasons.joined(separator: "; "),
+                    evidence: [Evidence(source: .probe, detail: v.reasons.joined(separator: "; "),
                                         facts: [("issuer_dn", .string(v.leaf?.issuer ?? "")), ("subject_dn", .string(v.leaf?.subject ?? "")),
                                                 ("san", .string(v.leaf?.subjectAlternativeNames.prefix(8).joined(separator: ", ") ?? "")),
                                                 ("sha256", .string(v.leaf?.sha256 ?? ""))])]) {
@@ -92,7 +92,7 @@ public enum LadderVerdict {
             let failedConn = l.connections.first { !$0.fromReference && $0.outcome.firstFailure?.layer.rawValue == broken.layer }
             let e = failedConn?.outcome.firstFailure?.error
             let server = failedConn?.address ?? ""
-            let evidence = pathSteps.map { Evidence(source: "probe", detail: "\($0.layer): \($0.detail)") }
+            let evidence = pathSteps.map { Evidence(source: .probe, detail: "\($0.layer): \($0.detail)") }
             let endpoint = TLSEndpoint(sni: CertificateNames.isIPLiteral(t.host) ? nil : t.host, server: server, port: t.port)
             let control: Bool? = l.sniControls[server] ?? (refTried ? refWorks : nil)
             switch (broken.layer, e) {
@@ -134,7 +134,7 @@ public enum LadderVerdict {
             g.severity = .info
             g.confidence = .possible
             g.title = "Consistent after all: " + f.title + "; the address serves a trusted certificate for the name (tls-verified)"
-            g.evidence.append(Evidence(source: "probe", detail: "the TLS handshake to the path's address validated for \(q): a CDN answering differently, not a forgery"))
+            g.evidence.append(Evidence(source: .probe, detail: "the TLS handshake to the path's address validated for \(q): a CDN answering differently, not a forgery"))
             return g
         }
     }

@@ -223,9 +223,9 @@ public struct ProbeRunner: Sendable {
                         title: "\(endpoint.host) answers as someone else over plain DNS than over DoT: plaintext DNS to it is intercepted",
                         subject: [("resolver", .string(endpoint.host)), ("transport", .string("udp")), ("reason", .string("plaintext-vs-dot"))],
                         evidence: [
-                            Evidence(source: "probe", detail: "over port 53: \(plainID.summary)", facts: [("identity", .string(plainID.summary))]),
-                            Evidence(source: "probe", detail: "over DoT (\(enc), certificate verified): \(d.summary)", facts: [("identity", .string(d.summary))]),
-                            Evidence(source: "probe", detail: list.joined(separator: "; ")),
+                            Evidence(source: .probe, detail: "over port 53: \(plainID.summary)", facts: [("identity", .string(plainID.summary))]),
+                            Evidence(source: .probe, detail: "over DoT (\(enc), certificate verified): \(d.summary)", facts: [("identity", .string(d.summary))]),
+                            Evidence(source: .probe, detail: list.joined(separator: "; ")),
                         ],
                         remediation: "Something on the path answers DNS sent to \(endpoint.host) itself (a DNAT/redirect rule or a transparent DNS proxy). "
                             + "Use DoT/DoH to that resolver, and look for the redirect (dnsaudit rules on the router)."))
@@ -238,7 +238,7 @@ public struct ProbeRunner: Sendable {
                     kind: FindingKind.dnsResolverIdentityMismatch, severity: .high, confidence: .likely,
                     title: "\(endpoint.host) is \(known.name)'s resolver, but what answers says it is \(plainID.answers["version.bind"] ?? sw)",
                     subject: [("resolver", .string(endpoint.host)), ("transport", .string("udp")), ("reason", .string("software"))],
-                    evidence: [Evidence(source: "probe", detail: "version.bind over port 53: \"\(plainID.answers["version.bind"] ?? "")\"; \(plainID.summary)")],
+                    evidence: [Evidence(source: .probe, detail: "version.bind over port 53: \"\(plainID.answers["version.bind"] ?? "")\"; \(plainID.summary)")],
                     remediation: "A home router or middlebox answers queries addressed to \(known.name). Find the redirect, or use DoT/DoH."))
                 continue
             }
@@ -248,7 +248,7 @@ public struct ProbeRunner: Sendable {
                     kind: FindingKind.dnsResolverIdentityMismatch, severity: .high, confidence: .likely,
                     title: "\(endpoint.host) does not identify as \"\(expected)\", as the policy expects",
                     subject: [("resolver", .string(endpoint.host)), ("transport", .string("udp")), ("reason", .string("pinned-identity"))],
-                    evidence: [Evidence(source: "probe", detail: "identity answers: \(plainID.summary)")],
+                    evidence: [Evidence(source: .probe, detail: "identity answers: \(plainID.summary)")],
                     remediation: "Something other than the expected resolver answers at \(endpoint.host); check the path and the DNS server itself."))
             }
         }
@@ -275,7 +275,7 @@ public struct ProbeRunner: Sendable {
                 }
                 if result.reason == "nxdomain-rewrite",
                    let f = AnswerFindings.finding(qname: name, qtype: DNSType.a, path: path, result: result, resolver: endpoint.host,
-                                                  references: references?.endpoints.map(\.description) ?? [], source: "probe") {
+                                                  references: references?.endpoints.map(\.description) ?? [], source: .probe) {
                     out.findings.append(f)
                 }
             } catch {
@@ -316,7 +316,7 @@ public struct ProbeRunner: Sendable {
         Finding(kind: FindingKind.dnsAnswerMismatch, severity: .low, confidence: .likely,
                 title: "\(e.host) does not validate DNSSEC: forged answers for signed names would pass",
                 subject: [("qname", .string(name)), ("resolver", .string(e.host)), ("reason", .string("dnssec-not-validated"))],
-                evidence: [Evidence(source: "probe", detail: detail)],
+                evidence: [Evidence(source: .probe, detail: detail)],
                 remediation: "Use a validating resolver (or validate locally); without it, DNSSEC does not protect this machine.")
     }
 
@@ -355,7 +355,7 @@ public struct ProbeRunner: Sendable {
         let cmp = AnswerComparator.compare(path: a, references: sets)
         if !injected, cmp.isInconsistent,
            let f = AnswerFindings.finding(qname: name, qtype: type, path: a, result: cmp, resolver: endpoint.host,
-                                          references: references?.endpoints.map(\.description) ?? [], source: "probe") {
+                                          references: references?.endpoints.map(\.description) ?? [], source: .probe) {
             findings.append(f)
         }
         return Lookup(answer: a, comparison: cmp, injected: injected, findings: findings)
@@ -492,12 +492,12 @@ public struct ProbeRunner: Sendable {
             }
             if i == 0 && distinct.count > 1 && d.ms * 2 < distinct[1].ms { marks.append("arrived well before the next answer") }
             if !marks.isEmpty { suspicious += 1 }
-            evidence.append(Evidence(source: "probe",
+            evidence.append(Evidence(source: .probe,
                                      detail: "answer \(i + 1) of \(distinct.count): \(AnswerFindings.describe(d.set)), \(String(format: "%.1f", d.ms)) ms after the query"
                                         + (marks.isEmpty ? "" : " — " + marks.joined(separator: "; ")),
                                      facts: [("answers", .string(AnswerFindings.describe(d.set))), ("arrival_ms", .string(String(format: "%.1f", d.ms)))]))
         }
-        evidence.append(Evidence(source: "probe", detail: "one UDP query; the socket stayed open \(Int(held.windowMilliseconds)) ms after the first answer (Hold-On)"))
+        evidence.append(Evidence(source: .probe, detail: "one UDP query; the socket stayed open \(Int(held.windowMilliseconds)) ms after the first answer (Hold-On)"))
         let consistent = distinct.last { d in
             haveRefs && !AnswerComparator.compare(path: d.set, references: references).isInconsistent
         }
@@ -719,9 +719,9 @@ public struct ProbeRunner: Sendable {
             }
             if let f = FindingPolicy.encryptedDNSBlocked(
                 EncryptedDNSBlockedEvidence(server: host, port: enc.port, service: service, failure: failure, offered: why, plainDNSWorks: plainWorks),
-                evidence: [Evidence(source: "probe", detail: tcpConnected ? "TCP to \(enc.host):\(enc.port) connects, then \(enc): \(e)"
+                evidence: [Evidence(source: .probe, detail: tcpConnected ? "TCP to \(enc.host):\(enc.port) connects, then \(enc): \(e)"
                                         : "TCP connect to \(enc.host):\(enc.port) for \(enc): \(e)"),
-                           Evidence(source: "probe", detail: plainText)]) {
+                           Evidence(source: .probe, detail: plainText)]) {
                 out.findings.append(f)
             } else {
                 out.notes.append("\(service.rawValue) to \(host):\(enc.port): \(e) — not a finding (\(failure == .noRoute ? "no route to the host" : "nothing says \(host) offers it"))")
@@ -775,7 +775,7 @@ public struct ProbeRunner: Sendable {
             out.findings.append(FindingPolicy.probeUnreachable(
                 UnreachableEvidence(target: t.host, server: t.host, port: 53, layer: .dns, failure: u.reachability,
                                     detail: "plain DNS over UDP: \(u); over TCP: \(tc)", referenceAddressWorks: nil),
-                evidence: [Evidence(source: "probe", detail: steps.joined(separator: " → "))]))
+                evidence: [Evidence(source: .probe, detail: steps.joined(separator: " → "))]))
             out.notes.append("\(t) (a resolver): \(steps.joined(separator: " → ")) — DNS is the broken layer")
         } else {
             out.notes.append("\(t) (a resolver): \(steps.joined(separator: " → ")) — answers; not probed as a web site")

@@ -92,10 +92,10 @@ public struct ReferenceComparison: Sendable {
             case .inconsistent:
                 if let f = AnswerFindings.finding(qname: a.qname, qtype: a.qtype, path: a.answer, result: result,
                                                   resolver: a.resolver.description, transport: a.transport, references: refNames,
-                                                  source: "capture", input: inputName(a.input), frames: [a.frame], capturedNote: true) {
+                                                  source: .capture, input: inputName(a.input), frames: [a.frame], capturedNote: true) {
                     // Several answers for one subject (different answers to different clients): one finding.
                     if let k = byID[f.id] {
-                        out.findings[k].evidence += f.evidence.filter { $0.source != "reference" }
+                        out.findings[k].evidence += f.evidence.filter { $0.source != .reference }
                     } else {
                         byID[f.id] = out.findings.count
                         out.findings.append(f)

@@ -20,7 +20,7 @@ struct EventTime {
                 if case .string(let s) = v, RFC3339.epochSeconds(s) != nil { return EventTime(timestamp: s, exact: true) }
             }
         }
-        for e in f.evidence where e.source == "capture" {
+        for e in f.evidence where e.source == .capture {
             let candidates = report.inputs.filter { $0.kind == "capture" || $0.kind == "live" }
             let input = candidates.first { $0.name == e.input } ?? (candidates.count == 1 ? candidates.first : nil)
             guard let input else { continue }

@@ -178,7 +178,7 @@ enum HTMLPictures {
         if ruleText.isEmpty { ruleText = rule.kindName }
         let target = rule.subjectValue("target")?.description ?? subject("server") ?? "?"
         let name = subject("qname")
-        let refs = all.flatMap(\.evidence).first { $0.source == "reference" }?.detail
+        let refs = all.flatMap(\.evidence).first { $0.source == .reference }?.detail
         let answers = all.flatMap(\.evidence).compactMap { str($0, "answers") }.first
 
         let width = 760, height = refs == nil ? 150 : 200

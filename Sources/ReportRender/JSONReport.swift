@@ -49,7 +49,7 @@ public enum JSONReportRenderer {
         w.array { w in
             for e in evidence {
                 w.object { w in
-                    w.field("source", e.source)
+                    w.field("source", e.source.rawValue)
                     if let i = e.input { w.field("input", i) }
                     w.field("frames", ints: e.frames)
                     w.field("detail", e.detail)

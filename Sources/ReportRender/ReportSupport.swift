@@ -54,12 +54,12 @@ enum ReportText {
         if let input = report.inputs.first(where: { $0.name == name }) {
             return input.kind == "capture" || input.kind == "ruleset" ? name : nil
         }
-        return e.source == "capture" || e.source == "ruleset" ? name : nil
+        return e.source == .capture || e.source == .ruleset ? name : nil
     }
 
     /// "source input frames 1, 2" for a piece of evidence.
     static func evidenceWhere(_ e: Evidence) -> String {
-        var s = e.source
+        var s = e.source.rawValue
         if let i = e.input { s += " \(i)" }
         if !e.frames.isEmpty {
             s += " frame" + (e.frames.count > 1 ? "s " : " ") + e.frames.map(String.init).joined(separator: ", ")

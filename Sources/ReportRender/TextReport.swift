@@ -44,7 +44,7 @@ public enum TextReportRenderer {
             if !subject.isEmpty { out += "  " + paint(subject, "2") + "\n" }
             out += "  Evidence:\n"
             for e in f.evidence {
-                var where_ = e.source
+                var where_ = e.source.rawValue
                 if let i = e.input { where_ += " \(i)" }
                 if !e.frames.isEmpty { where_ += " frame" + (e.frames.count > 1 ? "s " : " ") + e.frames.map(String.init).joined(separator: ", ") }
                 out += "    - [\(where_)] \(e.detail)\n"

@@ -116,7 +116,7 @@ extension TLSConnectionTracker {
         if let s = r.syn { facts.append(("client_syn_ip_ttl", .int(Int(s.ttl)))); facts.append(("client_syn_ip_id", .int(Int(s.ipID)))) }
         return FindingPolicy.tcpResetInjection(
             TCPResetInjectionEvidence(server: r.server.description, port: Int(r.serverPort), seen: first.seen, injectedMarks: marks),
-            evidence: [Evidence(source: "capture", input: inputName(r.input), frames: [first.frame] + resets.prefix(4).map(\.frame),
+            evidence: [Evidence(source: .capture, input: inputName(r.input), frames: [first.frame] + resets.prefix(4).map(\.frame),
                                 detail: "client port \(r.clientPort) sent \(first.seen.text); " + described.joined(separator: "; ")
                                     + " — likely injected by a middlebox", facts: facts)])
     }

@@ -369,7 +369,7 @@ public final class TLSConnectionTracker {
         if let s = r.syn { facts.append(("client_syn_ip_ttl", .int(Int(s.ttl)))); facts.append(("client_syn_ip_id", .int(Int(s.ipID)))) }
         if let s = r.synAck { facts.append(("server_synack_ip_ttl", .int(Int(s.ttl)))); facts.append(("server_synack_ip_id", .int(Int(s.ipID)))) }
         let evidence = [Evidence(
-            source: "capture", input: inputName(r.input), frames: [ch.frame] + resets.prefix(4).map(\.frame),
+            source: .capture, input: inputName(r.input), frames: [ch.frame] + resets.prefix(4).map(\.frame),
             detail: "client port \(r.clientPort): no ServerHello; " + described.joined(separator: "; ")
                 + (allMarks.isEmpty ? "" : " — likely injected by a middlebox"),
             facts: facts)]
@@ -389,14 +389,14 @@ public final class TLSConnectionTracker {
                       frame: UInt64) -> Finding {
         FindingPolicy.handshakeCut(
             HandshakeCutEvidence(endpoint: endpoint(r, ch.sni), cut: .alert(name: alert.descriptionName)),
-            evidence: [Evidence(source: "capture", input: inputName(r.input), frames: [ch.frame, frame],
+            evidence: [Evidence(source: .capture, input: inputName(r.input), frames: [ch.frame, frame],
                                 detail: "\(alert.levelName) alert \(alert.descriptionName) (\(alert.description)) from the server side, no ServerHello",
                                 facts: [("alert", .int(Int(alert.description)))])])
     }
 
     func timeoutFinding(_ r: TLSConnectionRecord, ch: (sni: String?, frame: UInt64, ts: Timestamp), waited: Int64) -> Finding? {
         let enc = TLSConnectionTracker.isEncryptedDNS(port: r.serverPort, sni: ch.sni)
-        let evidence = [Evidence(source: "capture", input: inputName(r.input), frames: [ch.frame],
+        let evidence = [Evidence(source: .capture, input: inputName(r.input), frames: [ch.frame],
                                  detail: "ClientHello for \(sniText(ch.sni)): no ServerHello, reset or close in the \(ms(waited)) the capture ran after it",
                                  facts: [("waited_ns", .int(Int(waited)))])]
         if enc.dot || enc.doh {
@@ -428,7 +428,7 @@ public final class TLSConnectionTracker {
         if let p = v.interceptionPattern { facts.append(("interception_product", .string(p))) }
         return FindingPolicy.untrustedCertificate(
             UntrustedCertificateEvidence(endpoint: endpoint(r, ch.sni), verdict: v, checkedIdentity: ch.sni),
-            evidence: [Evidence(source: "capture", input: inputName(r.input), frames: [ch.frame, frame],
+            evidence: [Evidence(source: .capture, input: inputName(r.input), frames: [ch.frame, frame],
                                 detail: "client port \(r.clientPort): " + v.reasons.joined(separator: "; "), facts: facts)])
     }
 
@@ -443,7 +443,7 @@ public final class TLSConnectionTracker {
         return FindingPolicy.encryptedDNSBlocked(
             EncryptedDNSBlockedEvidence(server: r.server.description, port: Int(r.serverPort), service: r.serverPort == 443 ? .doh : .dot,
                                         failure: failure, offered: .clientAttempted, plainDNSWorks: answersPlainDNS?(r.server)),
-            evidence: [Evidence(source: "capture", input: inputName(r.input), frames: frames,
+            evidence: [Evidence(source: .capture, input: inputName(r.input), frames: frames,
                                 detail: "the connection from client port \(r.clientPort) to port \(r.serverPort) \(what)")])
     }
 }

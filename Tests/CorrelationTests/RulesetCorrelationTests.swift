@@ -33,7 +33,7 @@ final class RulesetCorrelationTests: XCTestCase {
     func injection(resolver: String) -> Finding {
         Finding(kind: FindingKind.dnsInjection, severity: .high, confidence: .likely, title: "Two different answers",
                 subject: [("qname", .string("www.example.org.")), ("qtype", .string("A")), ("resolver", .string(resolver))],
-                evidence: [Evidence(source: "capture", frames: [11, 12], detail: "response 1 of 2")], remediation: "")
+                evidence: [Evidence(source: .capture, frames: [11, 12], detail: "response 1 of 2")], remediation: "")
     }
 
     func testQueriesTakenByTheRuleAreCountedAndDNSFindingsMerge() throws {
@@ -58,8 +58,8 @@ final class RulesetCorrelationTests: XCTestCase {
         XCTAssertEqual(udp.related, [dns.id])
         XCTAssertEqual(dns.related, [udp.id])
         XCTAssertEqual(dns.subjectValue("qname"), .string("www.example.org."), "the DNS finding keeps its own subject")
-        XCTAssertTrue(dns.evidence.contains { $0.source == "ruleset" && $0.detail.contains(udp.id) })
-        let capture = udp.evidence.filter { $0.source == "capture" }
+        XCTAssertTrue(dns.evidence.contains { $0.source == .ruleset && $0.detail.contains(udp.id) })
+        let capture = udp.evidence.filter { $0.source == .capture }
         XCTAssertTrue(capture.contains { $0.detail.contains("37 queries") && $0.detail.contains("2 clients") && $0.detail.contains("8.8.8.8:53/udp ×30") },
                       capture.map(\.detail).joined(separator: "\n"))
         XCTAssertTrue(capture.contains { $0.detail.contains("1 dns.injection") }, capture.map(\.detail).joined(separator: "\n"))

@@ -8,7 +8,7 @@ final class FindingValueTests: XCTestCase {
     private func sample(title: String = "t", facts: [(String, SubjectValue)] = [("ip_ttl", .int(243))]) -> Finding {
         Finding(kind: .dnsInjection, severity: .high, confidence: .likely, title: title,
                 subject: [("qname", .string("www.example.org.")), ("qtype", .string("A"))],
-                evidence: [Evidence(source: "capture", input: "a.pcap", frames: [3, 4], detail: "two answers", facts: facts)],
+                evidence: [Evidence(source: .capture, input: "a.pcap", frames: [3, 4], detail: "two answers", facts: facts)],
                 remediation: "r")
     }
 

@@ -196,7 +196,7 @@ final class OnePolicyPerKindTests: XCTestCase {
         // The same evidence as a probe would state it.
         let probed = FindingPolicy.encryptedDNSBlocked(
             EncryptedDNSBlockedEvidence(server: Self.server, port: 853, service: .dot, failure: .noAnswerToSYN, offered: .clientAttempted),
-            evidence: [Evidence(source: "probe", detail: "TCP connect timed out")])
+            evidence: [Evidence(source: .probe, detail: "TCP connect timed out")])
         assertSameJudgement(captured, probed, "a dropped DoT SYN")
         XCTAssertEqual(captured?.severity, .medium, "a drop with nothing known of plain DNS: medium")
 

@@ -142,7 +142,7 @@ final class ExampleRulesetTests: XCTestCase {
                 XCTAssertFalse(f.title.contains("\n"), "\(file): multi-line title")
                 XCTAssertFalse(f.remediation.isEmpty, file)
                 XCTAssertFalse(f.evidence.isEmpty, "\(file): \(describe(f)) has no evidence")
-                XCTAssertTrue(f.evidence.allSatisfy { $0.source == "ruleset" }, file)
+                XCTAssertTrue(f.evidence.allSatisfy { $0.source == .ruleset }, file)
                 XCTAssertEqual(f.evidence.first?.input, file)
                 let keys = f.subject.map(\.0)
                 if f.subjectValue("reason")?.description == "chain-policy" {

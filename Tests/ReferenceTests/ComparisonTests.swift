@@ -68,12 +68,12 @@ final class ComparisonTests: XCTestCase {
         let path = set(["93.184.216.34"])
         let r = AnswerComparator.compare(path: path, references: [set(3, []), set(3, [])])
         let f = try XCTUnwrap(AnswerFindings.finding(qname: "nope.example.", qtype: DNSType.a, path: path, result: r, resolver: "192.168.1.1",
-                                                     references: ["a", "b"], source: "capture", frames: [7], capturedNote: true))
+                                                     references: ["a", "b"], source: .capture, frames: [7], capturedNote: true))
         XCTAssertEqual(f.kind, .dnsNXDomainRewrite)
         XCTAssertEqual(f.severity, .high)
         XCTAssertTrue(f.evidence.contains { $0.detail.contains("not at capture time") })
         let ok = AnswerComparator.compare(path: path, references: [path])
-        XCTAssertNil(AnswerFindings.finding(qname: "x.", qtype: 1, path: path, result: ok, resolver: nil, references: [], source: "probe"))
+        XCTAssertNil(AnswerFindings.finding(qname: "x.", qtype: 1, path: path, result: ok, resolver: nil, references: [], source: .probe))
     }
 
     func testEndpointParsing() throws {
@@ -160,7 +160,7 @@ final class RescueTests: XCTestCase {
         let r = AnswerComparator.compare(path: path, references: refs)
         XCTAssertEqual(r.reason, "no-overlap")
         let f = try XCTUnwrap(AnswerFindings.finding(qname: "cdn.example.", qtype: DNSType.a, path: path, result: r, resolver: "10.0.0.1",
-                                                     references: ["a", "b"], source: "probe"))
+                                                     references: ["a", "b"], source: .probe))
         let kept = LadderVerdict.rescue([f], verified: ["other.example"])
         XCTAssertEqual(kept.first?.severity, f.severity)
         let rescued = LadderVerdict.rescue([f], verified: ["cdn.example"])
@@ -169,7 +169,7 @@ final class RescueTests: XCTestCase {
         // A bogon is never rescued.
         let bogon = AnswerComparator.compare(path: AnswerSet(rcode: 0, addresses: ["0.0.0.0"]), references: refs)
         let b = try XCTUnwrap(AnswerFindings.finding(qname: "cdn.example.", qtype: DNSType.a, path: AnswerSet(rcode: 0, addresses: ["0.0.0.0"]),
-                                                     result: bogon, resolver: nil, references: [], source: "probe"))
+                                                     result: bogon, resolver: nil, references: [], source: .probe))
         XCTAssertEqual(LadderVerdict.rescue([b], verified: ["cdn.example"]).first?.severity, b.severity)
     }
 }

@@ -17,7 +17,7 @@ final class ReservedAnswerTests: XCTestCase {
             XCTAssertEqual(r.reason, "nxdomain-rewrite", reserved)
             XCTAssertEqual(r.certainty, .likely, reserved)
             let f = AnswerFindings.finding(qname: "nope.example.", qtype: DNSType.a, path: a(reserved), result: r, resolver: "10.0.0.1",
-                                           references: ["ref1", "ref2"], source: "capture")
+                                           references: ["ref1", "ref2"], source: .capture)
             XCTAssertEqual(f?.kind, .dnsNXDomainRewrite, reserved)
             XCTAssertEqual(f?.severity, .high, reserved)
         }

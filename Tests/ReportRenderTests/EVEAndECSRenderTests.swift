@@ -35,11 +35,11 @@ final class EVEAndECSRenderTests: XCTestCase {
 
     func testECSTimestampIsTheEventTime() throws {
         let f1 = Finding(kind: FindingKind.dnsInjection, severity: .high, confidence: .likely, title: "t", subject: [],
-                         evidence: [Evidence(source: "capture", input: "a.pcap", frames: [3], detail: "d")], remediation: "")
+                         evidence: [Evidence(source: .capture, input: "a.pcap", frames: [3], detail: "d")], remediation: "")
         let f2 = Finding(kind: FindingKind.probeUnreachable, severity: .low, confidence: .likely, title: "p", subject: [],
-                         evidence: [Evidence(source: "probe", detail: "d", facts: [("time", .string("2026-03-01T10:00:00.5Z"))])], remediation: "")
+                         evidence: [Evidence(source: .probe, detail: "d", facts: [("time", .string("2026-03-01T10:00:00.5Z"))])], remediation: "")
         let f3 = Finding(kind: FindingKind.firewallDNSRedirect, severity: .high, confidence: .likely, title: "r", subject: [],
-                         evidence: [Evidence(source: "ruleset", detail: "d")], remediation: "")
+                         evidence: [Evidence(source: .ruleset, detail: "d")], remediation: "")
         let rep = Report(toolVersion: "1", generatedAt: "2026-12-07T00:00:00Z",
                          inputs: [ReportInput(kind: "capture", name: "a.pcap", facts: [("first_packet", .string("2026-01-15T09:00:00.000000000Z")),
                                                                                        ("last_packet", .string("2026-01-15T09:00:03.124307000Z"))]),

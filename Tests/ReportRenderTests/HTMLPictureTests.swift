@@ -13,10 +13,10 @@ final class HTMLPictureTests: XCTestCase {
                         subject: [("qname", .string("www.example.org.")), ("qtype", .string("A")), ("resolver", .string("198.51.100.53")),
                                   ("client", .string("192.0.2.10"))],
                         evidence: [
-                            Evidence(source: "capture", input: "d.pcap", frames: [11, 12], detail: "response 1 of 2",
+                            Evidence(source: .capture, input: "d.pcap", frames: [11, 12], detail: "response 1 of 2",
                                      facts: [("answers", .string("A 203.0.113.66")), ("ip_ttl", .int(243)), ("arrival_after_query_ns", .int(2_137_000)),
                                              ("resolver_usual_ip_ttl", .int(57)), ("resolver_median_rtt_ns", .int(23_907_000)), ("suspicious", .string("IP TTL 243 differs"))]),
-                            Evidence(source: "capture", input: "d.pcap", frames: [11, 13], detail: "response 2 of 2",
+                            Evidence(source: .capture, input: "d.pcap", frames: [11, 13], detail: "response 2 of 2",
                                      facts: [("answers", .string("A 93.184.215.14")), ("ip_ttl", .int(57)), ("arrival_after_query_ns", .int(25_731_000)),
                                              ("resolver_usual_ip_ttl", .int(57)), ("resolver_median_rtt_ns", .int(23_907_000))]),
                         ],
@@ -28,7 +28,7 @@ final class HTMLPictureTests: XCTestCase {
     static let reset = Finding(kind: FindingKind.tlsResetAfterClientHello, severity: .high, confidence: .likely,
                                title: "Reset after the ClientHello for blocked.example",
                                subject: [("sni", .string("blocked.example")), ("server", .string("203.0.113.9")), ("port", .int(443))],
-                               evidence: [Evidence(source: "capture", input: "r.pcap", frames: [4, 5],
+                               evidence: [Evidence(source: .capture, input: "r.pcap", frames: [4, 5],
                                                    detail: "client port 40000: no ServerHello; RST from the server's address 1.2 ms after the ClientHello, IP TTL 250, IP ID 0 (TTL differs)",
                                                    facts: [("reset1_from", .string("server")), ("reset1_ip_ttl", .int(250)), ("reset1_ip_id", .int(0)),
                                                            ("reset1_injected", .string("TTL differs")), ("server_synack_ip_ttl", .int(52))])],
@@ -57,13 +57,13 @@ final class HTMLPictureTests: XCTestCase {
         var rule = Finding(kind: FindingKind.firewallDNSRedirect, severity: .high, confidence: .confirmed,
                            title: "DNS redirected", subject: [("family", .string("ip")), ("table", .string("nat")), ("chain", .string("prerouting")),
                                                               ("handle", .int(4)), ("target", .string("198.18.20.53"))],
-                           evidence: [Evidence(source: "ruleset", detail: "ip daddr 198.18.10.53 udp dport 53 dnat to 198.18.20.53")],
+                           evidence: [Evidence(source: .ruleset, detail: "ip daddr 198.18.10.53 udp dport 53 dnat to 198.18.20.53")],
                            remediation: "Remove it.")
         var mismatch = Finding(kind: FindingKind.dnsAnswerMismatch, severity: .high, confidence: .confirmed,
                                title: "Forged answer", subject: [("qname", .string("www.lab.test")), ("resolver", .string("198.18.10.53")),
                                                                  ("client", .string("198.18.1.1"))],
-                               evidence: [Evidence(source: "capture", detail: "path answer", facts: [("answers", .string("A 198.18.66.66"))]),
-                                          Evidence(source: "reference", detail: "2 reference(s) answer A 198.18.50.10")],
+                               evidence: [Evidence(source: .capture, detail: "path answer", facts: [("answers", .string("A 198.18.66.66"))]),
+                                          Evidence(source: .reference, detail: "2 reference(s) answer A 198.18.50.10")],
                                remediation: "")
         rule.related = [mismatch.id]
         mismatch.related = [rule.id]
