@@ -17,6 +17,8 @@ public struct DNSPathTally: Sendable {
         public var queries: Int
         public var firstFrame: UInt64
         public var input: Int
+        /// The first query's time (evidence `time`).
+        public var firstTS: Timestamp = .zero
     }
 
     public static let maxPaths = 4096
@@ -49,12 +51,12 @@ public final class DNSPathCounter {
     public init() {}
 
     public func query(client: IPAddress, resolver: IPAddress, port: UInt16, transport: TransportProtocol,
-                      frame: UInt64, input: Int) {
+                      frame: UInt64, input: Int, ts: Timestamp = .zero) {
         let p = DNSPathTally.Path(client: client, resolver: resolver, port: port, transport: transport)
         if let e = table.find(p) {
             table[entry: e].queries += 1
         } else if table.count < DNSPathTally.maxPaths {
-            table.insertNew(p, DNSPathTally.Count(queries: 1, firstFrame: frame, input: input))
+            table.insertNew(p, DNSPathTally.Count(queries: 1, firstFrame: frame, input: input, firstTS: ts))
         } else {
             overflowQueries += 1
         }

@@ -17,6 +17,8 @@ final class DNSSECStripMonitor {
         var count = 0
         var input = 0
         var answers: String = ""
+        /// The first such response's time (the evidence's `time`).
+        var firstTS: Timestamp = .zero
 
         /// One more such response (frames kept up to 8).
         mutating func note(frame: UInt64) {
@@ -42,6 +44,7 @@ final class DNSSECStripMonitor {
             guard cases.count < 64 else { return }
             var c = Case(resolver: obs.src, qname: q.name, input: obs.input,
                          answers: data.prefix(4).map { "\(DNSType.mnemonic($0.type)) \($0.rdata.presentation)" }.joined(separator: ", "))
+            c.firstTS = obs.ts
             c.note(frame: obs.frame)
             cases[key] = c
             order.append(key)
@@ -56,7 +59,7 @@ final class DNSSECStripMonitor {
                 evidence: [Evidence(source: .capture, input: inputName(c.input), frames: c.frames,
                                     detail: "\(c.count) response(s) from \(c.resolver) for \(name) with DO echoed and AD set carry \(c.answers) and no RRSIG "
                                         + "(a security-aware server must include them when DO is set, RFC 4035 §3.2.1)",
-                                    facts: [("responses", .int(c.count)), ("rrsigs", .int(0)), ("ad", .int(1)), ("do", .int(1))])])
+                                    facts: [("time", .string(c.firstTS.description)), ("responses", .int(c.count)), ("rrsigs", .int(0)), ("ad", .int(1)), ("do", .int(1))])])
         }
     }
 }

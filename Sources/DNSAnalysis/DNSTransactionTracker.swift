@@ -610,7 +610,9 @@ public final class DNSTransactionTracker {
             if !marks.isEmpty { suspicious += 1 }
             let answers = t.answers.isEmpty ? "no answer (\(t.rcode))" : t.answers.joined(separator: ", ")
             lines.append(answers)
+            // `time`: when this answer arrived (the event; the query frame is cited for context).
             var facts: [(String, SubjectValue)] = [
+                ("time", .string(r.ts.description)),
                 ("answers", .string(answers)), ("rcode", .string(t.rcode)),
                 ("ip_ttl", .int(Int(r.ipTTL))), ("ip_id", .int(Int(r.ipID))),
                 ("arrival_after_query_ns", .int(Int(delay))),
@@ -641,7 +643,8 @@ public final class DNSTransactionTracker {
             let t = DNSTransactionTracker.answersText(o.raw)
             return Evidence(source: .capture, input: inputName(o.obs.input), frames: [o.obs.frame],
                             detail: "response from \(o.obs.src) to \(endpointString(o.obs.dst, o.obs.dport)) for \(t.qname) \(t.qtype); "
-                                + "no query on that flow in the capture")
+                                + "no query on that flow in the capture",
+                            facts: [("time", .string(o.obs.ts.description))])
         }
         return Finding(
             kind: FindingKind.dnsUnsolicitedResponse, severity: .info, confidence: .possible,
@@ -665,7 +668,7 @@ public final class DNSTransactionTracker {
                 source: .capture, input: inputName(obs.input), frames: [obs.frame],
                 detail: "response txid \(id) for \(t.qname) \(t.qtype) to port \(obs.dport) matches none of the queries the client sent on that flow: "
                     + answers + "; IP TTL \(obs.ipTTL), IP ID \(obs.ipID)",
-                facts: [("txid", .int(id)), ("qname", .string(t.qname)), ("qtype", .string(t.qtype)),
+                facts: [("time", .string(obs.ts.description)), ("txid", .int(id)), ("qname", .string(t.qname)), ("qtype", .string(t.qtype)),
                         ("answers", .string(answers)), ("client_port", .int(Int(obs.dport))),
                         ("ip_ttl", .int(Int(obs.ipTTL))), ("ip_id", .int(Int(obs.ipID)))])],
             remediation: "Responses nobody asked for are how blind spoofing and cache poisoning start; check which host "

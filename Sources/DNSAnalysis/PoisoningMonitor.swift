@@ -27,6 +27,8 @@ final class PoisoningMonitor {
         var mixedCase = 0
         var withoutRD = 0
         var firstFrame: UInt64 = 0
+        /// The first query's time (the evidence's `time`).
+        var firstTS: Timestamp = .zero
         var lastFrame: UInt64 = 0
         var input = 0
         var portMin: UInt16 = .max
@@ -45,6 +47,8 @@ final class PoisoningMonitor {
         var clientPort: UInt16
         var queryID: UInt16
         var queryFrame: UInt64
+        /// The sprayed query's time (the evidence's `time`).
+        var queryTS: Timestamp
         var wrongIDs: Set<UInt16> = []
         var frames: [UInt64] = []
         var qname = "?"
@@ -83,7 +87,7 @@ final class PoisoningMonitor {
             queriers.values[i].note(port: obs.sport, id: s.id, rd: rd, letters: letters, frame: obs.frame)
         } else {
             guard queriers.count < 4096 else { return }
-            var q = Querier(firstFrame: obs.frame, input: obs.input)
+            var q = Querier(firstFrame: obs.frame, firstTS: obs.ts, input: obs.input)
             q.note(port: obs.sport, id: s.id, rd: rd, letters: letters, frame: obs.frame)
             queriers[obs.src] = q
         }
@@ -103,7 +107,7 @@ final class PoisoningMonitor {
             wrongIDs = sprays.values[i].wrongIDs.count
         } else {
             guard sprays.count < 1024 else { return false }
-            var sp = Spray(resolver: obs.src, client: obs.dst, clientPort: obs.dport, queryID: q.id, queryFrame: q.frame, input: obs.input)
+            var sp = Spray(resolver: obs.src, client: obs.dst, clientPort: obs.dport, queryID: q.id, queryFrame: q.frame, queryTS: q.ts, input: obs.input)
             if case .success(let m) = DNSMessage.parse(bytes), let question = m.questions.first { sp.qname = question.name }
             sp.note(wrongID: s.id, frame: obs.frame, ipTTL: obs.ipTTL)
             wrongIDs = sp.wrongIDs.count
@@ -130,7 +134,7 @@ final class PoisoningMonitor {
                 + "\(q.ids.count >= 256 ? "256 or more" : "\(q.ids.count)") distinct transaction ids, \(q.sequential) sequential, "
                 + "0x20 case randomisation \(e.uses0x20 ? "in use" : "not in use") (\(q.mixedCase) of \(q.withLetters) names mixed case)"
             let facts: [(String, SubjectValue)] = [
-                ("queries", .int(q.queries)), ("distinct_source_ports", .int(q.ports.count)), ("source_port_min", .int(Int(q.portMin))),
+                ("time", .string(q.firstTS.description)), ("queries", .int(q.queries)), ("distinct_source_ports", .int(q.ports.count)), ("source_port_min", .int(Int(q.portMin))),
                 ("source_port_max", .int(Int(q.portMax))), ("distinct_txids", .int(q.ids.count)), ("sequential_txids", .int(q.sequential)),
                 ("mixed_case_names", .int(q.mixedCase)), ("names_with_letters", .int(q.withLetters)),
                 ("acts_as", .string(answering.contains(addr) ? "resolver (answers DNS in this capture)" : "iterative resolver (queries without RD)")),
@@ -149,7 +153,7 @@ final class PoisoningMonitor {
                 evidence: [Evidence(source: .capture, input: inputName(sp.input), frames: [sp.queryFrame] + sp.frames,
                                     detail: "query txid \(sp.queryID) for \(sp.qname); \(sp.wrongIDs.count) responses with other txids (\(ids)\(sp.wrongIDs.count > 12 ? ", …" : "")) "
                                         + "within 10 s; IP TTLs \(sp.ipTTLs.sorted().map(String.init).joined(separator: ", "))",
-                                    facts: [("query_txid", .int(Int(sp.queryID))), ("wrong_txids", .int(sp.wrongIDs.count)), ("qname", .string(sp.qname))])]))
+                                    facts: [("time", .string(sp.queryTS.description)), ("query_txid", .int(Int(sp.queryID))), ("wrong_txids", .int(sp.wrongIDs.count)), ("qname", .string(sp.qname))])]))
         }
         return out
     }

@@ -19,6 +19,8 @@ public struct CapturedAnswer: Sendable {
     public var input: Int
     /// Responses seen with this answer for this (qname, qtype, resolver, transport).
     public var responses: Int
+    /// The first such response's time (evidence `time`).
+    public var ts: Timestamp = .zero
 }
 
 public struct CapturedAnswers: Sendable {
@@ -40,7 +42,7 @@ public struct CapturedAnswers: Sendable {
     /// A response from the capture (already parsed). Queries, mDNS/LLMNR, non-IN classes,
     /// reverse lookups and names without a dot are skipped: references cannot judge them.
     public mutating func add(_ m: DNSMessage, resolver: IPAddress, client: IPAddress, clientPort: UInt16 = 0,
-                             transport: TransportProtocol = .udp, frame: UInt64, input: Int) {
+                             transport: TransportProtocol = .udp, frame: UInt64, input: Int, ts: Timestamp = .zero) {
         guard m.qr, m.opcode == 0, let q = m.questions.first, q.qclass == DNSClass.in,
               Self.comparedTypes.contains(q.type) else { return }
         guard m.rcode == 0 || m.rcode == 2 || m.rcode == 3 || m.rcode == 5 else { return }
@@ -64,7 +66,7 @@ public struct CapturedAnswers: Sendable {
             return
         }
         answers[key] = CapturedAnswer(qname: name, qtype: q.type, answer: answer, resolver: resolver, transport: transport.name,
-                                      client: client, frame: frame, input: input, responses: 1)
+                                      client: client, frame: frame, input: input, responses: 1, ts: ts)
         order.append(key)
     }
 

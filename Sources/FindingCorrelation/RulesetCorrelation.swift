@@ -80,7 +80,8 @@ public enum RulesetCorrelation {
                 source: .capture, input: inputName(matched[0].1.input), frames: matched.prefix(8).map { $0.1.firstFrame },
                 detail: "the rule takes \(total) quer\(total == 1 ? "y" : "ies") in the capture, from \(clients.count) client\(clients.count == 1 ? "" : "s"), "
                     + "addressed to \(resolverText); it sends them to \(target)",
-                facts: [("matched_queries", .int(total)), ("matched_clients", .int(clients.count))]))
+                facts: [("time", .string(matched[0].1.firstTS.description)),
+                        ("matched_queries", .int(total)), ("matched_clients", .int(clients.count))]))
             // DNS findings about the same resolvers (and transport): the answers this rule produced.
             let taken = Set(matched.map { "\($0.0.resolver.description)|\($0.0.transport == .tcp ? "tcp" : "udp")" })
             var explained: [Int] = []

@@ -92,7 +92,15 @@ public struct ReferenceComparison: Sendable {
             case .inconsistent:
                 if let f = AnswerFindings.finding(qname: a.qname, qtype: a.qtype, path: a.answer, result: result,
                                                   resolver: a.resolver.description, transport: a.transport, references: refNames,
-                                                  source: .capture, input: inputName(a.input), frames: [a.frame], capturedNote: true) {
+                                                  source: .capture, input: inputName(a.input), frames: [a.frame], capturedNote: true)
+                    .map({ f in
+                        // The captured answer's evidence says when it arrived (ECS @timestamp, EVE timestamp).
+                        var f = f
+                        for i in f.evidence.indices where f.evidence[i].source == .capture && f.evidence[i].frames == [a.frame] {
+                            f.evidence[i].facts.insert(("time", .string(a.ts.description)), at: 0)
+                        }
+                        return f
+                    }) {
                     // Several answers for one subject (different answers to different clients): one finding.
                     if let k = byID[f.id] {
                         out.findings[k].evidence += f.evidence.filter { $0.source != .reference }

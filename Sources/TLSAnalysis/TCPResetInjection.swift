@@ -101,7 +101,8 @@ extension TLSConnectionTracker {
         guard !resets.isEmpty else { return nil }
         var marks: [String] = []
         var described: [String] = []
-        var facts: [(String, SubjectValue)] = [("client", .string(r.client.description)), ("client_port", .int(Int(r.clientPort))),
+        var facts: [(String, SubjectValue)] = [("time", .string(first.ts.description)),
+                                               ("client", .string(r.client.description)), ("client_port", .int(Int(r.clientPort))),
                                                ("first_data", .string(first.seen.text))]
         for (i, p) in resets.prefix(4).enumerated() {
             let m = injectionMarks(r, p)

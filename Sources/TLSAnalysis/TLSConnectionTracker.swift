@@ -197,7 +197,7 @@ public final class TLSConnectionTracker {
                     if let usual = usualServerTTL?(r.server), reset.ttl != usual {
                         failure = .refusedByInjectedReset(marks: ["IP TTL \(reset.ttl) where the server's own packets arrive with \(usual)"])
                     }
-                    add(encryptedDNSBlocked(r, failure: failure, frames: [s.frame, reset.frame]))
+                    add(encryptedDNSBlocked(r, failure: failure, frames: [s.frame, reset.frame], at: s.ts))
                 } else if r.serverPort == 853 || pendingSYNs.count < limits.maxPendingHTTPSSYNs {
                     pendingSYNs.append(r)  // judged at the end: did the capture wait long enough?
                 }
@@ -264,7 +264,7 @@ public final class TLSConnectionTracker {
                 guard let s = r.syn else { return true }
                 guard now.nanoseconds(since: s.ts) >= limits.synTimeoutNanoseconds else { return false }
                 if r.serverPort == 853 || answersPlainDNS?(r.server) == true {
-                    add(encryptedDNSBlocked(r, failure: .noAnswerToSYN, frames: [s.frame]))
+                    add(encryptedDNSBlocked(r, failure: .noAnswerToSYN, frames: [s.frame], at: s.ts))
                 }
                 return true
             }
@@ -286,7 +286,7 @@ public final class TLSConnectionTracker {
                   end.nanoseconds(since: s.ts) >= limits.synTimeoutNanoseconds else { continue }
             // HTTPS SYNs count only to an address the capture shows answering DNS (a resolver's DoH).
             guard r.serverPort == 853 || answersPlainDNS?(r.server) == true else { continue }
-            add(encryptedDNSBlocked(r, failure: .noAnswerToSYN, frames: [s.frame]))
+            add(encryptedDNSBlocked(r, failure: .noAnswerToSYN, frames: [s.frame], at: s.ts))
         }
         pendingSYNs.removeAll()
         return order.compactMap { id -> Finding? in
@@ -351,7 +351,8 @@ public final class TLSConnectionTracker {
         // One evidence item per connection: every reset's frame, the first one described in full.
         var allMarks: [String] = []
         var described: [String] = []
-        var facts: [(String, SubjectValue)] = [("client", .string(r.client.description)), ("client_port", .int(Int(r.clientPort)))]
+        var facts: [(String, SubjectValue)] = [("time", .string(ch.ts.description)),
+                                               ("client", .string(r.client.description)), ("client_port", .int(Int(r.clientPort)))]
         for (i, p) in resets.prefix(4).enumerated() {
             let marks = injectionMarks(r, p)
             allMarks += marks
@@ -391,14 +392,14 @@ public final class TLSConnectionTracker {
             HandshakeCutEvidence(endpoint: endpoint(r, ch.sni), cut: .alert(name: alert.descriptionName)),
             evidence: [Evidence(source: .capture, input: inputName(r.input), frames: [ch.frame, frame],
                                 detail: "\(alert.levelName) alert \(alert.descriptionName) (\(alert.description)) from the server side, no ServerHello",
-                                facts: [("alert", .int(Int(alert.description)))])])
+                                facts: [("time", .string(ch.ts.description)), ("alert", .int(Int(alert.description)))])])
     }
 
     func timeoutFinding(_ r: TLSConnectionRecord, ch: (sni: String?, frame: UInt64, ts: Timestamp), waited: Int64) -> Finding? {
         let enc = TLSConnectionTracker.isEncryptedDNS(port: r.serverPort, sni: ch.sni)
         let evidence = [Evidence(source: .capture, input: inputName(r.input), frames: [ch.frame],
                                  detail: "ClientHello for \(sniText(ch.sni)): no ServerHello, reset or close in the \(ms(waited)) the capture ran after it",
-                                 facts: [("waited_ns", .int(Int(waited)))])]
+                                 facts: [("time", .string(ch.ts.description)), ("waited_ns", .int(Int(waited)))])]
         if enc.dot || enc.doh {
             return FindingPolicy.encryptedDNSBlocked(
                 EncryptedDNSBlockedEvidence(server: r.server.description, port: Int(r.serverPort), service: service(r),
@@ -415,7 +416,8 @@ public final class TLSConnectionTracker {
     /// `FindingPolicy.untrustedCertificate` (the same rules as for a probe's handshake).
     func untrustedCertificateFinding(_ r: TLSConnectionRecord, ch: (sni: String?, frame: UInt64, ts: Timestamp),
                                      verdict v: CertificateVerdict, frame: UInt64) -> Finding? {
-        var facts: [(String, SubjectValue)] = [("client", .string(r.client.description)), ("client_port", .int(Int(r.clientPort)))]
+        var facts: [(String, SubjectValue)] = [("time", .string(ch.ts.description)),
+                                               ("client", .string(r.client.description)), ("client_port", .int(Int(r.clientPort)))]
         if let leaf = v.leaf {
             facts.append(("subject_dn", .string(leaf.subject)))
             facts.append(("issuer_dn", .string(leaf.issuer)))
@@ -433,7 +435,7 @@ public final class TLSConnectionTracker {
     }
 
     /// A DoT (or, to a resolver, HTTPS) connection whose SYN was refused or never answered: a client here tried it.
-    func encryptedDNSBlocked(_ r: TLSConnectionRecord, failure: EncryptedDNSBlockedEvidence.Failure, frames: [UInt64]) -> Finding? {
+    func encryptedDNSBlocked(_ r: TLSConnectionRecord, failure: EncryptedDNSBlockedEvidence.Failure, frames: [UInt64], at time: Timestamp) -> Finding? {
         let what: String
         switch failure {
         case .refused: what = "was refused with a TCP reset"
@@ -444,7 +446,8 @@ public final class TLSConnectionTracker {
             EncryptedDNSBlockedEvidence(server: r.server.description, port: Int(r.serverPort), service: r.serverPort == 443 ? .doh : .dot,
                                         failure: failure, offered: .clientAttempted, plainDNSWorks: answersPlainDNS?(r.server)),
             evidence: [Evidence(source: .capture, input: inputName(r.input), frames: frames,
-                                detail: "the connection from client port \(r.clientPort) to port \(r.serverPort) \(what)")])
+                                detail: "the connection from client port \(r.clientPort) to port \(r.serverPort) \(what)",
+                                facts: [("time", .string(time.description))])])
     }
 }
 
