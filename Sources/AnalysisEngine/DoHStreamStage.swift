@@ -28,8 +28,10 @@ final class DoHStreamStage<Sink: StreamEventSink> {
         }
         messages.removeAll(keepingCapacity: true)
         if !alive && fromClient { gaveUp = true }
-        // Plain web traffic: its first request says so.
-        if fromClient && decoder.clientRequests >= 1 && !decoder.sawDoH && !decoder.isHTTP2OrUpgrading { gaveUp = true }
+        // Plain web traffic: its first request says so (a DoH POST whose body is still to come is DoH).
+        if fromClient && decoder.clientRequests >= 1 && !decoder.sawDoH && !decoder.isHTTP2OrUpgrading && !decoder.clientAwaitsDoHBody {
+            gaveUp = true
+        }
         return !gaveUp && alive
     }
 }

@@ -73,6 +73,9 @@ public final class DoHStreamDecoder {
         return methods.contains { m in b.count > m.count && zip(m.indices, m).allSatisfy { b[$0] == $1 } }
     }
 
+    /// The client's HTTP/1.1 request is DoH and its body is still to come.
+    public var clientAwaitsDoHBody: Bool { client.mode == .http1 && client.collecting }
+
     public init() {}
 
     /// Feed in-order bytes of one direction; DNS messages completed by them are appended to `out`.
