@@ -1,14 +1,6 @@
 import ArgumentParser
-import AuditPolicy
 import AuditRun
 import Findings
-import FirewallAudit
-import FoundationEssentials
-import ReportRender
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `dnsaudit audit`: the scheduled all-in-one. The live firewall rules, the probes and a bounded
 /// live capture window, driven by one policy file, in one report — written to standard output and
@@ -48,119 +40,27 @@ struct Audit: ParsableCommand {
 
     func run() throws {
         if printSystemd {
-            Swift.print(systemdUnits(policy: absolutePath(policy ?? "/etc/dnsaudit/policy.toml")), terminator: "")
+            Swift.print(SystemdUnits.text(policy: policy ?? "/etc/dnsaudit/policy.toml"), terminator: "")
             return
         }
         guard let policyPath = policy else {
             throw RunFailure("audit needs --policy FILE (an annotated example: rules/policy.example.toml)")
         }
-        guard let data = FileReader.readSmall(policyPath) else {
-            throw RunFailure("cannot read the policy file \(policyPath): \(String(cString: strerror(errno)))")
+        let plan = try AuditRunner.loadPlan(policyPath)
+        let rep = try AuditRunner.withOutputsChecked(plan, output: output) {
+            var request = AuditRequest(plan: plan, policyPath: policyPath)
+            request.interface = interface
+            request.duration = duration
+            request.user = user
+            request.noRules = noRules
+            request.noProbe = noProbe
+            request.noCapture = noCapture
+            request.output = output
+            request.quiet = quiet
+            let rep = try AuditRunner.run(request)
+            try format.write(rep, to: output)
+            return rep
         }
-        let plan: AuditPolicy
-        do {
-            plan = try AuditPolicy.parse(toml: String(decoding: data, as: UTF8.self), source: policyPath)
-        } catch let e as PolicyError {
-            throw RunFailure(e.message)
-        } catch {
-            throw RunFailure("\(policyPath): \(error)")
-        }
-        do {
-            // Every destination is checked before the ruleset, the probes and the capture window run.
-            if let output { try requireWritableDestination(output, what: "--output") }
-            for (f, path) in plan.outputs { try requireWritableDestination(path, what: "the [audit.outputs] \(f) file") }
-            try runAudit(plan, policyPath: policyPath)
-        } catch let failure as RunFailure {
-            // A run that could not be done still tells the monitoring: last_run_success 0.
-            for (f, path) in plan.outputs where f == "prometheus" {
-                let empty = Report(toolVersion: DNSAuditVersion.current, generatedAt: nowRFC3339(),
-                                   notes: ["the audit could not run: \(failure.message)"])
-                try? writeOutput(PrometheusReportRenderer.render(empty, success: false), to: path)
-            }
-            throw failure
-        }
-    }
-
-    func runAudit(_ plan: AuditPolicy, policyPath: String) throws {
-        var request = AuditRequest(plan: plan, policyPath: policyPath)
-        request.interface = interface
-        request.duration = duration
-        request.user = user
-        request.noRules = noRules
-        request.noProbe = noProbe
-        request.noCapture = noCapture
-        request.output = output
-        request.quiet = quiet
-        let rep = try AuditRunner.run(request)
-        let color = format == .text && output == nil && isatty(1) == 1 && getenv("NO_COLOR") == nil
-        try writeOutput(format.render(rep, color: color), to: output)
         throw ExitCode(rep.exitStatus(failOn: failOn ?? plan.failOn, failOnInconclusive: failOnInconclusive))
     }
-
-    /// A oneshot service and a daily timer (with a random delay, persistent across downtime).
-    func systemdUnits(policy: String) -> String {
-        let exe = installedExecutable()
-        return """
-        # /etc/systemd/system/dnsaudit-audit.service
-        [Unit]
-        Description=dnsaudit: audit DNS and TLS tampering (firewall rules, probes, capture window)
-        Documentation=man:dnsaudit(1)
-        Wants=network-online.target
-        After=network-online.target
-
-        [Service]
-        Type=oneshot
-        ExecStart=\(exe) audit --policy \(policy) --quiet --format json --output /var/lib/dnsaudit/last-report.json
-        StateDirectory=dnsaudit
-        # Exit 1 means "findings at or above fail_on": the run itself succeeded.
-        SuccessExitStatus=1
-        Nice=10
-        ProtectHome=read-only
-        PrivateTmp=yes
-
-        # /etc/systemd/system/dnsaudit-audit.timer
-        [Unit]
-        Description=Run the dnsaudit audit daily
-
-        [Timer]
-        OnCalendar=daily
-        RandomizedDelaySec=30min
-        Persistent=true
-
-        [Install]
-        WantedBy=timers.target
-
-        """
-    }
-
-    /// The binary the units should run: this one when it is installed (not in a build tree);
-    /// else an installed copy found on the PATH (the package's /usr/bin/dnsaudit first); else
-    /// this one, by its absolute path.
-    func installedExecutable() -> String {
-        let me = selfExecutable()
-        if let me, !me.contains("/.build/") { return me }
-        let path = getenv("PATH").map { String(cString: $0) } ?? ""
-        let dirs = ["/usr/bin", "/usr/local/bin"] + path.split(separator: ":").map(String.init)
-        for dir in dirs where dir.hasPrefix("/") && !dir.contains("/.build/") {
-            let candidate = dir + "/dnsaudit"
-            if access(candidate, X_OK) == 0 { return candidate }
-        }
-        return me ?? "/usr/bin/dnsaudit"
-    }
-}
-
-/// `path` made absolute against the working directory (symbolic links resolved when it exists),
-/// for unit files that run elsewhere.
-func absolutePath(_ path: String) -> String {
-    if let resolved = realpath(path, nil) {
-        defer { free(resolved) }
-        return String(cString: resolved)
-    }
-    if path.hasPrefix("/") { return path }
-    var buf = [CChar](repeating: 0, count: 4096)
-    guard getcwd(&buf, buf.count) != nil else { return path }
-    let cwd = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    var rel = Substring(path)
-    while rel.hasPrefix("./") { rel = rel.dropFirst(2) }
-    return (cwd == "/" ? "" : cwd) + "/" + rel
 }

@@ -4,10 +4,6 @@ import Findings
 import ReportRender
 import TLSCertificates
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 typealias OutputFormat = ReportFormat
 extension ReportFormat: ExpressibleByArgument {}
 
@@ -54,39 +50,7 @@ struct ReferenceArguments: ParsableArguments {
     }
 }
 
-/// Checks, before the run does any work, that a report can be written at `path`: an existing
-/// special file (a FIFO, /dev/stdout) must be writable; otherwise the path must not be a directory
-/// and its directory must exist and be writable (the report is written to a temporary file there,
-/// then renamed).
-func requireWritableDestination(_ path: String, what: String) throws {
-    if path.isEmpty { throw RunFailure("\(what) needs a file name") }
-    var st = stat()
-    if stat(path, &st) == 0 {
-        let type = st.st_mode & S_IFMT
-        if type == S_IFDIR { throw RunFailure("\(what) \(path) is a directory: give a file name") }
-        if type != S_IFREG {
-            guard access(path, W_OK) == 0 else { throw RunFailure("cannot write \(what) \(path): \(String(cString: strerror(errno)))") }
-            return
-        }
-    }
-    let dir = path.lastIndex(of: "/").map { path[..<$0].isEmpty ? "/" : String(path[..<$0]) } ?? "."
-    var ds = stat()
-    guard stat(dir, &ds) == 0 else {
-        throw RunFailure("cannot write \(what) \(path): its directory \(dir) does not exist (\(String(cString: strerror(errno))))")
-    }
-    guard (ds.st_mode & S_IFMT) == S_IFDIR else { throw RunFailure("cannot write \(what) \(path): \(dir) is not a directory") }
-    guard access(dir, W_OK | X_OK) == 0 else {
-        throw RunFailure("cannot write \(what) \(path): cannot create files in \(dir) (\(String(cString: strerror(errno))))")
-    }
-}
-
 /// Renders the report in the chosen format to --output or standard output.
 func emit(_ rep: Report, _ options: ReportOptions) throws {
-    try writeOutput(render(rep, options), to: options.output)
-}
-
-/// The report as text in the chosen format (colour only on a terminal, without NO_COLOR).
-func render(_ rep: Report, _ options: ReportOptions) -> String {
-    let color = options.format == .text && options.output == nil && isatty(1) == 1 && getenv("NO_COLOR") == nil
-    return options.format.render(rep, pretty: options.pretty, color: color)
+    try options.format.write(rep, pretty: options.pretty, to: options.output)
 }
