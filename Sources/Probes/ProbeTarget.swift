@@ -122,6 +122,12 @@ public struct GoModuleSettings: Sendable, Equatable {
         public var name: String
         public var key: String?
         public var url: String
+
+        public init(name: String, key: String?, url: String) {
+            self.name = name
+            self.key = key
+            self.url = url
+        }
     }
 
     public func sumDB() throws -> SumDB? {
