@@ -40,6 +40,9 @@ public struct AnswerSet: Sendable, Equatable {
     public var cnames: [String]
     /// The AD bit of the response.
     public var authenticated: Bool
+    /// HTTPS / SVCB records (RFC 9460) in the answer, in order: what `ServiceRecordComparator`
+    /// compares for HTTPS/SVCB questions (empty for everything else).
+    public var services: [ServiceRecord] = []
 
     public init(rcode: UInt16, addresses: [String], cnames: [String] = [], authenticated: Bool = false) {
         self.rcode = rcode
@@ -68,6 +71,8 @@ public struct AnswerSet: Sendable, Equatable {
             switch rr.rdata {
             case .a(let a): addrs.append(a.description)
             case .aaaa(let a): addrs.append(a.description)
+            case .https(let p, let t, let params), .svcb(let p, let t, let params):
+                services.append(ServiceRecord(priority: p, target: t, params: params))
             default: continue
             }
         }
@@ -141,6 +146,18 @@ public enum AnswerComparator {
             if path.isNXDomain || !path.addresses.isEmpty { return result(.referencesDisagree, "rcode-disagree", .possible) }
         }
         let refSet = Set(refAddrs)
+
+        // A resolver with rebinding protection (dnsmasq --stop-dns-rebind, unbound private-address)
+        // refuses answers that point a public name at private or loopback addresses: when every
+        // address the references give is such an address and the path gave none, that is the
+        // resolver's filter, not tampering.
+        let pathGaveNone = pathAddrs.isEmpty && path.finalName == nil
+        if pathGaveNone && refHasAddrs > 0 && refNX == 0 && !refAddrs.isEmpty && refAddrs.allSatisfy(Bogon.isRebindingTarget) {
+            var r = result(.consistent, "rebinding-protection", certainty)
+            r.tolerance = "resolver filters private answers (rebinding protection): the references answer only private or loopback addresses "
+                + "(\(refAddrs.prefix(3).joined(separator: ", "))) and the path answered \(path.rcode == 0 ? "no address" : "rcode \(path.rcode)")"
+            return r
+        }
 
         // Path NXDOMAIN / failures.
         if path.isNXDomain {
@@ -255,6 +272,16 @@ public enum Bogon {
             return v >> 24 == 10 || v >> 20 == 0xAC1 || v >> 16 == 0xC0A8 || v >> 22 == 0x191  // 100.64/10
         }
         if let a = DNSIPv6Address(text) { return a.high >> 57 == 0x7E }  // fc00::/7
+        return false
+    }
+
+    /// The addresses rebinding protection filters out of public answers (dnsmasq
+    /// `--stop-dns-rebind`, unbound `private-address`): RFC 1918, CGNAT, ULA, loopback, "this
+    /// network", link-local (169.254/16, fe80::/10), ::.
+    public static func isRebindingTarget(_ text: String) -> Bool {
+        if isPrivate(text) || isSinkhole(text) { return true }
+        if let a = DNSIPv4Address(text) { return a.value >> 16 == 0xA9FE }
+        if let a = DNSIPv6Address(text) { return a.high >> 54 == 0x3FA }  // fe80::/10
         return false
     }
 

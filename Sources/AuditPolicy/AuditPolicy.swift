@@ -32,13 +32,19 @@ public struct AuditPolicy: Sendable {
     public var dnssec = true
     public var identity = true
     public var expectIdentity: [String: String] = [:]
+    /// Names whose HTTPS record is compared with the references' (`https_names`), whoami-style ECS
+    /// echo names (`ecs_names`), rebinding test names (`rebinding_names`): all empty by default.
+    public var httpsNames: [String] = []
+    public var ecsNames: [String] = []
+    public var rebindingNames: [String] = []
 
     public init() {}
 
     public static let formats: Set<String> = ["text", "json", "jsonl", "eve", "markdown", "html", "sarif", "prometheus"]
     static let auditKeys: Set<String> = ["interface", "duration", "fail_on", "outputs", "user"]
     static let referenceKeys: Set<String> = ["urls", "ca_file", "timeout"]
-    static let probeKeys: Set<String> = ["resolvers", "targets", "goproxy", "check_name", "canary_zone", "dnssec", "identity", "expect_identity"]
+    static let probeKeys: Set<String> = ["resolvers", "targets", "goproxy", "check_name", "canary_zone", "dnssec", "identity", "expect_identity",
+                                            "https_names", "ecs_names", "rebinding_names"]
 
     public static func parse(toml text: String, source: String? = nil) throws -> AuditPolicy {
         var p = AuditPolicy()
@@ -118,6 +124,9 @@ public struct AuditPolicy: Sendable {
             if let z = try string(pr, "canary_zone", "probe") { p.canaryZone = z.isEmpty ? nil : z }
             p.dnssec = try bool(pr, "dnssec", "probe") ?? true
             p.identity = try bool(pr, "identity", "probe") ?? true
+            p.httpsNames = try strings(pr, "https_names", "probe") ?? []
+            p.ecsNames = try strings(pr, "ecs_names", "probe") ?? []
+            p.rebindingNames = try strings(pr, "rebinding_names", "probe") ?? []
             if let e = pr["expect_identity"] {
                 guard let t = e.table else { throw PolicyError("\(at): probe.expect_identity must be a table of ADDRESS = \"text\"") }
                 for k in t.keys {

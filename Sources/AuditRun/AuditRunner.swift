@@ -98,6 +98,9 @@ public enum AuditRunner {
             config.dnssecBroken = plan.dnssec ? config.dnssecBroken : nil
             config.identity = plan.identity
             config.expectedIdentities = plan.expectIdentity
+            config.httpsNames = plan.httpsNames
+            config.ecsEchoNames = plan.ecsNames
+            config.rebindingNames = plan.rebindingNames
             let outcome = try runProbes(config, resolvers: plan.resolvers, targets: plan.targets, goproxy: plan.goproxy,
                                         ignoreBadGoproxy: true, trust: trust)
             findings += outcome.findings

@@ -24,8 +24,8 @@ public struct CapturedAnswer: Sendable {
 }
 
 public struct CapturedAnswers: Sendable {
-    /// The types compared with references: addresses (and, through rcode, any name's existence).
-    public static let comparedTypes: Set<UInt16> = [DNSType.a, DNSType.aaaa]
+    /// The types compared with references: addresses (and, through rcode, any name's existence), and HTTPS/SVCB records (their parameters).
+    public static let comparedTypes: Set<UInt16> = [DNSType.a, DNSType.aaaa, DNSType.https, DNSType.svcb]
 
     public let maxNames: Int
     public private(set) var answers: [String: CapturedAnswer] = [:]
@@ -57,6 +57,7 @@ public struct CapturedAnswers: Sendable {
         answeredTransactions.insert(transaction)
         let answer = AnswerSet(message: m)
         let key = "\(name)|\(q.type)|\(resolver)|\(transport.name)|\(answer.rcode)|\(answer.addresses.sorted().joined(separator: ","))|\(answer.cnames.joined(separator: ","))"
+            + (answer.services.isEmpty ? "" : "|" + answer.services.map(\.summary).joined(separator: ";"))
         if let i = answers.index(forKey: key) {
             answers.values[i].responses += 1
             return

@@ -171,6 +171,12 @@ public enum FindingKind: String, Sendable, Hashable, Codable, CaseIterable, Cust
     /// Apple's `mask.icloud.com` / `mask-h2.icloud.com`) NXDOMAIN or with no data while the
     /// references answer it: the network is switching encrypted DNS / Private Relay off.
     case encryptedDNSOptOutCanary = "encrypted-dns.opt-out-canary"
+    /// The path strips `ech=` from (or removes) the HTTPS record the references return for a name:
+    /// Encrypted Client Hello is switched off on the way (issue 20 item 4).
+    case dnsHTTPSRecordStripped = "dns.https-record-stripped"
+    /// The path forwards EDNS Client Subnet: an authoritative echo name saw the client's subnet
+    /// (a privacy exposure, not tampering; issue 20 item 6).
+    case dnsECSForwarded = "dns.ecs-forwarded"
 
     public var description: String { rawValue }
 }

@@ -39,6 +39,16 @@ public struct ProbeConfiguration: Sendable {
     public var optOutCanarySeverity: Severity? = nil
     /// Chrome's check: three random single-label names must not resolve to a shared address.
     public var randomLabelCheck = true
+    /// Names whose HTTPS record (with `ech=`) is compared between the path and the references
+    /// (issue 20 item 4). Empty by default: nothing is asked unless configured (public examples:
+    /// `ProbeRunner.exampleECHNames`).
+    public var httpsNames: [String] = []
+    /// Whoami-style names whose TXT answer echoes the EDNS Client Subnet their authoritative saw
+    /// (issue 20 item 6). Empty by default.
+    public var ecsEchoNames: [String] = []
+    /// Names whose public answer is a private or loopback address: a path that answers nothing
+    /// for them has rebinding protection (a note). Empty by default.
+    public var rebindingNames: [String] = []
     public init() {}
 
     /// Is `host` (an address) a resolver: under test, this machine's, a local stub, or a
@@ -165,6 +175,9 @@ public struct ProbeRunner: Sendable {
         }
         await optOutCanaries(resolverClients, references, into: &out)
         await randomLabelHijack(resolverClients, into: &out)
+        await httpsRecordChecks(resolverClients, references, into: &out)
+        await ecsChecks(resolverClients, into: &out)
+        await rebindingChecks(resolverClients, references, into: &out)
         for t in config.targets {
             if config.isResolver(t.host) {
                 // A resolver is not a web site: plain DNS, DoT and DoH where offered, no web ladder.

@@ -78,6 +78,11 @@ public struct ReferenceComparison: Sendable {
                     if failures[name, default: []].count < 3 { failures[name, default: []].append("\(a.qname): \(e)") }
                 }
             }
+            if HTTPSRecordFindings.isServiceType(a.qtype) {
+                // HTTPS / SVCB answers: their parameters (ech, alpn, port, hints), not addresses.
+                compareServiceRecords(a, sets, refNames: refNames, input: inputName(a.input), into: &out, byID: &byID)
+                continue
+            }
             let result = AnswerComparator.compare(path: a.answer, references: sets)
             out.compared += 1
             switch result.verdict {

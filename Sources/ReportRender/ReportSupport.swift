@@ -25,6 +25,9 @@ enum ReportText {
         ("dns.poisoning-attempt", "A burst of responses with varying transaction ids for one query: someone guessing the id to poison a cache."),
         ("dns.dnssec-stripped", "The path removes DNSSEC signatures the references return, or claims validation for answers that do not validate."),
         ("encrypted-dns.opt-out-canary", "The network answers an encrypted-DNS opt-out canary NXDOMAIN or empty while the references answer it."),
+        ("dns.https-record-stripped", "The path removes ech= from (or drops) the HTTPS record the references publish: Encrypted Client Hello is switched off."),
+        ("dns.ecs-forwarded", "The resolver forwards EDNS Client Subnet: authoritative servers learn the client's network."),
+        ("encrypted-dns.ddr-unverified", "A resolver's DDR designation whose certificate does not cover the designated name or the plain resolver's IP address (RFC 9462)."),
     ]
 
     static func describe(kind: String) -> String {

@@ -50,6 +50,12 @@ struct Probe: ParsableCommand {
     var noIdentity = false
     @Option(name: .customLong("expect-identity"), help: "ADDR=TEXT: an identity answer of ADDR must contain TEXT; repeatable.")
     var expectIdentity: [String] = []
+    @Option(name: .customLong("https-name"), help: "A name whose HTTPS record (ech=, alpn, port, hints) is compared with the references'; repeatable. Default: none (e.g. crypto.cloudflare.com, defo.ie publish ech=).")
+    var httpsName: [String] = []
+    @Option(name: .customLong("ecs-name"), help: "A whoami-style name whose TXT answer echoes the EDNS Client Subnet its authoritative saw; repeatable. Default: none.")
+    var ecsName: [String] = []
+    @Option(name: .customLong("rebinding-name"), help: "A name whose public answer is a private address, to see whether the resolver filters it (rebinding protection); repeatable. Default: none.")
+    var rebindingName: [String] = []
     @Option(name: .long, help: "Seconds to wait for each answer or connection.")
     var timeout = 3.0
     @OptionGroup var report: ReportOptions
@@ -66,6 +72,9 @@ struct Probe: ParsableCommand {
         config.dnssecSigned = noDNSSEC ? nil : dnssecName
         config.dnssecBroken = noDNSSEC ? nil : dnssecBrokenName
         config.identity = !noIdentity
+        config.httpsNames = httpsName
+        config.ecsEchoNames = ecsName
+        config.rebindingNames = rebindingName
         for e in expectIdentity {
             guard let eq = e.firstIndex(of: "="), eq != e.startIndex else { throw RunFailure("--expect-identity wants ADDR=TEXT, got '\(e)'") }
             config.expectedIdentities[String(e[..<eq])] = String(e[e.index(after: eq)...])
