@@ -54,6 +54,7 @@ public final class MergedAnalysis: AnalysisOutcome {
         let captureEnd: (Int) -> Timestamp? = { i in i >= 0 && i < ends.count ? ends[i] : nil }
         var dnsFindings: [Finding] = []
         var tlsFindings: [Finding] = []
+        DNSTransactionTracker.shareBaselines(cores.map(\.dns))
         for core in cores {
             dnsFindings += core.dns.finish()
             tlsFindings += core.tls.finish(captureEnd: captureEnd)

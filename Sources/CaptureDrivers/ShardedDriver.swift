@@ -70,24 +70,31 @@ public enum ShardedDriver {
     /// Symmetric in source and destination: both directions of a flow hash the same. Addresses
     /// only (no ports), so that an IP fragment without its transport header, and every flow
     /// between two hosts (a client's queries from many ports to its resolver), go to one worker.
+    /// Tunnelled traffic goes by its outer addresses (the tunnel's endpoints): an outer IP
+    /// fragment of a tunnel packet shows only those, and must meet the rest of its datagram and
+    /// the inner flow's other packets. An ICMP unreachable goes with the datagram it quotes.
     @inline(__always)
     static func flowHash(_ data: UnsafeRawBufferPointer, link: LinkType) -> UInt64 {
-        var r = PacketDecoder.decode(data, linkType: link)
-        if case .encapsulated(let kind, let bytes) = r {
-            r = PacketDecoder.resolveTunnels(.encapsulated(kind, bytes))
-        } else if case .segment(let seg) = r, seg.proto == .udp, seg.tunnelLayers == 0,
-                  PacketDecoder.isTunnelPort(seg.sport, seg.dport) {
-            let inner = PacketDecoder.resolveTunnels(r)
-            switch inner {
-            case .segment, .fragment: r = inner
-            default: break
-            }
-        }
-        switch r {
+        switch PacketDecoder.decode(data, linkType: link) {
         case .segment(let seg): return pairHash(seg.ip.src, seg.ip.dst)
         case .fragment(let frag): return pairHash(frag.ip.src, frag.ip.dst)
-        default: return 0
+        case .encapsulated: return outerHash(data, link: link)
+        case .skipped(let r):
+            if r == .otherIPProtocol, let icmp = PacketDecoder.icmpUnreachable(data, linkType: link) {
+                return pairHash(icmp.quotedSource, icmp.quotedDestination)
+            }
+            return 0
+        case .malformed: return 0
         }
+    }
+
+    /// GRE, ERSPAN, IP-in-IP: the outermost tunnel's endpoints (out of the common path).
+    @inline(never)
+    static func outerHash(_ data: UnsafeRawBufferPointer, link: LinkType) -> UInt64 {
+        for hop in PacketDecoder.tunnelTrace(data, linkType: link) {
+            if let s = hop.outerSource, let d = hop.outerDestination { return pairHash(s, d) }
+        }
+        return 0
     }
 
     @inline(__always)

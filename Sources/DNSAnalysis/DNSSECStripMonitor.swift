@@ -63,3 +63,40 @@ final class DNSSECStripMonitor {
         }
     }
 }
+
+extension DNSSECStripMonitor {
+    /// Flow-sharded analysis: the cases of monitors that each saw part of the capture's flows,
+    /// merged into the first as one monitor would have kept them (a (resolver, name) case counts
+    /// every worker's responses, frames kept in frame order up to 8; the first 64 cases by first
+    /// appearance); the others are emptied.
+    static func merge(_ monitors: [DNSSECStripMonitor]) {
+        guard let first = monitors.first, monitors.count > 1 else { return }
+        var merged: [String: Case] = [:]
+        for m in monitors {
+            for (key, c) in m.cases {
+                guard var e = merged[key] else {
+                    merged[key] = c
+                    continue
+                }
+                let cFirst = (c.input, c.frames.first ?? 0) < (e.input, e.frames.first ?? 0)
+                if cFirst {
+                    let frames = e.frames
+                    let count = e.count
+                    e = c
+                    e.frames = Array((c.frames + frames).sorted().prefix(8))
+                    e.count = c.count + count
+                } else {
+                    e.frames = Array((e.frames + c.frames).sorted().prefix(8))
+                    e.count += c.count
+                }
+                merged[key] = e
+            }
+            m.cases = [:]
+            m.order = []
+        }
+        let order = merged.sorted { ($0.value.input, $0.value.frames.first ?? 0) < ($1.value.input, $1.value.frames.first ?? 0) }
+            .prefix(64).map(\.key)
+        first.order = order
+        first.cases = merged.filter { order.contains($0.key) }
+    }
+}

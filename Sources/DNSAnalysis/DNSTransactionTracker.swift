@@ -20,6 +20,9 @@ public struct DNSObservation {
     /// DNS carried by another protocol on its own port (cleartext DoH on 80): paired and judged
     /// although neither port is 53.
     public var carried = false
+    /// Plain DNS recognised on another port (by content, or a `--dns-port` hint): paired and
+    /// judged like port 53 (issue 17 item 2).
+    public var otherPort = false
 
     public init(frame: UInt64, ts: Timestamp, src: IPAddress, dst: IPAddress, sport: UInt16, dport: UInt16,
                 transport: TransportProtocol, ipTTL: UInt8, ipID: UInt32, input: Int = 0) {
@@ -208,6 +211,9 @@ public final class DNSTransactionTracker {
     struct Baseline {
         var ttlCounts = [Int](repeating: 0, count: 256)
         var rtts: [Int64] = []
+        /// Where each RTT sample came from (input << 40 | frame), so that flow-sharded workers'
+        /// samples can be merged into the ones a single tracker keeps (`shareBaselines`).
+        var orders: [UInt64] = []
         var n = 0
     }
     private let baselines = FlowTable<IPAddress, Baseline>(minimumCapacity: 16)
@@ -270,7 +276,7 @@ public final class DNSTransactionTracker {
     /// caches, and the summary's work then overlaps with that wait. Pass `flowNoted: true` to
     /// `observe` afterwards.
     public func noteQueryFlow(_ obs: DNSObservation) {
-        guard obs.carried || DNSTransactionTracker.isUnicastDNSPort(obs.dport) else { return }
+        guard obs.carried || obs.otherPort || DNSTransactionTracker.isUnicastDNSPort(obs.dport) else { return }
         recentFlows.noteQuery(mix: DNSTransactionTracker.flowMix(client: obs.src, server: obs.dst, clientPort: obs.sport,
                                                                  serverPort: obs.dport), at: obs.ts)
     }
@@ -286,7 +292,7 @@ public final class DNSTransactionTracker {
         sweepIfDue(now: obs.ts)
         let isResponse = s.flags & 0x8000 != 0
         if !isResponse {
-            guard obs.carried || DNSTransactionTracker.isUnicastDNSPort(obs.dport) else { return }
+            guard obs.carried || obs.otherPort || DNSTransactionTracker.isUnicastDNSPort(obs.dport) else { return }
             stats.queries += 1
             let key = Key(client: obs.src, server: obs.dst, clientPort: obs.sport, serverPort: obs.dport,
                           id: s.id, proto: obs.transport, questionHash: s.questionHash)
@@ -308,7 +314,7 @@ public final class DNSTransactionTracker {
             }
             return
         }
-        guard obs.carried || DNSTransactionTracker.isUnicastDNSPort(obs.sport) else { return }
+        guard obs.carried || obs.otherPort || DNSTransactionTracker.isUnicastDNSPort(obs.sport) else { return }
         stats.responses += 1
         if s.flags & 0x0020 != 0 { dnssecStrip.noteResponse(obs, summary: s, bytes: bytes) }
         if obs.src != lastResponder {
@@ -336,7 +342,8 @@ public final class DNSTransactionTracker {
             stats.transactions += 1
             resp.arena = arena.store(bytes)
             open[entry: e].first = resp
-            learnBaseline(server: obs.src, ttl: obs.ipTTL, rtt: obs.ts.nanoseconds(since: open[entry: e].lastQueryTS))
+            learnBaseline(server: obs.src, ttl: obs.ipTTL, rtt: obs.ts.nanoseconds(since: open[entry: e].lastQueryTS),
+                          order: UInt64(truncatingIfNeeded: obs.input) << 40 | obs.frame)
             return
         }
         let serial = open[entry: e].serial
@@ -374,7 +381,7 @@ public final class DNSTransactionTracker {
         return out
     }
 
-    private func learnBaseline(server: IPAddress, ttl: UInt8, rtt: Int64) {
+    private func learnBaseline(server: IPAddress, ttl: UInt8, rtt: Int64, order: UInt64) {
         let e: Int
         if lastBaselineEntry >= 0 && lastBaselineServer == server {
             e = lastBaselineEntry  // most responses come from the resolver of the previous one
@@ -388,7 +395,13 @@ public final class DNSTransactionTracker {
         lastBaselineServer = server
         baselines[entry: e].ttlCounts[Int(ttl)] += 1
         let n = baselines[entry: e].n
-        if n < 256 { baselines[entry: e].rtts.append(rtt) } else { baselines[entry: e].rtts[n % 256] = rtt }
+        if n < 256 {
+            baselines[entry: e].rtts.append(rtt)
+            baselines[entry: e].orders.append(order)
+        } else {
+            baselines[entry: e].rtts[n % 256] = rtt
+            baselines[entry: e].orders[n % 256] = order
+        }
         baselines[entry: e].n = n + 1
     }
 
@@ -673,5 +686,61 @@ public final class DNSTransactionTracker {
                         ("ip_ttl", .int(Int(obs.ipTTL))), ("ip_id", .int(Int(obs.ipID)))])],
             remediation: "Responses nobody asked for are how blind spoofing and cache poisoning start; check which host "
                 + "sends them and make sure clients use randomised ports and transaction ids, or encrypted DNS.")
+    }
+}
+
+// MARK: - Flow-sharded analysis
+
+extension DNSTransactionTracker {
+    /// Flow-sharded analysis: trackers that each saw part of a capture's flows (every flow whole)
+    /// are made to judge with what a single tracker would have known at the end. Every tracker
+    /// gets the same per-resolver baselines (IP TTL counts summed; the last 256 RTT samples by
+    /// input and frame; the races' first answers of all of them), and the responses on flows
+    /// without any query move to the first tracker (kept in frame order, within the same cap), so
+    /// that one finding counts them all. Call once, after the last frame and before `finish()`.
+    public static func shareBaselines(_ trackers: [DNSTransactionTracker]) {
+        guard let first = trackers.first, trackers.count > 1 else { return }
+        var merged: [IPAddress: Baseline] = [:]
+        var raced: [IPAddress: [(ttl: UInt8, rtt: Int64)]] = [:]
+        for t in trackers {
+            for (server, b) in t.baselines.pairs {
+                var m = merged[server] ?? Baseline()
+                for i in 0..<256 { m.ttlCounts[i] += b.ttlCounts[i] }
+                m.rtts += b.rtts
+                m.orders += b.orders
+                m.n += b.n
+                merged[server] = m
+            }
+            for (server, r) in t.racedFirsts { raced[server, default: []] += r }
+        }
+        for (server, var m) in merged where m.rtts.count > 256 {
+            let keep = zip(m.orders, m.rtts).sorted { $0.0 < $1.0 }.suffix(256)
+            m.orders = keep.map(\.0)
+            m.rtts = keep.map(\.1)
+            merged[server] = m
+        }
+        for t in trackers {
+            for (server, m) in merged {
+                if let e = t.baselines.find(server) {
+                    t.baselines[entry: e] = m
+                } else {
+                    t.baselines.insertNew(server, m)
+                }
+            }
+            t.lastBaselineEntry = -1
+            t.racedFirsts = raced
+        }
+        var orphans: [(obs: DNSObservation, raw: [UInt8])] = []
+        var count = 0
+        for t in trackers {
+            orphans += t.orphans
+            count += t.orphanCount
+            t.orphans = []
+            t.orphanCount = 0
+        }
+        orphans.sort { ($0.obs.input, $0.obs.frame) < ($1.obs.input, $1.obs.frame) }
+        first.orphans = Array(orphans.prefix(first.limits.maxEvidencePerFinding))
+        first.orphanCount = count
+        DNSSECStripMonitor.merge(trackers.map(\.dnssecStrip))
     }
 }
