@@ -58,12 +58,23 @@ public final class OutputSink {
         if buffer.count >= 1 << 16 { flush() }
     }
 
+    /// Writes `bytes` now, after anything buffered, with write(2) straight from the caller's
+    /// buffer (large batches of lines: no copy into the sink's own buffer).
+    public func write(bytes: [UInt8]) {
+        if !buffer.isEmpty { flush() }
+        bytes.withUnsafeBytes { writeAll($0) }
+    }
+
     public func flush() {
+        buffer.withUnsafeBytes { writeAll($0) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Every byte, retrying short writes and EINTR; stops at the first failure, kept in `failure`.
+    private func writeAll(_ raw: UnsafeRawBufferPointer) {
         var off = 0
-        while off < buffer.count && !failed {
-            let n = buffer.withUnsafeBytes { raw in
-                Glibc.write(fd, raw.baseAddress.map { $0 + off }, raw.count - off)
-            }
+        while off < raw.count && !failed {
+            let n = Glibc.write(fd, raw.baseAddress.map { $0 + off }, raw.count - off)
             if n < 0 {
                 if errno == EINTR { continue }
                 failure = errno  // e.g. ENOSPC on a full disk, EPIPE when piped into `head`
@@ -71,7 +82,6 @@ public final class OutputSink {
             }
             off += n
         }
-        buffer.removeAll(keepingCapacity: true)
     }
 
     /// Flushes and closes (a file; standard output stays open). Failures are kept in `failure`.

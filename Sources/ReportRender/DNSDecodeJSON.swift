@@ -11,14 +11,15 @@ public func writeDNSObject(_ m: DNSMessage, into w: inout JSONWriter) {
         w.field("opcode", m.opcode)
         w.field("rcode", m.rcode)
         w.field("rcode_name", DNSRCode.name(m.rcode))
-        var flags: [String] = []
-        if m.aa { flags.append("aa") }
-        if m.tc { flags.append("tc") }
-        if m.rd { flags.append("rd") }
-        if m.ra { flags.append("ra") }
-        if m.ad { flags.append("ad") }
-        if m.cd { flags.append("cd") }
-        w.field("flags", strings: flags)
+        w.key("flags")
+        w.beginArray()
+        if m.aa { w.string("aa") }
+        if m.tc { w.string("tc") }
+        if m.rd { w.string("rd") }
+        if m.ra { w.string("ra") }
+        if m.ad { w.string("ad") }
+        if m.cd { w.string("cd") }
+        w.endArray()
         w.key("counts")
         w.object { w in
             w.field("qd", m.counts.qd)

@@ -13,11 +13,12 @@ import NetTypes
 /// (info 1, low 21, medium 47, high 73, critical 99).
 public enum JSONLinesRenderer {
     public static func render(_ report: Report) -> String {
-        var out = ""
+        // One buffer for every line.
+        var w = JSONWriter(reserving: 4096)
         for f in report.sortedFindings {
-            out += findingLine(f, report) + "\n"
+            writeFindingLine(f, report, &w)
+            w.endLine()
         }
-        var w = JSONWriter()
         w.object { w in
             w.field("event_type", "summary")
             w.field("generated_at", report.generatedAt)
@@ -37,19 +38,23 @@ public enum JSONLinesRenderer {
                 w.field("version", report.toolVersion)
             }
         }
-        out += w.output + "\n"
-        return out
+        w.endLine()
+        return w.output
     }
 
     static func findingLine(_ f: Finding, _ report: Report) -> String {
         var w = JSONWriter(reserving: 1024)
+        writeFindingLine(f, report, &w)
+        return w.output
+    }
+
+    static func writeFindingLine(_ f: Finding, _ report: Report, _ w: inout JSONWriter) {
         w.object { w in
             w.field("event_type", "finding")
             w.field("generated_at", report.generatedAt)
             w.key("finding"); JSONReportRenderer.writeFinding(f, &w)
             writeECS(f, report, &w)
         }
-        return w.output
     }
 
     static func ecsCategories(_ kind: String) -> [String] {

@@ -51,15 +51,22 @@ struct Decode: ParsableCommand {
         let analyzer = CaptureAnalyzer(options: options)
         let multi = readers.count > 1
         let eve = format == .eve
+        // jsonl lines go into one reused byte buffer, written with one write(2) per 256 KB.
+        let batch = 1 << 18
+        var lines = JSONWriter(reserving: batch + (1 << 16))
         analyzer.onDecode = { event in
             if eve {
                 out.write(EVERenderer.line(event, inputName: analyzer.currentInputName) + "\n")
                 return
             }
-            let name: String? = multi ? analyzer.currentInputName : nil
-            out.write(DecodeLineRenderer.line(event, inputName: name) + "\n")
+            DecodeLineRenderer.append(event, inputName: multi ? analyzer.currentInputName : nil, to: &lines)
+            if lines.bytes.count >= batch {
+                out.write(bytes: lines.bytes)
+                lines.removeAll()
+            }
         }
         analyzer.run(readers)
+        out.write(bytes: lines.bytes)
         // A short file is never left behind silently (a full disk, a closed pipe).
         try out.finish()
         for i in analyzer.inputs {
