@@ -178,5 +178,10 @@ public enum FindingKind: String, Sendable, Hashable, Codable, CaseIterable, Cust
     /// (a privacy exposure, not tampering; issue 20 item 6).
     case dnsECSForwarded = "dns.ecs-forwarded"
 
+    /// A resolver's DDR designation (RFC 9462 `_dns.resolver.arpa` SVCB) whose certificate does not
+    /// verify: not valid for the designated name, or without the plain resolver's IP address in an
+    /// IP SAN (verified discovery, §4.2) — a redirected or spoofed designation (issue 20 item 1).
+    case encryptedDNSDDRUnverified = "encrypted-dns.ddr-unverified"
+
     public var description: String { rawValue }
 }

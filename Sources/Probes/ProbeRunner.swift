@@ -39,6 +39,8 @@ public struct ProbeConfiguration: Sendable {
     public var optOutCanarySeverity: Severity? = nil
     /// Chrome's check: three random single-label names must not resolve to a shared address.
     public var randomLabelCheck = true
+    /// Where DNR options (RFC 9463) are read from (empty: not read).
+    public var dnrPlaces: [String] = DNROptions.defaultPlaces
     /// Names whose HTTPS record (with `ech=`) is compared between the path and the references
     /// (issue 20 item 4). Empty by default: nothing is asked unless configured (public examples:
     /// `ProbeRunner.exampleECHNames`).
@@ -546,67 +548,6 @@ public struct ProbeRunner: Sendable {
         return out
     }
 
-    /// The encrypted endpoints the resolver at `host` designates for itself (DDR, RFC 9462): the
-    /// SVCB records of `_dns.resolver.arpa` asked over plain DNS. DoT (alpn `dot`) and DoH (`h2`,
-    /// `http/1.1`, `h3`: over TCP, path from `dohpath`) on the resolver's own address, verified
-    /// against its IP SAN (verified discovery, §4.2); DoQ is not probed. Facts for the report.
-    func designatedEndpoints(_ host: String, client: ResolverClient) async -> (endpoints: [ResolverEndpoint], facts: [String]) {
-        guard let m = try? await client.query("_dns.resolver.arpa", type: DNSType.svcb), m.rcode == 0 else { return ([], []) }
-        var out: [ResolverEndpoint] = []
-        var facts: [String] = []
-        for rr in m.answers.prefix(16) {
-            guard case .svcb(let priority, let target, let params) = rr.rdata, priority > 0 else { continue }
-            var alpns: [String] = []
-            var port: Int?
-            var path = "/dns-query"
-            var hints: [String] = []
-            for p in params {
-                switch p {
-                case .alpn(let ids): alpns += ids.map { String(decoding: $0, as: UTF8.self) }
-                case .port(let n): port = Int(n)
-                case .ipv4hint(let a): hints += a.map(\.description)
-                case .ipv6hint(let a): hints += a.map(\.description)
-                case .other(key: 7, value: let v):
-                    let template = String(decoding: v, as: UTF8.self)
-                    let base = template.split(separator: "{", maxSplits: 1).first.map(String.init) ?? template
-                    if base.hasPrefix("/"), base.count <= 200 { path = base }
-                default: break
-                }
-            }
-            // The designation is about this address only when the designated resolver is here: its
-            // hints name this address, or its name resolves to it (a forwarder relays its upstream's
-            // designation, which points elsewhere). "." is the owner name itself.
-            let targetName = target.hasSuffix(".") ? String(target.dropLast()) : target
-            var here = targetName.isEmpty
-            if !here && !hints.isEmpty {
-                here = hints.contains { normalizedAddress($0) == normalizedAddress(host) }
-            } else if !here {
-                for type in [DNSType.a, DNSType.aaaa] {
-                    if let a = try? await client.query(targetName, type: type),
-                       AnswerSet(message: a).addresses.contains(where: { normalizedAddress($0) == normalizedAddress(host) }) {
-                        here = true
-                        break
-                    }
-                }
-            }
-            facts.append("SVCB \(priority) \(target) alpn=\(alpns.joined(separator: ",")) port=\(port.map(String.init) ?? "default")"
-                         + (here ? "" : " — designates a resolver at another address: not an offer of \(host)"))
-            guard here else { continue }
-            if alpns.contains("dot") {
-                out.append(ResolverEndpoint(transport: .dot, host: host, port: port ?? 853, tlsName: nil))
-            }
-            if alpns.contains(where: { ["h2", "http/1.1", "h3"].contains($0) }) {
-                out.append(ResolverEndpoint(transport: .doh, host: host, port: port ?? 443, path: path, tlsName: nil))
-            }
-        }
-        return (out, facts)
-    }
-
-    /// An address in one textual form (IPv6 compressed the same way), for comparisons.
-    func normalizedAddress(_ text: String) -> String {
-        NetTypes.IPAddress(text)?.description ?? text.lowercased()
-    }
-
     /// Does plain DNS to the resolver answer (UDP, then TCP)? The answers' facts for the report.
     func plainDNS(_ endpoint: ResolverEndpoint) async -> (udp: Result<String, ResolverError>, tcp: Result<String, ResolverError>) {
         let group = ResolverEventLoops.shared
@@ -635,17 +576,21 @@ public struct ProbeRunner: Sendable {
     /// reachable, while plain DNS to the same address answers? A drop only on the encrypted path
     /// is interference; a closed port it never offered is nothing.
     func encryptedDNSChecks(_ resolvers: [(ResolverEndpoint, ResolverClient)], into out: inout ProbeResults) async {
+        var designatedNames: [String: [String]] = [:]
         for (endpoint, client) in resolvers {
             let ddr = await designatedEndpoints(endpoint.host, client: client)
+            designatedNames[endpoint.host] = ddr.designations.map(\.target)
             if !ddr.facts.isEmpty {
                 out.inputs.append(ReportInput(kind: "probe", name: "DDR of \(endpoint.host)",
                                               facts: ddr.facts.enumerated().map { ("designation\($0.offset + 1)", .string($0.element)) }))
             }
+            await verifyDesignations(endpoint, client: client, ddr: ddr, into: &out)
             let offered = offeredEncryptedEndpoints(endpoint.host, designated: ddr.endpoints)
             guard !offered.isEmpty else { continue }
             let plain = await plainDNS(endpoint)
             await checkEncrypted(endpoint.host, offered: offered, plain: plain, into: &out)
         }
+        if !config.dnrPlaces.isEmpty { out.notes += DNROptions.notes(DNROptions.read(places: config.dnrPlaces), ddr: designatedNames) }
     }
 
     func checkEncrypted(_ host: String, offered: [(ResolverEndpoint, EncryptedDNSBlockedEvidence.Offered)],

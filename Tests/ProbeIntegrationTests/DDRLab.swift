@@ -1,0 +1,168 @@
+import Foundation
+import IntegrationSupport
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Engineer E1's lab for DDR verification (issue 20 item 1, RFC 9462): a client and a services
+/// namespace joined by one veth (client 198.18.201.1/30 — services 198.18.201.2/30). The services
+/// namespace carries three unbound resolvers on its loopback, each with its own configuration:
+///   198.18.210.53  designates `dot-good.ddr.test` (alpn=dot, ipv4hint itself) and serves DoT with a
+///                  certificate for that name AND the IP address 198.18.210.53 → verified
+///   198.18.220.53  designates `dot-bad.ddr.test` the same way, but its DoT certificate covers the
+///                  name only (no IP SAN) → `encrypted-dns.ddr-unverified`
+///   198.18.230.53  designates nothing (`_dns.resolver.arpa` has no SVCB) → a note
+/// Certificates come from a throwaway lab CA (`--ca-file`). Namespaces `e1-<pid>-<tag>-c|s`,
+/// interfaces `e1c|e1s<pid><tag>`. No default route, IPv6 off, unbound forwards nothing.
+final class DDRLab: NamespaceLab {
+    static let clientAddress = "198.18.201.1"
+    static let servicesAddress = "198.18.201.2"
+    static let goodResolver = "198.18.210.53"
+    static let badResolver = "198.18.220.53"
+    static let silentResolver = "198.18.230.53"
+    static let goodName = "dot-good.ddr.test"
+    static let badName = "dot-bad.ddr.test"
+    static let zone = "ddr.test"
+    static let checkName = "www.ddr.test"
+    static let checkAddress = "198.18.50.10"
+
+    let tools: ProbeLabTools
+    let clientNS: String, servicesNS: String
+    let clientIf: String, servicesIf: String
+    let tag: String
+    private(set) var pki: OpenSSLTestPKI?
+
+    init(tools: ProbeLabTools, tag: String) throws {
+        self.tools = tools
+        self.tag = tag
+        let pid = getpid()
+        clientNS = "e1-\(pid)-\(tag)-c"
+        servicesNS = "e1-\(pid)-\(tag)-s"
+        clientIf = "e1c\(pid)\(tag)"
+        servicesIf = "e1s\(pid)\(tag)"
+        try super.init(ip: tools.ip, label: "e1 ddr lab", dirPrefix: "e1-\(pid)-\(tag)")
+    }
+
+    var caFile: URL { dir.appendingPathComponent("ddr-ca.pem") }
+
+    /// A leaf certificate for `name` with the given IP SANs, issued by the lab CA.
+    func makeLeaf(_ base: String, pki: OpenSSLTestPKI, name: String, ipSANs: [String]) throws {
+        let ext = pki.url("\(base).ext")
+        try """
+        basicConstraints=critical,CA:FALSE
+        keyUsage=critical,digitalSignature
+        extendedKeyUsage=serverAuth
+        subjectAltName=\((["DNS:" + name] + ipSANs.map { "IP:" + $0 }).joined(separator: ","))
+        subjectKeyIdentifier=hash
+        authorityKeyIdentifier=keyid
+
+        """.write(to: ext, atomically: true, encoding: .utf8)
+        try pki.run(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                     "-keyout", pki.url("\(base).key").path, "-out", pki.url("\(base).csr").path, "-subj", "/CN=\(name)"])
+        try pki.run(["x509", "-req", "-sha256", "-days", "7", "-in", pki.url("\(base).csr").path,
+                     "-CA", pki.url("ddr-ca.pem").path, "-CAkey", pki.url("ddr-ca.key").path,
+                     "-set_serial", "0x\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16))",
+                     "-extfile", ext.path, "-out", pki.url("\(base).pem").path])
+    }
+
+    /// `openssl x509 -text` of a lab certificate: the truth about what it covers.
+    func certificateText(_ base: String) throws -> String {
+        try mustExec(servicesNS, [tools.openssl, "x509", "-noout", "-text", "-in", file("\(base).pem").path]).stdout
+    }
+
+    func build() throws {
+        for ns in [clientNS, servicesNS] { try addNamespace(ns, skipSuite: "ProbeIntegrationTests") }
+        try addLink(clientIf, in: clientNS, address: "\(Self.clientAddress)/30", peer: servicesIf, in: servicesNS,
+                    peerAddress: "\(Self.servicesAddress)/30")
+        for a in [Self.goodResolver, Self.badResolver, Self.silentResolver] { try addAddress("\(a)/32", dev: "lo", in: servicesNS) }
+        try addRoute("198.18.0.0/15", via: Self.servicesAddress, in: clientNS)
+        for ns in [clientNS, servicesNS] {
+            let routes = try mustExec(ns, [ip, "-4", "route", "show", "default"]).stdout
+            guard routes.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw LabError("namespace \(ns) has a default route: \(routes)") }
+        }
+        let pki = OpenSSLTestPKI(dir: dir, openssl: tools.openssl)
+        self.pki = pki
+        try pki.makeCA("ddr-ca", subject: "/O=dnsaudit e1 lab/CN=DDR lab CA")
+        try makeLeaf("good", pki: pki, name: Self.goodName, ipSANs: [Self.goodResolver])
+        try makeLeaf("bad", pki: pki, name: Self.badName, ipSANs: [])
+
+        var processes: [(SpawnedProcess, [String])] = []
+        for (address, designation, cert) in [
+            (Self.goodResolver, "1 \(Self.goodName). alpn=dot ipv4hint=\(Self.goodResolver)", "good"),
+            (Self.badResolver, "1 \(Self.badName). alpn=dot ipv4hint=\(Self.badResolver)", "bad"),
+            (Self.silentResolver, nil, nil),
+        ] as [(String, String?, String?)] {
+            let conf = file("unbound-\(address).conf")
+            let tls = cert.map { """
+                interface: \(address)@853
+                tls-port: 853
+                tls-service-key: "\(file("\($0).key").path)"
+                tls-service-pem: "\(file("\($0).pem").path)"
+            """ } ?? ""
+            let ddr = designation.map { "    local-data: '_dns.resolver.arpa. 300 IN SVCB \($0)'" } ?? ""
+            try """
+            server:
+                verbosity: 1
+                use-syslog: no
+                logfile: ""
+                username: ""
+                chroot: ""
+                directory: "\(dir.path)"
+                pidfile: ""
+                do-daemonize: no
+                num-threads: 1
+                do-ip6: no
+                interface: \(address)@53
+            \(tls)
+                access-control: 198.18.0.0/15 allow
+                module-config: "iterator"
+                do-not-query-localhost: no
+                root-hints: ""
+                auto-trust-anchor-file: ""
+                local-zone: "." refuse
+                local-zone: "resolver.arpa." static
+                local-data: "resolver.arpa. 300 IN SOA ns.resolver.arpa. admin.resolver.arpa. 1 3600 600 86400 300"
+            \(ddr)
+                local-zone: "\(Self.zone)." static
+                local-data: "\(Self.zone). 300 IN SOA ns.\(Self.zone). admin.\(Self.zone). 1 3600 600 86400 300"
+                local-data: "\(Self.checkName). 300 IN A \(Self.checkAddress)"
+                local-data: "\(Self.goodName). 300 IN A \(Self.goodResolver)"
+                local-data: "\(Self.badName). 300 IN A \(Self.badResolver)"
+            remote-control:
+                control-enable: no
+            forward-zone:
+                name: "."
+                forward-addr: 127.0.0.1@9
+
+            """.write(to: conf, atomically: true, encoding: .utf8)
+            let p = try spawn(servicesNS, name: "unbound-\(address)", [tools.unbound, "-d", "-c", conf.path])
+            processes.append((p, ["\(address):53"] + (cert == nil ? [] : ["\(address):853"])))
+        }
+        for (p, sockets) in processes { try waitListening(servicesNS, p, sockets, ss: tools.ss) }
+    }
+
+    /// `dig +short _dns.resolver.arpa SVCB` from the client namespace (the designation on the wire).
+    func digDesignation(_ resolver: String) throws -> String {
+        guard let dig = Requirements.findTool("dig", preferring: ["/usr/bin"]) else { throw ProbeLabTools.skip("dig (bind9-dnsutils) is needed") }
+        return try mustExec(clientNS, [dig, "+short", "+time=2", "+tries=1", "@\(resolver)", "_dns.resolver.arpa", "SVCB"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// `dnsaudit probe` inside the client namespace against one resolver, with that lab resolver as
+    /// the only reference (never the built-in public ones) and the lab CA as the extra trust root.
+    func probe(resolver: String) throws -> ProbeReport {
+        let args = ["probe", "--resolver", resolver, "--reference", "udp://\(Self.goodResolver)", "--ca-file", caFile.path,
+                    "--check-name", Self.checkName, "--canary-zone", Self.zone, "--no-dnssec", "--no-identity",
+                    "--format", "json", "--timeout", "2"]
+        let r = try exec(clientNS, [PackagePaths.dnsaudit.path] + args, timeout: 90)
+        let shown = args.joined(separator: " ")
+        guard !r.timedOut else { throw LabError("dnsaudit \(shown) did not finish") }
+        guard r.status == 0 || r.status == 1 else { throw LabError("dnsaudit \(shown) exited \(r.status): \(r.stderr.prefix(1000))") }
+        guard let o = (try? JSONSerialization.jsonObject(with: r.stdoutData)) as? [String: Any] else {
+            throw LabError("dnsaudit \(shown): no JSON report: \(r.stdout.prefix(800)) \(r.stderr.prefix(500))")
+        }
+        return ProbeReport(status: r.status, stderr: r.stderr, raw: r.stdout, report: o)
+    }
+}
