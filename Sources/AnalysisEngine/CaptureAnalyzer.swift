@@ -340,6 +340,8 @@ public final class CaptureAnalyzer {
         var obs = DNSObservation(frame: frame, ts: ts, src: ip.src, dst: ip.dst, sport: sport, dport: dport,
                                  transport: transport, ipTTL: ip.ttl, ipID: ip.ipID, input: currentInput)
         obs.carried = carried
+        // Plain DNS found on another port (content check, --dns-port): paired like port 53.
+        obs.otherPort = flavor == .dns && sport != 53 && dport != 53
         // A query's per-flow bookkeeping needs only its header and addresses: done first, so that
         // its likely cache misses overlap with the summary's work (about 2 % of analyze's time).
         let query = flavor == .dns && DNSSummary.isQuery(msg)

@@ -142,6 +142,27 @@ final class EventTimeAndTunnelEvidenceTests: XCTestCase {
         XCTAssertEqual(e["tunnel_vlan"] as? Int, Int(t[0][3]))
     }
 
+    /// A real capture (Zeek's PPPoE over QinQ, a TLS ClientHello whose certificate does not verify):
+    /// the finding's evidence names the two VLAN tags and the PPPoE session tshark reads in its first frame.
+    func testRealPPPoEOverQinQFindingNamesItsLink() throws {
+        let file = try TestPaths.requireRealCaptures().appendingPathComponent("zeek/pppoe-over-qinq.pcap")
+        let findings = try report(file)
+        let ev = try XCTUnwrap(findings.compactMap { ($0["evidence"] as? [[String: Any]])?.first { $0["source"] as? String == "capture" } }.first,
+                               "\(findings)")
+        let e = try XCTUnwrap(ev["data"] as? [String: Any])
+        let frame = try XCTUnwrap((ev["frames"] as? [Int])?.first)
+        let t = try tsharkFields(file, filter: "frame.number == \(frame)", ["vlan.id", "pppoe.session_id", "frame.time_epoch"])
+        let vlans = t[0][0].split(separator: ",").map(String.init)
+        let session = try XCTUnwrap(UInt32(t[0][1].dropFirst(2), radix: 16))
+        XCTAssertEqual(vlans.count, 2)
+        XCTAssertEqual(e["tunnel_kind"] as? String, "vlan/vlan/pppoe")
+        XCTAssertEqual(e["tunnel"] as? String, "VLAN \(vlans[0]) › VLAN \(vlans[1]) › PPPoE session 0x" + String(session, radix: 16))
+        XCTAssertEqual(e["tunnel_vlan"] as? Int, Int(vlans[0]))
+        XCTAssertEqual(e["tunnel_pppoe_session"] as? Int, Int(session))
+        XCTAssertNil(e["tunnel_src"], "no IP-carried tunnel")
+        XCTAssertEqual(e["time"] as? String, t[0][2])
+    }
+
     /// The same exchange on a plain link: no tunnel facts at all.
     func testPlainLinkHasNoTunnelFacts() throws {
         let findings = try report(TestPaths.root.appendingPathComponent("captures/dns-injection.pcap"))
