@@ -14,7 +14,7 @@ final class ShardingIdentityTests: XCTestCase {
     ]
 
     private func report(_ file: String, threads: Int) throws -> String {
-        let r = try runProcess(TestPaths.dnsaudit, ["analyze", "--format", "json", "--quiet", "--threads", String(threads), file])
+        let r = try runProcess(PackagePaths.dnsaudit, ["analyze", "--format", "json", "--quiet", "--threads", String(threads), file])
         XCTAssertTrue(r.status == 0 || r.status == 1, "\(file) --threads \(threads): exit \(r.status) \(r.stderr)")
         return r.stdoutText.replacingOccurrences(of: #""generated_at":"[^"]*""#, with: "", options: .regularExpression)
     }
@@ -42,16 +42,16 @@ final class ShardingIdentityTests: XCTestCase {
     }
 
     func testProjectCapturesSameForAnyThreadCount() throws {
-        try XCTSkipUnless(TestPaths.dnsauditIsBuilt, "dnsaudit is not built")
-        let dir = TestPaths.root.appendingPathComponent("captures")
+        try XCTSkipUnless(PackagePaths.dnsauditIsBuilt, "dnsaudit is not built")
+        let dir = PackagePaths.root.appendingPathComponent("captures")
         let files = captures(under: dir)
         XCTAssertFalse(files.isEmpty)
         try assertIdentical(files, root: dir)
     }
 
     func testRealCapturesSameForAnyThreadCount() throws {
-        try XCTSkipUnless(TestPaths.dnsauditIsBuilt, "dnsaudit is not built")
-        let dir = TestPaths.root.deletingLastPathComponent().appendingPathComponent("shared/captures-real")
+        try XCTSkipUnless(PackagePaths.dnsauditIsBuilt, "dnsaudit is not built")
+        let dir = PackagePaths.root.deletingLastPathComponent().appendingPathComponent("shared/captures-real")
         guard FileManager.default.fileExists(atPath: dir.path) else {
             print("ShardingIdentityTests: \(dir.path) is absent; real captures not compared")
             throw XCTSkip("\(dir.path) is absent")
@@ -63,8 +63,8 @@ final class ShardingIdentityTests: XCTestCase {
     /// from the shared generator, large enough that every worker holds many flows and resolvers'
     /// baselines pass their 256 RTT samples.
     func testBenchmarkMixSameForAnyThreadCount() throws {
-        try XCTSkipUnless(TestPaths.dnsauditIsBuilt, "dnsaudit is not built")
-        let gen = TestPaths.root.deletingLastPathComponent().appendingPathComponent("shared/tools/gen_capture.py")
+        try XCTSkipUnless(PackagePaths.dnsauditIsBuilt, "dnsaudit is not built")
+        let gen = PackagePaths.root.deletingLastPathComponent().appendingPathComponent("shared/tools/gen_capture.py")
         guard FileManager.default.fileExists(atPath: gen.path) else {
             print("ShardingIdentityTests: \(gen.path) is absent; no benchmark mix")
             throw XCTSkip("\(gen.path) is absent")
