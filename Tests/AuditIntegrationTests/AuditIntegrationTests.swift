@@ -18,26 +18,18 @@ import Glibc
 /// python3 with jsonschema / prometheus_client, chromium, systemd-analyze (their checks are
 /// skipped, with the reason printed, when missing).
 final class AuditIntegrationTests: XCTestCase {
-    private var lab: AuditLab?
-    private var started = Date()
+    private let session = LabSession<AuditLab>("audit lab", kept: "configs, server logs, reports")
 
     override func tearDown() {
-        if let lab {
-            lab.finish(after: testRun, keptMessage: "audit lab \(lab.tag): files kept for inspection in \(lab.dir.path) (configs, server logs, reports)")
-        }
-        lab = nil
-        print(String(format: "audit lab %@: %.2f s", name, Date().timeIntervalSince(started)))
+        session.end(self)
         super.tearDown()
     }
 
     /// Tools (or skip), a built topology, the PKI and the services; with `hijack` the router's DNAT.
     private func makeLab(_ tag: String, hijack: Bool) throws -> (AuditLab, AuditLabPKI) {
-        started = Date()
-        let tools = try AuditLabTools.require()
-        let lab = try AuditLab(tools: tools, tag: tag)
-        self.lab = lab  // from here on tearDown cleans up, whatever happens
+        let lab = try session.begin { try AuditLab(tools: try AuditLabTools.require(), tag: tag) }
         try lab.build()
-        let pki = try AuditLabPKI.make(in: lab.dir, openssl: tools.openssl)
+        let pki = try AuditLabPKI.make(in: lab.dir, openssl: lab.tools.openssl)
         try lab.startServices(pki)
         if hijack { try lab.routerRules(AuditLab.hijackRules) }
         // The lab does what it should: plain DNS from the client gets the rogue's answer only when hijacked.
@@ -383,10 +375,7 @@ final class AuditIntegrationTests: XCTestCase {
     // MARK: - 3. --print-systemd
 
     func testPrintSystemdUnits() throws {
-        started = Date()
-        let tools = try AuditLabTools.require()
-        let lab = try AuditLab(tools: tools, tag: "s")
-        self.lab = lab
+        let lab = try session.begin { try AuditLab(tools: try AuditLabTools.require(), tag: "s") }
         // Run in an empty namespace: printing the units should send nothing; if it did not, nothing could leave anyway.
         let ns = try lab.buildIsolated()
         let policy = lab.file("policy.toml")

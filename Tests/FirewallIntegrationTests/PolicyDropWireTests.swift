@@ -75,38 +75,13 @@ final class PolicyDropWireTests: XCTestCase {
         try pki.makeCA("ca", subject: "/O=dnsaudit fw2 lab/CN=fw2 lab CA")
         try pki.makeServerCertificate("resolver", ca: "ca", commonName: "dns.\(Self.zone)", dnsNames: ["dns.\(Self.zone)"])
         try pki.makeServerCertificate("web", ca: "ca", commonName: "www.\(Self.zone)", dnsNames: ["www.\(Self.zone)"])
-        let conf = lab.file("unbound.conf")
-        try """
-        server:
-            verbosity: 1
-            use-syslog: no
-            logfile: ""
-            username: ""
-            chroot: ""
-            directory: "\(lab.dir.path)"
-            pidfile: ""
-            do-daemonize: no
-            num-threads: 1
-            do-ip6: no
-            interface: 10.78.2.53@53
-            interface: 10.78.2.53@853
-            interface: 10.78.2.53@443
-            tls-port: 853
-            https-port: 443
-            http-endpoint: "/dns-query"
-            tls-service-key: "\(pki.url("resolver.key").path)"
-            tls-service-pem: "\(pki.url("resolver.pem").path)"
-            access-control: 10.78.0.0/16 allow
-            module-config: "iterator"
-            root-hints: ""
-            auto-trust-anchor-file: ""
-            local-zone: "." refuse
-            local-zone: "\(Self.zone)." static
-            local-data: "www.\(Self.zone). 300 IN A \(Self.resolverAnswer)"
-        remote-control:
-            control-enable: no
-
-        """.write(to: conf, atomically: true, encoding: .utf8)
+        let conf = try UnboundConfig(allow: "10.78.0.0/16", server: [
+            "interface: 10.78.2.53@53", "interface: 10.78.2.53@853", "interface: 10.78.2.53@443",
+            "tls-port: 853", "https-port: 443", "http-endpoint: \"/dns-query\"",
+            "tls-service-key: \"\(pki.url("resolver.key").path)\"", "tls-service-pem: \"\(pki.url("resolver.pem").path)\"",
+            "module-config: \"iterator\"",
+            "local-zone: \".\" refuse", "local-zone: \"\(Self.zone).\" static", "local-data: \"www.\(Self.zone). 300 IN A \(Self.resolverAnswer)\"",
+        ]).write("unbound.conf", in: lab)
         let u = try lab.spawn(servers, name: "unbound", [unbound, "-d", "-c", conf.path])
         try lab.waitListening(servers, u, ["10.78.2.53:53", "10.78.2.53:853", "10.78.2.53:443"], ss: ss)
         let d = try lab.spawn(servers, name: "dnsmasq-internal", [

@@ -138,50 +138,17 @@ open class ResolverLab: NamespaceLab {
     /// identity "ref-1.lab"; the rogue dnsmasq at 198.18.20.53 (www.lab.test → 198.18.66.66, every
     /// other lab.test name → `rogueWildcardAnswer`); the web server at 198.18.50.10:443.
     public func startServices(_ certs: ServiceCertificates, rogueWildcardAnswer: String) throws {
-        let conf = file("unbound.conf")
         let r = Self.resolverAddress
-        try """
-        server:
-            verbosity: 1
-            use-syslog: no
-            logfile: ""
-            username: ""
-            chroot: ""
-            directory: "\(dir.path)"
-            pidfile: ""
-            do-daemonize: no
-            num-threads: 1
-            do-ip6: no
-            interface: \(r)@53
-            interface: \(r)@853
-            interface: \(r)@443
-            tls-port: 853
-            https-port: 443
-            http-endpoint: "/dns-query"
-            tls-service-key: "\(certs.resolverKey.path)"
-            tls-service-pem: "\(certs.resolverCert.path)"
-            access-control: 198.18.0.0/15 allow
-            module-config: "iterator"
-            do-not-query-localhost: no
-            root-hints: ""
-            auto-trust-anchor-file: ""
-            identity: "\(Self.resolverIdentity)"
-            hide-identity: no
-            version: "unbound-\(Self.resolverIdentity)"
-            hide-version: no
-            nsid: "ascii_\(Self.resolverIdentity)"
-            local-zone: "." refuse
-            local-zone: "\(Self.zone)." static
-            local-data: "\(Self.zone). 300 IN SOA ns.\(Self.zone). admin.\(Self.zone). 1 3600 600 86400 300"
-            local-data: "\(Self.webName). 300 IN A \(Self.webAddress)"
-            local-data: "\(Self.resolverTLSName). 300 IN A \(r)"
-        remote-control:
-            control-enable: no
-        forward-zone:
-            name: "."
-            forward-addr: 127.0.0.1@9
-
-        """.write(to: conf, atomically: true, encoding: .utf8)
+        let conf = try UnboundConfig(server: [
+            "interface: \(r)@53", "interface: \(r)@853", "interface: \(r)@443",
+            "tls-port: 853", "https-port: 443", "http-endpoint: \"/dns-query\"",
+            "tls-service-key: \"\(certs.resolverKey.path)\"", "tls-service-pem: \"\(certs.resolverCert.path)\"",
+            "module-config: \"iterator\"",
+            "identity: \"\(Self.resolverIdentity)\"", "hide-identity: no",
+            "version: \"unbound-\(Self.resolverIdentity)\"", "hide-version: no", "nsid: \"ascii_\(Self.resolverIdentity)\"",
+        ] + UnboundConfig.onlyZone(Self.zone, records: ["\(Self.webName). 300 IN A \(Self.webAddress)",
+                                                         "\(Self.resolverTLSName). 300 IN A \(r)"])
+        ).write("unbound.conf", in: self)
         let unbound = try spawn(servicesNS, name: "unbound", [programs.unbound, "-d", "-c", conf.path])
         let dnsmasq = try spawn(servicesNS, name: "dnsmasq", [
             programs.dnsmasq, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--no-poll",

@@ -13,22 +13,15 @@ import Glibc
 ///
 /// Needs: root, `ip` (iproute2), python3. Without them every test is skipped, with the reason printed.
 final class LiveCaptureTests: XCTestCase {
-    private var lab: LiveLab?
-    private var started = Date()
+    private let session = LabSession<LiveLab>("live lab")
 
     override func tearDown() {
-        if let lab {
-            lab.finish(after: testRun, keptMessage: "live lab \(lab.tag): files kept for inspection in \(lab.dir.path)")
-        }
-        lab = nil
-        print(String(format: "live lab %@: %.2f s", name, Date().timeIntervalSince(started)))
+        session.end(self)
         super.tearDown()
     }
 
     private func makeLab(_ tag: String) throws -> LiveLab {
-        started = Date()
-        let lab = try LiveLab(tag: tag)
-        self.lab = lab  // from here on tearDown cleans up, whatever happens
+        let lab = try session.begin { try LiveLab(tag: tag) }
         try lab.build()
         return lab
     }

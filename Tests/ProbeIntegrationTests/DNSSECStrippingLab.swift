@@ -121,54 +121,15 @@ extension HXLab {
         try lines.joined(separator: "\n").write(to: signed, atomically: true, encoding: .utf8)
         let kskKey = zdir.appendingPathComponent("\(ksk).key")
 
-        func unboundConf(_ name: String, _ body: String) throws -> URL {
-            let conf = file(name)
-            try """
-            server:
-                verbosity: 1
-                use-syslog: no
-                logfile: ""
-                username: ""
-                chroot: ""
-                directory: "\(dir.path)"
-                pidfile: ""
-                do-daemonize: no
-                num-threads: 1
-                do-ip6: no
-                access-control: 198.18.0.0/15 allow
-                do-not-query-localhost: no
-                root-hints: ""
-                auto-trust-anchor-file: ""
-                local-zone: "test." nodefault
-            \(body)
-            remote-control:
-                control-enable: no
-
-            """.write(to: conf, atomically: true, encoding: .utf8)
-            return conf
-        }
-        let authConf = try unboundConf("unbound-authority.conf", """
-                interface: \(Self.authority)@53
-                module-config: "iterator"
-            auth-zone:
-                name: "\(Self.signedZone)"
-                zonefile: "\(signed.path)"
-                for-downstream: yes
-                for-upstream: no
-            """)
-        let valConf = try unboundConf("unbound-validator.conf", """
-                interface: \(Self.validator)@53
-                outgoing-interface: \(Self.validator)
-                module-config: "validator iterator"
-                trust-anchor-file: "\(kskKey.path)"
-                val-log-level: 2
-            stub-zone:
-                name: "\(Self.signedZone)"
-                stub-addr: \(Self.authority)@53
-            forward-zone:
-                name: "."
-                forward-addr: 127.0.0.1@9
-            """)
+        let authConf = try UnboundConfig(server: [
+            "local-zone: \"test.\" nodefault", "interface: \(Self.authority)@53", "module-config: \"iterator\"",
+        ], clauses: [["auth-zone:", "name: \"\(Self.signedZone)\"", "zonefile: \"\(signed.path)\"", "for-downstream: yes", "for-upstream: no"]]
+        ).write("unbound-authority.conf", in: self)
+        let valConf = try UnboundConfig(server: [
+            "local-zone: \"test.\" nodefault", "interface: \(Self.validator)@53", "outgoing-interface: \(Self.validator)",
+            "module-config: \"validator iterator\"", "trust-anchor-file: \"\(kskKey.path)\"", "val-log-level: 2",
+        ], clauses: [["stub-zone:", "name: \"\(Self.signedZone)\"", "stub-addr: \(Self.authority)@53"]]
+        ).write("unbound-validator.conf", in: self)
         let auth = try spawn(servicesNS, name: "unbound-authority", [tools.unbound, "-d", "-c", authConf.path])
         let val = try spawn(servicesNS, name: "unbound-validator", [tools.unbound, "-d", "-c", valConf.path])
         let script = file("stripper.py")

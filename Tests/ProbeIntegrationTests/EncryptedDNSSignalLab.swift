@@ -57,41 +57,13 @@ final class HXLab: NamespaceLab {
             let routes = try mustExec(ns, [ip, "-4", "route", "show", "default"]).stdout
             guard routes.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw LabError("namespace \(ns) has a default route: \(routes)") }
         }
-        let conf = file("unbound.conf")
-        let interfaces = (Self.references + [Self.cleanResolver]).map { "    interface: \($0)@53" }.joined(separator: "\n")
-        let canaryData = Self.canaries.sorted { $0.key < $1.key }.map { name, addr in
-            "    local-zone: \"\(name).\" static\n    local-data: \"\(name). 300 IN A \(addr)\""
-        }.joined(separator: "\n")
-        try """
-        server:
-            verbosity: 1
-            use-syslog: no
-            logfile: ""
-            username: ""
-            chroot: ""
-            directory: "\(dir.path)"
-            pidfile: ""
-            do-daemonize: no
-            num-threads: 1
-            do-ip6: no
-        \(interfaces)
-            access-control: 198.18.0.0/15 allow
-            module-config: "iterator"
-            do-not-query-localhost: no
-            root-hints: ""
-            auto-trust-anchor-file: ""
-            local-zone: "." refuse
-            local-zone: "\(Self.zone)." static
-            local-data: "\(Self.zone). 300 IN SOA ns.\(Self.zone). admin.\(Self.zone). 1 3600 600 86400 300"
-            local-data: "\(Self.checkName). 300 IN A \(Self.checkAddress)"
-        \(canaryData)
-        remote-control:
-            control-enable: no
-        forward-zone:
-            name: "."
-            forward-addr: 127.0.0.1@9
-
-        """.write(to: conf, atomically: true, encoding: .utf8)
+        let canaryData = Self.canaries.sorted { $0.key < $1.key }.flatMap { name, addr in
+            ["local-zone: \"\(name).\" static", "local-data: \"\(name). 300 IN A \(addr)\""]
+        }
+        let conf = try UnboundConfig(server: (Self.references + [Self.cleanResolver]).map { "interface: \($0)@53" }
+            + ["module-config: \"iterator\""]
+            + UnboundConfig.onlyZone(Self.zone, records: ["\(Self.checkName). 300 IN A \(Self.checkAddress)"]) + canaryData
+        ).write("unbound.conf", in: self)
         let unbound = try spawn(servicesNS, name: "unbound", [tools.unbound, "-d", "-c", conf.path])
         let dnsmasq = try spawn(servicesNS, name: "dnsmasq", [
             tools.dnsmasq, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--no-poll",
@@ -147,41 +119,13 @@ extension HXLab {
             "--log-facility=-", "--cache-size=0",
             "--server=/\(Self.zone)/\(upstream)@\(Self.fixedPortForwarder)#\(Self.fixedPort)",
         ])
-        let conf = file("unbound-forwarder.conf")
-        try """
-        server:
-            verbosity: 1
-            use-syslog: no
-            logfile: ""
-            username: ""
-            chroot: ""
-            directory: "\(dir.path)"
-            pidfile: ""
-            do-daemonize: no
-            num-threads: 1
-            do-ip6: no
-            interface: \(Self.randomForwarder)@53
-            outgoing-interface: \(Self.randomForwarder)
-            access-control: 198.18.0.0/15 allow
-            module-config: "iterator"
-            do-not-query-localhost: no
-            root-hints: ""
-            auto-trust-anchor-file: ""
-            use-caps-for-id: yes
-            # unbound answers test. itself by default (RFC 6761): relay hx.test instead.
-            local-zone: "test." nodefault
-            msg-cache-size: 0
-            rrset-cache-size: 0
-        remote-control:
-            control-enable: no
-        forward-zone:
-            name: "\(Self.zone)"
-            forward-addr: \(upstream)@53
-        forward-zone:
-            name: "."
-            forward-addr: 127.0.0.1@9
-
-        """.write(to: conf, atomically: true, encoding: .utf8)
+        let conf = try UnboundConfig(server: [
+            "interface: \(Self.randomForwarder)@53", "outgoing-interface: \(Self.randomForwarder)", "module-config: \"iterator\"",
+            "use-caps-for-id: yes",
+            "# unbound answers test. itself by default (RFC 6761): relay hx.test instead.",
+            "local-zone: \"test.\" nodefault", "msg-cache-size: 0", "rrset-cache-size: 0",
+        ], clauses: [["forward-zone:", "name: \"\(Self.zone)\"", "forward-addr: \(upstream)@53"]]
+        ).write("unbound-forwarder.conf", in: self)
         let unbound = try spawn(servicesNS, name: "unbound-forwarder", [tools.unbound, "-d", "-c", conf.path])
         try waitListening(servicesNS, dnsmasq, ["\(Self.fixedPortForwarder):53"], ss: tools.ss)
         try waitListening(servicesNS, unbound, ["\(Self.randomForwarder):53"], ss: tools.ss)

@@ -108,6 +108,16 @@ final class ProbeLab: ResolverLab {
         try build(extraServiceAddresses: [Self.hostileAddress])
     }
 
+    /// Tools (or skip), a built topology, the PKI and the services; the lab is `session`'s (torn
+    /// down by it) from before it is built. `tag` is one letter, unique per test.
+    static func make(_ tag: String, in session: LabSession<ProbeLab>) throws -> (ProbeLab, ProbeLabPKI) {
+        let lab = try session.begin { try ProbeLab(tools: try ProbeLabTools.require(), tag: tag) }
+        try lab.build()
+        let pki = try ProbeLabPKI.make(in: lab.dir, openssl: lab.tools.openssl)
+        try lab.startServices(pki)
+        return (lab, pki)
+    }
+
     // MARK: Services
 
     func startServices(_ pki: ProbeLabPKI) throws {

@@ -16,28 +16,16 @@ import Glibc
 /// (and `python3` for the hostile-reference test). Without them the tests are skipped, with the
 /// reason printed.
 final class ProbeLabTests: XCTestCase {
-    private var lab: ProbeLab?
-    private var started = Date()
+    private let session = LabSession<ProbeLab>("probe lab", kept: "configs, server logs, captures, certificates")
 
     override func tearDown() {
-        if let lab {
-            lab.finish(after: testRun, keptMessage: "probe lab \(lab.tag): files kept for inspection in \(lab.dir.path) (configs, server logs, captures, certificates)")
-        }
-        lab = nil
-        print(String(format: "probe lab %@: %.2f s", name, Date().timeIntervalSince(started)))
+        session.end(self)
         super.tearDown()
     }
 
     /// Tools (or skip), a built topology, the PKI and the services. `tag` is one letter, unique per test.
     private func makeLab(_ tag: String) throws -> (ProbeLab, ProbeLabPKI) {
-        started = Date()
-        let tools = try ProbeLabTools.require()
-        let lab = try ProbeLab(tools: tools, tag: tag)
-        self.lab = lab  // from here on tearDown cleans up, whatever happens
-        try lab.build()
-        let pki = try ProbeLabPKI.make(in: lab.dir, openssl: tools.openssl)
-        try lab.startServices(pki)
-        return (lab, pki)
+        try ProbeLab.make(tag, in: session)
     }
 
     private func probe(_ lab: ProbeLab, _ pki: ProbeLabPKI, targets: [String] = [ProbeLab.webName],

@@ -8,27 +8,15 @@ import XCTest
 /// DoT to an address, and a plain-DNS injector on the router. Truth comes from the wire (tshark on
 /// tcpdump's capture) and from the lab's own DNS queries, never from dnsaudit.
 final class ProbeVerdictTests: XCTestCase {
-    private var lab: ProbeLab?
-    private var started = Date()
+    private let session = LabSession<ProbeLab>("probe lab")
 
     override func tearDown() {
-        if let lab {
-            lab.finish(after: testRun, keptMessage: "probe lab \(lab.tag): files kept in \(lab.dir.path)")
-        }
-        lab = nil
-        print(String(format: "probe lab %@: %.2f s", name, Date().timeIntervalSince(started)))
+        session.end(self)
         super.tearDown()
     }
 
     private func makeLab(_ tag: String) throws -> (ProbeLab, ProbeLabPKI) {
-        started = Date()
-        let tools = try ProbeLabTools.require()
-        let lab = try ProbeLab(tools: tools, tag: tag)
-        self.lab = lab
-        try lab.build()
-        let pki = try ProbeLabPKI.make(in: lab.dir, openssl: tools.openssl)
-        try lab.startServices(pki)
-        return (lab, pki)
+        try ProbeLab.make(tag, in: session)
     }
 
     private func probe(_ lab: ProbeLab, _ args: [String]) throws -> ProbeReport {

@@ -13,30 +13,21 @@ import Glibc
 /// Needs: root, `ip` and `ss` (iproute2), `iptables` with the string match, `openssl`, `tcpdump`.
 /// Without them every test is skipped, with the reason printed.
 final class TLSLabTests: XCTestCase {
-    private var lab: Lab?
-    private var started = Date()
+    private let session = LabSession<Lab>("TLS lab", kept: "captures, server logs, certificates")
 
     static let okName = "ok.lab.test"
     static let blockedName = "blocked.lab.test"
 
     override func tearDown() {
-        if let lab {
-            lab.finish(after: testRun, keptMessage: "TLS lab \(lab.tag): files kept for inspection in \(lab.dir.path) (captures, server logs, certificates)")
-        }
-        lab = nil
-        print(String(format: "TLS lab %@: %.2f s", name, Date().timeIntervalSince(started)))
+        session.end(self)
         super.tearDown()
     }
 
     /// Tools (or skip), a built topology and the PKI. `tag` is one letter, unique per test.
     private func makeLab(_ tag: String) throws -> (Lab, LabPKI) {
-        started = Date()
-        let tools = try LabTools.require()
-        let lab = try Lab(tools: tools, tag: tag)
-        self.lab = lab  // from here on tearDown cleans up, whatever happens
+        let lab = try session.begin { try Lab(tools: try LabTools.require(), tag: tag) }
         try lab.build()
-        let pki = try LabPKI.make(in: lab.dir, openssl: tools.openssl)
-        return (lab, pki)
+        return (lab, try LabPKI.make(in: lab.dir, openssl: lab.tools.openssl))
     }
 
     // MARK: - Test 1: the middlebox resets TLS by SNI
