@@ -5,10 +5,12 @@ import PacketDecode
 /// Cleartext DNS over HTTPS on a followed TCP connection (HTTP/1.1, h2c with prior knowledge or
 /// Upgrade): the DNS messages of its requests and responses go to the sink as DNS over TCP from
 /// the connection's addresses, so the same detectors pair and judge them. An HTTP connection whose
-/// first request is not DoH (nor HTTP/2) is given up.
+/// first request is not DoH (nor HTTP/2) is given up; most are told from their first bytes alone,
+/// before a decoder is made.
 final class DoHStreamStage<Sink: StreamEventSink> {
     unowned(unsafe) let sink: Sink
-    let decoder = DoHStreamDecoder()
+    /// Made with the first bytes that may be DoH.
+    private(set) var decoder: DoHStreamDecoder?
     private var messages: [DoHMessage] = []
     private(set) var gaveUp = false
     private(set) var dnsMessages = 0
@@ -21,6 +23,18 @@ final class DoHStreamStage<Sink: StreamEventSink> {
     /// False when nothing more is wanted of this connection.
     func data(_ bytes: UnsafeRawBufferPointer, seg: TransportSegment, fromClient: Bool, frame: UInt64, at ts: Timestamp) -> Bool {
         guard !gaveUp else { return false }
+        let decoder: DoHStreamDecoder
+        if let d = self.decoder {
+            decoder = d
+        } else {
+            // Plain web traffic, told from the first request's bytes without parsing them.
+            if fromClient && DoHStreamDecoder.isPlainHTTPRequest(bytes) {
+                gaveUp = true
+                return false
+            }
+            decoder = DoHStreamDecoder()
+            self.decoder = decoder
+        }
         let alive = decoder.feed(bytes, fromClient: fromClient, into: &messages)
         for m in messages {
             dnsMessages += 1

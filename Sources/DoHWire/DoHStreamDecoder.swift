@@ -73,6 +73,32 @@ public final class DoHStreamDecoder {
         return methods.contains { m in b.count > m.count && zip(m.indices, m).allSatisfy { b[$0] == $1 } }
     }
 
+    /// Whether a connection's first client bytes are plain web traffic, told without parsing them
+    /// (no `String`, no allocation): they start with an HTTP/1.x method, the request head ends
+    /// within them, and nowhere in them is `dns=`, `dns-message` or `h2c` (in any case). Fed to
+    /// a decoder, such bytes yield no DNS message, no HTTP/2 and no upgrade: their first request is
+    /// not DoH. The `PRI` preface of HTTP/2 is never plain.
+    public static func isPlainHTTPRequest(_ b: UnsafeRawBufferPointer) -> Bool {
+        guard b.count >= 8, methods.contains(where: { m in zip(m.indices, m).allSatisfy { b[$0] == $1 } }) else { return false }
+        var headEnded = false
+        let n = b.count
+        var i = 0
+        while i < n {
+            let c = b[i]
+            if c == 13 {
+                if !headEnded && i + 3 < n && b[i + 1] == 10 && b[i + 2] == 13 && b[i + 3] == 10 { headEnded = true }
+            } else if c | 0x20 == UInt8(ascii: "d") {
+                // "dns=" or "dns-message": an ASCII letter's case is its 0x20 bit.
+                if i + 3 < n && b[i + 1] | 0x20 == UInt8(ascii: "n") && b[i + 2] | 0x20 == UInt8(ascii: "s")
+                    && (b[i + 3] == UInt8(ascii: "=") || b[i + 3] == UInt8(ascii: "-")) { return false }
+            } else if c | 0x20 == UInt8(ascii: "h") {
+                if i + 2 < n && b[i + 1] == UInt8(ascii: "2") && b[i + 2] | 0x20 == UInt8(ascii: "c") { return false }
+            }
+            i += 1
+        }
+        return headEnded
+    }
+
     /// The client's HTTP/1.1 request is DoH and its body is still to come.
     public var clientAwaitsDoHBody: Bool { client.mode == .http1 && client.collecting }
 

@@ -53,6 +53,27 @@ final class DoHStreamDecoderTests: XCTestCase {
         XCTAssertEqual(feed(d, resp, fromClient: false, step: 100), [])
     }
 
+    /// The byte-level pre-check: only a complete request head without any DoH or h2c marker is
+    /// plain; whatever it calls plain, the decoder finds no DoH, HTTP/2 or upgrade in either.
+    func testPlainHTTPRequestPreCheck() {
+        func plain(_ s: String) -> Bool { Array(s.utf8).withUnsafeBytes { DoHStreamDecoder.isPlainHTTPRequest($0) } }
+        XCTAssertTrue(plain("GET /index.html HTTP/1.1\r\nHost: www.example\r\nAccept: */*\r\n\r\n"))
+        XCTAssertTrue(plain("POST /form HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\nabcd"))
+        XCTAssertFalse(plain("GET /index.html HTTP/1.1\r\nHost: www.example\r\n"), "head not complete")
+        XCTAssertFalse(plain("GET /q?ct&dns=AAABAAAB HTTP/1.1\r\nHost: r\r\n\r\n"))
+        XCTAssertFalse(plain("POST /q HTTP/1.1\r\nContent-Type: Application/DNS-Message\r\nContent-Length: 1\r\n\r\n"))
+        XCTAssertFalse(plain("GET / HTTP/1.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: H2C\r\n\r\n"))
+        XCTAssertFalse(plain("GET / HTTP/1.1\r\n\r\nGET /q?dns=AAABAAAB HTTP/1.1\r\n\r\n"), "a pipelined DoH request")
+        XCTAssertFalse(plain("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"))
+        XCTAssertFalse(plain("SSH-2.0-OpenSSH_9.6\r\n\r\n"))
+        for s in ["GET /index.html HTTP/1.1\r\nHost: www.example\r\n\r\n", "GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"] {
+            XCTAssertTrue(plain(s))
+            let d = DoHStreamDecoder()
+            XCTAssertEqual(feed(d, Array(s.utf8), fromClient: true), [])
+            XCTAssertFalse(d.sawDoH || d.isHTTP2OrUpgrading || d.clientAwaitsDoHBody)
+        }
+    }
+
     /// HTTP/2 frames: 9-byte header + payload.
     func frame(_ type: UInt8, _ flags: UInt8, _ stream: UInt32, _ payload: [UInt8]) -> [UInt8] {
         [UInt8(payload.count >> 16), UInt8((payload.count >> 8) & 0xff), UInt8(payload.count & 0xff), type, flags,
