@@ -79,16 +79,8 @@ struct Probe: ParsableCommand {
             guard let eq = e.firstIndex(of: "="), eq != e.startIndex else { throw RunFailure("--expect-identity wants ADDR=TEXT, got '\(e)'") }
             config.expectedIdentities[String(e[..<eq])] = String(e[e.index(after: eq)...])
         }
-        let outcome = try runProbes(config, resolvers: resolver, targets: targets, goproxy: goproxy,
-                                    trust: try refs.trustSettings())
-        config = outcome.config
-        var summary = ReportSummary()
-        summary.resolvers = config.resolvers.map(\.host)
-        summary.counters = [("references", config.references.count), ("resolvers_checked", config.resolvers.count),
-                            ("targets", config.targets.count)]
-        var rep = Report(toolVersion: DNSAuditVersion.current, generatedAt: nowRFC3339(), inputs: outcome.inputs, summary: summary,
-                         findings: outcome.findings, notes: outcome.notes)
-        rep.inconclusive = outcome.inconclusive
+        let rep = try runProbes(config, resolvers: resolver, targets: targets, goproxy: goproxy,
+                                trust: try refs.trustSettings()).report()
         try emit(rep, report)
         throw ExitCode(rep.exitStatus(failOn: report.failOn, failOnInconclusive: report.failOnInconclusive))
     }
