@@ -41,6 +41,7 @@ typedef struct client {
     int stream_fin;
     int stream_closed;
     int handshake_completed;
+    int crypto_received;  // the server's CRYPTO data decrypted: it speaks QUIC
 } client;
 
 static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref) { return ((client *)ref->user_data)->conn; }
@@ -63,6 +64,12 @@ static int new_cid_cb(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token, size_t
     cid->datalen = cidlen;
     if (gnutls_rnd(GNUTLS_RND_RANDOM, token, NGTCP2_STATELESS_RESET_TOKENLEN) != 0) return NGTCP2_ERR_CALLBACK_FAILURE;
     return 0;
+}
+
+static int recv_crypto_data_cb(ngtcp2_conn *conn, ngtcp2_crypto_level level, uint64_t offset, const uint8_t *data, size_t datalen,
+                               void *user_data) {
+    ((client *)user_data)->crypto_received = 1;
+    return ngtcp2_crypto_recv_crypto_data_cb(conn, level, offset, data, datalen, user_data);
 }
 
 static int handshake_completed_cb(ngtcp2_conn *conn, void *user_data) {
@@ -320,7 +327,7 @@ int dnsaudit_doq_exchange(const char *address, int port, const char *verify_name
     };
     ngtcp2_callbacks callbacks = {
         .client_initial = ngtcp2_crypto_client_initial_cb,
-        .recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb,
+        .recv_crypto_data = recv_crypto_data_cb,
         .handshake_completed = handshake_completed_cb,
         .encrypt = ngtcp2_crypto_encrypt_cb,
         .decrypt = ngtcp2_crypto_decrypt_cb,
@@ -381,6 +388,8 @@ int dnsaudit_doq_exchange(const char *address, int port, const char *verify_name
         if (now >= deadline) {
             if (r->packets_received == 0) {
                 fail(r, DNSAUDIT_DOQ_TIMEOUT_SILENT, "no packet from the server in %s", "the time allowed");
+            } else if (!c.crypto_received) {
+                fail(r, DNSAUDIT_DOQ_NOT_QUIC, "%s", "datagrams came back, none of them a QUIC handshake packet for this connection");
             } else {
                 fail(r, c.handshake_completed ? DNSAUDIT_DOQ_TIMEOUT_PARTIAL : DNSAUDIT_DOQ_TIMEOUT_PARTIAL,
                      c.handshake_completed ? "handshake completed, no answer in time%s" : "the handshake did not complete in time%s", "");
@@ -405,6 +414,8 @@ int dnsaudit_doq_exchange(const char *address, int port, const char *verify_name
         if (rv != 0) {
             if (r->packets_received == 0) {
                 fail(r, DNSAUDIT_DOQ_TIMEOUT_SILENT, "no packet from the server (%s)", ngtcp2_strerror(rv));
+            } else if (!c.crypto_received) {
+                fail(r, DNSAUDIT_DOQ_NOT_QUIC, "%s", "datagrams came back, none of them a QUIC handshake packet for this connection");
             } else {
                 fail(r, DNSAUDIT_DOQ_TIMEOUT_PARTIAL, "timed out (%s)", ngtcp2_strerror(rv));
             }

@@ -42,7 +42,7 @@ extension ProbeRunner {
             case .handshakeTimeout: failure = .cutAfterClientHello(injectedMarks: [])
             case .refused: failure = .refused
             case .unreachable: failure = .noRoute
-            case .handshakeFailed, .certificateUntrusted, .noAnswer, .local:
+            case .handshakeFailed, .certificateUntrusted, .noAnswer, .notQUIC, .local:
                 // The server answered the Initial: a handshake, certificate or stream problem is its own.
                 out.inputs.append(ReportInput(kind: "probe", name: name, facts: [
                     ("endpoint", .string(enc.description)), ("quic", .string(f.rawValue)), ("answers", .string("no: \(d)")),

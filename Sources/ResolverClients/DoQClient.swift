@@ -28,6 +28,7 @@ public final class DoQClient: Sendable {
             switch f {
             case .silent, .handshakeTimeout: return .timeout
             case .blockedLocally: return .other(detail)
+            case .notQUIC: return .badResponse(detail)
             case .refused: return .connectionRefused
             case .unreachable: return .unreachable("no route")
             case .handshakeFailed: return .tls(detail)
@@ -55,6 +56,8 @@ public final class DoQClient: Sendable {
         case local = "local error"
         /// This host's own firewall refused the send (EPERM): an output-chain drop.
         case blockedLocally = "dropped by this host's own firewall (send: EPERM)"
+        /// Datagrams came back, none of them the server's QUIC handshake: something else listens there.
+        case notQUIC = "answers, but not with QUIC"
     }
 
     /// One query (wire bytes). Its id goes out as 0 (RFC 9250 §4.2.1) and is put back in the answer.
@@ -110,6 +113,7 @@ public final class DoQClient: Sendable {
                 case Int(DNSAUDIT_DOQ_CERT_UNTRUSTED.rawValue): outcome = .failed(.certificateUntrusted, detail: detail)
                 case Int(DNSAUDIT_DOQ_NO_ANSWER.rawValue): outcome = .failed(.noAnswer, detail: detail)
                 case Int(DNSAUDIT_DOQ_BLOCKED_LOCALLY.rawValue): outcome = .failed(.blockedLocally, detail: detail)
+                case Int(DNSAUDIT_DOQ_NOT_QUIC.rawValue): outcome = .failed(.notQUIC, detail: detail)
                 default: outcome = .failed(.local, detail: detail)
                 }
                 cont.resume(returning: outcome)

@@ -4,7 +4,7 @@ import XCTest
 
 /// Root only. DNS over QUIC (RFC 9250) in the probe lab (`ProbeLab`: client — router — services
 /// namespaces, no route out): an aioquic DoQ server (Tests/Fixtures/doq/doq_server.py, answering
-/// lab.test only, refusing the rest) on UDP 198.18.10.53:853 beside unbound's Do53/DoT/DoH, and the
+/// lab.test only, refusing the rest) on UDP 198.18.10.53:8853 beside unbound's Do53/DoT/DoH, and the
 /// built `dnsaudit probe` with the lab's own `quic://` reference on that address. Truth comes from
 /// the router's nft counters and tshark on the client's wire, never from dnsaudit.
 ///
@@ -12,7 +12,10 @@ import XCTest
 /// /work/venv-doq/bin/python, else python3; scripts/test.sh installs it): skipped otherwise.
 final class DoQLabTests: XCTestCase {
     private var lab: ProbeLab?
-    static let doqReference = "quic://\(ProbeLab.resolverAddress)#\(ProbeLab.resolverTLSName)"
+    /// The lab's unbound also holds UDP 853 on the resolver's address (its DoT interface), so the
+    /// DoQ server listens on UDP 8853 there: a configured `quic://` endpoint on the same address.
+    static let doqPort = 8853
+    static let doqReference = "quic://\(ProbeLab.resolverAddress):\(doqPort)#\(ProbeLab.resolverTLSName)"
 
     override func tearDown() {
         if let lab {
@@ -51,23 +54,23 @@ final class DoQLabTests: XCTestCase {
         let pki = try ProbeLabPKI.make(in: lab.dir, openssl: tools.openssl)
         try lab.startServices(pki)
         let doq = try lab.spawn(lab.servicesNS, name: "doq-server",
-                                [python, Self.fixture.path, ProbeLab.resolverAddress, "853", pki.resolverCert.path, pki.resolverKey.path,
+                                [python, Self.fixture.path, ProbeLab.resolverAddress, "\(Self.doqPort)", pki.resolverCert.path, pki.resolverKey.path,
                                  ProbeLab.zone, ProbeLab.webAddress])
-        guard waitUntil(timeout: 20, poll: 0.05, { !doq.isRunning || doq.output.contains("ready") }), doq.isRunning else {
+        guard waitUntil(timeout: 20, poll: 0.05, { !doq.isRunning || doq.output.contains("ready") }), doq.output.contains("ready"), doq.isRunning else {
             throw LabError("the DoQ server did not start: \(doq.output)")
         }
         return (lab, pki, tshark)
     }
 
     /// `dnsaudit probe` (no web target) with the lab's DoQ reference, captured on the client's wire.
-    private func probe(_ lab: ProbeLab, _ pki: ProbeLabPKI, tshark: String) throws -> (ProbeReport, wire: [String]) {
+    private func probe(_ lab: ProbeLab, _ pki: ProbeLabPKI, tshark: String, alsoReferences: [String] = []) throws -> (ProbeReport, wire: [String]) {
         let pcap = lab.file("client-\(UUID().uuidString.prefix(6)).pcap")
         let cap = try lab.startCapture(pcap)
-        let r = try lab.dnsaudit(ProbeLab.probeArguments(targets: [], extraReferences: [Self.doqReference], caFile: pki.caCert))
+        let r = try lab.dnsaudit(ProbeLab.probeArguments(targets: [], extraReferences: [Self.doqReference] + alsoReferences, caFile: pki.caCert))
         try lab.stopCapture(cap)
         print("dnsaudit probe --reference \(Self.doqReference): \(r.described)")
         // One line per UDP/853 or ICMP packet: source, destination, protocol fields.
-        let out = try runBounded(tshark, ["-r", pcap.path, "-n", "-Y", "udp.port == 853 || icmp",
+        let out = try runBounded(tshark, ["-r", pcap.path, "-n", "-Y", "udp.port == \(Self.doqPort) || icmp",
                                   "-T", "fields", "-e", "ip.src", "-e", "ip.dst", "-e", "udp.dstport", "-e", "quic.long.packet_type",
                                   "-e", "icmp.type", "-e", "icmp.code"], timeout: 60)
         let lines = out.stdout.split(separator: "\n").map(String.init)
@@ -89,7 +92,10 @@ final class DoQLabTests: XCTestCase {
 
     func testDoQServedIsReachable() throws {
         let (lab, pki, tshark) = try makeLab("w")
-        let (r, wire) = try probe(lab, pki, tshark: tshark)
+        // Also DoQ on UDP 853, where unbound (not a QUIC server) answers: the server's problem, no finding.
+        let notQUIC = "quic://\(ProbeLab.resolverAddress)#\(ProbeLab.resolverTLSName)"
+        let (r, wire) = try probe(lab, pki, tshark: tshark, alsoReferences: [notQUIC])
+        XCTAssertTrue(r.notes.contains { $0.contains("\(ProbeLab.resolverAddress):853: answers, but not with QUIC") }, "\(r.described)")
         // The wire: QUIC from the server's UDP 853 back to the client.
         XCTAssertTrue(wire.contains { $0.hasPrefix("\(ProbeLab.resolverAddress)\t\(ProbeLab.clientAddress)") },
                       "tshark: the DoQ server answers on the wire: \(wire)")
@@ -109,7 +115,7 @@ final class DoQLabTests: XCTestCase {
         table ip dnsaudit_lab {
             chain forward {
                 type filter hook forward priority filter; policy accept;
-                udp dport 853 counter drop
+                udp dport \(Self.doqPort) counter drop
             }
         }
 
@@ -118,9 +124,9 @@ final class DoQLabTests: XCTestCase {
         let plain = try NamespaceDNS.query(in: lab.clientNS, server: ProbeLab.resolverAddress, name: ProbeLab.webName)
         XCTAssertEqual(plain.addresses, [ProbeLab.webAddress], "lab: plain DNS must work")
         let (r, wire) = try probe(lab, pki, tshark: tshark)
-        XCTAssertGreaterThan(try routerCounter(lab), 0, "nft: the router dropped the client's UDP 853")
-        XCTAssertTrue(wire.contains { $0.hasPrefix("\(ProbeLab.clientAddress)\t\(ProbeLab.resolverAddress)\t853") },
-                      "tshark: Initials to UDP 853 left the client: \(wire)")
+        XCTAssertGreaterThan(try routerCounter(lab), 0, "nft: the router dropped the client's UDP \(Self.doqPort)")
+        XCTAssertTrue(wire.contains { $0.hasPrefix("\(ProbeLab.clientAddress)\t\(ProbeLab.resolverAddress)\t\(Self.doqPort)") },
+                      "tshark: Initials to the DoQ port left the client: \(wire)")
         XCTAssertFalse(wire.contains { $0.hasPrefix("\(ProbeLab.resolverAddress)\t") }, "tshark: nothing came back: \(wire)")
 
         let blocked = r.findings(kind: "encrypted-dns.blocked")
@@ -128,7 +134,7 @@ final class DoQLabTests: XCTestCase {
         if let f = blocked.first {
             let s = ProbeReport.subject(f)
             XCTAssertEqual(s["server"] as? String, ProbeLab.resolverAddress)
-            XCTAssertEqual((s["port"] as? NSNumber)?.intValue, 853)
+            XCTAssertEqual((s["port"] as? NSNumber)?.intValue, Self.doqPort)
             XCTAssertEqual(s["transport"] as? String, "udp")
             XCTAssertEqual(f["severity"] as? String, "high", "dropped while plain DNS works: high\n\(r.described)")
             let title = f["title"] as? String ?? ""
@@ -145,13 +151,13 @@ final class DoQLabTests: XCTestCase {
         table ip dnsaudit_lab {
             chain forward {
                 type filter hook forward priority filter; policy accept;
-                udp dport 853 counter reject with icmp type port-unreachable
+                udp dport \(Self.doqPort) counter reject with icmp type port-unreachable
             }
         }
 
         """)
         let (r, wire) = try probe(lab, pki, tshark: tshark)
-        XCTAssertGreaterThan(try routerCounter(lab), 0, "nft: the router rejected the client's UDP 853")
+        XCTAssertGreaterThan(try routerCounter(lab), 0, "nft: the router rejected the client's UDP \(Self.doqPort)")
         XCTAssertTrue(wire.contains { $0.hasSuffix("\t3\t3") }, "tshark: ICMP port unreachable reached the client: \(wire)")
         let blocked = r.findings(kind: "encrypted-dns.blocked")
         XCTAssertEqual(blocked.count, 1, "encrypted-dns.blocked (refused) for DoQ\n\(r.described)")

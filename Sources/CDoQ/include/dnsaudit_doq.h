@@ -27,6 +27,8 @@ enum dnsaudit_doq_status {
     DNSAUDIT_DOQ_LOCAL_ERROR = 8,
     /// This host's own firewall refused to send (EPERM / EACCES from send).
     DNSAUDIT_DOQ_BLOCKED_LOCALLY = 9,
+    /// Datagrams came back, but none carried the server's QUIC handshake: something else listens.
+    DNSAUDIT_DOQ_NOT_QUIC = 10,
 };
 
 typedef struct dnsaudit_doq_result {
