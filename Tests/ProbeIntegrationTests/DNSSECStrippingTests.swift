@@ -7,18 +7,15 @@ import XCTest
 /// that strips RRSIGs and sets AD without validating (tampering) vs the honest validator (clean).
 /// Truth from the servers, asked directly with DO set.
 final class DNSSECStrippingTests: XCTestCase {
-    private var lab: HXLab?
+    private let session = LabSession<HXLab>("hx lab")
 
     override func tearDown() {
-        if let lab { lab.finish(after: testRun, keptMessage: "hx lab \(lab.tag): files kept in \(lab.dir.path)") }
-        lab = nil
+        session.end(self)
         super.tearDown()
     }
 
     private func makeLab(_ tag: String) throws -> HXLab {
-        let tools = try ProbeLabTools.require()
-        let lab = try HXLab(tools: tools, tag: tag)
-        self.lab = lab
+        let lab = try session.begin { try HXLab(tools: try ProbeLabTools.require(), tag: tag) }
         try lab.build()
         try lab.startDNSSEC()
         return lab

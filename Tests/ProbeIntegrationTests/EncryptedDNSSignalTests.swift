@@ -6,18 +6,15 @@ import XCTest
 /// canaries and Chrome's random single-label check, against a tampering dnsmasq and a clean
 /// unbound, with the lab's own references. Truth comes from the lab's servers, asked directly.
 final class EncryptedDNSSignalTests: XCTestCase {
-    private var lab: HXLab?
+    private let session = LabSession<HXLab>("hx lab")
 
     override func tearDown() {
-        if let lab { lab.finish(after: testRun, keptMessage: "hx lab \(lab.tag): files kept in \(lab.dir.path)") }
-        lab = nil
+        session.end(self)
         super.tearDown()
     }
 
     private func makeLab(_ tag: String) throws -> HXLab {
-        let tools = try ProbeLabTools.require()
-        let lab = try HXLab(tools: tools, tag: tag)
-        self.lab = lab
+        let lab = try session.begin { try HXLab(tools: try ProbeLabTools.require(), tag: tag) }
         try lab.build()
         return lab
     }

@@ -9,11 +9,10 @@ import XCTest
 /// upstream source ports. A python raw-socket sender sprays guessed-id responses at the fixed-port
 /// forwarder's outstanding query: one `dns.poisoning-attempt`, no unsolicited responses.
 final class PoisoningExposureLabTests: XCTestCase {
-    private var lab: HXLab?
+    private let session = LabSession<HXLab>("hx lab")
 
     override func tearDown() {
-        if let lab { lab.finish(after: testRun, keptMessage: "hx lab \(lab.tag): files kept in \(lab.dir.path)") }
-        lab = nil
+        session.end(self)
         super.tearDown()
     }
 
@@ -26,9 +25,8 @@ final class PoisoningExposureLabTests: XCTestCase {
     }
 
     func testFixedPortForwarderIsExposedAndTheRandomisingOneIsNot() throws {
-        let tools = try ProbeLabTools.require()
-        let lab = try HXLab(tools: tools, tag: "p")
-        self.lab = lab
+        let lab = try session.begin { try HXLab(tools: try ProbeLabTools.require(), tag: "p") }
+        let tools = lab.tools
         try lab.build()
         try lab.startForwarders()
         let down = lab.file("client-side.pcap"), up = lab.file("upstream-side.pcap")
