@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Capture-core benchmark in release mode: generates 1 M- and 5 M-packet mixes and prints
-# packets/s, MB/s and peak RSS for libpcap's read loop, dnsaudit analyze and tshark.
+# Capture-core benchmark in release mode: generates 1 M- and 5 M-packet mixes (dnsaudit-gen's mixed
+# traffic, and the DNS-heavy mix of ../shared/tools/gen_capture.py when it is there) and prints
+# packets/s, MB/s and peak RSS for libpcap's read loop, dnsaudit analyze (at 1 thread and at the
+# cores when analyze has --threads), lines/s and MB/s for dnsaudit decode, and tshark -T fields.
 # Usage: scripts/bench.sh [--packets N ...] [--no-tshark] [--keep]
 set -euo pipefail
 cd "$(dirname "$0")/.."
