@@ -96,6 +96,8 @@ public final class CaptureAnalyzer {
     /// Queries per (client, resolver, port, transport), for correlation with firewall rules.
     public var dnsPaths: DNSPathTally { pathCounter.tally }
     let pathCounter = DNSPathCounter()
+    /// Encrypted DNS per client and resolver (issue 20 item 11; `EncryptedDNSSummary`).
+    public let encryptedDNS = EncryptedDNSOnWire()
     /// The path's answers per (qname, qtype), when `options.collectAnswers` is set.
     public private(set) var capturedAnswers = CapturedAnswers()
     private(set) lazy var certificates: CertificateJudge? = options.trust.map { CertificateJudge(settings: $0) }
@@ -301,6 +303,8 @@ public final class CaptureAnalyzer {
     func handleSegment(_ seg: TransportSegment, frame: UInt64, ts: Timestamp) {
         if seg.payloadTruncated { truncatedPayloads += 1 }
         if seg.tunnelLayers != 0 { decapsulatedSegments += 1 }
+        encryptedDNS.segment(src: seg.ip.src, dst: seg.ip.dst, sport: seg.sport, dport: seg.dport, tcp: seg.proto == .tcp,
+                             payloadBytes: seg.payload.count, ts: ts, frame: frame)
         if seg.proto == .udp {
             if doq.waiting && CaptureAnalyzer.isDoQPort(seg.sport) { doq.noteDatagram(seg) }
             if let flavor = DNSFlavor.forPorts(seg.sport, seg.dport) {
@@ -426,6 +430,7 @@ public final class CaptureAnalyzer {
         }
         tlsClientHellos += 1
         if transport == .quic { quicClientHellos += 1 }
+        if transport != .quic { encryptedDNS.clientHello(sni: scan?.sni, server: seg.ip.dst, port: seg.dport) }
         return scan
     }
 

@@ -94,6 +94,7 @@ public enum AnalyzeRun {
         progress.finish()
         var findings = analyzer.finish()
         var inputs = analyzer.inputs.map(reportInput)
+        inputs += EncryptedDNSSummary.reportInputs(of: analyzer)
         var notes = analyzer.notes()
         var referencesUnusable: String?
         if let references {

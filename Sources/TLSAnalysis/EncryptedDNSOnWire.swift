@@ -1,0 +1,175 @@
+import Findings
+import NetTypes
+import ResolverCatalog
+
+/// Encrypted DNS seen on the wire (issue 20 item 11), per client and resolver: DoT (TCP 853),
+/// DoQ (UDP 853; 784 and 8853 of the drafts), DoH (TCP 443 to a well-known resolver address from `ResolverCatalog`, to a server
+/// whose ClientHello named a known DoH name, to an address a captured `_dns.resolver.arpa` answer
+/// designated, or cleartext DoH the stream stage decoded). Counted on the packet path with one
+/// port test per segment (and one set lookup for port 443); bounded by `maxPaths`.
+public final class EncryptedDNSOnWire {
+    public enum Service: String, Sendable, Comparable, CaseIterable {
+        case dot = "DoT", doh = "DoH", doq = "DoQ"
+        public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+    }
+
+    public struct Path: Sendable, Hashable {
+        public var client: IPAddress
+        public var server: IPAddress
+        public var port: UInt16
+        public var proto: Service
+    }
+
+    public struct Tally: Sendable {
+        public var flows = 0
+        public var packets = 0
+        /// Transport payload bytes, both directions.
+        public var bytes = 0
+        public var first = Timestamp.zero
+        public var last = Timestamp.zero
+        public var firstFrame: UInt64 = 0
+        /// Why the server is taken for a DoH resolver (DoH only): "catalog", "sni NAME", "ddr", "cleartext".
+        public var why = ""
+        /// Client ports seen (flows), bounded.
+        var clientPorts: Set<UInt16> = []
+    }
+
+    public static let maxPaths = 4096
+    public private(set) var paths: [Path: Tally] = [:]
+    public private(set) var overflowPackets = 0
+    /// Servers taken for DoH on TCP 443, and why.
+    private var dohServers: [IPAddress: String] = EncryptedDNSOnWire.catalogServers
+
+    static let catalogServers: [IPAddress: String] = {
+        var out: [IPAddress: String] = [:]
+        for op in ResolverCatalog.operators {
+            for a in op.addresses + op.identityAddresses {
+                if let ip = IPAddress(a) { out[ip] = "catalog (\(op.name))" }
+            }
+        }
+        return out
+    }()
+
+    public init() {}
+
+    /// One TCP or UDP segment. Cheap unless a port is 853 or 443.
+    @inline(__always)
+    public func segment(src: IPAddress, dst: IPAddress, sport: UInt16, dport: UInt16, tcp: Bool, payloadBytes: Int,
+                        ts: Timestamp, frame: UInt64) {
+        if dport == 853 || sport == 853 || (!tcp && (dport == 784 || sport == 784 || dport == 8853 || sport == 8853)) {
+            // DoT on TCP 853; DoQ on UDP 853 (RFC 9250) and the drafts' 784 / 8853.
+            let toServer = dport == 853 || dport == 784 || dport == 8853
+            count(client: toServer ? src : dst, server: toServer ? dst : src, port: toServer ? dport : sport, proto: tcp ? .dot : .doq,
+                  clientPort: toServer ? sport : dport, bytes: payloadBytes, ts: ts, frame: frame, why: "")
+        } else if tcp && (dport == 443 || sport == 443) {
+            let toServer = dport == 443
+            let server = toServer ? dst : src
+            guard let why = dohServers[server] else { return }
+            count(client: toServer ? src : dst, server: server, port: 443, proto: .doh,
+                  clientPort: toServer ? sport : dport, bytes: payloadBytes, ts: ts, frame: frame, why: why)
+        }
+    }
+
+    /// A ClientHello's SNI: a known DoH name makes the server a DoH resolver from here on.
+    public func clientHello(sni: String?, server: IPAddress, port: UInt16) {
+        guard port == 443, let sni, dohServers[server] == nil, dohServers.count < 65_536 else { return }
+        let name = sni.lowercased()
+        if ResolverCatalog.dohNames.contains(name) { dohServers[server] = "sni \(name)" }
+    }
+
+    /// Addresses a captured `_dns.resolver.arpa` SVCB answer designated (ipv4hint / ipv6hint).
+    public func designated(_ addresses: [IPAddress]) {
+        for a in addresses.prefix(16) where dohServers[a] == nil && dohServers.count < 65_536 { dohServers[a] = "ddr" }
+    }
+
+    /// Cleartext DoH the stream stage decoded (one message): the connection is DoH whatever its port.
+    public func cleartextDoH(client: IPAddress, server: IPAddress, port: UInt16, clientPort: UInt16, bytes: Int, ts: Timestamp, frame: UInt64) {
+        count(client: client, server: server, port: port, proto: .doh, clientPort: clientPort, bytes: bytes, ts: ts, frame: frame, why: "cleartext")
+    }
+
+    private func count(client: IPAddress, server: IPAddress, port: UInt16, proto: Service, clientPort: UInt16, bytes: Int,
+                       ts: Timestamp, frame: UInt64, why: String) {
+        let p = Path(client: client, server: server, port: port, proto: proto)
+        if paths[p] == nil {
+            guard paths.count < Self.maxPaths else { overflowPackets += 1; return }
+            paths[p] = Tally(first: ts, last: ts, firstFrame: frame, why: why)
+        }
+        paths[p]!.packets += 1
+        paths[p]!.bytes += max(0, bytes)
+        if ts > paths[p]!.last { paths[p]!.last = ts }
+        if ts < paths[p]!.first { paths[p]!.first = ts }
+        if paths[p]!.clientPorts.count < 65_536, paths[p]!.clientPorts.insert(clientPort).inserted { paths[p]!.flows += 1 }
+    }
+
+    /// Several workers' tallies as one (flow-sharded analyze): flows of one path are in one worker.
+    public static func merged(_ parts: [EncryptedDNSOnWire]) -> EncryptedDNSOnWire {
+        let out = EncryptedDNSOnWire()
+        for part in parts {
+            out.overflowPackets += part.overflowPackets
+            for (p, t) in part.paths {
+                if var m = out.paths[p] {
+                    m.packets += t.packets
+                    m.bytes += t.bytes
+                    if t.first < m.first { m.first = t.first; m.firstFrame = t.firstFrame }
+                    if t.last > m.last { m.last = t.last }
+                    let before = m.clientPorts.count
+                    m.clientPorts.formUnion(t.clientPorts)
+                    m.flows += m.clientPorts.count - before
+                    out.paths[p] = m
+                } else {
+                    out.paths[p] = t
+                }
+            }
+        }
+        return out
+    }
+
+    /// One row of the report's summary: a client's encrypted DNS to one resolver.
+    public struct Row: Sendable {
+        public var client: String
+        public var resolver: String
+        public var port: Int
+        public var proto: Service
+        public var flows: Int
+        public var packets: Int
+        public var bytes: Int
+        public var first: Timestamp
+        public var last: Timestamp
+        public var why: String
+        /// Plain DNS this client sent (queries per resolver), from the capture's DNS paths.
+        public var plainDNS: [(resolver: String, queries: Int)]
+    }
+
+    /// The rows, ordered by client, resolver, protocol; `plainQueries` gives the plain DNS queries
+    /// per (client → [(resolver, queries)]).
+    public func rows(plainQueries: [IPAddress: [(IPAddress, Int)]]) -> [Row] {
+        paths.sorted { a, b in
+            if a.key.client != b.key.client { return a.key.client < b.key.client }
+            if a.key.server != b.key.server { return a.key.server < b.key.server }
+            if a.key.proto != b.key.proto { return a.key.proto < b.key.proto }
+            return a.key.port < b.key.port
+        }.map { p, t in
+            let plain = (plainQueries[p.client] ?? []).sorted { $0.0 < $1.0 }.map { (resolver: $0.0.description, queries: $0.1) }
+            return Row(client: p.client.description, resolver: p.server.description, port: Int(p.port), proto: p.proto, flows: t.flows,
+                       packets: t.packets, bytes: t.bytes, first: t.first, last: t.last, why: t.why, plainDNS: plain)
+        }
+    }
+
+    /// The summary as report inputs of kind `encrypted-dns` (one per client and resolver and
+    /// protocol), rendered by every format's inputs section: client, resolver, protocol, flows,
+    /// packets, bytes, first/last time, and whether the client also sent plain DNS (to whom).
+    public static func reportInputs(_ rows: [Row]) -> [ReportInput] {
+        rows.prefix(512).map { r in
+            let plain = r.plainDNS.isEmpty ? "none seen: bypasses the network's resolver"
+                : r.plainDNS.prefix(8).map { "\($0.resolver) (\($0.queries))" }.joined(separator: ", ")
+            var facts: [(String, SubjectValue)] = [
+                ("client", .string(r.client)), ("resolver", .string(r.resolver)), ("protocol", .string(r.proto.rawValue)),
+                ("port", .int(r.port)), ("flows", .int(r.flows)), ("packets", .int(r.packets)), ("bytes", .int(r.bytes)),
+                ("first", .string(r.first.description)), ("last", .string(r.last.description)),
+                ("plain_dns", .string(plain)),
+            ]
+            if !r.why.isEmpty { facts.append(("identified_by", .string(r.why))) }
+            return ReportInput(kind: "encrypted-dns", name: "\(r.client) → \(r.resolver) \(r.proto.rawValue)", facts: facts)
+        }
+    }
+}
