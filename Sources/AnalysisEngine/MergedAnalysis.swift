@@ -23,6 +23,10 @@ public protocol AnalysisOutcome: AnyObject {
 extension CaptureAnalyzer: AnalysisOutcome {}
 
 extension CaptureAnalyzer {
+    /// Makes this core a flow-sharded worker's: tables whose first entries a single core keeps
+    /// (by first appearance across flows) keep more, so that the merge can keep the same ones.
+    public func prepareAsShardWorker() { dns.keepsMoreForMerging() }
+
     /// Ends an input on a flow-sharded worker with the facts the reader recorded for the whole
     /// input (every worker sees only its share of the frames): its inputs, and the time at which
     /// open TCP connections are finished, are then the same as a single core's.
@@ -59,7 +63,29 @@ public final class MergedAnalysis: AnalysisOutcome {
             dnsFindings += core.dns.finish()
             tlsFindings += core.tls.finish(captureEnd: captureEnd)
         }
-        var out = dnsFindings + tlsFindings
+        // Findings the report cannot tell apart by severity, kind and title keep the order one
+        // core gives them, the order in which they were decided: by their latest evidence frame.
+        let inputIndex = Dictionary(inputs.enumerated().map { ($0.element.name, $0.offset) }, uniquingKeysWith: { a, _ in a })
+        func decided(_ f: Finding) -> (Int, UInt64) {
+            var best = (0, UInt64(0))
+            for e in f.evidence {
+                let i = e.input.flatMap { inputIndex[$0] } ?? 0
+                for fr in e.frames where (i, fr) > best { best = (i, fr) }
+            }
+            return best
+        }
+        // Sorted as the report sorts (severity, kind, title), then by when they were decided: the
+        // report's own (stable) sort then leaves them in this order.
+        func ordered(_ list: [Finding]) -> [Finding] {
+            list.map { ($0, decided($0)) }.sorted { a, b in
+                let x = a.0, y = b.0
+                if x.severity != y.severity { return x.severity > y.severity }
+                if x.kind != y.kind { return x.kind.rawValue < y.kind.rawValue }
+                if x.title != y.title { return x.title < y.title }
+                return a.1 < b.1
+            }.map(\.0)
+        }
+        var out = ordered(dnsFindings) + ordered(tlsFindings)
         for core in cores { out += core.doqFindings(captureEnd: captureEnd) }
         for core in cores { core.annotateTunnels(&out) }  // each core knows its own frames' tunnels
         return out

@@ -26,7 +26,11 @@ public enum ShardedDriver {
     public static func run(_ readers: [PcapFileReader], threads: Int, makeCore: () -> CaptureAnalyzer,
                            progress: ((ProgressSnapshot) -> Void)? = nil) -> MergedAnalysis {
         let n = max(1, threads)
-        let workers = (0..<n).map { _ in Worker(core: makeCore()) }
+        let workers = (0..<n).map { _ in
+            let core = makeCore()
+            core.prepareAsShardWorker()
+            return Worker(core: core)
+        }
         for w in workers { w.start() }
         var filling = workers.map { $0.takeFree() }
         for reader in readers {

@@ -28,6 +28,9 @@ final class DNSSECStripMonitor {
     }
     private var cases: [String: Case] = [:]
     private var order: [String] = []
+    /// Cases kept (64). A flow-sharded worker keeps more (`DNSTransactionTracker.keepsMoreForMerging`),
+    /// so that the 64 a single monitor keeps are whole after `merge`.
+    var maxCases = 64
 
     /// A response (any): cheap checks on the summary first.
     func noteResponse(_ obs: DNSObservation, summary s: DNSSummary, bytes: UnsafeRawBufferPointer) {
@@ -41,7 +44,7 @@ final class DNSSECStripMonitor {
         if let i = cases.index(forKey: key) {
             cases.values[i].note(frame: obs.frame)
         } else {
-            guard cases.count < 64 else { return }
+            guard cases.count < maxCases else { return }
             var c = Case(resolver: obs.src, qname: q.name, input: obs.input,
                          answers: data.prefix(4).map { "\(DNSType.mnemonic($0.type)) \($0.rdata.presentation)" }.joined(separator: ", "))
             c.firstTS = obs.ts

@@ -698,6 +698,10 @@ extension DNSTransactionTracker {
     /// input and frame; the races' first answers of all of them), and the responses on flows
     /// without any query move to the first tracker (kept in frame order, within the same cap), so
     /// that one finding counts them all. Call once, after the last frame and before `finish()`.
+    /// A flow-sharded worker's tracker: per-name DNSSEC-strip cases spread over workers, so each
+    /// keeps up to 4096 (the merge keeps the first 64, as one tracker does).
+    public func keepsMoreForMerging() { dnssecStrip.maxCases = 4096 }
+
     public static func shareBaselines(_ trackers: [DNSTransactionTracker]) {
         guard let first = trackers.first, trackers.count > 1 else { return }
         var merged: [IPAddress: Baseline] = [:]
