@@ -94,49 +94,19 @@ final class DDRLab: NamespaceLab {
             (Self.badResolver, "1 \(Self.badName). alpn=dot ipv4hint=\(Self.badResolver)", "bad"),
             (Self.silentResolver, nil, nil),
         ] as [(String, String?, String?)] {
-            let conf = file("unbound-\(address).conf")
-            let tls = cert.map { """
-                interface: \(address)@853
-                tls-port: 853
-                tls-service-key: "\(file("\($0).key").path)"
-                tls-service-pem: "\(file("\($0).pem").path)"
-            """ } ?? ""
-            let ddr = designation.map { "    local-data: '_dns.resolver.arpa. 300 IN SVCB \($0)'" } ?? ""
-            try """
-            server:
-                verbosity: 1
-                use-syslog: no
-                logfile: ""
-                username: ""
-                chroot: ""
-                directory: "\(dir.path)"
-                pidfile: ""
-                do-daemonize: no
-                num-threads: 1
-                do-ip6: no
-                interface: \(address)@53
-            \(tls)
-                access-control: 198.18.0.0/15 allow
-                module-config: "iterator"
-                do-not-query-localhost: no
-                root-hints: ""
-                auto-trust-anchor-file: ""
-                local-zone: "." refuse
-                local-zone: "resolver.arpa." static
-                local-data: "resolver.arpa. 300 IN SOA ns.resolver.arpa. admin.resolver.arpa. 1 3600 600 86400 300"
-            \(ddr)
-                local-zone: "\(Self.zone)." static
-                local-data: "\(Self.zone). 300 IN SOA ns.\(Self.zone). admin.\(Self.zone). 1 3600 600 86400 300"
-                local-data: "\(Self.checkName). 300 IN A \(Self.checkAddress)"
-                local-data: "\(Self.goodName). 300 IN A \(Self.goodResolver)"
-                local-data: "\(Self.badName). 300 IN A \(Self.badResolver)"
-            remote-control:
-                control-enable: no
-            forward-zone:
-                name: "."
-                forward-addr: 127.0.0.1@9
-
-            """.write(to: conf, atomically: true, encoding: .utf8)
+            let tls = cert.map { ["interface: \(address)@853", "tls-port: 853",
+                                  "tls-service-key: \"\(file("\($0).key").path)\"", "tls-service-pem: \"\(file("\($0).pem").path)\""] } ?? []
+            let ddr = designation.map { ["local-data: \"_dns.resolver.arpa. 300 IN SVCB \($0)\""] } ?? []
+            var server: [String] = ["interface: \(address)@53"]
+            server += tls
+            server.append("module-config: \"iterator\"")
+            server += UnboundConfig.onlyZone(Self.zone, records: ["\(Self.checkName). 300 IN A \(Self.checkAddress)",
+                                                                  "\(Self.goodName). 300 IN A \(Self.goodResolver)",
+                                                                  "\(Self.badName). 300 IN A \(Self.badResolver)"])
+            server += ["local-zone: \"resolver.arpa.\" static",
+                       "local-data: \"resolver.arpa. 300 IN SOA ns.resolver.arpa. admin.resolver.arpa. 1 3600 600 86400 300\""]
+            server += ddr
+            let conf = try UnboundConfig(server: server).write("unbound-\(address).conf", in: self)
             let p = try spawn(servicesNS, name: "unbound-\(address)", [tools.unbound, "-d", "-c", conf.path])
             processes.append((p, ["\(address):53"] + (cert == nil ? [] : ["\(address):853"])))
         }

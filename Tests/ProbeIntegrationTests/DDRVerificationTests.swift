@@ -6,18 +6,15 @@ import XCTest
 /// (RFC 9462 §4.2) against three real unbound resolvers. Truth: the designation from dig on the
 /// wire, what each certificate covers from `openssl x509 -text`.
 final class DDRVerificationTests: XCTestCase {
-    private var lab: DDRLab?
+    private let session = LabSession<DDRLab>("e1 ddr lab", kept: "unbound configurations, server logs")
 
     override func tearDown() {
-        if let lab { lab.finish(after: testRun, keptMessage: "e1 ddr lab \(lab.tag): files kept in \(lab.dir.path)") }
-        lab = nil
+        session.end(self)
         super.tearDown()
     }
 
     private func makeLab(_ tag: String) throws -> DDRLab {
-        let tools = try ProbeLabTools.require()
-        let lab = try DDRLab(tools: tools, tag: tag)
-        self.lab = lab
+        let lab = try session.begin { try DDRLab(tools: try ProbeLabTools.require(), tag: tag) }
         try lab.build()
         return lab
     }

@@ -7,18 +7,15 @@ import XCTest
 /// Subnet vs one that does not, dnsmasq's rebinding protection vs a resolver without it. Truth
 /// from dig against the lab's servers, never from dnsaudit.
 final class E3HTTPSECSTests: XCTestCase {
-    private var lab: E3Lab?
+    private let session = LabSession<E3Lab>("e3 lab", kept: "unbound configurations, server logs")
 
     override func tearDown() {
-        if let lab { lab.finish(after: testRun, keptMessage: "e3 lab \(lab.tag): files kept in \(lab.dir.path)") }
-        lab = nil
+        session.end(self)
         super.tearDown()
     }
 
     private func makeLab(_ tag: String) throws -> E3Lab {
-        let tools = try ProbeLabTools.require()
-        let lab = try E3Lab(tools: tools, tag: tag)
-        self.lab = lab
+        let lab = try session.begin { try E3Lab(tools: try ProbeLabTools.require(), tag: tag) }
         try lab.build()
         return lab
     }

@@ -61,30 +61,11 @@ final class E3Lab: NamespaceLab {
         try super.init(ip: tools.ip, label: "e3 lab", dirPrefix: "e3-\(pid)-\(tag)")
     }
 
-    private func unboundConf(_ name: String, _ body: String) throws -> URL {
-        let conf = file(name)
-        try """
-        server:
-            verbosity: 1
-            use-syslog: no
-            logfile: ""
-            username: ""
-            chroot: ""
-            directory: "\(dir.path)"
-            pidfile: ""
-            do-daemonize: no
-            num-threads: 1
-            do-ip6: no
-            access-control: 198.18.0.0/15 allow
-            do-not-query-localhost: no
-            root-hints: ""
-            auto-trust-anchor-file: ""
-        \(body)
-        remote-control:
-            control-enable: no
-
-        """.write(to: conf, atomically: true, encoding: .utf8)
-        return conf
+    /// The forward zones of the two forwarding unbounds: e3.test to the first reference, e3ecs.test
+    /// to the echo server (UnboundConfig adds "." to a closed loopback port).
+    private static var forwardZones: [[String]] {
+        [["forward-zone:", "name: \"\(zone)\"", "forward-addr: \(references[0])@53"],
+         ["forward-zone:", "name: \"e3ecs.test\"", "forward-addr: \(echoServer)@53"]]
     }
 
     func build() throws {
@@ -99,47 +80,22 @@ final class E3Lab: NamespaceLab {
             let routes = try mustExec(ns, [ip, "-4", "route", "show", "default"]).stdout
             guard routes.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw LabError("namespace \(ns) has a default route: \(routes)") }
         }
-        let refConf = try unboundConf("unbound-references.conf", """
-            \(Self.references.map { "    interface: \($0)@53" }.joined(separator: "\n"))
-                module-config: "iterator"
-                local-zone: "." refuse
-                local-zone: "\(Self.zone)." static
-                local-data: "\(Self.zone). 300 IN SOA ns.\(Self.zone). admin.\(Self.zone). 1 3600 600 86400 300"
-                local-data: "\(Self.echName). 300 IN A \(Self.webAddress)"
-                local-data: "\(Self.echName). 300 IN HTTPS 1 . alpn=h2,h3 ipv4hint=\(Self.webAddress) ech=\(Self.ech)"
-                local-data: "\(Self.rebindName). 300 IN A \(Self.rebindAddress)"
-            """)
-        let cleanConf = try unboundConf("unbound-clean.conf", """
-                interface: \(Self.cleanPath)@53
-                outgoing-interface: \(Self.cleanPath)
-                module-config: "iterator"
-                local-zone: "test." nodefault
-            forward-zone:
-                name: "\(Self.zone)"
-                forward-addr: \(Self.references[0])@53
-            forward-zone:
-                name: "e3ecs.test"
-                forward-addr: \(Self.echoServer)@53
-            forward-zone:
-                name: "."
-                forward-addr: 127.0.0.1@9
-            """)
-        let ecsConf = try unboundConf("unbound-ecs.conf", """
-                interface: \(Self.ecsPath)@53
-                outgoing-interface: \(Self.ecsPath)
-                module-config: "subnetcache iterator"
-                send-client-subnet: \(Self.echoServer)
-                local-zone: "test." nodefault
-            forward-zone:
-                name: "\(Self.zone)"
-                forward-addr: \(Self.references[0])@53
-            forward-zone:
-                name: "e3ecs.test"
-                forward-addr: \(Self.echoServer)@53
-            forward-zone:
-                name: "."
-                forward-addr: 127.0.0.1@9
-            """)
+        var refServer = Self.references.map { "interface: \($0)@53" }
+        refServer.append("module-config: \"iterator\"")
+        refServer += UnboundConfig.onlyZone(Self.zone, records: [
+            "\(Self.echName). 300 IN A \(Self.webAddress)",
+            "\(Self.echName). 300 IN HTTPS 1 . alpn=h2,h3 ipv4hint=\(Self.webAddress) ech=\(Self.ech)",
+            "\(Self.rebindName). 300 IN A \(Self.rebindAddress)",
+        ])
+        let refConf = try UnboundConfig(server: refServer).write("unbound-references.conf", in: self)
+        let cleanConf = try UnboundConfig(server: [
+            "interface: \(Self.cleanPath)@53", "outgoing-interface: \(Self.cleanPath)", "module-config: \"iterator\"",
+            "local-zone: \"test.\" nodefault",
+        ], clauses: Self.forwardZones).write("unbound-clean.conf", in: self)
+        let ecsConf = try UnboundConfig(server: [
+            "interface: \(Self.ecsPath)@53", "outgoing-interface: \(Self.ecsPath)", "module-config: \"subnetcache iterator\"",
+            "send-client-subnet: \(Self.echoServer)", "local-zone: \"test.\" nodefault",
+        ], clauses: Self.forwardZones).write("unbound-ecs.conf", in: self)
         let stripScript = file("strip-ech.py"), echoScript = file("ecs-echo.py")
         try Self.stripScript.write(to: stripScript, atomically: true, encoding: .utf8)
         try Self.echoScript.write(to: echoScript, atomically: true, encoding: .utf8)
