@@ -261,6 +261,7 @@ public enum EVERenderer {
         "tls.untrusted-certificate", "firewall.dns-redirect", "firewall.tls-redirect", "firewall.encrypted-dns-block",
         "encrypted-dns.blocked", "tls.handshake-alert", "probe.unreachable", "tcp.reset-injection",
         "dns.poisoning-exposure", "dns.poisoning-attempt", "dns.dnssec-stripped", "encrypted-dns.opt-out-canary",
+        "dns.https-record-stripped", "dns.ecs-forwarded", "encrypted-dns.ddr-unverified",
     ]
 
     /// A stable signature id per kind: 9,100,001 + the kind's place in `signatureKinds`, or a hash

@@ -70,6 +70,18 @@ extension EVEAndECSRenderTests {
         XCTAssertEqual(EVERenderer.signatureID("probe.unreachable"), 9_100_015)
         XCTAssertEqual(EVERenderer.signatureID("tcp.reset-injection"), 9_100_016)
         XCTAssertEqual(EVERenderer.signatureID("encrypted-dns.opt-out-canary"), 9_100_020)
+        XCTAssertEqual(EVERenderer.signatureID("dns.https-record-stripped"), 9_100_021)
+        XCTAssertEqual(EVERenderer.signatureID("dns.ecs-forwarded"), 9_100_022)
+        XCTAssertEqual(EVERenderer.signatureID("encrypted-dns.ddr-unverified"), 9_100_023)
         XCTAssertTrue((9_150_000...9_199_998).contains(EVERenderer.signatureID("some.future-kind")))
+    }
+
+    /// Every kind the tool can emit has a fixed id (none falls back to the hash range), all distinct.
+    func testEveryFindingKindHasAFixedSignatureID() {
+        let ids = FindingKind.allCases.map { EVERenderer.signatureID($0.rawValue) }
+        for (kind, id) in zip(FindingKind.allCases, ids) {
+            XCTAssertTrue((9_100_001..<9_150_000).contains(id), "\(kind.rawValue) has no fixed signature id (append it to EVERenderer.signatureKinds and CONTRACT.md)")
+        }
+        XCTAssertEqual(Set(ids).count, ids.count)
     }
 }
