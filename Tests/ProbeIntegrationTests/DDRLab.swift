@@ -2,10 +2,6 @@ import Foundation
 import IntegrationSupport
 import XCTest
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Engineer E1's lab for DDR verification (issue 20 item 1, RFC 9462): a client and a services
 /// namespace joined by one veth (client 198.18.201.1/30 — services 198.18.201.2/30). The services
 /// namespace carries three unbound resolvers on its loopback, each with its own configuration:
@@ -16,7 +12,7 @@ import Glibc
 ///   198.18.230.53  designates nothing (`_dns.resolver.arpa` has no SVCB) → a note
 /// Certificates come from a throwaway lab CA (`--ca-file`). Namespaces `e1-<pid>-<tag>-c|s`,
 /// interfaces `e1c|e1s<pid><tag>`. No default route, IPv6 off, unbound forwards nothing.
-final class DDRLab: NamespaceLab {
+final class DDRLab: ClientServicesLab {
     static let clientAddress = "198.18.201.1"
     static let servicesAddress = "198.18.201.2"
     static let goodResolver = "198.18.210.53"
@@ -29,20 +25,11 @@ final class DDRLab: NamespaceLab {
     static let checkAddress = "198.18.50.10"
 
     let tools: ProbeLabTools
-    let clientNS: String, servicesNS: String
-    let clientIf: String, servicesIf: String
-    let tag: String
     private(set) var pki: OpenSSLTestPKI?
 
     init(tools: ProbeLabTools, tag: String) throws {
         self.tools = tools
-        self.tag = tag
-        let pid = getpid()
-        clientNS = "e1-\(pid)-\(tag)-c"
-        servicesNS = "e1-\(pid)-\(tag)-s"
-        clientIf = "e1c\(pid)\(tag)"
-        servicesIf = "e1s\(pid)\(tag)"
-        try super.init(ip: tools.ip, label: "e1 ddr lab", dirPrefix: "e1-\(pid)-\(tag)")
+        try super.init(ip: tools.ip, prefix: "e1", tag: tag, label: "e1 ddr lab")
     }
 
     var caFile: URL { dir.appendingPathComponent("ddr-ca.pem") }
@@ -73,15 +60,8 @@ final class DDRLab: NamespaceLab {
     }
 
     func build() throws {
-        for ns in [clientNS, servicesNS] { try addNamespace(ns, skipSuite: "ProbeIntegrationTests") }
-        try addLink(clientIf, in: clientNS, address: "\(Self.clientAddress)/30", peer: servicesIf, in: servicesNS,
-                    peerAddress: "\(Self.servicesAddress)/30")
-        for a in [Self.goodResolver, Self.badResolver, Self.silentResolver] { try addAddress("\(a)/32", dev: "lo", in: servicesNS) }
-        try addRoute("198.18.0.0/15", via: Self.servicesAddress, in: clientNS)
-        for ns in [clientNS, servicesNS] {
-            let routes = try mustExec(ns, [ip, "-4", "route", "show", "default"]).stdout
-            guard routes.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw LabError("namespace \(ns) has a default route: \(routes)") }
-        }
+        try buildNamespaces(client: Self.clientAddress, services: Self.servicesAddress,
+                            serviceAddresses: [Self.goodResolver, Self.badResolver, Self.silentResolver], skipSuite: "ProbeIntegrationTests")
         let pki = OpenSSLTestPKI(dir: dir, openssl: tools.openssl)
         self.pki = pki
         try pki.makeCA("ddr-ca", subject: "/O=dnsaudit e1 lab/CN=DDR lab CA")

@@ -2,10 +2,6 @@ import Foundation
 import IntegrationSupport
 import XCTest
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Engineer E3's two-namespace lab for issue 20 items 4 and 6: HTTPS records with `ech=`, EDNS
 /// Client Subnet, rebinding protection. A client and a services namespace joined by one veth
 /// (client 198.18.201.1/30 — services 198.18.201.2/30); the services namespace carries on its loopback:
@@ -19,7 +15,7 @@ import Glibc
 ///   198.18.240.53               python: authoritative for e3ecs.test, every TXT answer is the ECS it received
 /// Namespaces `e3-<pid>-<tag>-c|s`, interfaces `e3c|e3s<pid><tag>`. No default route; every server
 /// answers only the lab's zones (the references refuse the rest, forwarders go nowhere else).
-final class E3Lab: NamespaceLab {
+final class E3Lab: ClientServicesLab {
     static let clientAddress = "198.18.201.1"
     static let servicesAddress = "198.18.201.2"
     static let references = ["198.18.210.1", "198.18.210.2"]
@@ -40,9 +36,6 @@ final class E3Lab: NamespaceLab {
     let tools: ProbeLabTools
     let python: String
     let dig: String
-    let clientNS: String, servicesNS: String
-    let clientIf: String, servicesIf: String
-    let tag: String
 
     init(tools: ProbeLabTools, tag: String) throws {
         guard let python = tools.python3 else { throw ProbeLabTools.skip("python3 is needed for the ech-stripping forwarder and the ECS echo server") }
@@ -52,13 +45,7 @@ final class E3Lab: NamespaceLab {
         self.tools = tools
         self.python = python
         self.dig = dig
-        self.tag = tag
-        let pid = getpid()
-        clientNS = "e3-\(pid)-\(tag)-c"
-        servicesNS = "e3-\(pid)-\(tag)-s"
-        clientIf = "e3c\(pid)\(tag)"
-        servicesIf = "e3s\(pid)\(tag)"
-        try super.init(ip: tools.ip, label: "e3 lab", dirPrefix: "e3-\(pid)-\(tag)")
+        try super.init(ip: tools.ip, prefix: "e3", tag: tag, label: "e3 lab")
     }
 
     /// The forward zones of the two forwarding unbounds: e3.test to the first reference, e3ecs.test
@@ -69,17 +56,8 @@ final class E3Lab: NamespaceLab {
     }
 
     func build() throws {
-        for ns in [clientNS, servicesNS] { try addNamespace(ns, skipSuite: "ProbeIntegrationTests") }
-        try addLink(clientIf, in: clientNS, address: "\(Self.clientAddress)/30", peer: servicesIf, in: servicesNS,
-                    peerAddress: "\(Self.servicesAddress)/30")
-        for a in Self.references + [Self.cleanPath, Self.strippingPath, Self.rebindingPath, Self.ecsPath, Self.echoServer] {
-            try addAddress("\(a)/32", dev: "lo", in: servicesNS)
-        }
-        try addRoute("198.18.0.0/15", via: Self.servicesAddress, in: clientNS)
-        for ns in [clientNS, servicesNS] {
-            let routes = try mustExec(ns, [ip, "-4", "route", "show", "default"]).stdout
-            guard routes.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw LabError("namespace \(ns) has a default route: \(routes)") }
-        }
+        try buildNamespaces(client: Self.clientAddress, services: Self.servicesAddress,
+                            serviceAddresses: Self.references + [Self.cleanPath, Self.strippingPath, Self.rebindingPath, Self.ecsPath, Self.echoServer], skipSuite: "ProbeIntegrationTests")
         var refServer = Self.references.map { "interface: \($0)@53" }
         refServer.append("module-config: \"iterator\"")
         refServer += UnboundConfig.onlyZone(Self.zone, records: [
