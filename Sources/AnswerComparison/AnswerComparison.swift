@@ -125,7 +125,9 @@ public struct AnswerComparisonResult: Sendable, Equatable {
 
 public enum AnswerComparator {
     /// Compares the path's answer with the references' (nil = that reference was unavailable).
-    public static func compare(path: AnswerSet, references: [AnswerSet?]) -> AnswerComparisonResult {
+    /// `pathPassesPrivate`: the same resolver gave private or loopback addresses in other answers
+    /// (of this capture or run), so a filter of private answers cannot explain an empty one.
+    public static func compare(path: AnswerSet, references: [AnswerSet?], pathPassesPrivate: Bool = false) -> AnswerComparisonResult {
         let refs = references.compactMap { $0 }
         let refAddrs = Array(Set(refs.flatMap(\.addresses).map(normalize))).sorted()
         let pathAddrs = path.addresses.map(normalize)
@@ -150,9 +152,9 @@ public enum AnswerComparator {
         // A resolver with rebinding protection (dnsmasq --stop-dns-rebind, unbound private-address)
         // refuses answers that point a public name at private or loopback addresses: when every
         // address the references give is such an address and the path gave none, that is the
-        // resolver's filter, not tampering.
+        // resolver's filter, not tampering — unless the resolver passes private answers elsewhere.
         let pathGaveNone = pathAddrs.isEmpty && path.finalName == nil
-        if pathGaveNone && refHasAddrs > 0 && refNX == 0 && !refAddrs.isEmpty && refAddrs.allSatisfy(Bogon.isRebindingTarget) {
+        if pathGaveNone && !pathPassesPrivate && refHasAddrs > 0 && refNX == 0 && !refAddrs.isEmpty && refAddrs.allSatisfy(Bogon.isRebindingTarget) {
             var r = result(.consistent, "rebinding-protection", certainty)
             r.tolerance = "resolver filters private answers (rebinding protection): the references answer only private or loopback addresses "
                 + "(\(refAddrs.prefix(3).joined(separator: ", "))) and the path answered \(path.rcode == 0 ? "no address" : "rcode \(path.rcode)")"

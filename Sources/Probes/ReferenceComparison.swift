@@ -65,6 +65,9 @@ public struct ReferenceComparison: Sendable {
             return Dictionary(collected, uniquingKeysWith: { a, _ in a })
         }
         let results = todo.indices.map { i in (i, asked[questionOf[i]] ?? []) }
+        // Resolvers that answered some name with a private or loopback address: rebinding protection
+        // (a filter of such answers) cannot explain their empty answers.
+        let passesPrivate = Set(todo.filter { $0.answer.addresses.contains(where: Bogon.isRebindingTarget) }.map(\.resolver))
         var byID: [String: Int] = [:]
         for (i, outcomes) in results {
             let a = todo[i]
@@ -83,7 +86,7 @@ public struct ReferenceComparison: Sendable {
                 compareServiceRecords(a, sets, refNames: refNames, input: inputName(a.input), into: &out, byID: &byID)
                 continue
             }
-            let result = AnswerComparator.compare(path: a.answer, references: sets)
+            let result = AnswerComparator.compare(path: a.answer, references: sets, pathPassesPrivate: passesPrivate.contains(a.resolver))
             out.compared += 1
             switch result.verdict {
             case .consistent:

@@ -137,6 +137,14 @@ final class ServiceRecordComparisonTests: XCTestCase {
         let mixed = AnswerComparator.compare(path: AnswerSet(rcode: 3, addresses: []),
                                              references: [AnswerSet(rcode: 0, addresses: ["93.184.216.34", "10.0.0.1"])])
         XCTAssertEqual(mixed.reason, "blocked-nxdomain")
+        // A resolver that answers other names with private addresses does not filter them: its
+        // REFUSED / empty answer where the references give a private address is not protection
+        // (the router-redirect scenario's rogue dnsmasq refusing AAAA for a lab zone of ULA addresses).
+        let refused = AnswerComparator.compare(path: AnswerSet(rcode: 5, addresses: []),
+                                               references: [AnswerSet(rcode: 0, addresses: ["fd99:50::25"]), AnswerSet(rcode: 0, addresses: ["fd99:50::25"])],
+                                               pathPassesPrivate: true)
+        XCTAssertEqual(refused.verdict, .inconsistent)
+        XCTAssertEqual(refused.reason, "blocked-refused")
     }
 
     // MARK: - ECS echo (item 6a)
