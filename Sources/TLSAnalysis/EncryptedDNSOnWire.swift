@@ -32,6 +32,15 @@ public final class EncryptedDNSOnWire {
         public var why = ""
         /// Client ports seen (flows), bounded.
         var clientPorts: Set<UInt16> = []
+
+        /// One more packet of this path.
+        mutating func note(bytes: Int, ts: Timestamp, clientPort: UInt16) {
+            packets += 1
+            self.bytes += max(0, bytes)
+            if ts > last { last = ts }
+            if ts < first { first = ts }
+            if clientPorts.count < 65_536, clientPorts.insert(clientPort).inserted { flows += 1 }
+        }
     }
 
     public static let maxPaths = 4096
@@ -90,15 +99,15 @@ public final class EncryptedDNSOnWire {
     private func count(client: IPAddress, server: IPAddress, port: UInt16, proto: Service, clientPort: UInt16, bytes: Int,
                        ts: Timestamp, frame: UInt64, why: String) {
         let p = Path(client: client, server: server, port: port, proto: proto)
-        if paths[p] == nil {
+        // One hash per packet: an existing path is updated in place through its index.
+        if let i = paths.index(forKey: p) {
+            paths.values[i].note(bytes: bytes, ts: ts, clientPort: clientPort)
+        } else {
             guard paths.count < Self.maxPaths else { overflowPackets += 1; return }
-            paths[p] = Tally(first: ts, last: ts, firstFrame: frame, why: why)
+            var t = Tally(first: ts, last: ts, firstFrame: frame, why: why)
+            t.note(bytes: bytes, ts: ts, clientPort: clientPort)
+            paths[p] = t
         }
-        paths[p]!.packets += 1
-        paths[p]!.bytes += max(0, bytes)
-        if ts > paths[p]!.last { paths[p]!.last = ts }
-        if ts < paths[p]!.first { paths[p]!.first = ts }
-        if paths[p]!.clientPorts.count < 65_536, paths[p]!.clientPorts.insert(clientPort).inserted { paths[p]!.flows += 1 }
     }
 
     /// Several workers' tallies as one (flow-sharded analyze): flows of one path are in one worker.
