@@ -169,14 +169,7 @@ public struct JSONWriter {
         if a.isV6 {
             appendV6(a)
         } else {
-            let v = UInt32(truncatingIfNeeded: a.lo)
-            appendDecimal(UInt64(v >> 24))
-            bytes.append(UInt8(ascii: "."))
-            appendDecimal(UInt64((v >> 16) & 0xff))
-            bytes.append(UInt8(ascii: "."))
-            appendDecimal(UInt64((v >> 8) & 0xff))
-            bytes.append(UInt8(ascii: "."))
-            appendDecimal(UInt64(v & 0xff))
+            appendDottedQuad(UInt32(truncatingIfNeeded: a.lo))
         }
         bytes.append(UInt8(ascii: "\""))
     }
@@ -265,6 +258,17 @@ public struct JSONWriter {
         }
     }
 
+    /// a.b.c.d of an IPv4 address (also the tail of an IPv4-mapped IPv6 address).
+    private mutating func appendDottedQuad(_ v: UInt32) {
+        appendDecimal(UInt64(v >> 24))
+        bytes.append(UInt8(ascii: "."))
+        appendDecimal(UInt64((v >> 16) & 0xff))
+        bytes.append(UInt8(ascii: "."))
+        appendDecimal(UInt64((v >> 8) & 0xff))
+        bytes.append(UInt8(ascii: "."))
+        appendDecimal(UInt64(v & 0xff))
+    }
+
     /// RFC 5952 text of an IPv6 address, byte for byte what `IPAddress.appendV6` writes: lowercase
     /// hex without leading zeros, the longest (first on ties) run of two or more zero groups as
     /// "::", ::ffff:a.b.c.d for IPv4-mapped addresses.
@@ -275,14 +279,7 @@ public struct JSONWriter {
         }
         if a.hi == 0 && (a.lo >> 32) == 0xffff {
             bytes.append(contentsOf: "::ffff:".utf8)
-            let v = UInt32(truncatingIfNeeded: a.lo)
-            appendDecimal(UInt64(v >> 24))
-            bytes.append(UInt8(ascii: "."))
-            appendDecimal(UInt64((v >> 16) & 0xff))
-            bytes.append(UInt8(ascii: "."))
-            appendDecimal(UInt64((v >> 8) & 0xff))
-            bytes.append(UInt8(ascii: "."))
-            appendDecimal(UInt64(v & 0xff))
+            appendDottedQuad(UInt32(truncatingIfNeeded: a.lo))
             return
         }
         var bestStart = -1, bestLen = 0, i = 0
