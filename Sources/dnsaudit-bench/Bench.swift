@@ -226,6 +226,19 @@ func runAnalyze(_ dnsaudit: String, _ path: String, output: String = "/dev/null"
     return r
 }
 
+/// Waits for a spawned child: its exit status (128 + signal when killed), wall time since
+/// `startedAt`, peak RSS and CPU times.
+func waitForChild(_ pid: pid_t, startedAt t0: Double) -> SpawnResult {
+    var status: Int32 = 0
+    var usage = rusage()
+    while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+    let seconds = now() - t0
+    let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    return SpawnResult(status: exitStatus, seconds: seconds, maxRSSKB: Int(usage.ru_maxrss),
+                       userSeconds: Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6,
+                       systemSeconds: Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6)
+}
+
 /// Runs a program with output discarded and returns its exit status, wall time and peak RSS.
 func spawn(_ path: String, _ args: [String], quiet: Bool) throws -> SpawnResult {
     var actions = posix_spawn_file_actions_t()
@@ -238,14 +251,7 @@ func spawn(_ path: String, _ args: [String], quiet: Bool) throws -> SpawnResult 
     let t0 = now()
     let rc = posix_spawn(&pid, path, &actions, nil, argv, environ)
     guard rc == 0 else { throw ValidationError("cannot run \(path): \(String(cString: strerror(rc)))") }
-    var status: Int32 = 0
-    var usage = rusage()
-    while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
-    let seconds = now() - t0
-    let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    return SpawnResult(status: exitStatus, seconds: seconds, maxRSSKB: Int(usage.ru_maxrss),
-                       userSeconds: Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6,
-                       systemSeconds: Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6)
+    return waitForChild(pid, startedAt: t0)
 }
 
 /// "1,2" → [1, 2]; nil when any part is not a thread count (1…256).
@@ -304,12 +310,5 @@ func spawnReading(_ path: String, _ args: [String], _ consume: (UnsafeRawBufferP
         if n <= 0 { break }
         consume(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
     }
-    var status: Int32 = 0
-    var usage = rusage()
-    while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
-    let seconds = now() - t0
-    let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    return SpawnResult(status: exitStatus, seconds: seconds, maxRSSKB: Int(usage.ru_maxrss),
-                       userSeconds: Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6,
-                       systemSeconds: Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6)
+    return waitForChild(pid, startedAt: t0)
 }
