@@ -99,8 +99,10 @@ let package = Package(
 
         // References and active probes: DoH / DoT / Do53 clients; the OONI/Iris-style answer comparison;
         // the bounded collector of the capture's answers (for analyze --reference); probes and the ladder.
-        // DNS over QUIC: ngtcp2 + GnuTLS from Debian (libngtcp2-dev, libngtcp2-crypto-gnutls-dev, libgnutls28-dev).
-        .target(name: "CDoQ", linkerSettings: [.linkedLibrary("ngtcp2"), .linkedLibrary("ngtcp2_crypto_gnutls"), .linkedLibrary("gnutls")]),
+        // DNS over QUIC: ngtcp2 + GnuTLS from Debian (libngtcp2-dev, libngtcp2-crypto-gnutls-dev, libgnutls28-dev);
+        // DoH over HTTP/3 adds nghttp3 (libnghttp3-dev).
+        .target(name: "CDoQ", linkerSettings: [.linkedLibrary("ngtcp2"), .linkedLibrary("ngtcp2_crypto_gnutls"), .linkedLibrary("gnutls"),
+                                               .linkedLibrary("nghttp3")]),
         .target(name: "ResolverClients", dependencies: [
             "CDoQ", "DNSWire", "NetTypes", "ResolverCatalog", "TLSCertificates",
             .product(name: "NIOTLS", package: "swift-nio"),

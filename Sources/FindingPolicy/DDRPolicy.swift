@@ -7,6 +7,8 @@ import Findings
 public struct DDRDesignationEvidence: Sendable {
     public enum Service: String, Sendable {
         case dot = "DoT", doh = "DoH"
+        /// Verified over QUIC (ALPN `doq`, `h3`).
+        case doq = "DoQ", doh3 = "DoH3"
     }
 
     /// The unencrypted resolver that answered `_dns.resolver.arpa` SVCB.

@@ -7,6 +7,11 @@ import Findings
 public struct EncryptedDNSBlockedEvidence: Sendable {
     public enum Service: String, Sendable {
         case dot = "DNS over TLS", doh = "DNS over HTTPS", doq = "DNS over QUIC"
+        /// DNS over HTTPS over HTTP/3 (QUIC, UDP).
+        case doh3 = "DNS over HTTP/3"
+
+        /// Carried over QUIC (UDP): DoQ and DoH over HTTP/3.
+        public var overQUIC: Bool { self == .doq || self == .doh3 }
     }
 
     /// What happened to the attempt.
@@ -96,12 +101,12 @@ extension FindingPolicy {
             what = "got no answer to its ClientHello"
         case .noAnswerToSYN:
             (severity, confidence) = plain ? (.high, .likely) : (.medium, .possible)
-            what = e.service == .doq ? "got no answer to its QUIC Initial packets (dropped)" : "got no answer to its SYN (dropped)"
+            what = e.service.overQUIC ? "got no answer to its QUIC Initial packets (dropped)" : "got no answer to its SYN (dropped)"
         case .refused:
             // The host's own refusal of a port a client merely tried says only that it does not serve
             // it; against a designation, a configuration or a known operator it contradicts the offer.
             (severity, confidence) = plain && e.offered != .clientAttempted ? (.medium, .possible) : (.low, .possible)
-            what = e.service == .doq ? "was refused (ICMP port unreachable)" : "was refused with a TCP reset"
+            what = e.service.overQUIC ? "was refused (ICMP port unreachable)" : "was refused with a TCP reset"
         case .refusedByInjectedReset:
             severity = .high; confidence = .likely
             what = "was refused with a TCP reset that looks injected"
@@ -123,7 +128,7 @@ extension FindingPolicy {
         return Finding(
             kind: FindingKind.encryptedDNSBlocked, severity: severity, confidence: confidence,
             title: "\(e.service.rawValue) to \(e.server):\(e.port) \(what)\(context)",
-            subject: [("server", .string(e.server)), ("port", .int(e.port)), ("transport", .string(e.service == .doq ? "udp" : "tcp"))],
+            subject: [("server", .string(e.server)), ("port", .int(e.port)), ("transport", .string(e.service.overQUIC ? "udp" : "tcp"))],
             evidence: items, remediation: remediation)
     }
 }

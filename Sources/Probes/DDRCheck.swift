@@ -30,6 +30,10 @@ public struct DDRDesignation: Sendable, Equatable {
     public var offersDoT: Bool { alpns.contains("dot") }
     /// DoH over TCP (h2, http/1.1; h3 is tried over TCP too, as the blocking check does).
     public var offersDoH: Bool { alpns.contains { ["h2", "http/1.1", "h3"].contains($0) } }
+    /// DNS over QUIC (RFC 9250).
+    public var offersDoQ: Bool { alpns.contains("doq") }
+    /// DoH over HTTP/3 (QUIC, UDP).
+    public var offersDoH3: Bool { alpns.contains("h3") }
 }
 
 /// What DDR gave for one plain resolver: the designations, the endpoints on its own address
@@ -46,7 +50,8 @@ extension ProbeRunner {
     /// The encrypted endpoints the resolver at `host` designates (DDR, RFC 9462): the SVCB records
     /// of `_dns.resolver.arpa` asked over plain DNS. DoT (alpn `dot`) and DoH (`h2`, `http/1.1`,
     /// `h3`: over TCP, path from `dohpath`) on the resolver's own address are its endpoints (for the
-    /// blocking check); every designation is verified by `verifyDesignations`. DoQ is not probed.
+    /// blocking check), and over QUIC DoQ (`doq`) and DoH over HTTP/3 (`h3`); every designation is
+    /// verified by `verifyDesignations`.
     func designatedEndpoints(_ host: String, client: ResolverClient) async -> DDRResult {
         var result = DDRResult()
         let m: DNSMessage
@@ -95,6 +100,12 @@ extension ProbeRunner {
             if d.offersDoH {
                 result.endpoints.append(ResolverEndpoint(transport: .doh, host: host, port: d.port ?? 443, path: d.dohPath, tlsName: nil))
             }
+            if d.offersDoQ {
+                result.endpoints.append(ResolverEndpoint(transport: .doq, host: host, port: d.port ?? 853, tlsName: nil))
+            }
+            if d.offersDoH3 {
+                result.endpoints.append(ResolverEndpoint(transport: .doh3, host: host, port: d.port ?? 443, path: d.dohPath, tlsName: nil))
+            }
         }
         return result
     }
@@ -132,8 +143,10 @@ extension ProbeRunner {
             var services: [(DDRDesignationEvidence.Service, Int)] = []
             if d.offersDoT { services.append((.dot, d.port ?? 853)) }
             if d.offersDoH { services.append((.doh, d.port ?? 443)) }
+            if d.offersDoQ { services.append((.doq, d.port ?? 853)) }
+            if d.offersDoH3 { services.append((.doh3, d.port ?? 443)) }
             guard !services.isEmpty else {
-                out.notes.append("DDR: \(plain) designates \(d.text): no DoT or DoH ALPN (DoQ is not probed); not verified")
+                out.notes.append("DDR: \(plain) designates \(d.text): no DoT, DoH, DoQ or h3 ALPN; not verified")
                 continue
             }
             guard !d.target.isEmpty else {
@@ -149,10 +162,9 @@ extension ProbeRunner {
                 continue
             }
             for (service, port) in services {
-                let o = await TLSConnectProbe.run(address: address, port: port, sni: d.target, host: d.target, httpPath: nil,
-                                                  timeout: config.settings.timeout)
-                guard case .success? = o.tls, let leaf = o.chain.first else {
-                    let why = o.firstFailure.map { "\($0.layer.rawValue): \($0.error)" } ?? "no certificate"
+                let (chain, failure) = await designationChain(service, address: address, port: port, name: d.target)
+                guard failure == nil, let leaf = chain.first else {
+                    let why = failure ?? "no certificate"
                     out.notes.append("DDR: \(plain) designates \(d.target) (\(service.rawValue) at \(address):\(port)): could not connect (\(why)); not verified")
                     out.inputs.append(ReportInput(kind: "probe", name: "DDR verification of \(plain): \(d.target) \(service.rawValue)",
                                                   facts: [("designation", .string(d.text)), ("endpoint", .string("\(address):\(port)")),
@@ -162,7 +174,7 @@ extension ProbeRunner {
                 var names: [String] = []
                 var trusted = false
                 var problem: String?
-                switch judge.judge(der: o.chain, serverName: d.target, at: Date()) {
+                switch judge.judge(der: chain, serverName: d.target, at: Date()) {
                 case .judged(let v):
                     names = v.leaf?.subjectAlternativeNames ?? []
                     // A name mismatch is reported as such below; trust is about the chain.
@@ -189,6 +201,26 @@ extension ProbeRunner {
                 } else {
                     out.notes.append(FindingPolicy.ddrNote(e))
                 }
+            }
+        }
+    }
+
+    /// The certificate chain a designated resolver presents for `name`: a TLS handshake over TCP
+    /// (DoT, DoH) or a QUIC handshake with ALPN `doq` or `h3` (DoQ, DoH over HTTP/3). The failure: why, in words.
+    func designationChain(_ service: DDRDesignationEvidence.Service, address: String, port: Int, name: String) async -> (chain: [[UInt8]], failure: String?) {
+        switch service {
+        case .dot, .doh:
+            let o = await TLSConnectProbe.run(address: address, port: port, sni: name, host: name, httpPath: nil, timeout: config.settings.timeout)
+            guard case .success? = o.tls, !o.chain.isEmpty else {
+                return ([], o.firstFailure.map { "\($0.layer.rawValue): \($0.error)" } ?? "no certificate")
+            }
+            return (o.chain, nil)
+        case .doq, .doh3:
+            let alpn = service == .doq ? "doq" : "h3"
+            let sni: String? = NetTypes.IPAddress.isLiteral(name) ? nil : name
+            switch await QUICPeerChain.fetch(address: address, port: port, sni: sni, alpn: alpn, timeout: config.settings.timeout) {
+            case .success(let chain): return (chain, chain.isEmpty ? "quic (ALPN \(alpn)): no certificate" : nil)
+            case .failure(let f): return ([], "quic (ALPN \(alpn)): \(f.failure.rawValue) (\(f.detail))")
             }
         }
     }

@@ -11,20 +11,30 @@ extension ProbeRunner {
     /// encrypted-DNS policy judges like DoT and DoH (`encrypted-dns.blocked`, service DoQ).
     func checkDoQ(_ host: String, _ enc: ResolverEndpoint, offered why: EncryptedDNSBlockedEvidence.Offered,
                   plain: (udp: Result<String, ResolverError>, tcp: Result<String, ResolverError>), into out: inout ProbeResults) async {
+        let outcome = await DoQClient(endpoint: enc, settings: config.settings).query(config.checkName, type: DNSType.a)
+        await checkQUICService(host, enc, service: .doq, alpn: "doq", outcome: outcome, offered: why, plain: plain, into: &out)
+    }
+
+    /// One QUIC-carried endpoint (DoQ, DoH over HTTP/3) judged from its query's outcome: answered,
+    /// the server's own problem (a note), or blocked (`encrypted-dns.blocked` with `service`).
+    /// `blockedEvidence` adds what else was seen when it is blocked (DoH/3: whether TCP to the port connects).
+    func checkQUICService(_ host: String, _ enc: ResolverEndpoint, service: EncryptedDNSBlockedEvidence.Service, alpn: String,
+                          outcome: DoQClient.QueryOutcome, offered why: EncryptedDNSBlockedEvidence.Offered,
+                          plain: (udp: Result<String, ResolverError>, tcp: Result<String, ResolverError>),
+                          blockedEvidence: () async -> [Evidence] = { [] }, into out: inout ProbeResults) async {
         let plainWorks: Bool
         switch (plain.udp, plain.tcp) {
         case (.success, _), (_, .success): plainWorks = true
         default: plainWorks = false
         }
-        let service = EncryptedDNSBlockedEvidence.Service.doq
         let name = "\(service.rawValue) of \(host)"
         let failure: EncryptedDNSBlockedEvidence.Failure
         let what: DoQClient.Failure
         let detail: String
-        switch await DoQClient(endpoint: enc, settings: config.settings).query(config.checkName, type: DNSType.a) {
+        switch outcome {
         case .answered(let m):
             out.inputs.append(ReportInput(kind: "probe", name: name, facts: [
-                ("endpoint", .string(enc.description)), ("quic", .string("handshake completes (ALPN doq, certificate verified)")),
+                ("endpoint", .string(enc.description)), ("quic", .string("handshake completes (ALPN \(alpn), certificate verified)")),
                 ("answers", .string("yes (\(config.checkName) A → \(DNSRCode.name(m.rcode)))")),
             ]))
             return
@@ -61,11 +71,12 @@ extension ProbeRunner {
         case (_, .success(let t)): plainText = "plain DNS over TCP to \(host) answers (\(t))"
         case (.failure(let u), _): plainText = "plain DNS to \(host) fails too (\(u))"
         }
+        let extra = await blockedEvidence()
         if let f = FindingPolicy.encryptedDNSBlocked(
             EncryptedDNSBlockedEvidence(server: host, port: enc.port, service: service, failure: failure, offered: why, plainDNSWorks: plainWorks),
-            evidence: [Evidence(source: .probe, detail: "QUIC (ALPN doq) to \(enc.host):\(enc.port) for \(enc): \(what.rawValue) — \(detail)",
+            evidence: [Evidence(source: .probe, detail: "QUIC (ALPN \(alpn)) to \(enc.host):\(enc.port) for \(enc): \(what.rawValue) — \(detail)",
                                 facts: [("quic", .string(what.rawValue))]),
-                       Evidence(source: .probe, detail: plainText)]) {
+                       Evidence(source: .probe, detail: plainText)] + extra) {
             out.findings.append(f)
         } else {
             out.notes.append("\(service.rawValue) to \(host):\(enc.port): \(what.rawValue) — not a finding (\(failure == .noRoute ? "no route to the host" : "nothing says \(host) offers it"))")

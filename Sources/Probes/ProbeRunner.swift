@@ -121,7 +121,7 @@ public struct ProbeRunner: Sendable {
         var usable: [ResolverEndpoint] = []
         for ref in config.references {
             // DoQ is UDP: no TCP connect to check first (its client classifies the QUIC failure).
-            let tcp = ref.transport == .doq ? nil : await TLSConnectProbe.run(address: ref.host, port: ref.port, sni: nil, host: ref.host, httpPath: nil,
+            let tcp = ref.transport == .doq || ref.transport == .doh3 ? nil : await TLSConnectProbe.run(address: ref.host, port: ref.port, sni: nil, host: ref.host, httpPath: nil,
                                                                               timeout: timeout, group: group)
             var facts: [(String, SubjectValue)] = [("transport", .string(ref.transport.rawValue))]
             if case .failure(let e)? = tcp?.tcp {
@@ -145,7 +145,7 @@ public struct ProbeRunner: Sendable {
                 let e = ResolverError.classify(error)
                 facts.append(("reachable", .string("connects, but: \(e)")))
                 facts.append(("usable", .string("no")))
-                out.notes.append(ref.transport == .doq ? "reference \(ref) unavailable: \(e); it is not used for comparisons"
+                out.notes.append(ref.transport == .doq || ref.transport == .doh3 ? "reference \(ref) unavailable: \(e); it is not used for comparisons"
                                  : "reference \(ref) unavailable: it accepts connections but \(e); it is not used for comparisons")
             }
             out.inputs.append(ReportInput(kind: "reference", name: ref.description, facts: facts))
@@ -531,7 +531,7 @@ public struct ProbeRunner: Sendable {
     /// DoH (known).
     func offeredEncryptedEndpoints(_ host: String, designated: [ResolverEndpoint] = []) -> [(ResolverEndpoint, EncryptedDNSBlockedEvidence.Offered)] {
         var out: [(ResolverEndpoint, EncryptedDNSBlockedEvidence.Offered)] = []
-        for ref in config.references where ref.host == host && (ref.transport == .dot || ref.transport == .doh || ref.transport == .doq) {
+        for ref in config.references where ref.host == host && (ref.transport == .dot || ref.transport == .doh || ref.transport == .doq || ref.transport == .doh3) {
             out.append((ref, .configured))
         }
         for d in designated where !out.contains(where: { $0.0.transport == d.transport && $0.0.port == d.port }) {
@@ -603,6 +603,10 @@ public struct ProbeRunner: Sendable {
         for (enc, why) in offered {
             if enc.transport == .doq {
                 await checkDoQ(host, enc, offered: why, plain: plain, into: &out)
+                continue
+            }
+            if enc.transport == .doh3 {
+                await checkDoH3(host, enc, offered: why, plain: plain, into: &out)
                 continue
             }
             let o = await TLSConnectProbe.run(address: enc.host, port: enc.port, sni: nil, host: enc.host, httpPath: nil,

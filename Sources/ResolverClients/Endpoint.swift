@@ -7,12 +7,13 @@ import ResolverCatalog
 ///   `https://HOST[:PORT]/PATH[#TLS-NAME]`  DoH (RFC 8484)
 ///   `tls://HOST[:PORT][#TLS-NAME]`          DoT (RFC 7858)
 ///   `quic://HOST[:PORT][#TLS-NAME]`         DoQ (RFC 9250, UDP; default port 853)
+///   `h3://HOST[:PORT]/PATH[#TLS-NAME]`      DoH over HTTP/3 (RFC 8484 on RFC 9114, UDP; default port 443)
 ///   `udp://HOST[:PORT]`, `tcp://HOST[:PORT]` plain DNS (probes only)
 /// HOST may be an IP literal (`[v6]` with brackets). `#TLS-NAME` is the name the server's
 /// certificate must carry; the well-known public resolver addresses get theirs automatically, so an
 /// IP-literal reference is verified by name, not only by an IP SAN, and needs no bootstrap lookup.
 public struct ResolverEndpoint: Sendable, Hashable, CustomStringConvertible {
-    public enum Transport: String, Sendable, Hashable { case doh, dot, udp, tcp, doq }
+    public enum Transport: String, Sendable, Hashable { case doh, dot, udp, tcp, doq, doh3 }
 
     public var transport: Transport
     public var host: String
@@ -44,6 +45,7 @@ public struct ResolverEndpoint: Sendable, Hashable, CustomStringConvertible {
         case .udp: return "udp://\(h)\(port == 53 ? "" : ":\(port)")"
         case .tcp: return "tcp://\(h)\(port == 53 ? "" : ":\(port)")"
         case .doq: return "quic://\(h)\(port == 853 ? "" : ":\(port)")"
+        case .doh3: return "h3://\(h)\(port == 443 ? "" : ":\(port)")\(path)"
         }
     }
 
@@ -55,7 +57,7 @@ public struct ResolverEndpoint: Sendable, Hashable, CustomStringConvertible {
 
     public static func parse(_ text: String) throws -> ResolverEndpoint {
         func fail(_ why: String) -> ParseError {
-            ParseError(description: "bad resolver URL '\(text)': \(why) (use https://HOST/PATH for DoH, tls://HOST for DoT or quic://HOST for DoQ)")
+            ParseError(description: "bad resolver URL '\(text)': \(why) (use https://HOST/PATH for DoH, tls://HOST for DoT, quic://HOST for DoQ or h3://HOST/PATH for DoH over HTTP/3)")
         }
         var rest = Substring(text)
         var fragment: String?
@@ -75,11 +77,12 @@ public struct ResolverEndpoint: Sendable, Hashable, CustomStringConvertible {
         case "udp": transport = .udp; defaultPort = 53
         case "tcp": transport = .tcp; defaultPort = 53
         case "quic": transport = .doq; defaultPort = 853
+        case "h3": transport = .doh3; defaultPort = 443
         default: throw fail("unknown scheme '\(scheme)'")
         }
         var path = "/dns-query"
         if let slash = rest.firstIndex(of: "/") {
-            guard transport == .doh else { throw fail("a path is only for https://") }
+            guard transport == .doh || transport == .doh3 else { throw fail("a path is only for https:// and h3://") }
             path = String(rest[slash...])
             rest = rest[..<slash]
         }
@@ -109,7 +112,7 @@ public struct ResolverEndpoint: Sendable, Hashable, CustomStringConvertible {
             throw fail("bad host")
         }
         var name = fragment
-        if name == nil, transport == .doh || transport == .dot || transport == .doq { name = ResolverCatalog.tlsName(for: host) }
+        if name == nil, transport == .doh || transport == .dot || transport == .doq || transport == .doh3 { name = ResolverCatalog.tlsName(for: host) }
         return ResolverEndpoint(transport: transport, host: host, port: port, path: path, tlsName: name, original: text)
     }
 }

@@ -12,6 +12,7 @@ public final class ResolverClient: Sendable {
         case stream(StreamDNSClient)
         case datagram(DatagramDNSClient, StreamDNSClient)
         case doq(DoQClient)
+        case doh3(DoH3Client)
     }
     let backend: Backend
 
@@ -20,6 +21,7 @@ public final class ResolverClient: Sendable {
         switch endpoint.transport {
         case .doh: backend = .doh(DoHClient(endpoint: endpoint, settings: settings, group: group))
         case .doq: backend = .doq(DoQClient(endpoint: endpoint, settings: settings))
+        case .doh3: backend = .doh3(DoH3Client(endpoint: endpoint, settings: settings))
         case .dot, .tcp: backend = .stream(try StreamDNSClient(endpoint: endpoint, settings: settings, group: group))
         case .udp:
             var tcpEndpoint = endpoint
@@ -35,6 +37,7 @@ public final class ResolverClient: Sendable {
         case .doh(let c): return try await c.exchange(query)
         case .stream(let c): return try await c.exchange(query)
         case .doq(let c): return try await c.exchange(query)
+        case .doh3(let c): return try await c.exchange(query)
         case .datagram(let udp, let tcp):
             let answer = try await udp.exchange(query)
             if answer.count > 2, answer[2] & 0x02 != 0 { return try await tcp.exchange(query) }  // TC: retry over TCP
@@ -112,7 +115,7 @@ public final class ResolverClient: Sendable {
         case .doh(let c): await c.shutdown()
         case .stream(let c): await c.close()
         case .datagram(_, let t): await t.close()
-        case .doq: break  // one connection per exchange
+        case .doq, .doh3: break  // one connection per exchange
         }
     }
 }
