@@ -153,7 +153,7 @@ if command -v dpkg-shlibdeps >/dev/null 2>&1; then
   DEPENDS=$(cd "$STAGE/src" && dpkg-shlibdeps -O "$PKG/usr/bin/dnsaudit" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
 fi
 if [ -z "$DEPENDS" ]; then
-  DEPENDS="libc6 (>= 2.34), libgcc-s1 (>= 3.0), libstdc++6 (>= 12), libpcap0.8 (>= 1.10), libnftables1 (>= 1.0.6), zlib1g (>= 1:1.2), libngtcp2-9 (>= 0.12), libngtcp2-crypto-gnutls2 (>= 0.12), libgnutls30 (>= 3.7.5)"
+  DEPENDS="libc6 (>= 2.34), libgcc-s1 (>= 3.0), libstdc++6 (>= 12), libpcap0.8 (>= 1.10), libnftables1 (>= 1.0.6), zlib1g (>= 1:1.2), libngtcp2-9 (>= 0.12), libngtcp2-crypto-gnutls2 (>= 0.12), libgnutls30 (>= 3.7.5), libnghttp3-3 (>= 0.8)"
 fi
 DEPENDS="$DEPENDS, adduser"
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=(libpcap-dev libnftables-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev tshark tcpdump iproute2 nftables iptables openssl ca-certificates unbound dnsmasq-base bind9-dnsutils ldnsutils chromium prometheus prometheus-node-exporter python3-jsonschema python3-yaml python3-venv)
+need=(libpcap-dev libnftables-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev libnghttp3-dev tshark tcpdump iproute2 nftables iptables openssl ca-certificates unbound dnsmasq-base bind9-dnsutils ldnsutils chromium prometheus prometheus-node-exporter python3-jsonschema python3-yaml python3-venv)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -15,8 +15,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; }
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-  elif ! dpkg -s libpcap-dev libnftables-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev >/dev/null 2>&1; then
-    echo "test.sh: libpcap-dev, libnftables-dev, libngtcp2-dev, libngtcp2-crypto-gnutls-dev and libgnutls28-dev are required: sudo apt-get install -y ${missing[*]}" >&2
+  elif ! dpkg -s libpcap-dev libnftables-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev libnghttp3-dev >/dev/null 2>&1; then
+    echo "test.sh: libpcap-dev, libnftables-dev, libngtcp2-dev, libngtcp2-crypto-gnutls-dev, libgnutls28-dev and libnghttp3-dev are required: sudo apt-get install -y ${missing[*]}" >&2
     exit 2
   else
     echo "test.sh: optional packages missing (${missing[*]}): the tests that need them will skip" >&2
@@ -27,7 +27,7 @@ fi
 python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install -q prometheus_client >/dev/null 2>&1 \
   || echo "test.sh: prometheus_client not installed: the .prom parser check will skip" >&2
 
-# The DoQ lab's server (DoQLabTests) is aioquic (PyPI), in a venv of its own.
+# The DoQ and DoH-over-HTTP/3 labs' servers (DoQLabTests, DoH3*Tests) are aioquic (PyPI), in a venv of its own.
 export DOQ_PYTHON="${DOQ_VENV:-${HOME:-/root}/.cache/dnsaudit/venv-doq}/bin/python"
 "$DOQ_PYTHON" -c 'import aioquic' 2>/dev/null || { python3 -m venv "$(dirname "$(dirname "$DOQ_PYTHON")")" >/dev/null 2>&1 \
   && "$DOQ_PYTHON" -m pip install -q aioquic >/dev/null 2>&1; } \
