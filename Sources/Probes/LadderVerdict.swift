@@ -58,7 +58,7 @@ public enum LadderVerdict {
             }
             // The first broken layer of the path's own addresses.
             let pathSteps = l.steps.filter { !$0.fromReference }
-            let broken = pathSteps.first { !$0.ok }
+            let broken = pathSteps.first { !$0.ok && $0.layer != "route" }
             let refTried = l.connections.contains { $0.fromReference }
             let refWorks = l.connections.contains { c in
                 c.fromReference && c.outcome.firstFailure == nil
@@ -85,6 +85,7 @@ public enum LadderVerdict {
             default:
                 advice = "HTTP is the broken layer: \(broken.detail)."
             }
+            for route in l.routes where route.located != nil { advice += " Route: \(route.summary)." }
             notes.append("\(t): \(chainText) — \(advice)")
             // TCP / TLS / HTTP failures become findings (DNS and certificate ones already are), each
             // judged by its kind's policy.
@@ -92,7 +93,8 @@ public enum LadderVerdict {
             let failedConn = l.connections.first { !$0.fromReference && $0.outcome.firstFailure?.layer.rawValue == broken.layer }
             let e = failedConn?.outcome.firstFailure?.error
             let server = failedConn?.address ?? ""
-            let evidence = pathSteps.map { Evidence(source: .probe, detail: "\($0.layer): \($0.detail)") }
+            var evidence = pathSteps.map { Evidence(source: .probe, detail: "\($0.layer): \($0.detail)") }
+            if let hop = l.routes.compactMap(\.located).first(where: { $0.probe != .dnsQuery }) { evidence.append(FindingPolicy.hopEvidence(hop)) }
             let endpoint = TLSEndpoint(sni: CertificateNames.isIPLiteral(t.host) ? nil : t.host, server: server, port: t.port)
             let control: Bool? = l.sniControls[server] ?? (refTried ? refWorks : nil)
             switch (broken.layer, e) {

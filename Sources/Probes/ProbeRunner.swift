@@ -51,6 +51,12 @@ public struct ProbeConfiguration: Sendable {
     /// Names whose public answer is a private or loopback address: a path that answers nothing
     /// for them has rebinding protection (a note). Empty by default.
     public var rebindingNames: [String] = []
+    /// The route rung (issue 20 item 8): the highest TTL tried when locating the hop that tampers
+    /// (0: the rung is off), and how long each TTL is listened to, in seconds.
+    public var hopLimit = 16
+    public var hopWait: Double = 1.0
+    /// Walk the route of every target even when nothing looked tampered (a clean control).
+    public var routeAlways = false
     public init() {}
 
     /// Is `host` (an address) a resolver: under test, this machine's, a local stub, or a
@@ -90,6 +96,8 @@ public struct LadderResult: Sendable {
     /// same way (false), tried when the handshake with the name was reset or went unanswered: does
     /// the failure follow the name? Absent when the control failed differently.
     public var sniControls: [String: Bool] = [:]
+    /// The route rung's walks, when the ladder ran any (see `routeRung`).
+    public var routes: [HopWalk] = []
 }
 
 /// Everything a probe run found, before certificate judgement (done synchronously by the caller).
@@ -381,6 +389,7 @@ public struct ProbeRunner: Sendable {
         var r = LadderResult(target: t)
         let timeout = config.settings.timeout
         let isLiteral = IPAddress.isLiteral(t.host)
+        var injectedVia: ResolverEndpoint?
         if isLiteral {
             r.pathAddresses = [t.host]
             r.steps.append(LadderStep(layer: "dns", ok: true, detail: "an address, no DNS needed"))
@@ -393,6 +402,7 @@ public struct ProbeRunner: Sendable {
                 r.dnsComparison = cmp
                 r.referenceAddresses = cmp.referenceAddresses
                 if l.injected {
+                    injectedVia = endpoint
                     r.steps.append(LadderStep(layer: "dns", ok: false,
                                               detail: "an injector answered for \(endpoint.host) first; the resolver's own answer that followed is \(AnswerFindings.describe(a))"))
                 } else if cmp.isInconsistent {
@@ -480,6 +490,7 @@ public struct ProbeRunner: Sendable {
             case nil: break
             }
         }
+        await routeRung(&r, resolver: resolvers.first?.0, injected: injectedVia != nil, into: &out)
         return r
     }
 

@@ -58,6 +58,10 @@ struct Probe: ParsableCommand {
     var rebindingName: [String] = []
     @Option(name: .long, help: "Seconds to wait for each answer or connection.")
     var timeout = 3.0
+    @Option(name: .customLong("max-hops"), help: "The route rung: the highest TTL tried when locating the hop that forges an answer, resets or drops (0: off).")
+    var maxHops = 16
+    @Flag(name: .customLong("route-always"), help: "Walk the route (DNS query, ClientHello or SYN) of every target, not only of tampered ones.")
+    var routeAlways = false
     @OptionGroup var report: ReportOptions
     @OptionGroup var refs: ReferenceArguments
 
@@ -75,6 +79,9 @@ struct Probe: ParsableCommand {
         config.httpsNames = httpsName
         config.ecsEchoNames = ecsName
         config.rebindingNames = rebindingName
+        guard (0...64).contains(maxHops) else { throw RunFailure("--max-hops wants 0...64, got \(maxHops)") }
+        config.hopLimit = maxHops
+        config.routeAlways = routeAlways
         for e in expectIdentity {
             guard let eq = e.firstIndex(of: "="), eq != e.startIndex else { throw RunFailure("--expect-identity wants ADDR=TEXT, got '\(e)'") }
             config.expectedIdentities[String(e[..<eq])] = String(e[e.index(after: eq)...])
