@@ -151,6 +151,7 @@ let package = Package(
         ]),
         .executableTarget(name: "dnsaudit-bench", dependencies: [
             "CaptureSource", "TLSWire", "DNSWire", "DNSAnalysis", "NetTypes", "PacketSynth",
+            "PacketDecode", "AnalysisEngine",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
