@@ -28,8 +28,8 @@ public struct DDRDesignation: Sendable, Equatable {
     }
 
     public var offersDoT: Bool { alpns.contains("dot") }
-    /// DoH over TCP (h2, http/1.1; h3 is tried over TCP too, as the blocking check does).
-    public var offersDoH: Bool { alpns.contains { ["h2", "http/1.1", "h3"].contains($0) } }
+    /// DoH over TCP (h2, http/1.1). `h3` alone is HTTP/3 over QUIC (`offersDoH3`), not a promise of TCP.
+    public var offersDoH: Bool { alpns.contains { ["h2", "http/1.1"].contains($0) } }
     /// DNS over QUIC (RFC 9250).
     public var offersDoQ: Bool { alpns.contains("doq") }
     /// DoH over HTTP/3 (QUIC, UDP).
@@ -48,8 +48,8 @@ public struct DDRResult: Sendable {
 
 extension ProbeRunner {
     /// The encrypted endpoints the resolver at `host` designates (DDR, RFC 9462): the SVCB records
-    /// of `_dns.resolver.arpa` asked over plain DNS. DoT (alpn `dot`) and DoH (`h2`, `http/1.1`,
-    /// `h3`: over TCP, path from `dohpath`) on the resolver's own address are its endpoints (for the
+    /// of `_dns.resolver.arpa` asked over plain DNS. DoT (alpn `dot`) and DoH (`h2`, `http/1.1`:
+    /// over TCP, path from `dohpath`) on the resolver's own address are its endpoints (for the
     /// blocking check), and over QUIC DoQ (`doq`) and DoH over HTTP/3 (`h3`); every designation is
     /// verified by `verifyDesignations`.
     func designatedEndpoints(_ host: String, client: ResolverClient) async -> DDRResult {
