@@ -37,6 +37,13 @@ public struct AuditPolicy: Sendable {
     public var httpsNames: [String] = []
     public var ecsNames: [String] = []
     public var rebindingNames: [String] = []
+    /// `opt_out_canary_severity`: the severity `encrypted-dns.opt-out-canary` is raised to (never
+    /// lowered), for every canary (a string) or per canary product (a table keyed `firefox-doh`,
+    /// `icloud-private-relay`, `other`). Keys: the product, or "*" for the string form.
+    public var optOutCanarySeverity: [String: Severity] = [:]
+
+    /// The canary products `[probe] opt_out_canary_severity` may name.
+    public static let canaryProducts: Set<String> = ["firefox-doh", "icloud-private-relay", "other"]
 
     public init() {}
 
@@ -44,7 +51,7 @@ public struct AuditPolicy: Sendable {
     static let auditKeys: Set<String> = ["interface", "duration", "fail_on", "outputs", "user"]
     static let referenceKeys: Set<String> = ["urls", "ca_file", "timeout"]
     static let probeKeys: Set<String> = ["resolvers", "targets", "goproxy", "check_name", "canary_zone", "dnssec", "identity", "expect_identity",
-                                            "https_names", "ecs_names", "rebinding_names"]
+                                            "https_names", "ecs_names", "rebinding_names", "opt_out_canary_severity"]
 
     public static func parse(toml text: String, source: String? = nil) throws -> AuditPolicy {
         var p = AuditPolicy()
@@ -127,6 +134,24 @@ public struct AuditPolicy: Sendable {
             p.httpsNames = try strings(pr, "https_names", "probe") ?? []
             p.ecsNames = try strings(pr, "ecs_names", "probe") ?? []
             p.rebindingNames = try strings(pr, "rebinding_names", "probe") ?? []
+            if let v = pr["opt_out_canary_severity"] {
+                func severity(_ text: String?, _ key: String) throws -> Severity {
+                    guard let text, let s = Severity(rawValue: text) else {
+                        throw PolicyError("\(at): \(key) must be info, low, medium, high or critical")
+                    }
+                    return s
+                }
+                if let t = v.table {
+                    for k in t.keys.sorted() {
+                        guard canaryProducts.contains(k) else {
+                            throw PolicyError("\(at): unknown canary '\(k)' in probe.opt_out_canary_severity (known: \(canaryProducts.sorted().joined(separator: ", ")))")
+                        }
+                        p.optOutCanarySeverity[k] = try severity(t[k]?.string, "probe.opt_out_canary_severity.\(k)")
+                    }
+                } else {
+                    p.optOutCanarySeverity["*"] = try severity(v.string, "probe.opt_out_canary_severity")
+                }
+            }
             if let e = pr["expect_identity"] {
                 guard let t = e.table else { throw PolicyError("\(at): probe.expect_identity must be a table of ADDRESS = \"text\"") }
                 for k in t.keys {

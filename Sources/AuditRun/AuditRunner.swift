@@ -101,6 +101,8 @@ public enum AuditRunner {
             config.httpsNames = plan.httpsNames
             config.ecsEchoNames = plan.ecsNames
             config.rebindingNames = plan.rebindingNames
+            config.optOutCanarySeverity = plan.optOutCanarySeverity["*"]
+            config.optOutCanarySeverityByProduct = plan.optOutCanarySeverity.filter { $0.key != "*" }
             let outcome = try runProbes(config, resolvers: plan.resolvers, targets: plan.targets, goproxy: plan.goproxy,
                                         ignoreBadGoproxy: true, trust: trust)
             findings += outcome.findings

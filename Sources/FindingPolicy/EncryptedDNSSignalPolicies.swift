@@ -41,7 +41,8 @@ extension FindingPolicy {
     /// one; a policy may raise it (an organisation that forbids such signals).
     public static func optOutCanary(_ e: OptOutCanaryEvidence, evidence: [Evidence]) -> Finding {
         var (severity, confidence): (Severity, Confidence) = e.referencesAnswering >= 2 ? (.low, .likely) : (.info, .possible)
-        if let r = e.raisedTo, r > severity { severity = r }
+        var raised = false
+        if let r = e.raisedTo, r > severity { severity = r; raised = true }
         let what: String
         switch e.product {
         case .firefoxDoH: what = "Firefox's DNS over HTTPS (the network asks Firefox to fall back to its plaintext resolver)"
@@ -55,6 +56,7 @@ extension FindingPolicy {
             subject: [("qname", .string(name)), ("resolver", .string(e.resolver)), ("reason", .string(e.product.rawValue))],
             evidence: evidence,
             remediation: "If this is not your organisation's own choice, the resolver (or something answering for it) disables encrypted DNS "
-                + "for the clients that honour \(name); configure DoH/DoT explicitly (clients ignore the canary then) and ask who runs the resolver.")
+                + "for the clients that honour \(name); configure DoH/DoT explicitly (clients ignore the canary then) and ask who runs the resolver."
+                + (raised ? " (Severity \(severity.rawValue) set by the policy's opt_out_canary_severity.)" : ""))
     }
 }

@@ -45,9 +45,10 @@ extension ProbeRunner {
                     }
                     continue
                 }
+                var e = OptOutCanaryEvidence(canary: canary, resolver: endpoint.host, pathAnswer: pathText, referencesAnswering: answering.count)
+                e.raisedTo = config.optOutCanarySeverityByProduct[e.product.rawValue] ?? config.optOutCanarySeverity
                 out.findings.append(FindingPolicy.optOutCanary(
-                    OptOutCanaryEvidence(canary: canary, resolver: endpoint.host, pathAnswer: pathText, referencesAnswering: answering.count,
-                                         raisedTo: config.optOutCanarySeverity),
+                    e,
                     evidence: [
                         Evidence(source: .probe, detail: "\(canary) A via \(endpoint.host): \(pathText)",
                                  facts: [("rcode", .string(DNSRCode.name(path.rcode))), ("addresses", .string(""))]),

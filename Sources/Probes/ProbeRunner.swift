@@ -37,6 +37,9 @@ public struct ProbeConfiguration: Sendable {
     public var optOutCanaries: [String] = ProbeRunner.defaultOptOutCanaries
     /// A severity the policy gives `encrypted-dns.opt-out-canary` instead of its default (low / info).
     public var optOutCanarySeverity: Severity? = nil
+    /// Per canary product (`firefox-doh`, `icloud-private-relay`, `other`): overrides
+    /// `optOutCanarySeverity` for that product's canaries (policy `opt_out_canary_severity` table).
+    public var optOutCanarySeverityByProduct: [String: Severity] = [:]
     /// Chrome's check: three random single-label names must not resolve to a shared address.
     public var randomLabelCheck = true
     /// Where DNR options (RFC 9463) are read from (empty: not read).
