@@ -78,7 +78,7 @@ let package = Package(
         // The analysis core: frames and time in, events and findings out; no libpcap in it.
         .target(name: "AnalysisEngine", dependencies: [
             "DoHWire", "AnalysisEvents", "PacketDecode", "FlowReassembly", "DNSWire", "TLSWire", "DNSAnalysis", "TLSAnalysis", "Findings", "NetTypes",
-            "DNSObservations", "TLSCertificates", "FlowTable",
+            "DNSObservations", "TLSCertificates", "FlowTable", "ResolverCatalog",
         ], swiftSettings: packetPath),
         // Drivers that feed the core: capture files and live interfaces (libpcap, via CaptureSource).
         .target(name: "CaptureDrivers", dependencies: ["AnalysisEngine", "CaptureSource", "NetTypes", "PacketDecode"], swiftSettings: packetPath),

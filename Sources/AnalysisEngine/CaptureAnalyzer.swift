@@ -98,6 +98,8 @@ public final class CaptureAnalyzer {
     let pathCounter = DNSPathCounter()
     /// Encrypted DNS per client and resolver (issue 20 item 11; `EncryptedDNSSummary`).
     public let encryptedDNS = EncryptedDNSOnWire()
+    /// DDR designations, ODoH names and cleartext DoH for the encrypted-DNS summary.
+    let encryptedDNSDesignations = EncryptedDNSDesignations()
     /// The path's answers per (qname, qtype), when `options.collectAnswers` is set.
     public private(set) var capturedAnswers = CapturedAnswers()
     private(set) lazy var certificates: CertificateJudge? = options.trust.map { CertificateJudge(settings: $0) }
@@ -380,6 +382,7 @@ public final class CaptureAnalyzer {
                 }
             }
             dns.observe(obs, bytes: msg, summary: summary, flowNoted: query)
+            if summary.qr && summary.qtype == DNSType.svcb { encryptedDNSDesignations.svcbResponse(msg, into: encryptedDNS) }
         }
     }
 
@@ -430,7 +433,10 @@ public final class CaptureAnalyzer {
         }
         tlsClientHellos += 1
         if transport == .quic { quicClientHellos += 1 }
-        if transport != .quic { encryptedDNS.clientHello(sni: scan?.sni, server: seg.ip.dst, port: seg.dport) }
+        if transport != .quic {
+            encryptedDNS.clientHello(sni: scan?.sni, server: seg.ip.dst, port: seg.dport)
+            encryptedDNSDesignations.clientHello(sni: scan?.sni, server: seg.ip.dst, port: seg.dport, into: encryptedDNS)
+        }
         return scan
     }
 
@@ -756,6 +762,7 @@ extension CaptureAnalyzer: StreamEventSink {
 
     func dohMessage(_ msg: UnsafeRawBufferPointer, seg: TransportSegment, frame: UInt64, ts: Timestamp) {
         dohMessages += 1
+        encryptedDNSDesignations.cleartextDoH(msg, seg: seg, frame: frame, ts: ts, into: encryptedDNS)
         handleDNS(msg, flavor: .dns, ip: seg.ip, sport: seg.sport, dport: seg.dport, transport: .tcp, frame: frame, ts: ts, carried: true)
     }
 

@@ -21,11 +21,28 @@ public enum EncryptedDNSSummary {
         for (p, c) in outcome.dnsPaths.paths where p.port == 53 {
             plain[p.client, default: [:]][p.resolver, default: 0] += c.queries
         }
-        return t.rows(plainQueries: plain.mapValues { $0.map { ($0.key, $0.value) } })
+        return designations(of: outcome).annotate(t.rows(plainQueries: plain.mapValues { $0.map { ($0.key, $0.value) } }))
+    }
+
+    /// The DDR designations the capture's `_dns.resolver.arpa` answers made (merged across workers).
+    static func designations(of outcome: AnalysisOutcome) -> EncryptedDNSDesignations {
+        if let m = outcome as? MergedAnalysis { return EncryptedDNSDesignations.merged(m.cores.map(\.encryptedDNSDesignations)) }
+        if let c = outcome as? CaptureAnalyzer { return c.encryptedDNSDesignations }
+        return EncryptedDNSDesignations()
     }
 
     /// Report inputs of kind `encrypted-dns` (empty when the capture has none).
+    /// A DoH row whose ClientHello named a known ODoH target or relay says protocol `ODoH` and
+    /// `odoh_role` (target, relay).
     public static func reportInputs(of outcome: AnalysisOutcome) -> [ReportInput] {
-        EncryptedDNSOnWire.reportInputs(rows(of: outcome))
+        let rows = rows(of: outcome)
+        var inputs = EncryptedDNSOnWire.reportInputs(rows)
+        for (i, r) in zip(inputs.indices, rows) where r.proto == .doh {
+            guard let role = EncryptedDNSDesignations.odohRole(r.why) else { continue }
+            if let k = inputs[i].facts.firstIndex(where: { $0.0 == "protocol" }) { inputs[i].facts[k].1 = .string("ODoH") }
+            inputs[i].facts.append(("odoh_role", .string(role)))
+            inputs[i].name = "\(r.client) → \(r.resolver) ODoH"
+        }
+        return inputs
     }
 }

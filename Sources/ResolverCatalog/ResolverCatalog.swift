@@ -100,7 +100,17 @@ public enum ResolverCatalog {
     public static let defaultReferences = ["https://1.1.1.1/dns-query", "https://9.9.9.9/dns-query", "tls://1.1.1.1", "tls://9.9.9.9", "tls://8.8.8.8"]
 
     /// Every operator's DoH service names (lowercase).
-    public static let dohNames: Set<String> = Set(operators.flatMap(\.dohNames))
+    public static let dohNames: Set<String> = Set(operators.flatMap(\.dohNames) + odohEndpoints.keys)
+
+    /// Public Oblivious DoH (RFC 9230) endpoints by server name → "target" or "relay" (the
+    /// dnscrypt-resolvers ODoH lists); a ClientHello naming one is ODoH on the wire. Data only:
+    /// dnsaudit never contacts them.
+    public static let odohEndpoints: [String: String] = [
+        "odoh.cloudflare-dns.com": "target", "odoh.crypto.sx": "target",
+        "odoh-target.alekberg.net": "target", "odoh-target-noads.alekberg.net": "target",
+        "odoh-relay.edgecompute.app": "relay", "odoh1.surfdomeinen.nl": "relay",
+        "odoh-nl.alekberg.net": "relay", "odoh-es.alekberg.net": "relay",
+    ]
 
     /// The operator whose certificate identity covers `address` (one of its main addresses), or nil.
     public static func identity(for address: String) -> ResolverOperator? {
