@@ -140,7 +140,7 @@ public struct DNSIPv6Address: Sendable, Equatable, Hashable, Comparable, CustomS
     public var description: String {
         var out = [UInt8]()
         out.reserveCapacity(39)
-        IPAddress.appendV6(groups: groups, to: &out)
+        IPAddress(v6Hi: high, lo: low).appendText(to: &out)
         return String(decoding: out, as: UTF8.self)
     }
 
@@ -154,11 +154,9 @@ func appendDecimal<T: BinaryInteger>(_ v: T, to out: inout [UInt8]) {
     out.append(contentsOf: String(v).utf8)
 }
 
+/// Dotted quad, through the one IP address formatter (`IPAddress.appendText`).
 func appendIPv4(_ v: UInt32, to out: inout [UInt8]) {
-    for i in 0..<4 {
-        if i > 0 { out.append(UInt8(ascii: ".")) }
-        appendDecimal(UInt8(truncatingIfNeeded: v >> UInt32(24 - 8 * i)), to: &out)
-    }
+    IPAddress(v4: v).appendText(to: &out)
 }
 
 private let lowerHexDigits: [UInt8] = Array("0123456789abcdef".utf8)

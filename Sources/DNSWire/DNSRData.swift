@@ -724,7 +724,7 @@ extension DNSSVCParam {
             o.append(UInt8(ascii: "="))
             for (i, a) in addrs.enumerated() {
                 if i > 0 { o.append(UInt8(ascii: ",")) }
-                IPAddress.appendV6(groups: a.groups, to: &o)
+                IPAddress(v6Hi: a.high, lo: a.low).appendText(to: &o)
             }
         case .other(_, let v):
             if !v.isEmpty {

@@ -82,45 +82,79 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
         return a.hi != b.hi ? a.hi < b.hi : a.lo < b.lo
     }
 
-    /// Dotted quad, or RFC 5952 compressed lowercase IPv6.
+    /// Dotted quad, or RFC 5952 compressed lowercase IPv6 (the text `appendText` writes).
     public var description: String {
-        if !isV6 {
-            let v = UInt32(truncatingIfNeeded: lo)
-            return "\(v >> 24).\((v >> 16) & 0xff).\((v >> 8) & 0xff).\(v & 0xff)"
-        }
-        return IPAddress.formatV6(bytes)
-    }
-
-    public static func formatV6(_ b: [UInt8]) -> String {
-        guard b.count == 16 else { return "" }
-        var groups = [UInt16](repeating: 0, count: 8)
-        for i in 0..<8 { groups[i] = UInt16(b[2 * i]) << 8 | UInt16(b[2 * i + 1]) }
         var out: [UInt8] = []
-        out.reserveCapacity(39)
-        appendV6(groups: groups, to: &out)
+        out.reserveCapacity(isV6 ? 39 : 15)
+        appendText(to: &out)
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The RFC 5952 text of 16 network-order bytes; "" for any other count.
+    public static func formatV6(_ b: [UInt8]) -> String {
+        guard b.count == 16, let a = IPAddress(bytes: b) else { return "" }
+        return a.description
+    }
+
+    /// Appends the text of this address as UTF-8 bytes, without allocating beyond `out`'s growth:
+    /// a dotted quad for IPv4; for IPv6 RFC 5952 §4 text — lowercase hex without leading zeros,
+    /// the longest run (the first on ties) of two or more zero groups as "::", and an
+    /// IPv4-mapped address as ::ffff:a.b.c.d.
+    /// The one IP address formatter of the project: `description`, the JSON writer of reports and
+    /// decode lines, DNS AAAA presentation and generated test traffic all write through it.
+    public func appendText(to out: inout [UInt8]) {
+        if isV6 {
+            IPAddress.appendV6(hi: hi, lo: lo, to: &out)
+        } else {
+            IPAddress.appendDottedQuad(UInt32(truncatingIfNeeded: lo), to: &out)
+        }
+    }
+
     /// Appends the RFC 5952 text of an IPv6 address given as its eight 16-bit groups (nothing
-    /// for any other count): lowercase hex without leading zeros, the longest run (the first on
-    /// ties) of two or more zero groups as "::", and an IPv4-mapped address as ::ffff:a.b.c.d.
-    /// The one IPv6 formatter of the project (addresses in reports, DNS AAAA presentation,
-    /// generated test traffic).
+    /// for any other count); see `appendText(to:)`.
     public static func appendV6(groups g: [UInt16], to out: inout [UInt8]) {
         guard g.count == 8 else { return }
-        if g[0] == 0, g[1] == 0, g[2] == 0, g[3] == 0, g[4] == 0, g[5] == 0xffff {
+        var h: UInt64 = 0, l: UInt64 = 0
+        for i in 0..<4 { h = h << 16 | UInt64(g[i]) }
+        for i in 4..<8 { l = l << 16 | UInt64(g[i]) }
+        appendV6(hi: h, lo: l, to: &out)
+    }
+
+    /// a.b.c.d of an IPv4 address (also the tail of an IPv4-mapped IPv6 address).
+    static func appendDottedQuad(_ v: UInt32, to out: inout [UInt8]) {
+        appendOctet(UInt8(truncatingIfNeeded: v >> 24), to: &out)
+        out.append(UInt8(ascii: "."))
+        appendOctet(UInt8(truncatingIfNeeded: v >> 16), to: &out)
+        out.append(UInt8(ascii: "."))
+        appendOctet(UInt8(truncatingIfNeeded: v >> 8), to: &out)
+        out.append(UInt8(ascii: "."))
+        appendOctet(UInt8(truncatingIfNeeded: v), to: &out)
+    }
+
+    /// Decimal digits of one byte, no leading zeros.
+    @inline(__always)
+    static func appendOctet(_ b: UInt8, to out: inout [UInt8]) {
+        if b >= 100 { out.append(48 &+ b / 100) }
+        if b >= 10 { out.append(48 &+ (b / 10) % 10) }
+        out.append(48 &+ b % 10)
+    }
+
+    /// RFC 5952 text of the IPv6 address whose 128 bits are `hi`/`lo`.
+    static func appendV6(hi: UInt64, lo: UInt64, to out: inout [UInt8]) {
+        @inline(__always) func group(_ i: Int) -> UInt16 {
+            i < 4 ? UInt16(truncatingIfNeeded: hi >> UInt64(48 - 16 * i))
+                : UInt16(truncatingIfNeeded: lo >> UInt64(48 - 16 * (i - 4)))
+        }
+        if hi == 0 && (lo >> 32) == 0xffff {
             out.append(contentsOf: "::ffff:".utf8)
-            for (n, byte) in [g[6] >> 8, g[6] & 0xff, g[7] >> 8, g[7] & 0xff].enumerated() {
-                if n > 0 { out.append(UInt8(ascii: ".")) }
-                out.append(contentsOf: String(byte).utf8)
-            }
+            appendDottedQuad(UInt32(truncatingIfNeeded: lo), to: &out)
             return
         }
         var bestStart = -1, bestLen = 0, i = 0
         while i < 8 {
-            if g[i] == 0 {
+            if group(i) == 0 {
                 var j = i
-                while j < 8 && g[j] == 0 { j += 1 }
+                while j < 8 && group(j) == 0 { j += 1 }
                 if j - i > bestLen { bestStart = i; bestLen = j - i }
                 i = j
             } else {
@@ -136,13 +170,16 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
                 i += bestLen
                 continue
             }
+            let g = group(i)
             var started = false
-            for shift in stride(from: 12, through: 0, by: -4) {
-                let d = Int((g[i] >> UInt16(shift)) & 0xf)
+            var shift = 12
+            while shift >= 0 {
+                let d = UInt8(truncatingIfNeeded: (g >> UInt16(shift)) & 0xf)
                 if d != 0 || started || shift == 0 {
-                    out.append(d < 10 ? UInt8(48 + d) : UInt8(87 + d))  // 0-9, a-f
+                    out.append(d < 10 ? 48 &+ d : 87 &+ d)  // 0-9, a-f
                     started = true
                 }
+                shift -= 4
             }
             if i < 7 { out.append(UInt8(ascii: ":")) }
             i += 1

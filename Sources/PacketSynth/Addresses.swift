@@ -58,7 +58,7 @@ public struct IPv4Address: Hashable, Sendable, Comparable, CustomStringConvertib
          UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value)]
     }
 
-    public var description: String { bytes.map { String($0) }.joined(separator: ".") }
+    public var description: String { NetTypes.IPAddress(v4: value).description }
 
     public static func < (l: IPv4Address, r: IPv4Address) -> Bool { l.value < r.value }
 
@@ -114,12 +114,8 @@ public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertib
             + (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * UInt64($0))) }
     }
 
-    /// RFC 5952 text (see `IPAddress.appendV6`).
-    public var description: String {
-        var out: [UInt8] = []
-        IPAddress.appendV6(groups: groups, to: &out)
-        return String(decoding: out, as: UTF8.self)
-    }
+    /// RFC 5952 text (`NetTypes.IPAddress.appendText`).
+    public var description: String { NetTypes.IPAddress(v6Hi: high, lo: low).description }
 
     public static func < (l: IPv6Address, r: IPv6Address) -> Bool {
         (l.high, l.low) < (r.high, r.low)

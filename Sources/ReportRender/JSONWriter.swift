@@ -162,15 +162,12 @@ public struct JSONWriter {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    /// An address as a string: dotted quad, or RFC 5952 IPv6 (`IPAddress.description`).
+    /// An address as a string: dotted quad, or RFC 5952 IPv6 (`IPAddress.appendText`, the text
+    /// of `IPAddress.description`).
     public mutating func address(_ a: IPAddress) {
         beginValue()
         bytes.append(UInt8(ascii: "\""))
-        if a.isV6 {
-            appendV6(a)
-        } else {
-            appendDottedQuad(UInt32(truncatingIfNeeded: a.lo))
-        }
+        a.appendText(to: &bytes)
         bytes.append(UInt8(ascii: "\""))
     }
 
@@ -255,66 +252,6 @@ public struct JSONWriter {
                 buf[i] = 48
             }
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buf[i...]))
-        }
-    }
-
-    /// a.b.c.d of an IPv4 address (also the tail of an IPv4-mapped IPv6 address).
-    private mutating func appendDottedQuad(_ v: UInt32) {
-        appendDecimal(UInt64(v >> 24))
-        bytes.append(UInt8(ascii: "."))
-        appendDecimal(UInt64((v >> 16) & 0xff))
-        bytes.append(UInt8(ascii: "."))
-        appendDecimal(UInt64((v >> 8) & 0xff))
-        bytes.append(UInt8(ascii: "."))
-        appendDecimal(UInt64(v & 0xff))
-    }
-
-    /// RFC 5952 text of an IPv6 address, byte for byte what `IPAddress.appendV6` writes: lowercase
-    /// hex without leading zeros, the longest (first on ties) run of two or more zero groups as
-    /// "::", ::ffff:a.b.c.d for IPv4-mapped addresses.
-    private mutating func appendV6(_ a: IPAddress) {
-        @inline(__always) func group(_ i: Int) -> UInt16 {
-            i < 4 ? UInt16(truncatingIfNeeded: a.hi >> UInt64(48 - 16 * i))
-                : UInt16(truncatingIfNeeded: a.lo >> UInt64(48 - 16 * (i - 4)))
-        }
-        if a.hi == 0 && (a.lo >> 32) == 0xffff {
-            bytes.append(contentsOf: "::ffff:".utf8)
-            appendDottedQuad(UInt32(truncatingIfNeeded: a.lo))
-            return
-        }
-        var bestStart = -1, bestLen = 0, i = 0
-        while i < 8 {
-            if group(i) == 0 {
-                var j = i
-                while j < 8 && group(j) == 0 { j += 1 }
-                if j - i > bestLen { bestStart = i; bestLen = j - i }
-                i = j
-            } else {
-                i += 1
-            }
-        }
-        if bestLen < 2 { bestStart = -1 }
-        i = 0
-        while i < 8 {
-            if i == bestStart {
-                bytes.append(UInt8(ascii: ":"))
-                if i == 0 { bytes.append(UInt8(ascii: ":")) }
-                i += bestLen
-                continue
-            }
-            let g = group(i)
-            var started = false
-            var shift = 12
-            while shift >= 0 {
-                let d = Int((g >> UInt16(shift)) & 0xf)
-                if d != 0 || started || shift == 0 {
-                    bytes.append(Self.hex[d])
-                    started = true
-                }
-                shift -= 4
-            }
-            if i < 7 { bytes.append(UInt8(ascii: ":")) }
-            i += 1
         }
     }
 }
