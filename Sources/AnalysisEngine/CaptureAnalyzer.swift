@@ -36,6 +36,9 @@ public struct AnalysisOptions: Sendable {
     public var tlsPorts: Set<UInt16> = []
     /// Recognise DNS by content on UDP datagrams and TCP connections not on a known port.
     public var detectDNSByContent = true
+    /// Follow TCP connections not on a TLS port (TLS and DNS recognised by content there, resets
+    /// judged on any service). Off only for measuring what content detection costs (a hidden switch).
+    public var followOddPorts = true
     public init() {}
 }
 
@@ -528,7 +531,7 @@ public final class CaptureAnalyzer {
             dnsConnectionsByContent += 1
             return TCPFlowDecision(consumer: DNSStreamStage(sink: self, flavor: .dns), sourceIsClient: srcIsClient)
         }
-        guard tlsPort || isSYN || looksLikeTLSHandshake(seg.payload) else { return nil }
+        guard tlsPort || options.followOddPorts && (isSYN || looksLikeTLSHandshake(seg.payload)) else { return nil }
         let srcIsClient: Bool
         if isSYN || looksLikeTLSHandshake(seg.payload) {
             srcIsClient = true

@@ -21,6 +21,8 @@ public struct AnalyzeRequest: Sendable {
     /// Decode-as hints: DNS, or TLS / QUIC, on these ports too.
     public var dnsPorts: Set<UInt16> = []
     public var tlsPorts: Set<UInt16> = []
+    /// DNS and TLS recognised by content off known ports (off only to measure its cost).
+    public var contentDetection = true
     /// Saved rulesets to audit and tie to the capture (the client's, the router's…).
     public var rulesets: [String] = []
     public var policyPath: String?
@@ -79,6 +81,8 @@ public enum AnalyzeRun {
         options.filter = request.filter
         options.dnsPorts = request.dnsPorts
         options.tlsPorts = request.tlsPorts
+        options.detectDNSByContent = request.contentDetection
+        options.followOddPorts = request.contentDetection
         let progress = ProgressDisplay(enabled: request.showProgress)
         let onProgress: ((ProgressSnapshot) -> Void)? = request.showProgress ? { progress.update($0) } : nil
         let analyzer: AnalysisOutcome

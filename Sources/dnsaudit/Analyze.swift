@@ -32,6 +32,8 @@ struct Analyze: ParsableCommand {
     var timeout = 3.0
     @Option(name: .long, help: "Analysis worker threads: frames are shared out by flow (1: one thread; the report is the same for any number). With --reference: 1.")
     var threads = 1
+    @Flag(name: .customLong("no-content-detection"), help: .hidden)  // benchmarks only: what DNS/TLS-on-any-port costs
+    var noContentDetection = false
 
     func validate() throws {
         if !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256") }
@@ -52,6 +54,7 @@ struct Analyze: ParsableCommand {
         request.trust = try refs.trustSettings()
         request.showProgress = !report.quiet && isatty(2) == 1
         request.threads = threads
+        request.contentDetection = !noContentDetection
         let rep = try AnalyzeRun.run(request)
         try emit(rep, report)
         throw ExitCode(rep.exitStatus(failOn: report.failOn, failOnInconclusive: report.failOnInconclusive))
