@@ -23,15 +23,8 @@ final class DoHBlockTests: XCTestCase {
     }
 
     func run(synTo server: IPAddress) -> [Finding] {
-        var o = AnalysisOptions()
-        o.trust = nil
-        let a = CaptureAnalyzer(options: o)
-        a.beginInput(name: "test")
-        var frame: UInt64 = 0
-        func feed(_ p: [UInt8], _ ts: Timestamp) {
-            frame += 1
-            p.withUnsafeBytes { a.processFrame($0, link: .raw, frame: frame, ts: ts) }
-        }
+        let f = CaptureFeeder()
+        let feed = f.feed
         feed(IPPacket.udp(from: client, 40_000, to: resolver, 53, payload: dns(id: 1, answer: false)), at(0))
         feed(IPPacket.udp(from: resolver, 53, to: client, 40_000, payload: dns(id: 1, answer: true)), at(20))
         for (i, ms) in [1_000, 2_000, 4_000].enumerated() {  // the SYN and its retransmissions, never answered
@@ -39,12 +32,7 @@ final class DoHBlockTests: XCTestCase {
         }
         feed(IPPacket.udp(from: client, 40_001, to: resolver, 53, payload: dns(id: 2, answer: false)), at(9_000))
         feed(IPPacket.udp(from: resolver, 53, to: client, 40_001, payload: dns(id: 2, answer: true)), at(9_020))
-        var result = InputResult(name: "test", linkType: .raw)
-        result.first = at(0)
-        result.last = at(9_020)
-        result.packets = Int(frame)
-        a.endInput(result)
-        return a.finish()
+        return f.finish()
     }
 
     func testUnansweredHTTPSSYNsToAResolverAreBlockedDoH() {

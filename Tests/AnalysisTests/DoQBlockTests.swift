@@ -30,15 +30,8 @@ final class DoQBlockTests: XCTestCase {
     enum Outcome { case answered, silent, icmp(code: UInt8), lateEnd }
 
     func run(_ outcome: Outcome) throws -> [Finding] {
-        var o = AnalysisOptions()
-        o.trust = nil
-        let a = CaptureAnalyzer(options: o)
-        a.beginInput(name: "test")
-        var frame: UInt64 = 0
-        func feed(_ p: [UInt8], _ ts: Timestamp) {
-            frame += 1
-            p.withUnsafeBytes { a.processFrame($0, link: .raw, frame: frame, ts: ts) }
-        }
+        let f = CaptureFeeder()
+        let feed = f.feed
         let datagram = IPPacket.udp(from: client, 50_000, to: resolver, 853, payload: try initial())
         feed(datagram, at(0))
         feed(datagram, at(1_000))  // the client's retransmission
@@ -52,12 +45,7 @@ final class DoQBlockTests: XCTestCase {
         }
         let end = { if case .lateEnd = outcome { return self.at(500) } else { return self.at(9_000) } }()
         feed(IPPacket.udp(from: client, 40_000, to: resolver, 53, payload: [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0x61, 0, 0, 1, 0, 1]), end)
-        var result = InputResult(name: "test", linkType: .raw)
-        result.first = at(0)
-        result.last = end
-        result.packets = Int(frame)
-        a.endInput(result)
-        return a.finish().filter { $0.kind == FindingKind.encryptedDNSBlocked }
+        return f.finish().filter { $0.kind == FindingKind.encryptedDNSBlocked }
     }
 
     func testUnansweredDoQIsBlocked() throws {

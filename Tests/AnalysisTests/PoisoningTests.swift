@@ -28,30 +28,7 @@ final class PoisoningTests: XCTestCase {
         return m
     }
 
-    final class Feeder {
-        let a: CaptureAnalyzer
-        var frame: UInt64 = 0
-        var last = Timestamp(seconds: 0, nanoseconds: 0)
-        init() {
-            var o = AnalysisOptions()
-            o.trust = nil
-            a = CaptureAnalyzer(options: o)
-            a.beginInput(name: "test")
-        }
-        func feed(_ p: [UInt8], _ ts: Timestamp) {
-            frame += 1
-            last = ts
-            p.withUnsafeBytes { a.processFrame($0, link: .raw, frame: frame, ts: ts) }
-        }
-        func finish(_ first: Timestamp) -> [Finding] {
-            var r = InputResult(name: "test", linkType: .raw)
-            r.first = first
-            r.last = last
-            r.packets = Int(frame)
-            a.endInput(r)
-            return a.finish()
-        }
-    }
+    typealias Feeder = CaptureFeeder
 
     /// 20 client queries, each forwarded upstream with `port(i)` and `id(i)`, answered both ways.
     func forwarding(port: (Int) -> UInt16, id: (Int) -> UInt16, name: (Int) -> String = { "n\($0).example.com" }) -> [Finding] {
