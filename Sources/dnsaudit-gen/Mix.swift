@@ -74,6 +74,8 @@ final class MixGenerator {
     private var scheduled = [Int](repeating: 0, count: Kind.allCases.count)
     private var scheduledTotal = 0
     private var kind: Kind = .dnsUDP
+    /// Called with each written packet's frame number (1-based) and kind (`--truth`).
+    var onWrite: ((Int, Kind) -> Void)?
 
     static let routerMAC = MACAddress(0x02, 0, 0, 0, 0, 0x01)
     let router = Node(.v4(IPv4Address(192, 0, 2, 1)), mac: MixGenerator.routerMAC, ttl: 64, ipID: 1)
@@ -139,6 +141,7 @@ final class MixGenerator {
             freeSlots.append(p.slot)
             emitted += 1
             written[Int(p.kind)] += 1
+            if let onWrite, let k = Kind(rawValue: Int(p.kind)) { onWrite(emitted, k) }
         }
         try writer.flush()
         return MixSummary(packets: writer.packetsWritten, bytes: writer.bytesWritten,

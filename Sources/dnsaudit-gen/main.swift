@@ -72,6 +72,9 @@ struct MixCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Packets per second of capture time.", valueName: "rate"))
     var pps: Int = 50_000
 
+    @Option(help: ArgumentHelp("Also write the truth: one line per packet, its frame number and kind (dns-udp, dns-tcp, tls, quic, http, ntp, arp, icmp), tab-separated.", valueName: "file"))
+    var truth: String?
+
     func validate() throws {
         guard packets > 0 else { throw ValidationError("--packets must be at least 1 (got \(packets))") }
         guard packets <= 1_000_000_000 else { throw ValidationError("--packets must be at most 1000000000") }
@@ -84,7 +87,15 @@ struct MixCommand: ParsableCommand {
         let started = clock.now
         let writer = out == "-" ? try PcapFileWriter.standardOutput() : try PcapFileWriter(path: out)
         let gen = MixGenerator(packets: packets, seed: seed, packetsPerSecond: pps)
+        var truthText = ""
+        if truth != nil { gen.onWrite = { frame, kind in truthText += "\(frame)\t\(kind.name)\n" } }
         let summary = try gen.run(writer: writer)
+        if let truth {
+            guard let f = fopen(truth, "w") else { throw GenError("cannot write \(truth): \(String(cString: strerror(errno)))") }
+            let bytes = Array(truthText.utf8)
+            let ok = fwrite(bytes, 1, bytes.count, f) == bytes.count
+            guard fclose(f) == 0, ok else { throw GenError("cannot write \(truth)") }
+        }
         try writer.close()
         let elapsed = clock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
