@@ -34,7 +34,7 @@ struct ReportOptions: ParsableArguments {
 
 /// Trusted references and extra trust roots (analyze, live, probe).
 struct ReferenceArguments: ParsableArguments {
-    @Option(name: .long, help: "Reference resolver, repeatable: https://HOST[:PORT]/PATH[#NAME] = DoH, tls://HOST[:PORT][#NAME] = DoT (#NAME: the name its certificate must carry).")
+    @Option(name: .long, help: "Reference resolver, repeatable: https://HOST[:PORT]/PATH[#NAME] = DoH, tls://HOST[:PORT][#NAME] = DoT, quic://HOST[:PORT][#NAME] = DoQ, h3://HOST[:PORT]/PATH[#NAME] = DoH over HTTP/3 (#NAME: the name its certificate must carry).")
     var reference: [String] = []
     @Option(name: .customLong("ca-file"), help: "Extra trust roots (PEM): for server certificates in captures (an approved inspection CA, a lab CA) and references with a private CA.")
     var caFile: String?
