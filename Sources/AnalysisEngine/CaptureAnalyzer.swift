@@ -172,7 +172,7 @@ public final class CaptureAnalyzer {
     @inline(__always)
     public func feed(_ data: UnsafeRawBufferPointer, captureLength: Int, seconds: Int64, nanoseconds: UInt32, number: UInt64) {
         let ts = Timestamp(seconds: seconds, nanoseconds: nanoseconds)
-        if current.first == nil { current.first = ts }
+        if current.first == nil { noteInputStart(ts) }
         current.last = ts
         current.packets += 1
         current.bytes += captureLength
@@ -187,6 +187,13 @@ public final class CaptureAnalyzer {
         result.end = end
         current = InputResult(name: "", linkType: .ethernet)
         endInput(result)
+    }
+
+    /// The time of the current input's first frame (a flow-sharded worker gets it from the reader,
+    /// before the frames of its share): the DNS side's capture-start grace window starts there.
+    public func noteInputStart(_ ts: Timestamp) {
+        current.first = ts
+        dns.noteInputStart(currentInput, at: ts)
     }
 
     /// A flow-sharded worker's end of input: the partial facts it counted are dropped.
@@ -767,6 +774,10 @@ extension CaptureAnalyzer: StreamEventSink {
         dohMessages += 1
         encryptedDNSDesignations.cleartextDoH(msg, seg: seg, frame: frame, ts: ts, into: encryptedDNS)
         handleDNS(msg, flavor: .dns, ip: seg.ip, sport: seg.sport, dport: seg.dport, transport: .tcp, frame: frame, ts: ts, carried: true)
+    }
+
+    func odohData(bytes: Int, seg: TransportSegment, fromClient: Bool, frame: UInt64, ts: Timestamp) {
+        encryptedDNSDesignations.cleartextODoH(bytes: bytes, seg: seg, fromClient: fromClient, frame: frame, ts: ts, into: encryptedDNS)
     }
 
     func tlsClientHello(_ body: [UInt8], seg: TransportSegment, frame: UInt64, ts: Timestamp) -> ClientHello.Scan? {

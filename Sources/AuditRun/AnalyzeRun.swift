@@ -88,8 +88,12 @@ public enum AnalyzeRun {
         let analyzer: AnalysisOutcome
         if request.threads > 1 && !options.collectAnswers {
             let o = options
-            analyzer = ShardedDriver.run(readers, threads: request.threads, makeCore: { CaptureAnalyzer(options: o) },
-                                         progress: onProgress)
+            do {
+                analyzer = try ShardedDriver.run(readers, threads: request.threads, makeCore: { CaptureAnalyzer(options: o) },
+                                                 progress: onProgress)
+            } catch let e as ShardingError {
+                throw RunFailure(e.description)
+            }
         } else {
             let single = CaptureAnalyzer(options: options)
             single.run(readers, progress: onProgress)

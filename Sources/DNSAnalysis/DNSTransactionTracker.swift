@@ -239,6 +239,9 @@ public final class DNSTransactionTracker {
     let poisoning = PoisoningMonitor()
     /// AD claimed without the RRSIGs a DO query must get (DNSSECStripMonitor.swift).
     let dnssecStrip = DNSSECStripMonitor()
+    /// A flow-sharded worker's log of every UDP query per querier, for merging the queriers'
+    /// exposure figures in capture order (ShardMerge.swift); nil on a single core.
+    var querierLog: QuerierLog?
 
     public init(limits: Limits = Limits(), inputName: @escaping (Int) -> String? = { _ in nil }) {
         self.limits = limits
@@ -297,7 +300,10 @@ public final class DNSTransactionTracker {
             let key = Key(client: obs.src, server: obs.dst, clientPort: obs.sport, serverPort: obs.dport,
                           id: s.id, proto: obs.transport, questionHash: s.questionHash)
             if !flowNoted { recentFlows.noteQuery(mix: key.flowMix, at: obs.ts) }
-            if obs.transport == .udp { poisoning.noteQuery(obs, summary: s, flowMix: key.flowMix, bytes: bytes) }
+            if obs.transport == .udp {
+                poisoning.noteQuery(obs, summary: s, flowMix: key.flowMix, bytes: bytes)
+                querierLog?.note(obs, summary: s, bytes: bytes)
+            }
             let hash = open.hash(key)
             if let e = open.find(key, hash: hash) {
                 if open[entry: e].queryCount < .max { open[entry: e].queryCount += 1 }
@@ -700,7 +706,23 @@ extension DNSTransactionTracker {
     /// that one finding counts them all. Call once, after the last frame and before `finish()`.
     /// A flow-sharded worker's tracker: per-name DNSSEC-strip cases spread over workers, so each
     /// keeps up to 4096 (the merge keeps the first 64, as one tracker does).
-    public func keepsMoreForMerging() { dnssecStrip.maxCases = 4096 }
+    public func keepsMoreForMerging() {
+        dnssecStrip.maxCases = 4096
+        querierLog = QuerierLog()
+    }
+
+    /// The time of an input's first frame (any frame, DNS or not): responses within the grace
+    /// window after it may answer queries sent before the capture began. A driver that feeds
+    /// frames calls it at each input's first frame (a flow-sharded worker with the input's first
+    /// frame, whichever worker gets it), so the window is the same on every worker; without it,
+    /// the window starts at the first DNS message.
+    public func noteInputStart(_ input: Int, at ts: Timestamp) {
+        guard input >= 0 else { return }
+        if input >= captureStart.count {
+            captureStart.append(contentsOf: repeatElement(nil, count: input + 1 - captureStart.count))
+        }
+        if captureStart[input] == nil { captureStart[input] = ts }
+    }
 
     public static func shareBaselines(_ trackers: [DNSTransactionTracker]) {
         guard let first = trackers.first, trackers.count > 1 else { return }
@@ -746,5 +768,15 @@ extension DNSTransactionTracker {
         first.orphans = Array(orphans.prefix(first.limits.maxEvidencePerFinding))
         first.orphanCount = count
         DNSSECStripMonitor.merge(trackers.map(\.dnssecStrip))
+        // Queriers' exposure (ports, ids, sequential ids) replayed in capture order from every
+        // worker's log, judged by the first tracker against every worker's answering addresses.
+        if trackers.allSatisfy({ $0.querierLog != nil }) {
+            PoisoningMonitor.replay(trackers.compactMap(\.querierLog), into: trackers.map(\.poisoning))
+            for t in trackers.dropFirst() {
+                for (addr, _) in t.responderTable.pairs where !first.responderTable.contains(addr) {
+                    first.responderTable.insertNew(addr, ())
+                }
+            }
+        }
     }
 }

@@ -118,6 +118,11 @@ final class PoisoningMonitor {
         return true
     }
 
+    /// Flow-sharded analysis (ShardMerge.swift): the queriers as one monitor would hold them.
+    func replaceQueriers(_ list: [(IPAddress, Querier)]) {
+        queriers = Dictionary(list, uniquingKeysWith: { a, _ in a })
+    }
+
     /// Whether a response went to a flow whose query was sprayed.
     func isSprayed(flowMix: UInt64) -> Bool { sprayedFlows.contains(flowMix) }
 

@@ -28,9 +28,15 @@ struct Decode: ParsableCommand {
     var quiet = false
     @Option(name: .long, help: "Line format: jsonl (the contract's decode lines) or eve (Suricata EVE JSON: dns v3, tls, quic records).")
     var format: DecodeFormat = .jsonl
+    @Option(name: .long, help: "Decoding worker threads: frames are shared out by flow, lines rendered on the workers and written in capture order (1: one thread; the lines are the same for any number).")
+    var threads = 1
 
     enum DecodeFormat: String, CaseIterable, ExpressibleByArgument {
         case jsonl, eve
+    }
+
+    func validate() throws {
+        if !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256") }
     }
 
     func run() throws {
@@ -48,9 +54,36 @@ struct Decode: ParsableCommand {
         options.trust = nil  // decode lines carry no judgements
         options.dnsPorts = Set(dnsPorts)
         options.tlsPorts = Set(tlsPorts)
-        let analyzer = CaptureAnalyzer(options: options)
         let multi = readers.count > 1
         let eve = format == .eve
+        if threads > 1 {
+            let o = options
+            // Each worker renders its own lines; the driver's writer puts them in capture order.
+            let lineOutput = LineOutput(setUp: { core, sink in
+                var line = JSONWriter(reserving: 1 << 12)
+                core.onDecode = { event in
+                    if eve {
+                        var text = EVERenderer.line(event, inputName: core.currentInputName)
+                        text += "\n"
+                        text.withUTF8 { sink.append(UnsafeRawBufferPointer($0)) }
+                        return
+                    }
+                    DecodeLineRenderer.append(event, inputName: multi ? core.currentInputName : nil, to: &line)
+                    line.bytes.withUnsafeBytes { sink.append($0) }
+                    line.removeAll()
+                }
+            }, write: { out.write(bytes: $0) })
+            let merged: MergedAnalysis
+            do {
+                merged = try ShardedDriver.run(readers, threads: threads, makeCore: { CaptureAnalyzer(options: o) }, lines: lineOutput)
+            } catch let e as ShardingError {
+                throw RunFailure(e.description)
+            }
+            try out.finish()
+            warnEarlyEnds(merged.inputs)
+            return
+        }
+        let analyzer = CaptureAnalyzer(options: options)
         // jsonl lines go into one reused byte buffer, written with one write(2) per 256 KB.
         let batch = 1 << 18
         var lines = JSONWriter(reserving: batch + (1 << 16))
@@ -69,7 +102,11 @@ struct Decode: ParsableCommand {
         out.write(bytes: lines.bytes)
         // A short file is never left behind silently (a full disk, a closed pipe).
         try out.finish()
-        for i in analyzer.inputs {
+        warnEarlyEnds(analyzer.inputs)
+    }
+
+    private func warnEarlyEnds(_ inputs: [InputResult]) {
+        for i in inputs {
             if case .readError(let e) = i.end {
                 printError("warning: \(i.name) ends early (\(e)); decoded the \(i.packets) packets read")
             }
