@@ -93,7 +93,8 @@ public enum LadderVerdict {
             let failedConn = l.connections.first { !$0.fromReference && $0.outcome.firstFailure?.layer.rawValue == broken.layer }
             let e = failedConn?.outcome.firstFailure?.error
             let server = failedConn?.address ?? ""
-            var evidence = pathSteps.map { Evidence(source: .probe, detail: "\($0.layer): \($0.detail)") }
+            // The route rung's step is one evidence item with its facts (below), not a second line.
+            var evidence = pathSteps.filter { $0.layer != "route" }.map { Evidence(source: .probe, detail: "\($0.layer): \($0.detail)") }
             if let hop = l.routes.compactMap(\.located).first(where: { $0.probe != .dnsQuery }) { evidence.append(FindingPolicy.hopEvidence(hop)) }
             let endpoint = TLSEndpoint(sni: CertificateNames.isIPLiteral(t.host) ? nil : t.host, server: server, port: t.port)
             let control: Bool? = l.sniControls[server] ?? (refTried ? refWorks : nil)

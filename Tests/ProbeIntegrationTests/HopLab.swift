@@ -30,12 +30,18 @@ final class HopLab: NamespaceLab {
     static let blockedName = "blocked.hop.test"
     static let zone = "hop.test"
     static let checkName = "www.hop.test"
+    /// IPv6 (with `build(ipv6: true)`): the same chain on fd48:6f70:1::/64 … fd48:6f70:4::/64.
+    static let client6 = "fd48:6f70:1::1"
+    static let r1v6 = "fd48:6f70:1::2"
+    static let r2v6 = "fd48:6f70:2::2"
+    static let server6 = "fd48:6f70:4::2"
 
-    enum Tamperer { case none, forgeDNS, resetHello, dropHello }
+    enum Tamperer { case none, forgeDNS, resetHello, dropHello, dropSYN, dropSYN6 }
 
     let tools: ProbeLabTools
     let python: String
     let iptables: String
+    let ip6tables: String
     let tshark: String
     let ns: [String: String]
     /// Interfaces: client side of r1-r2 ("r1b") and r3 side of r2 ("r2b") are captured.
@@ -45,8 +51,9 @@ final class HopLab: NamespaceLab {
         self.tools = tools
         guard let python = tools.python3 else { throw ProbeLabTools.skip("python3 is needed for the lab's injector and TLS server") }
         self.python = python
-        let found = try Requirements.requireTools("ProbeIntegrationTests", [("iptables", "iptables"), ("tshark", "tshark")])
+        let found = try Requirements.requireTools("ProbeIntegrationTests", [("iptables", "iptables"), ("ip6tables", "iptables"), ("tshark", "tshark")])
         iptables = found["iptables"]!
+        ip6tables = found["ip6tables"]!
         tshark = found["tshark"]!
         let pid = getpid()
         var n: [String: String] = [:]
@@ -60,7 +67,7 @@ final class HopLab: NamespaceLab {
         try super.init(ip: tools.ip, label: "hop lab", dirPrefix: "hp-\(pid)-\(tag)")
     }
 
-    func build() throws {
+    func build(ipv6: Bool = false) throws {
         for node in ["c", "r1", "r2", "r3", "s"] {
             try addNamespace(ns[node]!, skipSuite: "ProbeIntegrationTests")
             try sysctl(ns[node]!, "net.ipv4.icmp_ratelimit", "0")
@@ -76,9 +83,42 @@ final class HopLab: NamespaceLab {
         try addRoute("198.19.220.12/30", via: Self.r3, in: ns["r2"]!)
         try addRoute("198.19.220.0/29", via: "198.19.220.9", in: ns["r3"]!)
         try addRoute("198.19.220.0/24", via: "198.19.220.13", in: ns["s"]!)
+        if ipv6 { try buildIPv6() }
         for node in ["c", "r1", "r2", "r3", "s"] {
             let routes = try mustExec(ns[node]!, [ip, "-4", "route", "show", "default"]).stdout
             guard routes.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw LabError("namespace \(ns[node]!) has a default route: \(routes)") }
+        }
+    }
+
+    /// IPv6 back on in every namespace (NamespaceLab turns it off), no DAD, forwarding on the
+    /// routers, no ICMPv6 rate limit; addresses and routes for the lab prefixes only.
+    private func buildIPv6() throws {
+        for node in ["c", "r1", "r2", "r3", "s"] {
+            for key in ["net.ipv6.conf.all.accept_dad", "net.ipv6.conf.default.accept_dad", "net.ipv6.conf.all.accept_ra", "net.ipv6.conf.default.accept_ra"] {
+                try sysctl(ns[node]!, key, "0")
+            }
+            try sysctl(ns[node]!, "net.ipv6.conf.all.disable_ipv6", "0")
+            try sysctl(ns[node]!, "net.ipv6.conf.default.disable_ipv6", "0")
+            try sysctl(ns[node]!, "net.ipv6.icmp.ratelimit", "0")
+        }
+        for r in ["r1", "r2", "r3"] { try sysctl(ns[r]!, "net.ipv6.conf.all.forwarding", "1") }
+        let links: [(String, String, String, String)] = [("c", "c", "r1", "r1a"), ("r1", "r1b", "r2", "r2a"), ("r2", "r2b", "r3", "r3a"), ("r3", "r3b", "s", "s")]
+        for (i, (a, aif, b, bif)) in links.enumerated() {
+            try mustExec(ns[a]!, [ip, "-6", "addr", "add", "fd48:6f70:\(i + 1)::1/64", "dev", ifs[aif]!, "nodad"])
+            try mustExec(ns[b]!, [ip, "-6", "addr", "add", "fd48:6f70:\(i + 1)::2/64", "dev", ifs[bif]!, "nodad"])
+        }
+        func route(_ node: String, _ prefix: String, _ via: String) throws { try mustExec(ns[node]!, [ip, "-6", "route", "add", prefix, "via", via]) }
+        try route("c", "fd48:6f70::/32", "fd48:6f70:1::2")
+        try route("r1", "fd48:6f70:3::/64", "fd48:6f70:2::2")
+        try route("r1", "fd48:6f70:4::/64", "fd48:6f70:2::2")
+        try route("r2", "fd48:6f70:1::/64", "fd48:6f70:2::1")
+        try route("r2", "fd48:6f70:4::/64", "fd48:6f70:3::2")
+        try route("r3", "fd48:6f70:1::/64", "fd48:6f70:3::1")
+        try route("r3", "fd48:6f70:2::/64", "fd48:6f70:3::1")
+        try route("s", "fd48:6f70::/32", "fd48:6f70:4::1")
+        for node in ["c", "r1", "r2", "r3", "s"] {
+            let routes = try mustExec(ns[node]!, [ip, "-6", "route", "show", "default"]).stdout
+            guard routes.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw LabError("namespace \(ns[node]!) has an IPv6 default route: \(routes)") }
         }
     }
 
@@ -97,11 +137,19 @@ final class HopLab: NamespaceLab {
         let web = try spawn(ns["s"]!, name: "web", [python, "-u", script.path, Self.server, pki.url("web.pem").path, pki.url("web.key").path])
         try waitListening(ns["s"]!, dns, ["\(Self.server):53"], ss: tools.ss)
         try waitListening(ns["s"]!, web, ["\(Self.server):443"], ss: tools.ss)
+        if (try? exec(ns["s"]!, [ip, "-6", "addr", "show", "dev", ifs["s"]!]).stdout.contains(Self.server6)) == true {
+            let web6 = try spawn(ns["s"]!, name: "web6", [python, "-u", script.path, Self.server6, pki.url("web.pem").path, pki.url("web.key").path])
+            try waitListening(ns["s"]!, web6, ["[\(Self.server6)]:443"], ss: tools.ss)
+        }
     }
 
     func startTamperer(_ t: Tamperer) throws {
         switch t {
         case .none: return
+        case .dropSYN6:
+            try mustExec(ns["r2"]!, [ip6tables, "-t", "raw", "-A", "PREROUTING", "-p", "tcp", "--dport", "443", "--syn", "-j", "DROP"])
+        case .dropSYN:
+            try mustExec(ns["r2"]!, [iptables, "-t", "raw", "-A", "PREROUTING", "-p", "tcp", "--dport", "443", "--syn", "-j", "DROP"])
         case .dropHello:
             try mustExec(ns["r2"]!, [iptables, "-t", "raw", "-A", "PREROUTING", "-p", "tcp", "--dport", "443",
                                      "-m", "string", "--string", Self.blockedName, "--algo", "bm", "-j", "DROP"])
@@ -116,10 +164,10 @@ final class HopLab: NamespaceLab {
         }
     }
 
-    /// The iptables drop rule's packet counter in r2 (the ruleset's truth for the silent case).
-    func dropCount() throws -> Int {
-        let out = try mustExec(ns["r2"]!, [iptables, "-t", "raw", "-L", "PREROUTING", "-v", "-n", "-x"]).stdout
-        let line = out.split(separator: "\n").first { $0.contains("DROP") && $0.contains(Self.blockedName) }
+    /// The iptables drop rule's packet counter in r2 (the ruleset's truth for the silent cases).
+    func dropCount(ipv6: Bool = false) throws -> Int {
+        let out = try mustExec(ns["r2"]!, [ipv6 ? ip6tables : iptables, "-t", "raw", "-L", "PREROUTING", "-v", "-n", "-x"]).stdout
+        let line = out.split(separator: "\n").first { $0.contains("DROP") }
         return line.flatMap { Int($0.split(separator: " ").first ?? "") } ?? 0
     }
 
@@ -138,8 +186,8 @@ final class HopLab: NamespaceLab {
 
     /// `dnsaudit probe https://blocked.hop.test/` from the client: the server is the resolver, its
     /// TCP port 53 the reference (the injector forges UDP only), the lab CA, lab names.
-    func probe(_ extra: [String] = []) throws -> ProbeReport {
-        let args = ["probe", "https://\(Self.blockedName)/", "--resolver", Self.server, "--reference", "tcp://\(Self.server)",
+    func probe(_ extra: [String] = [], target: String = "https://\(blockedName)/") throws -> ProbeReport {
+        let args = ["probe", target, "--resolver", Self.server, "--reference", "tcp://\(Self.server)",
                     "--check-name", Self.checkName, "--canary-zone", Self.zone, "--no-dnssec", "--no-identity",
                     "--ca-file", caFile.path, "--timeout", "2", "--format", "json"] + extra
         let r = try exec(ns["c"]!, [PackagePaths.dnsaudit.path] + args, timeout: 120)
@@ -161,7 +209,10 @@ final class HopLab: NamespaceLab {
             self.wfile.write(b"ok\n")
         def log_message(self, *a):
             pass
-    srv = http.server.ThreadingHTTPServer((sys.argv[1], 443), H)
+    import socket
+    class Server(http.server.ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+    srv = Server((sys.argv[1], 443), H)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(sys.argv[2], sys.argv[3])
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)

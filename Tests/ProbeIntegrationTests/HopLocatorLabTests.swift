@@ -97,6 +97,43 @@ final class HopLocatorLabTests: XCTestCase {
         assertLocated(r, kind: "tls.handshake-timeout", probe: "client-hello", tampering: "silence")
     }
 
+    func testDroppedSYNIsLocatedAtR2() throws {
+        let lab = try makeLab("y", .dropSYN)
+        let caps = try lab.startCaptures()
+        let r = try lab.probe()
+        for c in caps { try lab.stopCapture(c) }
+        print("SYN drop: \(r.described)\nladder: \(ladderSteps(r))")
+        let syns = "tcp.flags.syn == 1 && tcp.flags.ack == 0 && ip.dst == \(HopLab.server) && tcp.dstport == 443"
+        XCTAssertGreaterThan(try lab.count("r1-r2.pcap", syns), 0, "lab: SYNs reach r2")
+        XCTAssertEqual(try lab.count("r2-r3.pcap", syns), 0, "lab: none passes r2")
+        XCTAssertGreaterThan(try lab.dropCount(), 0, "lab: r2's drop rule counted them")
+        XCTAssertFalse(r.findings(kind: "probe.unreachable").isEmpty, r.described)
+        assertLocated(r, kind: "probe.unreachable", probe: "tcp-syn", tampering: "silence")
+    }
+
+    func testDroppedSYNOverIPv6IsLocatedAtR2() throws {
+        let lab = try session.begin { try HopLab(tools: try ProbeLabTools.require(), tag: "6") }
+        try lab.build(ipv6: true)
+        try lab.startServer()
+        try lab.startTamperer(.dropSYN6)
+        let caps = try lab.startCaptures()
+        let r = try lab.probe(target: "https://[\(HopLab.server6)]/")
+        for c in caps { try lab.stopCapture(c) }
+        print("SYN drop, IPv6: \(r.described)\nladder: \(ladderSteps(r))")
+        let syns = "tcp.flags.syn == 1 && tcp.flags.ack == 0 && ipv6.dst == \(HopLab.server6) && tcp.dstport == 443"
+        XCTAssertGreaterThan(try lab.count("r1-r2.pcap", syns), 0, "lab: SYNs reach r2")
+        XCTAssertEqual(try lab.count("r2-r3.pcap", syns), 0, "lab: none passes r2")
+        XCTAssertGreaterThan(try lab.dropCount(ipv6: true), 0, "lab: r2's ip6tables rule counted them")
+        let facts = hopFacts(r, kind: "probe.unreachable")
+        XCTAssertFalse(facts.isEmpty, r.described)
+        for f in facts {
+            XCTAssertEqual(f["tamper_hop"] as? String, HopLab.r2v6, "\(f)")
+            XCTAssertEqual(f["last_clean_hop"] as? String, HopLab.r1v6, "\(f)")
+            XCTAssertEqual(f["ttl"] as? Int, 2, "\(f)")
+            XCTAssertEqual(f["hop_probe"] as? String, "tcp-syn", "\(f)")
+        }
+    }
+
     func testCleanChainHasNoTamperingHop() throws {
         let lab = try makeLab("c", .none)
         let r = try lab.probe(["--route-always"])
