@@ -272,21 +272,12 @@ struct AuditReport {
 
     /// What the tool reported, compactly, for failure messages and the log.
     var described: String {
-        let lines = findings.map { f -> String in
-            let ev = (f["evidence"] as? [[String: Any]] ?? []).map { $0["detail"] as? String ?? "" }.joined(separator: " | ")
-            return "  \(f["kind"] ?? "?") [\(f["severity"] ?? "?")/\(f["confidence"] ?? "?")] subject=\(AuditReport.json(f["subject"] ?? [:])) "
-                + "title=\"\(f["title"] ?? "")\" evidence=\"\(ev.prefix(600))\""
-        }
+        let lines = DNSAuditReport.findingLines(findings, evidenceLimit: 600)
         return "\(findings.count) finding(s)" + (lines.isEmpty ? "" : ":\n" + lines.joined(separator: "\n"))
             + (notes.isEmpty ? "" : "\n  notes:\n" + notes.map { "    - \($0)" }.joined(separator: "\n"))
     }
 
-    static func json(_ o: Any) -> String {
-        guard JSONSerialization.isValidJSONObject(o), let d = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]) else {
-            return "\(o)"
-        }
-        return String(decoding: d, as: UTF8.self)
-    }
+    static func json(_ o: Any) -> String { DNSAuditReport.json(o) }
 }
 
 /// A python3 that can `import module` (the PATH's first, then the system's), or nil.

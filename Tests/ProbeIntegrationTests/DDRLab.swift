@@ -106,13 +106,6 @@ final class DDRLab: ClientServicesLab {
         let args = ["probe", "--resolver", resolver, "--reference", "udp://\(Self.goodResolver)", "--ca-file", caFile.path,
                     "--check-name", Self.checkName, "--canary-zone", Self.zone, "--no-dnssec", "--no-identity",
                     "--format", "json", "--timeout", "2"]
-        let r = try exec(clientNS, [PackagePaths.dnsaudit.path] + args, timeout: 90)
-        let shown = args.joined(separator: " ")
-        guard !r.timedOut else { throw LabError("dnsaudit \(shown) did not finish") }
-        guard r.status == 0 || r.status == 1 else { throw LabError("dnsaudit \(shown) exited \(r.status): \(r.stderr.prefix(1000))") }
-        guard let o = (try? JSONSerialization.jsonObject(with: r.stdoutData)) as? [String: Any] else {
-            throw LabError("dnsaudit \(shown): no JSON report: \(r.stdout.prefix(800)) \(r.stderr.prefix(500))")
-        }
-        return ProbeReport(status: r.status, stderr: r.stderr, raw: r.stdout, report: o)
+        return try runDNSAudit(args, in: clientNS, timeout: 90)
     }
 }

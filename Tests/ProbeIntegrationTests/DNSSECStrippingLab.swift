@@ -148,11 +148,6 @@ extension HXLab {
                     "--check-name", Self.signedName, "--canary-zone", Self.signedZone, "--no-identity",
                     "--dnssec-name", Self.signedName, "--dnssec-broken-name", Self.brokenName,
                     "--format", "json", "--timeout", "2"]
-        let r = try exec(clientNS, [PackagePaths.dnsaudit.path] + args, timeout: 90)
-        guard !r.timedOut, r.status == 0 || r.status == 1 else { throw LabError("dnsaudit probe exited \(r.status): \(r.stderr.prefix(800))") }
-        guard let o = (try? JSONSerialization.jsonObject(with: r.stdoutData)) as? [String: Any] else {
-            throw LabError("dnsaudit probe: no JSON report: \(r.stdout.prefix(800))")
-        }
-        return ProbeReport(status: r.status, stderr: r.stderr, raw: r.stdout, report: o)
+        return try runDNSAudit(args, in: clientNS, timeout: 90)
     }
 }

@@ -119,23 +119,13 @@ final class E3Lab: ClientServicesLab {
             + Self.references.flatMap { ["--reference", "udp://\($0)"] }
             + ["--check-name", Self.echName, "--canary-zone", Self.zone, "--no-dnssec", "--no-identity",
                "--format", "json", "--timeout", "2"] + extra
-        return try run(args, timeout: 90)
+        return try runDNSAudit(args, in: clientNS, timeout: 90)
     }
 
     /// `dnsaudit analyze FILE --reference udp://… --format json` in the client namespace.
     func analyze(_ capture: URL) throws -> ProbeReport {
-        try run(["analyze", capture.path] + Self.references.flatMap { ["--reference", "udp://\($0)"] } + ["--format", "json", "--timeout", "2"], timeout: 60)
-    }
-
-    private func run(_ args: [String], timeout: TimeInterval) throws -> ProbeReport {
-        let r = try exec(clientNS, [PackagePaths.dnsaudit.path] + args, timeout: timeout)
-        let shown = args.joined(separator: " ")
-        guard !r.timedOut else { throw LabError("dnsaudit \(shown) did not finish") }
-        guard r.status == 0 || r.status == 1 else { throw LabError("dnsaudit \(shown) exited \(r.status): \(r.stderr.prefix(1000))") }
-        guard let o = (try? JSONSerialization.jsonObject(with: r.stdoutData)) as? [String: Any] else {
-            throw LabError("dnsaudit \(shown): no JSON report: \(r.stdout.prefix(800)) \(r.stderr.prefix(500))")
-        }
-        return ProbeReport(status: r.status, stderr: r.stderr, raw: r.stdout, report: o)
+        try runDNSAudit(["analyze", capture.path] + Self.references.flatMap { ["--reference", "udp://\($0)"] } + ["--format", "json", "--timeout", "2"],
+                        in: clientNS, timeout: 60)
     }
 
     /// A forwarding resolver that strips `ech` (SvcParamKey 5) from HTTPS/SVCB answers.

@@ -85,14 +85,7 @@ final class HXLab: NamespaceLab {
             + Self.references.flatMap { ["--reference", "udp://\($0)"] }
             + ["--check-name", Self.checkName, "--canary-zone", Self.zone, "--no-dnssec", "--no-identity",
                "--format", "json", "--timeout", "2"] + extra
-        let r = try exec(clientNS, [PackagePaths.dnsaudit.path] + args, timeout: 90)
-        let shown = args.joined(separator: " ")
-        guard !r.timedOut else { throw LabError("dnsaudit \(shown) did not finish") }
-        guard r.status == 0 || r.status == 1 else { throw LabError("dnsaudit \(shown) exited \(r.status): \(r.stderr.prefix(1000))") }
-        guard let o = (try? JSONSerialization.jsonObject(with: r.stdoutData)) as? [String: Any] else {
-            throw LabError("dnsaudit \(shown): no JSON report: \(r.stdout.prefix(800)) \(r.stderr.prefix(500))")
-        }
-        return ProbeReport(status: r.status, stderr: r.stderr, raw: r.stdout, report: o)
+        return try runDNSAudit(args, in: clientNS, timeout: 90)
     }
 
     func query(_ server: String, _ name: String, type: UInt16 = 1) throws -> NamespaceDNS.Answer {
@@ -134,12 +127,7 @@ extension HXLab {
     /// `dnsaudit analyze FILES --format json` (analyze asks no reference unless told to; none is given).
     func analyze(_ files: [URL]) throws -> ProbeReport {
         let args = ["analyze"] + files.map(\.path) + ["--format", "json", "--fail-on", "medium"]
-        let r = try exec(clientNS, [PackagePaths.dnsaudit.path] + args, timeout: 60)
-        guard !r.timedOut, r.status == 0 || r.status == 1 else { throw LabError("dnsaudit analyze exited \(r.status): \(r.stderr.prefix(800))") }
-        guard let o = (try? JSONSerialization.jsonObject(with: r.stdoutData)) as? [String: Any] else {
-            throw LabError("dnsaudit analyze: no JSON report: \(r.stdout.prefix(800))")
-        }
-        return ProbeReport(status: r.status, stderr: r.stderr, raw: r.stdout, report: o)
+        return try runDNSAudit(args, in: clientNS, timeout: 60)
     }
 }
 

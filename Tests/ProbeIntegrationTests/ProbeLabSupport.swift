@@ -175,20 +175,7 @@ final class ProbeLab: ResolverLab {
         if args.first == "analyze", !args.contains("--reference") {
             throw LabError("refusing to run analyze without explicit lab references: \(args)")
         }
-        let r = try exec(clientNS, [PackagePaths.dnsaudit.path] + args, timeout: timeout)
-        let shown = args.joined(separator: " ")
-        guard !r.timedOut else { throw LabError("dnsaudit \(shown) did not finish in \(timeout) s") }
-        guard r.status == 0 || r.status == 1 else {
-            throw LabError("dnsaudit \(shown) exited \(r.status): \(r.stderr.prefix(1000)) \(r.stdout.prefix(500))")
-        }
-        let parsed: Any
-        do {
-            parsed = try JSONSerialization.jsonObject(with: r.stdoutData)
-        } catch {
-            throw LabError("dnsaudit \(shown) printed no parseable JSON (\(error)): \(r.stdout.prefix(800)) \(r.stderr.prefix(500))")
-        }
-        guard let o = parsed as? [String: Any] else { throw LabError("dnsaudit \(shown): the report is not a JSON object") }
-        return ProbeReport(status: r.status, stderr: r.stderr, raw: r.stdout, report: o)
+        return try runDNSAudit(args, in: clientNS, timeout: timeout)
     }
 }
 
@@ -246,45 +233,9 @@ func makeLeafWithAddress(_ pki: OpenSSLTestPKI, _ base: String, ca: String, name
                  "-extfile", ext.path, "-out", pki.url("\(base).pem").path])
 }
 
-/// One `dnsaudit … --format json` run, parsed.
-struct ProbeReport {
-    var status: Int32
-    var stderr: String
-    var raw: String
-    var report: [String: Any]
-
-    var findings: [[String: Any]] { report["findings"] as? [[String: Any]] ?? [] }
-    var notes: [String] { report["notes"] as? [String] ?? [] }
-
-    func findings(kind: String) -> [[String: Any]] { findings.filter { $0["kind"] as? String == kind } }
-
-    static let mediumOrAbove: Set<String> = ["medium", "high", "critical"]
-    var mediumOrAboveFindings: [[String: Any]] { findings.filter { Self.mediumOrAbove.contains($0["severity"] as? String ?? "") } }
-
-    static func subject(_ f: [String: Any]) -> [String: Any] { f["subject"] as? [String: Any] ?? [:] }
-
-    /// The whole finding as one string (title, subject, evidence), for "names X" checks.
-    static func text(_ f: [String: Any]) -> String { json(f) }
-
-    /// What the tool printed, compactly, for failure messages and the log.
-    var described: String {
-        let lines = findings.map { f -> String in
-            let ev = (f["evidence"] as? [[String: Any]] ?? []).map { $0["detail"] as? String ?? "" }.joined(separator: " | ")
-            return "  \(f["kind"] ?? "?") [\(f["severity"] ?? "?")/\(f["confidence"] ?? "?")] subject=\(ProbeReport.json(f["subject"] ?? [:])) "
-                + "title=\"\(f["title"] ?? "")\" evidence=\"\(ev)\""
-        }
-        return "exit \(status); \(findings.count) finding(s)" + (lines.isEmpty ? "" : ":\n" + lines.joined(separator: "\n"))
-            + (notes.isEmpty ? "" : "\n  notes:\n" + notes.map { "    - \($0)" }.joined(separator: "\n"))
-            + (stderr.isEmpty ? "" : "\n  stderr: \(stderr.prefix(500))")
-    }
-
-    static func json(_ o: Any) -> String {
-        guard JSONSerialization.isValidJSONObject(o), let d = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]) else {
-            return "\(o)"
-        }
-        return String(decoding: d, as: UTF8.self)
-    }
-}
+/// One `dnsaudit … --format json` run, parsed (IntegrationSupport's `DNSAuditReport`, written by
+/// `NamespaceLab.runDNSAudit`).
+typealias ProbeReport = DNSAuditReport
 
 /// The hostile DoT "references" of the last test, as a python3 script run in the services namespace.
 enum HostileReferenceScript {

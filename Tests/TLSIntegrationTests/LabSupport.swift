@@ -136,22 +136,13 @@ struct AnalyzeReport {
 
     /// What the tool printed, compactly, for failure messages and the log.
     var described: String {
-        let lines = findings.map { f -> String in
-            let ev = (f["evidence"] as? [[String: Any]] ?? []).map { $0["detail"] as? String ?? "" }.joined(separator: " | ")
-            return "  \(f["kind"] ?? "?") [\(f["severity"] ?? "?")/\(f["confidence"] ?? "?")] subject=\(AnalyzeReport.json(f["subject"] ?? [:])) "
-                + "title=\"\(f["title"] ?? "")\" evidence=\"\(ev)\""
-        }
+        let lines = DNSAuditReport.findingLines(findings)
         let counts = ["packets", "tls_client_hellos"].map { "\($0)=\(summary[$0] ?? "?")" }.joined(separator: " ")
         return "exit \(status); \(counts); \(findings.count) finding(s)" + (lines.isEmpty ? "" : ":\n" + lines.joined(separator: "\n"))
             + (stderr.isEmpty ? "" : "\n  stderr: \(stderr.prefix(500))")
     }
 
-    static func json(_ o: Any) -> String {
-        guard JSONSerialization.isValidJSONObject(o), let d = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]) else {
-            return "\(o)"
-        }
-        return String(decoding: d, as: UTF8.self)
-    }
+    static func json(_ o: Any) -> String { DNSAuditReport.json(o) }
 
     static func run(_ capture: URL, extra: [String] = []) throws -> AnalyzeReport {
         let exe = PackagePaths.dnsaudit
