@@ -104,6 +104,22 @@ final class JSONWriterTests: XCTestCase {
         XCTAssertEqual(json { $0.timestamp(Timestamp(seconds: 12, nanoseconds: 5)) }, #""12.000000005""#)
     }
 
+    /// 3000 random IPv6 addresses (groups often zero, so every placement of "::" is tried), as
+    /// many IPv4-mapped ones and random IPv4 addresses.
+    func randomAddresses() -> [IPAddress] {
+        var g = SystemRandomNumberGenerator()
+        var out: [IPAddress] = []
+        for _ in 0..<3000 {
+            var hi: UInt64 = 0, lo: UInt64 = 0
+            for _ in 0..<4 { hi = hi << 16 | (Bool.random(using: &g) ? 0 : UInt64.random(in: 0...0xffff, using: &g)) }
+            for _ in 0..<4 { lo = lo << 16 | (Bool.random(using: &g) ? 0 : UInt64.random(in: 0...0xffff, using: &g)) }
+            out.append(IPAddress(v6Hi: hi, lo: lo))
+            out.append(IPAddress(v6Hi: 0, lo: 0xffff_0000_0000 | (lo & 0xffff_ffff)))
+            out.append(IPAddress(v4: UInt32.random(in: 0 ... .max, using: &g)))
+        }
+        return out
+    }
+
     func testAddressesAsTheirDescription() {
         var cases: [IPAddress] = [
             IPAddress(v4: 0), IPAddress(v4: 0xffff_ffff), IPAddress(v4: 0xc000_0201), IPAddress(v4: 0x0a00_0001),
@@ -116,18 +132,40 @@ final class JSONWriterTests: XCTestCase {
             IPAddress(v6Hi: 0x0001_0000_0001_0000, lo: 0x0001_0000_0001_0000),
             IPAddress(v6Hi: 0, lo: 0x0001_0000_0000_0000),
         ]
-        var g = SystemRandomNumberGenerator()
-        for _ in 0..<3000 {
-            // Random groups, many of them zero, so every placement of "::" is tried.
-            var hi: UInt64 = 0, lo: UInt64 = 0
-            for _ in 0..<4 { hi = hi << 16 | (Bool.random(using: &g) ? 0 : UInt64.random(in: 0...0xffff, using: &g)) }
-            for _ in 0..<4 { lo = lo << 16 | (Bool.random(using: &g) ? 0 : UInt64.random(in: 0...0xffff, using: &g)) }
-            cases.append(IPAddress(v6Hi: hi, lo: lo))
-            cases.append(IPAddress(v4: UInt32.random(in: 0 ... .max, using: &g)))
-        }
+        cases += randomAddresses()
         for a in cases {
             XCTAssertEqual(json { $0.address(a) }, "\"\(a.description)\"")
         }
+    }
+
+    /// The one address formatter (`IPAddress.appendText`, behind `description` and the writer)
+    /// against the C library's `inet_ntop` (RFC 5952 §4 text, IPv4-mapped as ::ffff:a.b.c.d) on
+    /// fixed and random addresses, many groups zero. Skipped: the deprecated IPv4-compatible
+    /// form ::a.b.c.d that glibc still prints for ::/96 (RFC 5952 §5 does not recommend it).
+    func testAddressesMatchInetNtop() {
+        func ntop(_ a: IPAddress) -> String {
+            var buf = [CChar](repeating: 0, count: 64)
+            let b = a.bytes
+            let ok = b.withUnsafeBytes { inet_ntop(a.isV6 ? AF_INET6 : AF_INET, $0.baseAddress, &buf, 64) } != nil
+            return ok ? String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
+        }
+        var cases: [IPAddress] = [
+            IPAddress(v4: 0), IPAddress(v4: 0xffff_ffff), IPAddress(v4: 0x0a00_0001), IPAddress(v4: 0x6400_0a09),
+            IPAddress(v6Hi: 0, lo: 0), IPAddress(v6Hi: 0, lo: 1), IPAddress(v6Hi: 0, lo: 0xffff_c000_0201),
+            IPAddress(v6Hi: 0, lo: 0xffff_0000_0000), IPAddress(v6Hi: 0, lo: 0x0001_ffff_c000_0201),
+            IPAddress(v6Hi: 0x2001_0db8_0000_0000, lo: 0x0000_0001_0000_0001),
+            IPAddress(v6Hi: 0x0000_0000_0001_0000, lo: 0),
+        ]
+        cases += randomAddresses()
+        var checked = 0
+        for a in cases {
+            if a.isV6, a.hi == 0, a.lo >> 32 == 0, a.lo >> 16 != 0 { continue }  // ::a.b.c.d in glibc
+            let want = ntop(a)
+            XCTAssertEqual(a.description, want)
+            XCTAssertEqual(json { $0.address(a) }, "\"\(want)\"")
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, 8000)
     }
 
     func testCommasNestingAndKeyOrder() {
