@@ -169,7 +169,10 @@ extension ProbeRunner {
     /// Each configured rebinding test name (one whose public answer is a private or loopback
     /// address) asked (A) through each resolver and the references: a resolver that answers
     /// nothing for it filters private answers — rebinding protection, a note and a fact, never a
-    /// finding. Any other disagreement is judged like every comparison.
+    /// finding — unless the same resolver answered another name of this run with a private,
+    /// loopback or link-local address (`ProbeResults.privateAnswersFrom`): a filter cannot explain
+    /// that, and the empty answer is judged like every comparison. Every name is asked through
+    /// every resolver before any is judged, so the order of the names does not matter.
     func rebindingChecks(_ resolvers: [(ResolverEndpoint, ResolverClient)], _ references: ReferenceSet?, into out: inout ProbeResults) async {
         guard !config.rebindingNames.isEmpty, !resolvers.isEmpty else { return }
         guard let references else {
@@ -177,30 +180,54 @@ extension ProbeRunner {
             return
         }
         let refNames = references.endpoints.map(\.description)
+        var asked: [(name: String, refs: [AnswerSet?], paths: [(endpoint: ResolverEndpoint, path: AnswerSet)])] = []
+        var privateExamples: [String: [String]] = [:]  // resolver host → "name → address"
         for name in config.rebindingNames.prefix(8) {
             let refs = await references.lookup(name, type: DNSType.a).map { $0.message.map(AnswerSet.init(message:)) }
+            var paths: [(endpoint: ResolverEndpoint, path: AnswerSet)] = []
             for (endpoint, client) in resolvers {
-                let path: AnswerSet
                 do {
-                    path = AnswerSet(message: try await client.query(name, type: DNSType.a))
+                    let path = AnswerSet(message: try await client.query(name, type: DNSType.a))
+                    paths.append((endpoint, path))
+                    if let p = path.addresses.first(where: Bogon.isRebindingTarget) {
+                        out.privateAnswersFrom.insert(endpoint.host)
+                        privateExamples[endpoint.host, default: []].append("\(name) → \(p)")
+                    }
                 } catch {
                     out.notes.append("rebinding check \(name) via \(endpoint.host): \(ResolverError.classify(error))")
-                    continue
                 }
-                let result = AnswerComparator.compare(path: path, references: refs)
+            }
+            asked.append((name, refs, paths))
+        }
+        for (name, refs, paths) in asked {
+            for (endpoint, path) in paths {
+                let passesPrivate = out.privateAnswersFrom.contains(endpoint.host)
+                let result = AnswerComparator.compare(path: path, references: refs, pathPassesPrivate: passesPrivate)
                 let protected = result.reason == "rebinding-protection"
                 let passes = result.verdict == .consistent && !path.addresses.isEmpty && result.referenceAddresses.allSatisfy(Bogon.isRebindingTarget)
+                // What the answer would have been called without the other private answers.
+                let unexcused = !protected && passesPrivate && path.addresses.isEmpty
+                    && AnswerComparator.compare(path: path, references: refs).reason == "rebinding-protection"
+                let elsewhere = (privateExamples[endpoint.host] ?? []).filter { !$0.hasPrefix("\(name) → ") }
                 out.inputs.append(ReportInput(kind: "probe", name: "rebinding check \(name) via \(endpoint.host)",
                                               facts: [("qname", .string(name)), ("answer", .string(AnswerFindings.describe(path))),
                                                       ("references", .string(result.referenceAddresses.joined(separator: ","))),
-                                                      ("rebinding_protection", .string(protected ? "yes" : (passes ? "no" : "unknown")))]))
+                                                      ("rebinding_protection", .string(protected ? "yes" : (passes ? "no" : (unexcused ? "contradicted" : "unknown")))),
+                                                      ("private_answers_elsewhere", .string(elsewhere.prefix(3).joined(separator: "; ")))]))
                 if protected {
                     out.notes.append("\(endpoint.host): resolver filters private answers (rebinding protection): \(name) "
                         + "(the references answer \(result.referenceAddresses.prefix(3).joined(separator: ", "))) answered \(AnswerFindings.describe(path)); not tampering")
                 } else if passes {
                     out.notes.append("\(endpoint.host) passes private answers through (no rebinding protection): \(name) → \(path.addresses.prefix(3).joined(separator: ", "))")
-                } else if let f = AnswerFindings.finding(qname: name, qtype: DNSType.a, path: path, result: result, resolver: endpoint.host,
+                } else if var f = AnswerFindings.finding(qname: name, qtype: DNSType.a, path: path, result: result, resolver: endpoint.host,
                                                         references: refNames, source: .probe) {
+                    if unexcused {
+                        f.evidence.append(Evidence(source: .probe,
+                                                   detail: "\(endpoint.host) answered other names of this run with private or loopback addresses ("
+                                                       + elsewhere.prefix(3).joined(separator: "; ")
+                                                       + "): rebinding protection cannot explain the empty answer",
+                                                   facts: [("private_answers_elsewhere", .string(elsewhere.prefix(3).joined(separator: "; ")))]))
+                    }
                     out.findings.append(f)
                 }
             }

@@ -112,6 +112,9 @@ public struct ProbeResults: Sendable {
     public var inconclusive: [String] = []
     public var inputs: [ReportInput] = []
     public var ladders: [LadderResult] = []
+    /// Resolvers under test (host) that answered some name of this run with a private, loopback
+    /// or link-local address: rebinding protection cannot explain their empty answers.
+    public var privateAnswersFrom: Set<String> = []
 }
 
 /// Runs the probes: reference reachability, resolver identity (plaintext vs DoT on the same
