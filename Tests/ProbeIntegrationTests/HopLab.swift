@@ -186,11 +186,18 @@ final class HopLab: NamespaceLab {
 
     /// `dnsaudit probe https://blocked.hop.test/` from the client: the server is the resolver, its
     /// TCP port 53 the reference (the injector forges UDP only), the lab CA, lab names.
-    func probe(_ extra: [String] = [], target: String = "https://\(blockedName)/") throws -> ProbeReport {
+    /// `unprivileged`: run as nobody (uid/gid 65534, no capabilities, setpriv) — the rung needs no
+    /// raw socket.
+    func probe(_ extra: [String] = [], target: String = "https://\(blockedName)/", unprivileged: Bool = false) throws -> ProbeReport {
         let args = ["probe", target, "--resolver", Self.server, "--reference", "tcp://\(Self.server)",
                     "--check-name", Self.checkName, "--canary-zone", Self.zone, "--no-dnssec", "--no-identity",
                     "--ca-file", caFile.path, "--timeout", "2", "--format", "json"] + extra
-        let r = try exec(ns["c"]!, [PackagePaths.dnsaudit.path] + args, timeout: 120)
+        var argv = [PackagePaths.dnsaudit.path] + args
+        if unprivileged {
+            guard let setpriv = Requirements.findTool("setpriv") else { throw ProbeLabTools.skip("setpriv (util-linux) is needed to run the probe unprivileged") }
+            argv = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"] + argv
+        }
+        let r = try exec(ns["c"]!, argv, timeout: 120)
         guard !r.timedOut, r.status == 0 || r.status == 1 else { throw LabError("dnsaudit probe exited \(r.status): \(r.stderr.prefix(800))") }
         guard let o = (try? JSONSerialization.jsonObject(with: r.stdoutData)) as? [String: Any] else {
             throw LabError("dnsaudit probe: no JSON report: \(r.stdout.prefix(800))")

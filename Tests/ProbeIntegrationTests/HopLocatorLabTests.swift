@@ -83,6 +83,14 @@ final class HopLocatorLabTests: XCTestCase {
         assertLocated(r, kind: "tls.reset-after-clienthello", probe: "client-hello", tampering: "reset")
     }
 
+    func testResetIsLocatedWithoutPrivilege() throws {
+        let lab = try makeLab("u", .resetHello)
+        let r = try lab.probe(unprivileged: true)
+        print("reset, as nobody: \(r.described)\nladder: \(ladderSteps(r))")
+        XCTAssertFalse(ladderSteps(r).contains { $0.contains("skipped") }, "no raw socket, nothing skipped: \(ladderSteps(r))")
+        assertLocated(r, kind: "tls.reset-after-clienthello", probe: "client-hello", tampering: "reset")
+    }
+
     func testSilentDropIsLocatedAtR2() throws {
         let lab = try makeLab("s", .dropHello)
         let caps = try lab.startCaptures()
