@@ -91,23 +91,11 @@ extension ProbeRunner {
     /// references, compared by `ServiceRecordComparator`: ECH or the record removed →
     /// `dns.https-record-stripped`; other rewrites → `dns.answer-mismatch` (`reason: https-…`).
     func httpsRecordChecks(_ resolvers: [(ResolverEndpoint, ResolverClient)], _ references: ReferenceSet?, into out: inout ProbeResults) async {
-        guard !config.httpsNames.isEmpty, !resolvers.isEmpty else { return }
-        guard let references else {
-            out.notes.append("HTTPS records (\(config.httpsNames.joined(separator: ", "))) not checked: no usable reference to compare with")
-            return
-        }
-        let refNames = references.endpoints.map(\.description)
+        guard let (references, refNames) = comparisonReferences("HTTPS records", config.httpsNames, resolvers, references, into: &out) else { return }
         for name in config.httpsNames.prefix(16) {
-            let refs = await references.lookup(name, type: DNSType.https).map { $0.message.map(AnswerSet.init(message:)) }
+            let (refs, paths) = await ask(name, type: DNSType.https, what: "HTTPS record of", resolvers, references, into: &out)
             let refText = refs.compactMap { $0 }.map(HTTPSRecordFindings.describe).joined(separator: " | ")
-            for (endpoint, client) in resolvers {
-                let path: AnswerSet
-                do {
-                    path = AnswerSet(message: try await client.query(name, type: DNSType.https))
-                } catch {
-                    out.notes.append("HTTPS record of \(name) via \(endpoint.host): \(ResolverError.classify(error))")
-                    continue
-                }
+            for (endpoint, path) in paths {
                 let result = ServiceRecordComparator.compare(path: path, references: refs)
                 out.inputs.append(ReportInput(kind: "probe", name: "HTTPS record \(name) via \(endpoint.host)",
                                               facts: [("qname", .string(name)), ("answer", .string(HTTPSRecordFindings.describe(path))),
@@ -127,6 +115,34 @@ extension ProbeRunner {
                 }
             }
         }
+    }
+
+    /// The preamble the reference comparisons share: nothing to do without names or resolvers;
+    /// without a usable reference, a note naming what was not checked. The references and their names.
+    func comparisonReferences(_ what: String, _ names: [String], _ resolvers: [(ResolverEndpoint, ResolverClient)], _ references: ReferenceSet?,
+                              into out: inout ProbeResults) -> (ReferenceSet, [String])? {
+        guard !names.isEmpty, !resolvers.isEmpty else { return nil }
+        guard let references else {
+            out.notes.append("\(what) (\(names.joined(separator: ", "))) not checked: no usable reference to compare with")
+            return nil
+        }
+        return (references, references.endpoints.map(\.description))
+    }
+
+    /// `name` asked through the references and through every resolver under test; a resolver that
+    /// does not answer is a note ("WHAT NAME via HOST: reason") and has no entry.
+    func ask(_ name: String, type: UInt16, what: String, _ resolvers: [(ResolverEndpoint, ResolverClient)], _ references: ReferenceSet,
+             into out: inout ProbeResults) async -> (refs: [AnswerSet?], paths: [(endpoint: ResolverEndpoint, path: AnswerSet)]) {
+        let refs = await references.lookup(name, type: type).map { $0.message.map(AnswerSet.init(message:)) }
+        var paths: [(endpoint: ResolverEndpoint, path: AnswerSet)] = []
+        for (endpoint, client) in resolvers {
+            do {
+                paths.append((endpoint, AnswerSet(message: try await client.query(name, type: type))))
+            } catch {
+                out.notes.append("\(what) \(name) via \(endpoint.host): \(ResolverError.classify(error))")
+            }
+        }
+        return (refs, paths)
     }
 
     /// Each configured echo name (TXT) asked through each resolver under test: an answer naming a
@@ -174,28 +190,15 @@ extension ProbeRunner {
     /// that, and the empty answer is judged like every comparison. Every name is asked through
     /// every resolver before any is judged, so the order of the names does not matter.
     func rebindingChecks(_ resolvers: [(ResolverEndpoint, ResolverClient)], _ references: ReferenceSet?, into out: inout ProbeResults) async {
-        guard !config.rebindingNames.isEmpty, !resolvers.isEmpty else { return }
-        guard let references else {
-            out.notes.append("rebinding protection (\(config.rebindingNames.joined(separator: ", "))) not checked: no usable reference to compare with")
-            return
-        }
-        let refNames = references.endpoints.map(\.description)
+        guard let (references, refNames) = comparisonReferences("rebinding protection", config.rebindingNames, resolvers, references, into: &out) else { return }
         var asked: [(name: String, refs: [AnswerSet?], paths: [(endpoint: ResolverEndpoint, path: AnswerSet)])] = []
         var privateExamples: [String: [String]] = [:]  // resolver host → "name → address"
         for name in config.rebindingNames.prefix(8) {
-            let refs = await references.lookup(name, type: DNSType.a).map { $0.message.map(AnswerSet.init(message:)) }
-            var paths: [(endpoint: ResolverEndpoint, path: AnswerSet)] = []
-            for (endpoint, client) in resolvers {
-                do {
-                    let path = AnswerSet(message: try await client.query(name, type: DNSType.a))
-                    paths.append((endpoint, path))
-                    if let p = path.addresses.first(where: Bogon.isRebindingTarget) {
-                        out.privateAnswersFrom.insert(endpoint.host)
-                        privateExamples[endpoint.host, default: []].append("\(name) → \(p)")
-                    }
-                } catch {
-                    out.notes.append("rebinding check \(name) via \(endpoint.host): \(ResolverError.classify(error))")
-                }
+            let (refs, paths) = await ask(name, type: DNSType.a, what: "rebinding check", resolvers, references, into: &out)
+            for (endpoint, path) in paths {
+                guard let p = path.addresses.first(where: Bogon.isRebindingTarget) else { continue }
+                out.privateAnswersFrom.insert(endpoint.host)
+                privateExamples[endpoint.host, default: []].append("\(name) → \(p)")
             }
             asked.append((name, refs, paths))
         }
