@@ -60,6 +60,9 @@ protocol StreamEventSink: AnyObject {
     func dnsRecognisedOnStream()
     /// A DNS message out of cleartext DNS over HTTPS (a GET's dns= or an application/dns-message body).
     func dohMessage(_ msg: UnsafeRawBufferPointer, seg: TransportSegment, frame: UInt64, ts: Timestamp)
+    /// In-order bytes of a cleartext Oblivious DoH connection (RFC 9230: an
+    /// `application/oblivious-dns-message` request); `fromClient` says the direction.
+    func odohData(bytes: Int, seg: TransportSegment, fromClient: Bool, frame: UInt64, ts: Timestamp)
     /// A ClientHello from the client side: its scan (server name), nil when it does not parse.
     func tlsClientHello(_ body: [UInt8], seg: TransportSegment, frame: UInt64, ts: Timestamp) -> ClientHello.Scan?
     /// A ServerHello from the server side: false when it does not parse.

@@ -14,6 +14,8 @@ final class DoHStreamStage<Sink: StreamEventSink> {
     private var messages: [DoHMessage] = []
     private(set) var gaveUp = false
     private(set) var dnsMessages = 0
+    /// The first request asked for `application/oblivious-dns-message`: every later byte is ODoH.
+    private(set) var oblivious = false
 
     init(sink: Sink) {
         self.sink = sink
@@ -23,6 +25,10 @@ final class DoHStreamStage<Sink: StreamEventSink> {
     /// False when nothing more is wanted of this connection.
     func data(_ bytes: UnsafeRawBufferPointer, seg: TransportSegment, fromClient: Bool, frame: UInt64, at ts: Timestamp) -> Bool {
         guard !gaveUp else { return false }
+        if oblivious {
+            sink.odohData(bytes: bytes.count, seg: seg, fromClient: fromClient, frame: frame, ts: ts)
+            return true
+        }
         let decoder: DoHStreamDecoder
         if let d = self.decoder {
             decoder = d
@@ -41,6 +47,12 @@ final class DoHStreamStage<Sink: StreamEventSink> {
             m.dns.withUnsafeBytes { sink.dohMessage($0, seg: seg, frame: frame, ts: ts) }
         }
         messages.removeAll(keepingCapacity: true)
+        // ODoH's encrypted messages give the decoder nothing: told by the request's content type.
+        if fromClient && !decoder.sawDoH && EncryptedDNSDesignations.namesObliviousDNS(bytes) {
+            oblivious = true
+            sink.odohData(bytes: bytes.count, seg: seg, fromClient: true, frame: frame, ts: ts)
+            return true
+        }
         if !alive && fromClient { gaveUp = true }
         // Plain web traffic: its first request says so (a DoH POST whose body is still to come is DoH).
         if fromClient && decoder.clientRequests >= 1 && !decoder.sawDoH && !decoder.isHTTP2OrUpgrading && !decoder.clientAwaitsDoHBody {
@@ -51,6 +63,9 @@ final class DoHStreamStage<Sink: StreamEventSink> {
 }
 
 extension StreamEventSink {
+    /// By default cleartext ODoH is not counted.
+    func odohData(bytes: Int, seg: TransportSegment, fromClient: Bool, frame: UInt64, ts: Timestamp) {}
+
     /// By default a DoH message is a DNS message of the stream (the analyzer pairs it on any port).
     func dohMessage(_ msg: UnsafeRawBufferPointer, seg: TransportSegment, frame: UInt64, ts: Timestamp) {
         dnsMessage(msg, flavor: .dns, seg: seg, frame: frame, ts: ts)

@@ -76,12 +76,47 @@ final class EncryptedDNSDesignations {
                           bytes: msg.count, ts: ts, frame: frame)
     }
 
+    /// Cleartext ODoH connections (client, server, server port), for naming their rows.
+    private(set) var obliviousPaths: Set<ObliviousPath> = []
+    struct ObliviousPath: Hashable { var client: IPAddress, server: IPAddress, port: UInt16 }
+
+    /// Bytes of a cleartext ODoH connection: counted like cleartext DoH (one packet per in-order
+    /// chunk), the path remembered so that its row says ODoH.
+    func cleartextODoH(bytes: Int, seg: TransportSegment, fromClient: Bool, frame: UInt64, ts: Timestamp, into wire: EncryptedDNSOnWire) {
+        let p = fromClient ? ObliviousPath(client: seg.ip.src, server: seg.ip.dst, port: seg.dport)
+            : ObliviousPath(client: seg.ip.dst, server: seg.ip.src, port: seg.sport)
+        if obliviousPaths.count < Self.maxEntries { obliviousPaths.insert(p) }
+        wire.cleartextDoH(client: p.client, server: p.server, port: p.port, clientPort: fromClient ? seg.sport : seg.dport,
+                          bytes: bytes, ts: ts, frame: frame)
+    }
+
+    /// Whether request bytes name the ODoH media type (RFC 9230 §4.1), in any case.
+    static func namesObliviousDNS(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let needle = Array("application/oblivious-dns-message".utf8)
+        guard bytes.count >= needle.count else { return false }
+        var i = 0
+        while i + needle.count <= bytes.count {
+            var j = 0
+            while j < needle.count && (bytes[i + j] | 0x20) == (needle[j] | 0x20) { j += 1 }
+            if j == needle.count { return true }
+            i += 1
+        }
+        return false
+    }
+
+    /// Whether a row is a cleartext ODoH connection.
+    func isOblivious(_ r: EncryptedDNSOnWire.Row) -> Bool {
+        guard r.why == "cleartext", let c = IPAddress(r.client), let s = IPAddress(r.resolver) else { return false }
+        return obliviousPaths.contains(ObliviousPath(client: c, server: s, port: UInt16(clamping: r.port)))
+    }
+
     /// Several flow-sharded workers' designations as one (for naming the merged rows).
     static func merged(_ parts: [EncryptedDNSDesignations]) -> EncryptedDNSDesignations {
         let out = EncryptedDNSDesignations()
         for p in parts {
             out.dohNames.merge(p.dohNames) { a, _ in a }
             out.addresses.merge(p.addresses) { a, _ in a }
+            out.obliviousPaths.formUnion(p.obliviousPaths)
         }
         return out
     }

@@ -33,14 +33,17 @@ public enum EncryptedDNSSummary {
 
     /// Report inputs of kind `encrypted-dns` (empty when the capture has none).
     /// A DoH row whose ClientHello named a known ODoH target or relay says protocol `ODoH` and
-    /// `odoh_role` (target, relay).
+    /// `odoh_role` (target, relay); so does cleartext ODoH (`application/oblivious-dns-message`),
+    /// whose role is not known.
     public static func reportInputs(of outcome: AnalysisOutcome) -> [ReportInput] {
         let rows = rows(of: outcome)
+        let designations = designations(of: outcome)
         var inputs = EncryptedDNSOnWire.reportInputs(rows)
         for (i, r) in zip(inputs.indices, rows) where r.proto == .doh {
-            guard let role = EncryptedDNSDesignations.odohRole(r.why) else { continue }
+            let role = EncryptedDNSDesignations.odohRole(r.why)
+            guard role != nil || designations.isOblivious(r) else { continue }
             if let k = inputs[i].facts.firstIndex(where: { $0.0 == "protocol" }) { inputs[i].facts[k].1 = .string("ODoH") }
-            inputs[i].facts.append(("odoh_role", .string(role)))
+            if let role { inputs[i].facts.append(("odoh_role", .string(role))) }
             inputs[i].name = "\(r.client) → \(r.resolver) ODoH"
         }
         return inputs

@@ -197,3 +197,38 @@ final class EncryptedDNSClassificationTests: XCTestCase {
         XCTAssertEqual(string(row?["identified_by"]), "cleartext")
     }
 }
+
+extension EncryptedDNSClassificationTests {
+    /// Cleartext ODoH (RFC 9230 over HTTP/1.1): the request names application/oblivious-dns-message,
+    /// the bodies are opaque. Counted as ODoH for its client and server; a plain web POST whose
+    /// body merely mentions "dns-message" is not.
+    func testCleartextODoHByContentType() {
+        let c = Capture()
+        let server = IPAddress("198.18.74.80")!, other = IPAddress("198.18.74.81")!
+        var rng = SplitMix64(seed: 3)
+        let body = rng.bytes(96)
+        let post = Array("POST /dns-query HTTP/1.1\r\nHost: target.lab.test\r\nContent-Type: application/oblivious-dns-message\r\nContent-Length: \(body.count)\r\n\r\n".utf8)
+        let ok = Array("HTTP/1.1 200 OK\r\nContent-Type: application/oblivious-dns-message\r\nContent-Length: \(body.count)\r\n\r\n".utf8)
+        var conv = TCPConversation(client: client, clientPort: 41_000, server: server, serverPort: 80,
+                                   clientIP: IPFields(ttl: 64, identification: 100), serverIP: IPFields(ttl: 60, identification: 9_000))
+        c.frames += conv.handshake()
+        c.frames += conv.send(post + body, from: .client)
+        c.frames += conv.send(ok + body, from: .server)
+        c.frames += conv.close()
+        let text = Array("note=dns-message is a media type".utf8)
+        let web = Array("POST /form HTTP/1.1\r\nHost: www.lab.test\r\nContent-Type: text/plain\r\nContent-Length: \(text.count)\r\n\r\n".utf8) + text
+        var conv2 = TCPConversation(client: client, clientPort: 41_001, server: other, serverPort: 80,
+                                    clientIP: IPFields(ttl: 64, identification: 200), serverIP: IPFields(ttl: 60, identification: 9_100))
+        c.frames += conv2.handshake()
+        c.frames += conv2.send(web, from: .client)
+        c.frames += conv2.send(Array("HTTP/1.1 204 No Content\r\n\r\n".utf8), from: .server)
+        c.frames += conv2.close()
+        let r = rows(c)
+        XCTAssertEqual(Set(r.keys), ["\(server) ODoH"], "\(r)")
+        XCTAssertEqual(string(r["\(server) ODoH"]?["client"]), client.description)
+        XCTAssertEqual(int(r["\(server) ODoH"]?["port"]), 80)
+        XCTAssertEqual(int(r["\(server) ODoH"]?["flows"]), 1)
+        XCTAssertGreaterThanOrEqual(int(r["\(server) ODoH"]?["packets"]) ?? 0, 2, "the request and the response")
+        XCTAssertNil(r["\(server) ODoH"]?["odoh_role"], "a cleartext connection's role is not known")
+    }
+}
