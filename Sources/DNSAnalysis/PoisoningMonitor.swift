@@ -1,6 +1,7 @@
 import DNSWire
 import FindingPolicy
 import Findings
+import FlowTable
 import NetTypes
 
 /// Cache-poisoning exposure and attempts (issue 20 item 10), fed by `DNSTransactionTracker`:
@@ -19,8 +20,8 @@ import NetTypes
 final class PoisoningMonitor {
     struct Querier {
         var queries = 0
-        var ports: Set<UInt16> = []
-        var ids: Set<UInt16> = []
+        /// Distinct source ports (up to 64) and transaction ids (up to 256), in one allocation.
+        var seen = PortsAndIDs()
         var lastID: UInt16 = 0
         var sequential = 0
         var withLetters = 0
@@ -66,8 +67,12 @@ final class PoisoningMonitor {
     static let sprayThreshold = 3
     static let outstandingNanoseconds: Int64 = 10_000_000_000
 
-    private var queriers: [IPAddress: Querier] = [:]
-    private var outstanding: [UInt64: Outstanding] = [:]
+    /// Per querier (no hashing of the address beyond the table's own cheap mix; the previous
+    /// query's querier is remembered, entries are never removed).
+    private let queriers = FlowTable<IPAddress, Querier>(minimumCapacity: 16)
+    private var lastQuerierEntry = -1
+    private var lastQuerier = IPAddress(v4: 0)
+    private let outstanding = OutstandingTable()
     private var sprays: [UInt64: Spray] = [:]
     /// Flows (flow mix) whose outstanding query was sprayed, for leaving their responses out of
     /// the unsolicited ones.
@@ -82,24 +87,29 @@ final class PoisoningMonitor {
     func noteQuery(_ obs: DNSObservation, summary s: DNSSummary, flowMix: UInt64, bytes: UnsafeRawBufferPointer) {
         let letters = PoisoningMonitor.nameCase(bytes)
         let rd = s.flags & 0x0100 != 0
-        // One hash per query: an existing querier is updated in place (its sets are not copied).
-        if let i = queriers.index(forKey: obs.src) {
-            queriers.values[i].note(port: obs.sport, id: s.id, rd: rd, letters: letters, frame: obs.frame)
+        // One cheap lookup per query (none when the previous query had the same querier): an
+        // existing querier is updated in place (its sets are not copied).
+        let e: Int
+        if lastQuerierEntry >= 0 && lastQuerier == obs.src {
+            e = lastQuerierEntry
+        } else if let found = queriers.find(obs.src) {
+            e = found
         } else {
             guard queriers.count < 4096 else { return }
-            var q = Querier(firstFrame: obs.frame, firstTS: obs.ts, input: obs.input)
-            q.note(port: obs.sport, id: s.id, rd: rd, letters: letters, frame: obs.frame)
-            queriers[obs.src] = q
+            e = queriers.insertNew(obs.src, Querier(firstFrame: obs.frame, firstTS: obs.ts, input: obs.input))
         }
-        if outstanding.count >= 65_536 { outstanding.removeAll(keepingCapacity: true) }
-        outstanding[PoisoningMonitor.key(flowMix: flowMix, questionHash: s.questionHash)] = Outstanding(id: s.id, ts: obs.ts, frame: obs.frame)
+        lastQuerierEntry = e
+        lastQuerier = obs.src
+        queriers[entry: e].note(port: obs.sport, id: s.id, rd: rd, letters: letters, frame: obs.frame)
+        if outstanding.count >= 65_536 { outstanding.removeAll() }
+        outstanding.set(PoisoningMonitor.key(flowMix: flowMix, questionHash: s.questionHash), Outstanding(id: s.id, ts: obs.ts, frame: obs.frame))
     }
 
     /// A response that matched no open transaction. True when it belongs to a spray already past
     /// the threshold (the caller then does not count it as unsolicited).
     func noteStrayResponse(_ obs: DNSObservation, summary s: DNSSummary, flowMix: UInt64, bytes: UnsafeRawBufferPointer) -> Bool {
         let k = PoisoningMonitor.key(flowMix: flowMix, questionHash: s.questionHash)
-        guard let q = outstanding[k], q.id != s.id, obs.ts.nanoseconds(since: q.ts) <= PoisoningMonitor.outstandingNanoseconds,
+        guard let q = outstanding.find(k), q.id != s.id, obs.ts.nanoseconds(since: q.ts) <= PoisoningMonitor.outstandingNanoseconds,
               obs.ts.nanoseconds(since: q.ts) >= 0 else { return false }
         let wrongIDs: Int
         if let i = sprays.index(forKey: k) {
@@ -120,7 +130,9 @@ final class PoisoningMonitor {
 
     /// Flow-sharded analysis (ShardMerge.swift): the queriers as one monitor would hold them.
     func replaceQueriers(_ list: [(IPAddress, Querier)]) {
-        queriers = Dictionary(list, uniquingKeysWith: { a, _ in a })
+        queriers.removeAll()
+        lastQuerierEntry = -1
+        for (a, q) in list { queriers.insertNew(a, q) }
     }
 
     /// Whether a response went to a flow whose query was sprayed.
@@ -129,18 +141,18 @@ final class PoisoningMonitor {
     /// The findings, with the addresses seen answering DNS (to tell resolvers from clients).
     func findings(answering: Set<IPAddress>, inputName: (Int) -> String?) -> [Finding] {
         var out: [Finding] = []
-        for (addr, q) in queriers.sorted(by: { $0.key < $1.key }) {
+        for (addr, q) in queriers.pairs.sorted(by: { $0.key < $1.key }) {
             let isResolver = answering.contains(addr) || q.withoutRD * 2 >= q.queries
             guard isResolver else { continue }
-            let e = PoisoningExposureEvidence(resolver: addr.description, queries: q.queries, distinctPorts: q.ports.count, distinctIDs: q.ids.count,
+            let e = PoisoningExposureEvidence(resolver: addr.description, queries: q.queries, distinctPorts: q.seen.portCount, distinctIDs: q.seen.idCount,
                                               sequentialIDs: q.sequential, queriesWithLetters: q.withLetters, mixedCaseQueries: q.mixedCase)
-            let ports = q.ports.count >= 64 ? "64 or more" : "\(q.ports.count)"
+            let ports = q.seen.portCount >= 64 ? "64 or more" : "\(q.seen.portCount)"
             let detail = "\(q.queries) upstream queries from \(addr): \(ports) distinct source port(s) (\(q.portMin)–\(q.portMax)), "
-                + "\(q.ids.count >= 256 ? "256 or more" : "\(q.ids.count)") distinct transaction ids, \(q.sequential) sequential, "
+                + "\(q.seen.idCount >= 256 ? "256 or more" : "\(q.seen.idCount)") distinct transaction ids, \(q.sequential) sequential, "
                 + "0x20 case randomisation \(e.uses0x20 ? "in use" : "not in use") (\(q.mixedCase) of \(q.withLetters) names mixed case)"
             let facts: [(String, SubjectValue)] = [
-                ("time", .string(q.firstTS.description)), ("queries", .int(q.queries)), ("distinct_source_ports", .int(q.ports.count)), ("source_port_min", .int(Int(q.portMin))),
-                ("source_port_max", .int(Int(q.portMax))), ("distinct_txids", .int(q.ids.count)), ("sequential_txids", .int(q.sequential)),
+                ("time", .string(q.firstTS.description)), ("queries", .int(q.queries)), ("distinct_source_ports", .int(q.seen.portCount)), ("source_port_min", .int(Int(q.portMin))),
+                ("source_port_max", .int(Int(q.portMax))), ("distinct_txids", .int(q.seen.idCount)), ("sequential_txids", .int(q.sequential)),
                 ("mixed_case_names", .int(q.mixedCase)), ("names_with_letters", .int(q.withLetters)),
                 ("acts_as", .string(answering.contains(addr) ? "resolver (answers DNS in this capture)" : "iterative resolver (queries without RD)")),
             ]
@@ -193,12 +205,132 @@ extension PoisoningMonitor.Querier {
         queries += 1
         lastID = id
         lastFrame = frame
-        if ports.count < 64 { ports.insert(port) }
-        if ids.count < 256 { ids.insert(id) }
+        seen.note(port: port, id: id)
         portMin = min(portMin, port)
         portMax = max(portMax, port)
         if !rd { withoutRD += 1 }
         if letters.letters { withLetters += 1 }
         if letters.mixed { mixedCase += 1 }
+    }
+}
+
+/// A querier's distinct source ports (counted up to 64) and transaction ids (up to 256): two
+/// open-addressing regions of one array (ports in the first 128 slots, ids in the next 512, both
+/// at most half full) with a multiplicative hash, so a query costs a multiply and a probe or two
+/// in one allocation, not two SipHashes in two sets. 0 marks an empty slot; the value 0 is a flag.
+struct PortsAndIDs {
+    private var slots: [UInt16] = []
+    private var zeroPort = false
+    private var zeroID = false
+    private(set) var portCount = 0
+    private(set) var idCount = 0
+
+    mutating func note(port: UInt16, id: UInt16) {
+        let addPort = portCount < 64, addID = idCount < 256
+        guard addPort || addID else { return }
+        if slots.isEmpty { slots = [UInt16](repeating: 0, count: 640) }
+        var newPorts = 0, newIDs = 0
+        slots.withUnsafeMutableBufferPointer { b in
+            guard let base = b.baseAddress else { return }
+            if addPort {
+                if port == 0 {
+                    if !zeroPort { zeroPort = true; newPorts = 1 }
+                } else if PortsAndIDs.place(port, base, mask: 127) {
+                    newPorts = 1
+                }
+            }
+            if addID {
+                if id == 0 {
+                    if !zeroID { zeroID = true; newIDs = 1 }
+                } else if PortsAndIDs.place(id, base + 128, mask: 511) {
+                    newIDs = 1
+                }
+            }
+        }
+        portCount += newPorts
+        idCount += newIDs
+    }
+
+    /// Places `v` (not 0) in the region at `base`; false when it was there already.
+    @inline(__always)
+    private static func place(_ v: UInt16, _ base: UnsafeMutablePointer<UInt16>, mask: Int) -> Bool {
+        var i = Int(truncatingIfNeeded: (UInt32(v) &* 0x9E37_79B1) >> 15) & mask
+        while true {
+            let x = base[i]
+            if x == v { return false }
+            if x == 0 { base[i] = v; return true }
+            i = (i + 1) & mask
+        }
+    }
+}
+
+/// The outstanding queries of `PoisoningMonitor` (key: flow mix and question hash), with the
+/// semantics of the dictionary it replaces (a set overwrites, `count` counts distinct keys,
+/// `removeAll` keeps the capacity), as open addressing over plain slots: no SipHash of the key
+/// (already a 64-bit mix), no reference counting.
+final class OutstandingTable {
+    private struct Slot {
+        var key: UInt64
+        var value: PoisoningMonitor.Outstanding
+        var used: Bool
+    }
+    private var slots: UnsafeMutablePointer<Slot>
+    private var capacity: Int
+    private var shift: UInt64
+    private(set) var count = 0
+
+    init() {
+        capacity = 1024
+        shift = 64 - 10
+        slots = .allocate(capacity: capacity)
+        slots.initialize(repeating: Slot(key: 0, value: .init(id: 0, ts: .zero, frame: 0), used: false), count: capacity)
+    }
+
+    deinit { slots.deallocate() }
+
+    @inline(__always)
+    private func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift) }
+
+    func find(_ key: UInt64) -> PoisoningMonitor.Outstanding? {
+        var i = home(key)
+        while slots[i].used {
+            if slots[i].key == key { return slots[i].value }
+            i = (i + 1) & (capacity - 1)
+        }
+        return nil
+    }
+
+    func set(_ key: UInt64, _ value: PoisoningMonitor.Outstanding) {
+        var i = home(key)
+        while slots[i].used {
+            if slots[i].key == key { slots[i].value = value; return }
+            i = (i + 1) & (capacity - 1)
+        }
+        if (count + 1) * 2 > capacity {
+            grow()
+            set(key, value)
+            return
+        }
+        slots[i] = Slot(key: key, value: value, used: true)
+        count += 1
+    }
+
+    func removeAll() {
+        for i in 0..<capacity { slots[i].used = false }
+        count = 0
+    }
+
+    private func grow() {
+        let old = slots, oldCapacity = capacity
+        capacity *= 2
+        shift -= 1
+        slots = .allocate(capacity: capacity)
+        slots.initialize(repeating: Slot(key: 0, value: .init(id: 0, ts: .zero, frame: 0), used: false), count: capacity)
+        for j in 0..<oldCapacity where old[j].used {
+            var i = home(old[j].key)
+            while slots[i].used { i = (i + 1) & (capacity - 1) }
+            slots[i] = old[j]
+        }
+        old.deallocate()
     }
 }
