@@ -31,10 +31,24 @@ final class DNSSECStripMonitor {
     /// Cases kept (64). A flow-sharded worker keeps more (`DNSTransactionTracker.keepsMoreForMerging`),
     /// so that the 64 a single monitor keeps are whole after `merge`.
     var maxCases = 64
+    /// (resolver, question name) hashes of the cases kept (`quickCheck`), so that once the table
+    /// is full a response for another name is passed over without parsing; off when a case's
+    /// name could not be hashed from the bytes (then every candidate is parsed, as before).
+    private var caseHashes: Set<UInt64> = []
+    private var unindexed = false
 
-    /// A response (any): cheap checks on the summary first.
+    /// A response (any): cheap checks on the summary first, then on the bytes, then the parse.
     func noteResponse(_ obs: DNSObservation, summary s: DNSSummary, bytes: UnsafeRawBufferPointer) {
         guard s.flags & 0x0020 != 0, s.rcode == 0, s.counts.an > 0 else { return }
+        var nameHash: UInt64?
+        if s.fullyWellFormed {
+            // Every record walks cleanly, so the parse would see the same records: the byte walk's
+            // "no case" is the parse's too.
+            let q = DNSSECStripMonitor.quickCheck(bytes, qtype: s.qtype)
+            if q.noCase { return }
+            nameHash = q.nameHash.map { $0 ^ obs.src.tableHash }
+            if cases.count >= maxCases, !unindexed, let h = nameHash, !caseHashes.contains(h) { return }
+        }
         guard case .success(let m) = DNSMessage.parse(bytes), m.edns?.dnssecOK == true else { return }
         let data = m.answers.filter { $0.type != 46 }
         guard !data.isEmpty, !m.answers.contains(where: { $0.type == 46 }), let q = m.questions.first else { return }
@@ -51,7 +65,78 @@ final class DNSSECStripMonitor {
             c.note(frame: obs.frame)
             cases[key] = c
             order.append(key)
+            if let h = nameHash { caseHashes.insert(h) } else { unindexed = true }
         }
+    }
+
+    /// A byte walk of a fully well-formed response: `noCase` when it cannot be a case (an RRSIG
+    /// among the answers, no answer of the asked type, no question, or no OPT record with DO);
+    /// `nameHash`: the first question's name, ASCII case folded (nil when it has a compression
+    /// pointer). Conservative: anything unexpected says "maybe" and leaves it to the parse.
+    static func quickCheck(_ b: UnsafeRawBufferPointer, qtype: UInt16) -> (noCase: Bool, nameHash: UInt64?) {
+        let n = b.count
+        guard n >= 12 else { return (false, nil) }
+        @inline(__always) func be16(_ i: Int) -> Int { Int(b[i]) << 8 | Int(b[i + 1]) }
+        let qd = be16(4), an = be16(6), ns = be16(8), ar = be16(10)
+        guard qd > 0 else { return (true, nil) }
+        // The first question's name, hashed (FNV-1a over length bytes and folded label bytes).
+        var nameHash: UInt64? = 0xcbf2_9ce4_8422_2325
+        var i = 12
+        while true {
+            guard i < n else { return (false, nil) }
+            let len = Int(b[i])
+            if len & 0xC0 != 0 { nameHash = nil; break }
+            guard i + 1 + len <= n else { return (false, nil) }
+            var h = nameHash! ^ UInt64(len)
+            h = h &* 0x100_0000_01b3
+            for j in (i + 1)..<(i + 1 + len) {
+                var c = b[j]
+                if c >= 0x41 && c <= 0x5A { c |= 0x20 }
+                h = (h ^ UInt64(c)) &* 0x100_0000_01b3
+            }
+            nameHash = h
+            i += 1 + len
+            if len == 0 { break }
+        }
+        /// Just past the name at `p`, or nil.
+        func skipName(_ p: Int) -> Int? {
+            var p = p
+            var steps = 0
+            while p < n, steps < 128 {
+                steps += 1
+                let len = Int(b[p])
+                if len & 0xC0 == 0xC0 { return p + 2 <= n ? p + 2 : nil }
+                if len & 0xC0 != 0 { return nil }
+                p += 1 + len
+                if len == 0 { return p <= n ? p : nil }
+            }
+            return nil
+        }
+        var pos = 12
+        for _ in 0..<qd {
+            guard let e = skipName(pos), e + 4 <= n else { return (false, nameHash) }
+            pos = e + 4
+        }
+        var asked = false
+        for _ in 0..<an {
+            guard let e = skipName(pos), e + 10 <= n else { return (false, nameHash) }
+            let type = be16(e)
+            if type == 46 { return (true, nameHash) }
+            if type == Int(qtype) { asked = true }
+            pos = e + 10 + be16(e + 8)
+        }
+        if !asked { return (true, nameHash) }
+        for _ in 0..<ns {
+            guard let e = skipName(pos), e + 10 <= n else { return (false, nameHash) }
+            pos = e + 10 + be16(e + 8)
+        }
+        for _ in 0..<ar {
+            guard let e = skipName(pos), e + 10 <= n else { return (false, nameHash) }
+            if be16(e) == 41 && b[e + 6] & 0x80 != 0 { return (false, nameHash) }
+            pos = e + 10 + be16(e + 8)
+        }
+        guard pos <= n else { return (false, nameHash) }
+        return (true, nameHash)  // no OPT with DO
     }
 
     func findings(inputName: (Int) -> String?) -> [Finding] {
@@ -101,5 +186,6 @@ extension DNSSECStripMonitor {
             .prefix(64).map(\.key)
         first.order = order
         first.cases = merged.filter { order.contains($0.key) }
+        for m in monitors { m.unindexed = true }
     }
 }
