@@ -32,6 +32,9 @@ public final class EncryptedDNSOnWire {
         public var why = ""
         /// Client ports seen (flows), bounded.
         var clientPorts: Set<UInt16> = []
+        /// The previous packet's client port (already in `clientPorts`): a flow's packets do not
+        /// hash it again.
+        var lastClientPort: UInt16?
 
         /// One more packet of this path.
         mutating func note(bytes: Int, ts: Timestamp, clientPort: UInt16) {
@@ -39,15 +42,24 @@ public final class EncryptedDNSOnWire {
             self.bytes += max(0, bytes)
             if ts > last { last = ts }
             if ts < first { first = ts }
+            guard clientPort != lastClientPort else { return }
             if clientPorts.count < 65_536, clientPorts.insert(clientPort).inserted { flows += 1 }
+            if clientPorts.contains(clientPort) { lastClientPort = clientPort }
         }
     }
 
     public static let maxPaths = 4096
     public private(set) var paths: [Path: Tally] = [:]
     public private(set) var overflowPackets = 0
+    /// The path of the previous counted packet and its index in `paths` (nil after an insert).
+    private var lastPath: Path?
+    private var lastIndex: Dictionary<Path, Tally>.Index?
     /// Servers taken for DoH on TCP 443, and why.
     private var dohServers: [IPAddress: String] = EncryptedDNSOnWire.catalogServers
+    /// A bit per 16-bit slice of the servers' table hashes, set for every address in `dohServers`:
+    /// a TCP 443 segment to any other server (nearly all of them) is passed over after one
+    /// multiply and a bit test, without hashing the address for the dictionary.
+    private var dohFilter = DoHServerFilter(EncryptedDNSOnWire.catalogServers.keys)
 
     static let catalogServers: [IPAddress: String] = {
         var out: [IPAddress: String] = [:]
@@ -73,7 +85,7 @@ public final class EncryptedDNSOnWire {
         } else if tcp && (dport == 443 || sport == 443) {
             let toServer = dport == 443
             let server = toServer ? dst : src
-            guard let why = dohServers[server] else { return }
+            guard dohFilter.mayContain(server), let why = dohServers[server] else { return }
             count(client: toServer ? src : dst, server: server, port: 443, proto: .doh,
                   clientPort: toServer ? sport : dport, bytes: payloadBytes, ts: ts, frame: frame, why: why)
         }
@@ -83,12 +95,18 @@ public final class EncryptedDNSOnWire {
     public func clientHello(sni: String?, server: IPAddress, port: UInt16) {
         guard port == 443, let sni, dohServers[server] == nil, dohServers.count < 65_536 else { return }
         let name = sni.lowercased()
-        if ResolverCatalog.dohNames.contains(name) { dohServers[server] = "sni \(name)" }
+        if ResolverCatalog.dohNames.contains(name) {
+            dohServers[server] = "sni \(name)"
+            dohFilter.insert(server)
+        }
     }
 
     /// Addresses a captured `_dns.resolver.arpa` SVCB answer designated (ipv4hint / ipv6hint).
     public func designated(_ addresses: [IPAddress]) {
-        for a in addresses.prefix(16) where dohServers[a] == nil && dohServers.count < 65_536 { dohServers[a] = "ddr" }
+        for a in addresses.prefix(16) where dohServers[a] == nil && dohServers.count < 65_536 {
+            dohServers[a] = "ddr"
+            dohFilter.insert(a)
+        }
     }
 
     /// Cleartext DoH the stream stage decoded (one message): the connection is DoH whatever its port.
@@ -99,14 +117,20 @@ public final class EncryptedDNSOnWire {
     private func count(client: IPAddress, server: IPAddress, port: UInt16, proto: Service, clientPort: UInt16, bytes: Int,
                        ts: Timestamp, frame: UInt64, why: String) {
         let p = Path(client: client, server: server, port: port, proto: proto)
-        // One hash per packet: an existing path is updated in place through its index.
-        if let i = paths.index(forKey: p) {
+        // The previous packet's path (a flow's packets come in runs) is updated without hashing;
+        // else one hash: an existing path is updated in place through its index.
+        if let i = lastIndex, lastPath == p {
             paths.values[i].note(bytes: bytes, ts: ts, clientPort: clientPort)
+        } else if let i = paths.index(forKey: p) {
+            paths.values[i].note(bytes: bytes, ts: ts, clientPort: clientPort)
+            lastPath = p
+            lastIndex = i
         } else {
             guard paths.count < Self.maxPaths else { overflowPackets += 1; return }
             var t = Tally(first: ts, last: ts, firstFrame: frame, why: why)
             t.note(bytes: bytes, ts: ts, clientPort: clientPort)
             paths[p] = t
+            lastIndex = nil  // an insert may move the entries
         }
     }
 
@@ -180,5 +204,29 @@ public final class EncryptedDNSOnWire {
             if !r.why.isEmpty { facts.append(("identified_by", .string(r.why))) }
             return ReportInput(kind: "encrypted-dns", name: "\(r.client) → \(r.resolver) \(r.proto.rawValue)", facts: facts)
         }
+    }
+}
+
+/// A 65 536-bit filter of server addresses (no false negatives): bit = the top 16 bits of the
+/// address's table hash.
+struct DoHServerFilter {
+    private var words = [UInt64](repeating: 0, count: 1024)
+
+    init<S: Sequence>(_ addresses: S) where S.Element == IPAddress {
+        for a in addresses { insert(a) }
+    }
+
+    @inline(__always)
+    private static func bit(_ a: IPAddress) -> Int { Int(truncatingIfNeeded: a.tableHash >> 48) }
+
+    mutating func insert(_ a: IPAddress) {
+        let b = DoHServerFilter.bit(a)
+        words[b >> 6] |= 1 << UInt64(b & 63)
+    }
+
+    @inline(__always)
+    func mayContain(_ a: IPAddress) -> Bool {
+        let b = DoHServerFilter.bit(a)
+        return words[b >> 6] & (1 << UInt64(b & 63)) != 0
     }
 }
