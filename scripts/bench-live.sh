@@ -6,7 +6,7 @@
 # routes: nothing leaves the lab). A small C load generator (sendmmsg, pre-built DNS queries,
 # paced to a target rate) blasts UDP/53 from namespace A to B for LOAD_SECONDS at each rate; B
 # drops them in nftables input (no ICMP back). At each rate, first `dnsaudit live` then tcpdump
-# capture on B's veth; the table shows libpcap's received / dropped for each (dnsaudit: the live
+# capture on B's veth (dnsaudit once per --threads value in THREADS, default 1 and all cores); the table shows libpcap's received / dropped for each (dnsaudit: the live
 # input's facts in its JSON report; tcpdump: its "dropped by kernel" line), and dnsaudit's peak
 # RSS. Both use a 16 MiB capture buffer and the full snap length.
 #
@@ -47,6 +47,8 @@ if [ "$SOAK" = 1 ]; then
 fi
 
 RATES="${RATES:-50000 100000 200000 300000 500000 800000}"
+# dnsaudit live --threads: 1 and all cores (THREADS="1 2 4" to choose).
+THREADS="${THREADS:-1 $(nproc)}"
 LOAD_SECONDS="${LOAD_SECONDS:-5}"
 LIVE_SECONDS=$((LOAD_SECONDS + 2))
 scratch="${BENCH_SCRATCH:-.build-release}"
@@ -63,10 +65,10 @@ fi
 [ -x "$DNSAUDIT" ] || die "$DNSAUDIT is not built"
 DNSAUDIT="$(cd "$(dirname "$DNSAUDIT")" && pwd)/$(basename "$DNSAUDIT")"
 
-NSA="dnsaudit-bench-$$-a"
-NSB="dnsaudit-bench-$$-b"
-VA="bla$$"
-VB="blb$$"
+NSA="sh-bench-$$-a"
+NSB="sh-bench-$$-b"
+VA="sh-a$$"
+VB="sh-b$$"
 ADDR_A=198.18.31.1
 ADDR_B=198.18.31.2
 TMP="$(mktemp -d /tmp/dnsaudit-bench-live.XXXXXX)"
@@ -442,20 +444,21 @@ have_time=0
 printf '\nrate: target packets/s for %s s; gen/s: achieved by the generator. dnsaudit live: libpcap received (drops\n' "$LOAD_SECONDS"
 printf 'included) / dropped by the kernel, packets analysed, peak RSS. tcpdump -w /dev/null: received by filter / dropped\n'
 printf 'by kernel. Both: 16 MiB buffer, snap length 262144, filter udp port 53, run one after the other.\n\n'
-printf '%8s | %9s | %10s %9s %7s %10s %8s | %9s | %10s %9s %7s\n' \
-  rate gen/s dnsaudit:rx dropped drop% analysed RSS-MB tcpdump:gen/s rx dropped drop%
-printf '%s\n' "---------+-----------+----------------------------------------------------+---------------+-------------------------------"
+printf '%8s | %7s | %9s | %10s %9s %7s %10s %8s |\n' rate threads gen/s received dropped drop% analysed RSS-MB
+printf '%s\n' "---------+---------+-----------+----------------------------------------------------+"
 
-best_dnsaudit=none
 best_tcpdump=none
+declare -A best_dnsaudit
+for n in $THREADS; do best_dnsaudit[$n]=none; done
 for rate in $RATES; do
-  # 1. dnsaudit live
+ for n in $THREADS; do
+  # 1. dnsaudit live --threads n
   if [ "$have_time" = 1 ]; then
     ip netns exec "$NSB" /usr/bin/time -v -o "$TMP/time-$rate" "$DNSAUDIT" live -i "$VB" --duration "$LIVE_SECONDS" \
-      --format json --filter 'udp port 53' --no-drop --quiet > "$TMP/live-$rate.json" 2> "$TMP/live-$rate.err" &
+      --threads "$n" --format json --filter 'udp port 53' --no-drop --quiet > "$TMP/live-$rate.json" 2> "$TMP/live-$rate.err" &
   else
     ip netns exec "$NSB" "$DNSAUDIT" live -i "$VB" --duration "$LIVE_SECONDS" \
-      --format json --filter 'udp port 53' --no-drop --quiet > "$TMP/live-$rate.json" 2> "$TMP/live-$rate.err" &
+      --threads "$n" --format json --filter 'udp port 53' --no-drop --quiet > "$TMP/live-$rate.json" 2> "$TMP/live-$rate.err" &
   fi
   lp=$!
   PIDS+=("$lp")
@@ -477,6 +480,11 @@ for rate in $RATES; do
     hwm="$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$TMP/time-$rate")"
   fi
   read -r d_rx d_drop d_pk < <(python3 "$TMP/facts.py" "$TMP/live-$rate.json")
+  read -r g1_sent _ g1_pps _ <<< "$gen1"
+  printf '%8s | %7s | %9s | %10s %9s %7s %10s %8s |\n' \
+    "$rate" "$n" "$g1_pps" "$d_rx" "$d_drop" "$(pct "$d_rx" "$d_drop")" "$d_pk" "$((hwm / 1024))"
+  [ "$d_drop" = 0 ] && best_dnsaudit[$n]="$rate (achieved $g1_pps/s)"
+ done
 
   # 2. tcpdump on the same traffic
   ip netns exec "$NSB" tcpdump -i "$VB" -w /dev/null -n -B 16384 -s 262144 'udp port 53' 2> "$TMP/tcpdump-$rate.err" &
@@ -490,17 +498,16 @@ for rate in $RATES; do
   t_rx="$(awk '/packets received by filter/ {print $1}' "$TMP/tcpdump-$rate.err")"
   t_drop="$(awk '/packets dropped by kernel/ {print $1}' "$TMP/tcpdump-$rate.err")"
 
-  read -r g1_sent _ g1_pps _ <<< "$gen1"
   read -r g2_sent _ g2_pps _ <<< "$gen2"
-  printf '%8s | %9s | %10s %9s %7s %10s %8s | %13s | %10s %9s %7s\n' \
-    "$rate" "$g1_pps" "$d_rx" "$d_drop" "$(pct "$d_rx" "$d_drop")" "$d_pk" "$((hwm / 1024))" \
-    "$g2_pps" "$t_rx" "$t_drop" "$(pct "$t_rx" "$t_drop")"
-  [ "$d_drop" = 0 ] && best_dnsaudit="$rate (achieved $g1_pps/s)"
+  printf '%8s | %7s | %9s | %10s %9s %7s %10s %8s |\n' \
+    "$rate" tcpdump "$g2_pps" "$t_rx" "$t_drop" "$(pct "$t_rx" "$t_drop")" - -
   [ "$t_drop" = 0 ] && best_tcpdump="$rate (achieved $g2_pps/s)"
 done
 
 echo
-echo "highest target rate with zero kernel drops: dnsaudit live: $best_dnsaudit; tcpdump: $best_tcpdump"
+echo "highest target rate with zero kernel drops:"
+for n in $THREADS; do echo "  dnsaudit live --threads $n: ${best_dnsaudit[$n]}"; done
+echo "  tcpdump -w /dev/null: $best_tcpdump"
 echo "(dnsaudit live decodes and analyses every packet; tcpdump -w /dev/null only copies them out of the ring."
 echo " Where gen/s is below the target, the generator itself is the limit: on a veth the receive path runs on the"
 echo " sender's CPU, so the sender saturates first.)"

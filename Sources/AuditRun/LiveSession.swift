@@ -31,6 +31,9 @@ public struct LiveSettings: Sendable {
     public var quiet: Bool
     /// References asked about the capture's answers while it runs (nil: none).
     public var references: BackgroundReferences? = nil
+    /// Analysis worker threads (`--threads`): the capture loop hands frames to flow-sharded
+    /// workers. With references: 1.
+    public var threads = 1
 
     public init(capture: LiveCaptureOptions, analysis: AnalysisOptions, dropTo: UnprivilegedUser?, write: String?,
                 writeMaxBytes: Int64?, duration: Double?, stream: Stream?, outputPath: String?,
@@ -174,12 +177,38 @@ public final class LiveSession {
         }
         for w in cap.warnings { printError("warning: " + w) }
 
-        let analyzer = CaptureAnalyzer(options: s.analysis)
         let started = monotonicNow()
         let deadline = s.duration.map { started + $0 }
         var nextTick = started + 1
         var writeErrorShown = false
         let stream = s.stream
+        if s.threads > 1 && s.references == nil {
+            let options = s.analysis
+            let sharded: (analysis: MergedAnalysis, end: LiveReadEnd, facts: InputResult)
+            do {
+                sharded = try ShardedDriver.runLive(
+                    cap, threads: s.threads, makeCore: { CaptureAnalyzer(options: options) }, name: s.capture.interface,
+                    onFindings: stream.map { st in { self.print($0, st) } },
+                    idle: {
+                        let now = monotonicNow()
+                        if now >= nextTick {
+                            nextTick = now + 1
+                            cap.flushWrites()
+                            if !writeErrorShown, let e = cap.writeError {
+                                writeErrorShown = true
+                                printError("warning: " + e)
+                            }
+                        }
+                        if let deadline, now >= deadline { return false }
+                        return true
+                    })
+            } catch let e as ShardingError {
+                throw RunFailure(e.description)
+            }
+            return finishReport(sharded.analysis, result: sharded.facts, end: sharded.end, cap: cap, link: link,
+                                runsAs: runsAs, elapsed: monotonicNow() - started)
+        }
+        let analyzer = CaptureAnalyzer(options: s.analysis)
 
         let end = LiveDriver.run(cap, into: analyzer, name: s.capture.interface, afterFrame: {
             if let stream { self.print(analyzer.drainNewFindings(), stream) }
@@ -204,17 +233,24 @@ public final class LiveSession {
             return true
         })
         let elapsed = monotonicNow() - started
+        var inputEnd = InputEnd.endOfFile
+        if case .error(let e) = end { inputEnd = .readError(e) }
+        let result = analyzer.currentInputFacts
+        analyzer.endInput(end: inputEnd)
+        return finishReport(analyzer, result: result, end: end, cap: cap, link: link, runsAs: runsAs, elapsed: elapsed)
+    }
+
+    /// The report of a capture whose analysis has ended (one core or the merged workers).
+    private func finishReport(_ analyzer: AnalysisOutcome, result: InputResult, end: LiveReadEnd, cap: LiveCapture,
+                              link: LinkType, runsAs: String, elapsed: Double) -> Report {
+        let s = settings
         let stats = cap.stats()
         let files = cap.writtenFiles
         let writeError = cap.writeError
         cap.close()  // flushes the dump files
-        var inputEnd = InputEnd.endOfFile
         if case .error(let e) = end {
             printError("warning: capture on \(s.capture.interface) ended early: \(e); reporting what was captured")
-            inputEnd = .readError(e)
         }
-        let result = analyzer.currentInputFacts
-        analyzer.endInput(end: inputEnd)
         var findings = analyzer.finish()
         paths = analyzer.dnsPaths
         answering = analyzer.answeringResolvers

@@ -1,5 +1,6 @@
 import AnalysisEngine
 import CaptureSource
+import Findings
 import NetTypes
 import PacketDecode
 
@@ -101,6 +102,96 @@ public enum ShardedDriver {
         }
         stopAll(workers, writer: writer)
         return MergedAnalysis(cores: workers.map(\.core))
+    }
+
+    /// Live capture through flow-sharded workers: the libpcap loop (on the caller's thread) is the
+    /// reader. Partial batches go out at least once a second, with a clock tick that makes every
+    /// worker expire its timeouts (and, with `streamFindings`, hand over the findings it decided,
+    /// given to `onFindings` on this thread, each finding id once). `idle` as in `LiveDriver.run`.
+    /// Returns the merged cores, how the capture ended and the input's facts; every worker's input
+    /// is ended (the caller does not call `endInput`).
+    public static func runLive(_ cap: LiveCapture, threads: Int, makeCore: () -> CaptureAnalyzer, name: String,
+                               onFindings: (([Finding]) -> Void)? = nil, idle: () -> Bool) throws
+        -> (analysis: MergedAnalysis, end: LiveReadEnd, facts: InputResult) {
+        let n = max(1, threads)
+        let decided = onFindings == nil ? nil : DecidedFindings()
+        let workers = (0..<n).map { _ in
+            let core = makeCore()
+            core.prepareAsShardWorker()
+            let w = Worker(core: core)
+            w.decided = decided
+            return w
+        }
+        try startAll(workers, writer: nil)
+        let link = LinkType(dlt: cap.linkType)
+        var filling = workers.map { $0.takeFree() }
+        var facts = InputResult(name: name, linkType: link)
+        var begun = false
+        var lastFlush = monotonicSeconds()
+        var seen = Set<String>()
+        func flush(now: Timestamp) {
+            for (i, w) in workers.enumerated() {
+                if filling[i].count > 0 {
+                    w.submit(.batch(filling[i]))
+                    filling[i] = w.takeFree()
+                }
+                if begun { w.submit(.tick(now)) }
+            }
+            if let decided, let onFindings {
+                let fresh = decided.take().filter { seen.insert($0.id).inserted }
+                if !fresh.isEmpty { onFindings(fresh) }
+            }
+        }
+        let end = cap.forEachFrame({ f in
+            let ts = Timestamp(seconds: f.seconds, nanoseconds: f.nanoseconds)
+            if !begun {
+                begun = true
+                facts.first = ts
+                for w in workers { w.submit(.begin(name, link, ts)) }
+            }
+            facts.last = ts
+            facts.packets += 1
+            facts.bytes += f.captureLength
+            var frame = f
+            frame.number = UInt64(facts.packets)
+            let i = n == 1 ? 0 : Int(flowHash(f.data, link: link) % UInt64(n))
+            if !filling[i].append(frame) {
+                workers[i].submit(.batch(filling[i]))
+                filling[i] = workers[i].takeFree()
+                _ = filling[i].append(frame)
+            }
+            if facts.packets & 1023 == 0 {
+                let now = monotonicSeconds()
+                if now - lastFlush >= 1 {
+                    lastFlush = now
+                    flush(now: facts.last ?? ts)
+                }
+            }
+            return true
+        }, idle: {
+            let now = monotonicSeconds()
+            if now - lastFlush >= 1 {
+                lastFlush = now
+                var wall = timespec()
+                clock_gettime(CLOCK_REALTIME, &wall)
+                let clock = Timestamp(seconds: Int64(wall.tv_sec), nanoseconds: UInt32(wall.tv_nsec))
+                flush(now: max(clock, facts.last ?? clock))
+            }
+            return idle()
+        })
+        if !begun { for w in workers { w.submit(.begin(name, link, nil)) } }
+        for (i, w) in workers.enumerated() where filling[i].count > 0 {
+            w.submit(.batch(filling[i]))
+            filling[i] = w.takeFree()
+        }
+        if case .error(let e) = end { facts.end = .readError(e) } else { facts.end = .endOfFile }
+        for w in workers { w.submit(.end(facts)) }
+        stopAll(workers, writer: nil)
+        if let decided, let onFindings {
+            let fresh = decided.take().filter { seen.insert($0.id).inserted }
+            if !fresh.isEmpty { onFindings(fresh) }
+        }
+        return (MergedAnalysis(cores: workers.map(\.core)), end, facts)
     }
 
     /// Frames per epoch of an ordered (decode) run.
@@ -291,6 +382,8 @@ final class Worker: @unchecked Sendable {
         case end(InputResult)
         /// Ordered runs: hand this epoch's lines to the writer.
         case epoch
+        /// Live runs: the clock (expire timeouts; hand over decided findings).
+        case tick(Timestamp)
         case stop
     }
 
@@ -303,6 +396,8 @@ final class Worker: @unchecked Sendable {
     private let free = BlockingQueue<FrameBatch>()
     private var thread: OSThread?
     private var input = -1
+    /// Live runs with streamed findings: where the worker puts the findings it decided.
+    var decided: DecidedFindings?
 
     init(core: CaptureAnalyzer, ordered: Bool = false) {
         self.core = core
@@ -349,6 +444,12 @@ final class Worker: @unchecked Sendable {
             case .end(let facts):
                 lines?.key = UInt64(truncatingIfNeeded: max(0, input)) << 40 | 0xff_ffff_ffff
                 core.endInput(shared: facts)
+            case .tick(let now):
+                core.expire(now: now)
+                if let decided {
+                    let f = core.drainNewFindings()
+                    if !f.isEmpty { decided.add(f) }
+                }
             case .epoch:
                 guard let full = lines else { break }
                 let next = freeLines.pop()
@@ -440,6 +541,29 @@ final class OrderedWriter: @unchecked Sendable {
             }
         }
         if !out.isEmpty { write(out) }
+    }
+}
+
+/// Findings decided on live workers, collected under a lock for the reader thread to print.
+final class DecidedFindings: @unchecked Sendable {
+    private var list: [Finding] = []
+    private var mutex = pthread_mutex_t()
+
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+
+    func add(_ f: [Finding]) {
+        pthread_mutex_lock(&mutex)
+        list += f
+        pthread_mutex_unlock(&mutex)
+    }
+
+    func take() -> [Finding] {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        let out = list
+        list = []
+        return out
     }
 }
 

@@ -48,6 +48,8 @@ struct Live: ParsableCommand {
     var noDrop = false
     @Flag(name: .long, help: "libpcap immediate mode: each packet at once instead of within 100 ms. Its ring has one slot per snap length: use a small --snaplen (e.g. 2048) or expect drops under load.")
     var immediate = false
+    @Option(name: .long, help: "Analysis worker threads: the capture loop shares frames out by flow (1: one thread; the report is the same for any number). With --reference: 1.")
+    var threads = 1
     @OptionGroup var report: ReportOptions
     @OptionGroup var refs: ReferenceArguments
 
@@ -61,6 +63,7 @@ struct Live: ParsableCommand {
             if m < 1 { throw ValidationError("--write-max-mb must be at least 1") }
         }
         if let w = write, w.isEmpty { throw ValidationError("--write needs a file name") }
+        if !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256") }
     }
 
     func run() throws {
@@ -88,11 +91,12 @@ struct Live: ParsableCommand {
         capture.snapLength = snaplen
         capture.bufferBytes = bufferSize << 20
         capture.immediate = immediate
-        let settings = LiveSettings(
+        var settings = LiveSettings(
             capture: capture, analysis: analysis, dropTo: dropTo, write: write,
             writeMaxBytes: writeMaxMB.map { Int64($0) * 1_000_000 }, duration: duration,
             stream: report.format == .text ? .text : (report.format == .jsonl ? .jsonl : nil),
             outputPath: report.output, quiet: report.quiet, references: references)
+        settings.threads = threads
 
         let (rep, _, _) = try LiveSession.runWithSignals(settings)
         try emit(rep, report)
