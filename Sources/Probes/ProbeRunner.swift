@@ -157,7 +157,8 @@ public struct ProbeRunner: Sendable {
             } catch {
                 await client?.close()
                 let e = ResolverError.classify(error)
-                facts.append(("reachable", .string("connects, but: \(e)")))
+                // Over QUIC there was no TCP connect to speak of: the QUIC client's failure is the answer.
+                facts.append(("reachable", .string(ref.transport == .doq || ref.transport == .doh3 ? "no: \(e)" : "connects, but: \(e)")))
                 facts.append(("usable", .string("no")))
                 out.notes.append(ref.transport == .doq || ref.transport == .doh3 ? "reference \(ref) unavailable: \(e); it is not used for comparisons"
                                  : "reference \(ref) unavailable: it accepts connections but \(e); it is not used for comparisons")

@@ -94,6 +94,8 @@ final class DoH3LabTests: XCTestCase {
             let text = ProbeReport.text(f)
             XCTAssertTrue(text.contains("TCP to \(DoH3Lab.goodResolver):443 connects"), "the evidence says TCP 443 works: \(text)")
         }
+        let ref = input(r, DoH3Lab.h3Reference)
+        XCTAssertEqual(ref?["reachable"] as? String, "no: timed out", "the h3:// reference is unusable: \(ProbeReport.json(ref ?? [:]))")
         // The DoQ designation on UDP 853 still answers; its DDR verification still passes.
         XCTAssertEqual(input(r, "DNS over QUIC of \(DoH3Lab.goodResolver)")?["answers"] as? String, "yes (\(DoH3Lab.checkName) A → NOERROR)", r.described)
         XCTAssertTrue(r.findings(kind: "encrypted-dns.ddr-unverified").isEmpty, r.described)
