@@ -34,14 +34,15 @@ public struct OpenSSLTestPKI {
     }
 
     /// A TLS server certificate `<base>.pem` / `<base>.key` issued by CA `<ca>` (made with
-    /// `makeCA`): CN=`commonName`, subjectAltName the `dnsNames`, serverAuth, a random serial.
-    public func makeServerCertificate(_ base: String, ca: String, commonName: String, dnsNames: [String]) throws {
+    /// `makeCA`): CN=`commonName`, subjectAltName the `dnsNames` then the `ipAddresses`
+    /// (iPAddress SANs, as public resolvers' certificates carry), serverAuth, a random serial.
+    public func makeServerCertificate(_ base: String, ca: String, commonName: String, dnsNames: [String], ipAddresses: [String] = []) throws {
         let ext = url("\(base).ext")
         try """
         basicConstraints=critical,CA:FALSE
         keyUsage=critical,digitalSignature
         extendedKeyUsage=serverAuth
-        subjectAltName=\(dnsNames.map { "DNS:" + $0 }.joined(separator: ","))
+        subjectAltName=\((dnsNames.map { "DNS:" + $0 } + ipAddresses.map { "IP:" + $0 }).joined(separator: ","))
         subjectKeyIdentifier=hash
         authorityKeyIdentifier=keyid
 

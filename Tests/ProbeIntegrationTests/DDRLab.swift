@@ -36,22 +36,7 @@ final class DDRLab: ClientServicesLab {
 
     /// A leaf certificate for `name` with the given IP SANs, issued by the lab CA.
     func makeLeaf(_ base: String, pki: OpenSSLTestPKI, name: String, ipSANs: [String]) throws {
-        let ext = pki.url("\(base).ext")
-        try """
-        basicConstraints=critical,CA:FALSE
-        keyUsage=critical,digitalSignature
-        extendedKeyUsage=serverAuth
-        subjectAltName=\((["DNS:" + name] + ipSANs.map { "IP:" + $0 }).joined(separator: ","))
-        subjectKeyIdentifier=hash
-        authorityKeyIdentifier=keyid
-
-        """.write(to: ext, atomically: true, encoding: .utf8)
-        try pki.run(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                     "-keyout", pki.url("\(base).key").path, "-out", pki.url("\(base).csr").path, "-subj", "/CN=\(name)"])
-        try pki.run(["x509", "-req", "-sha256", "-days", "7", "-in", pki.url("\(base).csr").path,
-                     "-CA", pki.url("ddr-ca.pem").path, "-CAkey", pki.url("ddr-ca.key").path,
-                     "-set_serial", "0x\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16))",
-                     "-extfile", ext.path, "-out", pki.url("\(base).pem").path])
+        try pki.makeServerCertificate(base, ca: "ddr-ca", commonName: name, dnsNames: [name], ipAddresses: ipSANs)
     }
 
     /// `openssl x509 -text` of a lab certificate: the truth about what it covers.

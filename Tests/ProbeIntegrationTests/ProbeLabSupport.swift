@@ -216,21 +216,7 @@ struct ProbeLabPKI {
 /// A TLS server certificate `<base>.pem` / `<base>.key` from CA `<ca>` with a DNS SAN `name` and
 /// an iPAddress SAN `address`.
 func makeLeafWithAddress(_ pki: OpenSSLTestPKI, _ base: String, ca: String, name: String, address: String) throws {
-    let ext = pki.url("\(base).ext")
-    try """
-    basicConstraints=critical,CA:FALSE
-    keyUsage=critical,digitalSignature
-    extendedKeyUsage=serverAuth
-    subjectAltName=DNS:\(name),IP:\(address)
-    subjectKeyIdentifier=hash
-    authorityKeyIdentifier=keyid
-
-    """.write(to: ext, atomically: true, encoding: .utf8)
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    try pki.run(["req", "-new"] + ec + ["-keyout", pki.url("\(base).key").path, "-out", pki.url("\(base).csr").path, "-subj", "/CN=\(name)"])
-    try pki.run(["x509", "-req", "-sha256", "-days", "7", "-in", pki.url("\(base).csr").path, "-CA", pki.url("\(ca).pem").path,
-                 "-CAkey", pki.url("\(ca).key").path, "-set_serial", "0x\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16))",
-                 "-extfile", ext.path, "-out", pki.url("\(base).pem").path])
+    try pki.makeServerCertificate(base, ca: ca, commonName: name, dnsNames: [name], ipAddresses: [address])
 }
 
 /// One `dnsaudit … --format json` run, parsed (IntegrationSupport's `DNSAuditReport`, written by
