@@ -266,71 +266,74 @@ struct PortsAndIDs {
 
 /// The outstanding queries of `PoisoningMonitor` (key: flow mix and question hash), with the
 /// semantics of the dictionary it replaces (a set overwrites, `count` counts distinct keys,
-/// `removeAll` keeps the capacity), as open addressing over plain slots: no SipHash of the key
-/// (already a 64-bit mix), no reference counting.
+/// `removeAll` empties it; the monitor empties it at 65 536 keys). Built for one small random
+/// access per query: entries are appended in order (sequential stores), and the index is
+/// 131 072 four-byte slots (512 KiB: 15 bits of the key's hash as a tag, 17 bits entry + 1),
+/// probed linearly; a tag match is confirmed against the entry's full key. No SipHash, no
+/// reference counting.
 final class OutstandingTable {
-    private struct Slot {
+    struct Entry {
         var key: UInt64
         var value: PoisoningMonitor.Outstanding
-        var used: Bool
     }
-    private var slots: UnsafeMutablePointer<Slot>
-    private var capacity: Int
-    private var shift: UInt64
+    static let maxEntries = 65_536
+    private static let indexSize = 131_072
+    private let index: UnsafeMutablePointer<UInt32>
+    private let entries: UnsafeMutablePointer<Entry>
     private(set) var count = 0
 
     init() {
-        capacity = 1024
-        shift = 64 - 10
-        slots = .allocate(capacity: capacity)
-        slots.initialize(repeating: Slot(key: 0, value: .init(id: 0, ts: .zero, frame: 0), used: false), count: capacity)
+        index = .allocate(capacity: OutstandingTable.indexSize)
+        index.initialize(repeating: 0, count: OutstandingTable.indexSize)
+        entries = .allocate(capacity: OutstandingTable.maxEntries)
     }
 
-    deinit { slots.deallocate() }
+    deinit {
+        index.deallocate()
+        entries.deallocate()  // Entry is trivial: nothing to deinitialize
+    }
 
     @inline(__always)
-    private func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift) }
+    private static func mix(_ key: UInt64) -> UInt64 { key &* 0x9E37_79B9_7F4A_7C15 }
 
-    func find(_ key: UInt64) -> PoisoningMonitor.Outstanding? {
-        var i = home(key)
-        while slots[i].used {
-            if slots[i].key == key { return slots[i].value }
-            i = (i + 1) & (capacity - 1)
+    /// The index slot holding `key`, or the empty slot where it would go.
+    @inline(__always)
+    private func slot(_ key: UInt64) -> (position: Int, entry: Int?) {
+        let h = OutstandingTable.mix(key)
+        let tag = UInt32(truncatingIfNeeded: h >> 17) & 0x7FFF
+        var i = Int(truncatingIfNeeded: h >> 47)  // 17 bits: 0..<131 072
+        while true {
+            let s = index[i]
+            if s == 0 { return (i, nil) }
+            if s >> 17 == tag {
+                let e = Int(s & 0x1FFFF) - 1
+                if entries[e].key == key { return (i, e) }
+            }
+            i = (i + 1) & (OutstandingTable.indexSize - 1)
         }
-        return nil
     }
 
+    func find(_ key: UInt64) -> PoisoningMonitor.Outstanding? {
+        guard let e = slot(key).entry else { return nil }
+        return entries[e].value
+    }
+
+    /// Sets `key` (the caller keeps `count` below `maxEntries`, as the monitor does).
     func set(_ key: UInt64, _ value: PoisoningMonitor.Outstanding) {
-        var i = home(key)
-        while slots[i].used {
-            if slots[i].key == key { slots[i].value = value; return }
-            i = (i + 1) & (capacity - 1)
-        }
-        if (count + 1) * 2 > capacity {
-            grow()
-            set(key, value)
+        let s = slot(key)
+        if let e = s.entry {
+            entries[e].value = value
             return
         }
-        slots[i] = Slot(key: key, value: value, used: true)
+        precondition(count < OutstandingTable.maxEntries, "OutstandingTable is full")
+        (entries + count).initialize(to: Entry(key: key, value: value))
+        let tag = UInt32(truncatingIfNeeded: OutstandingTable.mix(key) >> 17) & 0x7FFF
+        index[s.position] = tag << 17 | UInt32(count + 1)
         count += 1
     }
 
     func removeAll() {
-        for i in 0..<capacity { slots[i].used = false }
+        index.update(repeating: 0, count: OutstandingTable.indexSize)
         count = 0
-    }
-
-    private func grow() {
-        let old = slots, oldCapacity = capacity
-        capacity *= 2
-        shift -= 1
-        slots = .allocate(capacity: capacity)
-        slots.initialize(repeating: Slot(key: 0, value: .init(id: 0, ts: .zero, frame: 0), used: false), count: capacity)
-        for j in 0..<oldCapacity where old[j].used {
-            var i = home(old[j].key)
-            while slots[i].used { i = (i + 1) & (capacity - 1) }
-            slots[i] = old[j]
-        }
-        old.deallocate()
     }
 }

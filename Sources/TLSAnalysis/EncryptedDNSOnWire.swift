@@ -73,10 +73,19 @@ public final class EncryptedDNSOnWire {
 
     public init() {}
 
-    /// One TCP or UDP segment. Cheap unless a port is 853 or 443.
-    @inline(__always)
+    /// One TCP or UDP segment. Cheap unless a port is 853 or 443 (784, 8853): the port test is
+    /// inlined into the caller's packet path, the rest is a call.
+    @inlinable @inline(__always)
     public func segment(src: IPAddress, dst: IPAddress, sport: UInt16, dport: UInt16, tcp: Bool, payloadBytes: Int,
                         ts: Timestamp, frame: UInt64) {
+        guard dport == 853 || sport == 853 || dport == 443 || sport == 443
+                || (!tcp && (dport == 784 || sport == 784 || dport == 8853 || sport == 8853)) else { return }
+        countSegment(src: src, dst: dst, sport: sport, dport: dport, tcp: tcp, payloadBytes: payloadBytes, ts: ts, frame: frame)
+    }
+
+    @usableFromInline
+    func countSegment(src: IPAddress, dst: IPAddress, sport: UInt16, dport: UInt16, tcp: Bool, payloadBytes: Int,
+                      ts: Timestamp, frame: UInt64) {
         if dport == 853 || sport == 853 || (!tcp && (dport == 784 || sport == 784 || dport == 8853 || sport == 8853)) {
             // DoT on TCP 853; DoQ on UDP 853 (RFC 9250) and the drafts' 784 / 8853.
             let toServer = dport == 853 || dport == 784 || dport == 8853
