@@ -40,7 +40,10 @@ final class ResolverCatalogTests: XCTestCase {
         XCTAssertNil(ResolverCatalog.identity(for: "192.0.2.53"))
         XCTAssertTrue(ResolverCatalog.dohNames.contains("dns.nextdns.io"))
         XCTAssertTrue(ResolverCatalog.dohNames.contains("ordns.he.net"))
-        XCTAssertEqual(ResolverCatalog.dohNames.count, 30, "the list the capture used before the catalogue")
+        XCTAssertEqual(Set(ResolverCatalog.operators.flatMap(\.dohNames)).count, 30, "the list the capture used before the catalogue")
+        XCTAssertEqual(ResolverCatalog.dohNames.count, 30 + ResolverCatalog.odohEndpoints.count, "and the ODoH targets and relays")
+        XCTAssertEqual(ResolverCatalog.odohEndpoints["odoh-relay.edgecompute.app"], "relay")
+        XCTAssertEqual(ResolverCatalog.odohEndpoints["odoh.cloudflare-dns.com"], "target")
         XCTAssertTrue(ResolverAddressList.builtIn.contains { $0.contains(IPAddress("45.90.28.17")!) }, "NextDNS prefix")
     }
 
