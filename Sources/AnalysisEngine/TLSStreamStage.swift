@@ -37,6 +37,8 @@ final class TLSStreamStage<Sink: StreamEventSink>: TCPStreamConsumer {
     var watchingResets = false
     /// On ports that are not TLS ports: a client that speaks HTTP (cleartext DoH, h2c) is followed by `doh`.
     var doh: DoHStreamStage<Sink>?
+    /// On ports that are not TLS ports: the client's first request was plain HTTP (no DoH stage made).
+    var plainWeb = false
 
     init(sink: Sink, scratch: TLSEventScratch, record: TLSConnectionRecord, sniffing: Bool, sniffDNS: Bool = false) {
         self.sink = sink
@@ -68,9 +70,16 @@ final class TLSStreamStage<Sink: StreamEventSink>: TCPStreamConsumer {
     func data(_ bytes: UnsafeRawBufferPointer, fromClient: Bool, frame: UInt64, at ts: Timestamp) -> Bool {
         if let dns { return dns.data(bytes, fromClient: fromClient, frame: frame, at: ts) }
         if let doh { return dohData(doh, bytes, fromClient: fromClient, frame: frame, at: ts) }
+        if plainWeb { return plainWebData(fromClient: fromClient) }
         if fromClient && !clientSpoke {
             clientSpoke = true
             if sniffing && DoHStreamDecoder.looksLikeHTTPClient(bytes) {
+                // Plain web traffic, told from the first request's bytes: what a DoH stage would
+                // decide at once (it gives up), without making one.
+                if lastClient != nil && DoHStreamDecoder.isPlainHTTPRequest(bytes) {
+                    plainWeb = true
+                    return plainWebData(fromClient: true)
+                }
                 let stage = DoHStreamStage(sink: sink)
                 doh = stage
                 return dohData(stage, bytes, fromClient: true, frame: frame, at: ts)
@@ -140,6 +149,14 @@ final class TLSStreamStage<Sink: StreamEventSink>: TCPStreamConsumer {
                          at ts: Timestamp) -> Bool {
         guard let seg = fromClient ? lastClient : lastServer else { return true }
         if stage.data(bytes, seg: seg, fromClient: fromClient, frame: frame, at: ts) { return true }
+        if !record.resetWatchIsOver { watchingResets = true } else { isFinished = true }
+        return false
+    }
+
+    /// Bytes of a connection whose client's first request was plain HTTP: as `dohData` with a
+    /// DoH stage that gave up (only the reset watch goes on).
+    private func plainWebData(fromClient: Bool) -> Bool {
+        guard (fromClient ? lastClient : lastServer) != nil else { return true }
         if !record.resetWatchIsOver { watchingResets = true } else { isFinished = true }
         return false
     }

@@ -26,19 +26,28 @@ final class TunnelContexts {
 
     var isEmpty: Bool { runCount == 0 }
 
+    /// The layers of the frame being noted (kept with its capacity: no allocation per frame).
+    private var scratch: [TunnelHop] = []
+    /// The last path noted: consecutive frames of one tunnel share it, so they are matched
+    /// against it by equality before the path dictionary is hashed (once per change of path).
+    private var lastPath: Int32 = -1
+
     /// One tunnelled or tagged frame.
     func note(_ data: UnsafeRawBufferPointer, link: LinkType, frame: UInt64, input: Int) {
-        let hops = PacketDecoder.tunnelTrace(data, linkType: link)
-        guard !hops.isEmpty, input >= 0 else { return }
+        PacketDecoder.tunnelTrace(data, linkType: link, into: &scratch)
+        guard !scratch.isEmpty, input >= 0 else { return }
         let index: Int32
-        if let i = pathIndex[hops] {
+        if lastPath >= 0, paths[Int(lastPath)] == scratch {
+            index = lastPath
+        } else if let i = pathIndex[scratch] {
             index = i
         } else {
             guard paths.count < TunnelContexts.maxPaths else { unrecorded += 1; return }
             index = Int32(paths.count)
-            pathIndex[hops] = index
-            paths.append(hops)
+            pathIndex[scratch] = index
+            paths.append(scratch)
         }
+        lastPath = index
         while runs.count <= input { runs.append([]) }
         if let last = runs[input].last, last.path == index, last.last &+ 1 == frame {
             runs[input][runs[input].count - 1].last = frame

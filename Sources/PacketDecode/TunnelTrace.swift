@@ -86,12 +86,20 @@ extension PacketDecoder {
     /// link a packet travelled on. Bounded like `resolveTunnels` (no recursion).
     public static func tunnelTrace(_ frame: UnsafeRawBufferPointer, linkType: LinkType) -> [TunnelHop] {
         var hops: [TunnelHop] = []
+        tunnelTrace(frame, linkType: linkType, into: &hops)
+        return hops
+    }
+
+    /// `tunnelTrace` into `hops` (emptied first, its capacity kept): a caller that keeps one
+    /// array allocates nothing per frame.
+    public static func tunnelTrace(_ frame: UnsafeRawBufferPointer, linkType: LinkType, into hops: inout [TunnelHop]) {
+        hops.removeAll(keepingCapacity: true)
         switch linkType {
         case .ethernet: vlanHops(frame, at: 12, into: &hops)
         case .pppEther: if let s = frame.be16(at: 2) { hops.append(TunnelHop(kind: .pppoe, id: UInt32(s))) }
         default: break
         }
-        guard let base = frame.baseAddress else { return hops }
+        guard let base = frame.baseAddress else { return }
         var regionStart = base
         var r = decodeLink(frame, linkType: linkType)
         var layers = 0
@@ -101,7 +109,7 @@ extension PacketDecoder {
             layers += 1
             switch r {
             case .segment(let seg):
-                guard seg.proto == .udp, isTunnelPort(seg.sport, seg.dport), let inner = decodeUDPTunnel(seg) else { return hops }
+                guard seg.proto == .udp, isTunnelPort(seg.sport, seg.dport), let inner = decodeUDPTunnel(seg) else { return }
                 let p = seg.payload
                 var hop = TunnelHop(kind: .teredo, outerSource: seg.ip.src, outerDestination: seg.ip.dst)
                 switch seg.dport {
@@ -125,7 +133,7 @@ extension PacketDecoder {
                 afterUDPTunnel = true
                 r = inner
             case .encapsulated(let kind, let bytes):
-                guard let start = bytes.baseAddress else { return hops }
+                guard let start = bytes.baseAddress else { return }
                 let distance = regionStart.distance(to: start)
                 let region = UnsafeRawBufferPointer(start: regionStart, count: max(distance, 0))
                 let continuesUDPTunnel = afterUDPTunnel
@@ -166,10 +174,10 @@ extension PacketDecoder {
                 regionStart = start
                 r = decodeEncapsulated(kind, bytes)
             default:
-                return hops
+                return
             }
         }
-        return hops
+        return
     }
 
     /// VLAN tags of an Ethernet header whose EtherType sits at `offset`.

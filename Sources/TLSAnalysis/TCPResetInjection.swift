@@ -19,25 +19,26 @@ public enum FirstBytesClassifier {
     }
 
     /// The `Host` header's value in the request head (first `maxHeaderBytes`), printable ASCII only.
+    /// Allocates nothing but the result (every connection's first request comes here).
     static func httpHost(_ b: UnsafeRawBufferPointer) -> String? {
         let n = min(b.count, maxHeaderBytes)
-        let key = Array("host:".utf8)
         var i = 0
         // Header lines start after a LF.
         while i < n {
             guard b[i] == UInt8(ascii: "\n") else { i += 1; continue }
             let start = i + 1
             if start < n && (b[start] == UInt8(ascii: "\r") || b[start] == UInt8(ascii: "\n")) { return nil }  // end of head
-            if start + key.count <= n && (0..<key.count).allSatisfy({ b[start + $0] | 0x20 == key[$0] }) {
-                var j = start + key.count
+            if start + 5 <= n && b[start] | 0x20 == UInt8(ascii: "h") && b[start + 1] | 0x20 == UInt8(ascii: "o")
+                && b[start + 2] | 0x20 == UInt8(ascii: "s") && b[start + 3] | 0x20 == UInt8(ascii: "t")
+                && b[start + 4] | 0x20 == UInt8(ascii: ":") {
+                var j = start + 5
                 while j < n && (b[j] == UInt8(ascii: " ") || b[j] == UInt8(ascii: "\t")) { j += 1 }
-                var value: [UInt8] = []
-                while j < n && b[j] != UInt8(ascii: "\r") && b[j] != UInt8(ascii: "\n") && value.count < 255 {
+                let valueStart = j
+                while j < n && b[j] != UInt8(ascii: "\r") && b[j] != UInt8(ascii: "\n") && j - valueStart < 255 {
                     guard b[j] > 0x20 && b[j] < 0x7f else { return nil }
-                    value.append(b[j])
                     j += 1
                 }
-                return value.isEmpty ? nil : String(decoding: value, as: UTF8.self)
+                return j == valueStart ? nil : String(decoding: UnsafeRawBufferPointer(rebasing: b[valueStart..<j]), as: UTF8.self)
             }
             i = start
         }
