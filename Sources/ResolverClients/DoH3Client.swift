@@ -27,39 +27,29 @@ public final class DoH3Client: Sendable {
     /// One query (wire bytes), the outcome classified (never throws). The id goes out as 0 and is
     /// put back in the answer.
     public func attempt(_ query: [UInt8]) async -> Outcome {
-        guard query.count >= 12, query.count <= 65535 else { return .failed(.local, detail: "query of \(query.count) bytes") }
-        let address: String
-        if IPAddress.isLiteral(endpoint.host) {
-            address = endpoint.host
-        } else if let a = DoQClient.resolve(endpoint.host) {
-            address = a
-        } else {
-            return .failed(.local, detail: "cannot resolve \(endpoint.host)")
+        if let bad = QUICTarget.badQuery(query) { return .failed(bad.failure, detail: bad.detail) }
+        let t: QUICTarget
+        switch QUICTarget.make(endpoint, settings) {
+        case .success(let target): t = target
+        case .failure(let f): return .failed(f.failure, detail: f.detail)
         }
-        let name = endpoint.tlsName ?? endpoint.host
-        let sni: String? = IPAddress.isLiteral(name) ? nil : name
         let hostPart = endpoint.host.contains(":") ? "[\(endpoint.host)]" : endpoint.host
         let authority = endpoint.port == 443 ? hostPart : "\(hostPart):\(endpoint.port)"
         var zeroID = query
         zeroID[0] = 0
         zeroID[1] = 0
         let path = endpoint.path + (endpoint.path.contains("?") ? "&" : "?") + "dns=" + base64URL(zeroID)
-        let port = endpoint.port
-        let caFile = settings.caFile
-        let systemTrust = !(settings.onlyCAFile && caFile != nil)
-        let timeoutMs = Int32(clamping: max(100, settings.timeout.nanoseconds / 1_000_000))
         let id = (query[0], query[1])
         return await QUICThread.run(name: "dnsaudit-doh3") {
             var result = dnsaudit_h3_result()
             var body = [UInt8](repeating: 0, count: 65535)
             var length = 0
             let status = body.withUnsafeMutableBufferPointer { b in
-                dnsaudit_doh3_get(address, Int32(port), name, sni, caFile, systemTrust ? 1 : 0, authority, path, timeoutMs,
+                dnsaudit_doh3_get(t.address, Int32(t.port), t.name, t.sni, t.caFile, t.systemTrust ? 1 : 0, authority, path, t.timeoutMs,
                                   b.baseAddress, b.count, &length, &result)
             }
-            let detail = withUnsafeBytes(of: result.quic.detail) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            guard status == Int32(DNSAUDIT_DOQ_OK.rawValue) else { return .failed(DoQClient.Failure(cStatus: status), detail: detail) }
-            let contentType = withUnsafeBytes(of: result.content_type) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            guard status == Int32(DNSAUDIT_DOQ_OK.rawValue) else { return .failed(DoQClient.Failure(cStatus: status), detail: quicDetail(result.quic.detail)) }
+            let contentType = quicDetail(result.content_type)
             guard result.http_status == 200 else { return .httpError("HTTP status \(result.http_status)") }
             guard contentType.lowercased().hasPrefix("application/dns-message") else {
                 return .httpError("content type '\(contentType)', not application/dns-message")
@@ -80,22 +70,12 @@ public final class DoH3Client: Sendable {
 
     /// A checked query: the answer must echo the question (as `ResolverClient.query`).
     public func query(_ name: String, type: UInt16) async -> DoQClient.QueryOutcome {
-        let id = UInt16.random(in: 1...UInt16.max)
-        let q: [UInt8]
-        do {
-            q = try DNSQuery.make(id: id, name: name, type: type, qclass: DNSClass.in, recursionDesired: true, edns: (1232, false, false))
-        } catch {
-            return .failed(.local, detail: "cannot encode '\(name)': \(error)")
-        }
-        switch await attempt(q) {
-        case .answer(let a):
-            do {
-                return .answered(try ResolverClient.check(a, id: id, name: name, type: type, qclass: DNSClass.in))
-            } catch {
-                return .badAnswer("\(ResolverError.classify(error))")
+        await DoQClient.checkedQuery(name, type: type) { q in
+            switch await attempt(q) {
+            case .answer(let a): return .bytes(a)
+            case .httpError(let why): return .outcome(.badAnswer(why))
+            case .failed(let f, let detail): return .outcome(.failed(f, detail: detail))
             }
-        case .httpError(let why): return .badAnswer(why)
-        case .failed(let f, let detail): return .failed(f, detail: detail)
         }
     }
 }
@@ -113,9 +93,8 @@ public enum QUICPeerChain {
             let status = chain.withUnsafeMutableBufferPointer { b in
                 dnsaudit_quic_peer_chain(address, Int32(port), sni, alpn, timeoutMs, b.baseAddress, b.count, &length, &result)
             }
-            let detail = withUnsafeBytes(of: result.quic.detail) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
             guard status == Int32(DNSAUDIT_DOQ_OK.rawValue) else {
-                return .failure(QUICFailure(failure: DoQClient.Failure(cStatus: status), detail: detail))
+                return .failure(QUICFailure(failure: DoQClient.Failure(cStatus: status), detail: quicDetail(result.quic.detail)))
             }
             var certs: [[UInt8]] = []
             var i = 0

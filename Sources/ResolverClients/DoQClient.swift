@@ -70,56 +70,28 @@ public final class DoQClient: Sendable {
 
     /// One query, the outcome classified (never throws).
     public func attempt(_ query: [UInt8]) async -> Outcome {
-        guard query.count >= 12, query.count <= 65535 else { return .failed(.local, detail: "query of \(query.count) bytes") }
-        let address: String
-        if IPAddress.isLiteral(endpoint.host) {
-            address = endpoint.host
-        } else if let a = Self.resolve(endpoint.host) {
-            address = a
-        } else {
-            return .failed(.local, detail: "cannot resolve \(endpoint.host)")
+        if let bad = QUICTarget.badQuery(query) { return .failed(bad.failure, detail: bad.detail) }
+        let t: QUICTarget
+        switch QUICTarget.make(endpoint, settings) {
+        case .success(let target): t = target
+        case .failure(let f): return .failed(f.failure, detail: f.detail)
         }
-        let name = endpoint.tlsName ?? endpoint.host
-        let sni: String? = IPAddress.isLiteral(name) ? nil : name
-        let port = endpoint.port
-        let caFile = settings.caFile
-        let systemTrust = !(settings.onlyCAFile && caFile != nil)
-        let timeoutMs = Int32(clamping: max(100, settings.timeout.nanoseconds / 1_000_000))
         let id = (query[0], query[1])
-        return await withCheckedContinuation { (cont: CheckedContinuation<Outcome, Never>) in
-            let thread = Thread {
-                var result = dnsaudit_doq_result()
-                var answer = [UInt8](repeating: 0, count: 65535)
-                let status = answer.withUnsafeMutableBufferPointer { ans in
-                    query.withUnsafeBufferPointer { q in
-                        dnsaudit_doq_exchange(address, Int32(port), name, sni, caFile, systemTrust ? 1 : 0, q.baseAddress, q.count,
-                                              timeoutMs, ans.baseAddress, ans.count, &result)
-                    }
+        return await QUICThread.run(name: "dnsaudit-doq") {
+            var result = dnsaudit_doq_result()
+            var answer = [UInt8](repeating: 0, count: 65535)
+            let status = answer.withUnsafeMutableBufferPointer { ans in
+                query.withUnsafeBufferPointer { q in
+                    dnsaudit_doq_exchange(t.address, Int32(t.port), t.name, t.sni, t.caFile, t.systemTrust ? 1 : 0, q.baseAddress, q.count,
+                                          t.timeoutMs, ans.baseAddress, ans.count, &result)
                 }
-                let detail = withUnsafeBytes(of: result.detail) { raw in
-                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-                }
-                let outcome: Outcome
-                switch Int(status) {
-                case Int(DNSAUDIT_DOQ_OK.rawValue):
-                    var bytes = Array(answer.prefix(min(Int(result.answer_len), answer.count)))
-                    if bytes.count >= 2 { bytes[0] = id.0; bytes[1] = id.1 }
-                    outcome = .answer(bytes)
-                case Int(DNSAUDIT_DOQ_TIMEOUT_SILENT.rawValue): outcome = .failed(.silent, detail: detail)
-                case Int(DNSAUDIT_DOQ_TIMEOUT_PARTIAL.rawValue): outcome = .failed(.handshakeTimeout, detail: detail)
-                case Int(DNSAUDIT_DOQ_REFUSED.rawValue): outcome = .failed(.refused, detail: detail)
-                case Int(DNSAUDIT_DOQ_UNREACHABLE.rawValue): outcome = .failed(.unreachable, detail: detail)
-                case Int(DNSAUDIT_DOQ_HANDSHAKE_FAILED.rawValue): outcome = .failed(.handshakeFailed, detail: detail)
-                case Int(DNSAUDIT_DOQ_CERT_UNTRUSTED.rawValue): outcome = .failed(.certificateUntrusted, detail: detail)
-                case Int(DNSAUDIT_DOQ_NO_ANSWER.rawValue): outcome = .failed(.noAnswer, detail: detail)
-                case Int(DNSAUDIT_DOQ_BLOCKED_LOCALLY.rawValue): outcome = .failed(.blockedLocally, detail: detail)
-                case Int(DNSAUDIT_DOQ_NOT_QUIC.rawValue): outcome = .failed(.notQUIC, detail: detail)
-                default: outcome = .failed(.local, detail: detail)
-                }
-                cont.resume(returning: outcome)
             }
-            thread.name = "dnsaudit-doq"
-            thread.start()
+            guard status == Int32(DNSAUDIT_DOQ_OK.rawValue) else {
+                return .failed(Failure(cStatus: status), detail: quicDetail(result.detail))
+            }
+            var bytes = Array(answer.prefix(min(Int(result.answer_len), answer.count)))
+            if bytes.count >= 2 { bytes[0] = id.0; bytes[1] = id.1 }
+            return .answer(bytes)
         }
     }
 
@@ -146,22 +118,11 @@ extension DoQClient {
     }
 
     public func query(_ name: String, type: UInt16) async -> QueryOutcome {
-        let id = UInt16.random(in: 1...UInt16.max)
-        let q: [UInt8]
-        do {
-            q = try DNSQuery.make(id: id, name: name, type: type, qclass: DNSClass.in, recursionDesired: true, edns: (1232, false, false))
-        } catch {
-            return .failed(.local, detail: "cannot encode '\(name)': \(error)")
-        }
-        switch await attempt(q) {
-        case .answer(let a):
-            do {
-                return .answered(try ResolverClient.check(a, id: id, name: name, type: type, qclass: DNSClass.in))
-            } catch {
-                return .badAnswer("\(ResolverError.classify(error))")
+        await Self.checkedQuery(name, type: type) { q in
+            switch await attempt(q) {
+            case .answer(let a): return .bytes(a)
+            case .failed(let f, let detail): return .outcome(.failed(f, detail: detail))
             }
-        case .failed(let f, let detail):
-            return .failed(f, detail: detail)
         }
     }
 }
