@@ -41,25 +41,6 @@ final class DoH3Lab: ClientServicesLab {
     }
 
     /// A leaf for `names` (DNS SANs) and `ipSANs`, issued by the lab CA.
-    private func makeLeaf(_ base: String, pki: OpenSSLTestPKI, names: [String], ipSANs: [String]) throws {
-        let ext = pki.url("\(base).ext")
-        try """
-        basicConstraints=critical,CA:FALSE
-        keyUsage=critical,digitalSignature
-        extendedKeyUsage=serverAuth
-        subjectAltName=\((names.map { "DNS:" + $0 } + ipSANs.map { "IP:" + $0 }).joined(separator: ","))
-        subjectKeyIdentifier=hash
-        authorityKeyIdentifier=keyid
-
-        """.write(to: ext, atomically: true, encoding: .utf8)
-        try pki.run(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                     "-keyout", pki.url("\(base).key").path, "-out", pki.url("\(base).csr").path, "-subj", "/CN=\(names[0])"])
-        try pki.run(["x509", "-req", "-sha256", "-days", "7", "-in", pki.url("\(base).csr").path,
-                     "-CA", pki.url("q3-ca.pem").path, "-CAkey", pki.url("q3-ca.key").path,
-                     "-set_serial", "0x\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16))",
-                     "-extfile", ext.path, "-out", pki.url("\(base).pem").path])
-    }
-
     /// `openssl x509 -text` of a lab certificate: the truth about what it covers.
     func certificateText(_ base: String) throws -> String {
         try mustExec(servicesNS, [tools.openssl, "x509", "-noout", "-text", "-in", file("\(base).pem").path]).stdout
@@ -70,8 +51,9 @@ final class DoH3Lab: ClientServicesLab {
                             serviceAddresses: [Self.goodResolver, Self.badResolver], skipSuite: "ProbeIntegrationTests")
         let pki = OpenSSLTestPKI(dir: dir, openssl: tools.openssl)
         try pki.makeCA("q3-ca", subject: "/O=dnsaudit q3 lab/CN=DoH3 lab CA")
-        try makeLeaf("good", pki: pki, names: [Self.names("good").h3, Self.names("good").doq], ipSANs: [Self.goodResolver])
-        try makeLeaf("bad", pki: pki, names: [Self.names("bad").h3, Self.names("bad").doq], ipSANs: [])
+        try pki.makeServerCertificate("good", ca: "q3-ca", commonName: Self.names("good").h3,
+                                       dnsNames: [Self.names("good").h3, Self.names("good").doq], ipAddresses: [Self.goodResolver])
+        try pki.makeServerCertificate("bad", ca: "q3-ca", commonName: Self.names("bad").h3, dnsNames: [Self.names("bad").h3, Self.names("bad").doq])
 
         var tcp: [(SpawnedProcess, [String])] = []
         for (address, base) in [(Self.goodResolver, "good"), (Self.badResolver, "bad")] {
