@@ -60,13 +60,14 @@ extension NamespaceLab {
     /// labs' one run-dnsaudit step. Throws when it does not finish in `timeout` seconds, exits
     /// with anything but 0 (nothing at or above --fail-on) or 1 (findings), or prints no JSON
     /// object. Network rule: refuses a `probe` without an explicit `--resolver` and `--reference`
-    /// (it would fall back to the built-in public resolvers and references).
-    public func runDNSAudit(_ args: [String], in ns: String, timeout: TimeInterval = 60) throws -> DNSAuditReport {
+    /// (it would fall back to the built-in public resolvers and references). `wrapper`: a command
+    /// prefix dnsaudit runs under (e.g. setpriv to drop privileges); none by default.
+    public func runDNSAudit(_ args: [String], in ns: String, timeout: TimeInterval = 60, wrapper: [String] = []) throws -> DNSAuditReport {
         let shown = args.joined(separator: " ")
         if args.first == "probe", !(args.contains("--resolver") && args.contains("--reference")) {
             throw LabError("refusing to run a probe without an explicit lab resolver and reference: \(shown)")
         }
-        let r = try exec(ns, [PackagePaths.dnsaudit.path] + args, timeout: timeout)
+        let r = try exec(ns, wrapper + [PackagePaths.dnsaudit.path] + args, timeout: timeout)
         guard !r.timedOut else { throw LabError("dnsaudit \(shown) did not finish in \(timeout) s") }
         guard r.status == 0 || r.status == 1 else {
             throw LabError("dnsaudit \(shown) exited \(r.status): \(r.stderr.prefix(1000)) \(r.stdout.prefix(500))")

@@ -192,17 +192,12 @@ final class HopLab: NamespaceLab {
         let args = ["probe", target, "--resolver", Self.server, "--reference", "tcp://\(Self.server)",
                     "--check-name", Self.checkName, "--canary-zone", Self.zone, "--no-dnssec", "--no-identity",
                     "--ca-file", caFile.path, "--timeout", "2", "--format", "json"] + extra
-        var argv = [PackagePaths.dnsaudit.path] + args
+        var wrapper: [String] = []
         if unprivileged {
             guard let setpriv = Requirements.findTool("setpriv") else { throw ProbeLabTools.skip("setpriv (util-linux) is needed to run the probe unprivileged") }
-            argv = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"] + argv
+            wrapper = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
         }
-        let r = try exec(ns["c"]!, argv, timeout: 120)
-        guard !r.timedOut, r.status == 0 || r.status == 1 else { throw LabError("dnsaudit probe exited \(r.status): \(r.stderr.prefix(800))") }
-        guard let o = (try? JSONSerialization.jsonObject(with: r.stdoutData)) as? [String: Any] else {
-            throw LabError("dnsaudit probe: no JSON report: \(r.stdout.prefix(800))")
-        }
-        return ProbeReport(status: r.status, stderr: r.stderr, raw: r.stdout, report: o)
+        return try runDNSAudit(args, in: ns["c"]!, timeout: 120, wrapper: wrapper)
     }
 
     static let webScript = #"""
