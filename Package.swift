@@ -72,16 +72,16 @@ let package = Package(
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .target(name: "TLSAnalysis", dependencies: ["TLSWire", "TLSCertificates", "Findings", "FindingPolicy", "NetTypes", "ResolverCatalog"], swiftSettings: packetPath),
+        .target(name: "TLSAnalysis", dependencies: ["TLSWire", "TLSCertificates", "Findings", "FindingPolicy", "NetTypes", "ResolverCatalog", "WireBytes"], swiftSettings: packetPath),
         // What the analysis core emits for decode output (no knowledge of capture or of the engine).
         .target(name: "AnalysisEvents", dependencies: ["DNSWire", "TLSWire", "NetTypes"], swiftSettings: packetPath),
         // The analysis core: frames and time in, events and findings out; no libpcap in it.
         .target(name: "AnalysisEngine", dependencies: [
             "DoHWire", "AnalysisEvents", "PacketDecode", "FlowReassembly", "DNSWire", "TLSWire", "DNSAnalysis", "TLSAnalysis", "Findings", "NetTypes",
-            "DNSObservations", "TLSCertificates", "FlowTable", "ResolverCatalog",
+            "DNSObservations", "TLSCertificates", "FlowTable", "ResolverCatalog", "FindingPolicy",
         ], swiftSettings: packetPath),
         // Drivers that feed the core: capture files and live interfaces (libpcap, via CaptureSource).
-        .target(name: "CaptureDrivers", dependencies: ["AnalysisEngine", "CaptureSource", "NetTypes", "PacketDecode"], swiftSettings: packetPath),
+        .target(name: "CaptureDrivers", dependencies: ["AnalysisEngine", "CaptureSource", "Findings", "NetTypes", "PacketDecode"], swiftSettings: packetPath),
 
         // Firewall audit: libnftables; the rule model (nft JSON, nft text, iptables-save); the analysis
         // that turns reachable rules into findings; the readers of live and saved rulesets.
@@ -126,7 +126,7 @@ let package = Package(
         ]),
 
         // Output formats: reports and decode lines.
-        .target(name: "ReportRender", dependencies: ["Findings", "DNSWire", "TLSWire", "AnalysisEvents", "NetTypes"]),
+        .target(name: "ReportRender", dependencies: ["Findings", "DNSWire", "TLSWire", "AnalysisEvents", "NetTypes", "WireBytes"]),
 
         // Executables.
         // The scheduled audit's policy file (TOML): what to run, against what, where to write.
@@ -142,7 +142,7 @@ let package = Package(
 
         .executableTarget(name: "dnsaudit", dependencies: [
             "AuditRun",
-            "AnalysisEngine", "CaptureDrivers", "AuditPolicy", "DNSAnalysis", .product(name: "NIOSSL", package: "swift-nio-ssl"), "ReportRender", "Findings", "CaptureSource", "FirewallAudit", "FirewallSource", "Probes", "TLSCertificates", "FindingCorrelation",
+            "AnalysisEngine", "CaptureDrivers", "AuditPolicy", "DNSAnalysis", .product(name: "NIOSSL", package: "swift-nio-ssl"), "ReportRender", "Findings", "CaptureSource", "FirewallAudit", "FirewallSource", "Probes", "ResolverClients", "TLSCertificates", "FindingCorrelation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "dnsaudit-gen", dependencies: [
@@ -177,11 +177,11 @@ let package = Package(
             "TLSCertificates", "TLSWire", "TestPKISupport", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "PacketDecodeTests", dependencies: ["PacketDecode", "FlowReassembly", "NetTypes", "PacketSynth"]),
-        .testTarget(name: "AnalysisTests", dependencies: ["AnalysisEngine", "DNSAnalysis", "Findings", "ReportRender", "PcapWriter", "DNSWire", "NetTypes", "PacketSynth"]),
+        .testTarget(name: "AnalysisTests", dependencies: ["AnalysisEngine", "AnalysisEvents", "DNSAnalysis", "Findings", "ReportRender", "PcapWriter", "DNSWire", "NetTypes", "PacketDecode", "PacketSynth", "TLSAnalysis", "TLSWire"]),
         // Black-box tests of the dnsaudit binary: conformance with real captures, hostile inputs, demos.
         .testTarget(name: "EndToEndTests", dependencies: ["DNSWire", "NetTypes", "PcapWriter", "PacketSynth", "IntegrationSupport"], resources: [.copy("known-differences.tsv")]),
         .testTarget(name: "FirewallTests", dependencies: ["FirewallModel", "FirewallAudit", "FirewallSource", "Findings", "SystemResolverReader"]),
-        .testTarget(name: "ReportRenderTests", dependencies: ["ReportRender", "Findings"]),
+        .testTarget(name: "ReportRenderTests", dependencies: ["ReportRender", "Findings", "DNSWire", "NetTypes"]),
         // Root only: live capture in a network namespace (privilege drop, streaming, --write).
         .testTarget(name: "LiveIntegrationTests", dependencies: ["IntegrationSupport"]),
         // Root only: live capture with references and the scheduled audit in a hijacked topology.
@@ -202,7 +202,7 @@ let package = Package(
         .testTarget(name: "ProbeIntegrationTests", dependencies: ["DNSWire", "IntegrationSupport"]),
         // One policy per kind: equal evidence from a capture and from a probe gives an equal finding.
         .testTarget(name: "FindingPolicyTests", dependencies: [
-            "FindingPolicy", "Findings", "TLSAnalysis", "TLSCertificates", "Probes", "ResolverClients", "NetTypes", "TestPKISupport",
+            "FindingPolicy", "Findings", "TLSAnalysis", "TLSCertificates", "TLSWire", "Probes", "ResolverClients", "NetTypes", "TestPKISupport",
             .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
     ],
