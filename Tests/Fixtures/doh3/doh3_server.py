@@ -12,15 +12,13 @@ import os
 import sys
 from urllib.parse import parse_qs, urlsplit
 
-from aioquic.asyncio import QuicConnectionProtocol, serve
+from aioquic.asyncio import QuicConnectionProtocol
 from aioquic.h3.connection import H3_ALPN, H3Connection
 from aioquic.h3.events import DataReceived, HeadersReceived
-from aioquic.quic.configuration import QuicConfiguration
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "doq"))
-import doq_server  # noqa: E402  (same arguments: ADDRESS PORT CERT KEY ZONE ANSWER)
+import doq_server  # noqa: E402  (same arguments: ADDRESS PORT CERT KEY ZONE ANSWER; its answer() and run())
 
-ADDRESS, PORT, CERT, KEY = sys.argv[1:5]
 MODE = sys.argv[7] if len(sys.argv) > 7 else "h3"
 
 
@@ -72,18 +70,8 @@ class DoH3Protocol(QuicConnectionProtocol):
                     self.finish(e.stream_id)
 
 
-async def main():
-    if MODE == "doq":
-        config = QuicConfiguration(is_client=False, alpn_protocols=["doq"])
-        protocol = doq_server.DoQProtocol
-    else:
-        config = QuicConfiguration(is_client=False, alpn_protocols=H3_ALPN)
-        protocol = DoH3Protocol
-    config.load_cert_chain(CERT, KEY)
-    await serve(ADDRESS, int(PORT), configuration=config, create_protocol=protocol)
-    print("ready", flush=True)
-    await asyncio.Future()
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    if MODE == "doq":
+        asyncio.run(doq_server.run(["doq"], doq_server.DoQProtocol))
+    else:
+        asyncio.run(doq_server.run(H3_ALPN, DoH3Protocol))

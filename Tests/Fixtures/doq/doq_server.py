@@ -62,13 +62,15 @@ class DoQProtocol(QuicConnectionProtocol):
         self.transmit()
 
 
-async def main():
-    config = QuicConfiguration(is_client=False, alpn_protocols=["doq"])
+async def run(alpn_protocols, protocol):
+    """Serves `protocol` with `alpn_protocols` on ADDRESS PORT with CERT KEY; prints "ready" once bound.
+    Also the DoH/3 fixture's server loop (Tests/Fixtures/doh3/doh3_server.py)."""
+    config = QuicConfiguration(is_client=False, alpn_protocols=alpn_protocols)
     config.load_cert_chain(CERT, KEY)
-    await serve(ADDRESS, int(PORT), configuration=config, create_protocol=DoQProtocol)
+    await serve(ADDRESS, int(PORT), configuration=config, create_protocol=protocol)
     print("ready", flush=True)
     await asyncio.Future()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(run(["doq"], DoQProtocol))
