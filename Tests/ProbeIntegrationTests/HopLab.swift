@@ -202,8 +202,14 @@ final class HopLab: NamespaceLab {
 
     static let webScript = #"""
     # A threaded HTTPS server for the hop lab (python's ssl is OpenSSL). Usage: web.py ADDR CERT KEY
-    import http.server, ssl, sys
+    # Each connection waits 0.2 s before its TLS handshake: an on-path reset only lands if it beats
+    # the ServerHello (after it the client's window has moved on), and the lab's python injector
+    # lost that race now and then without the wait (2 of 5 runs of HopLocatorLabTests).
+    import http.server, ssl, sys, time
     class H(http.server.BaseHTTPRequestHandler):
+        def setup(self):
+            time.sleep(0.2)
+            super().setup()
         def do_GET(self):
             self.send_response(200)
             self.send_header("Content-Length", "3")
