@@ -28,9 +28,11 @@ final class TunnelContexts {
 
     /// The layers of the frame being noted (kept with its capacity: no allocation per frame).
     private var scratch: [TunnelHop] = []
-    /// The last path noted: consecutive frames of one tunnel share it, so they are matched
-    /// against it by equality before the path dictionary is hashed (once per change of path).
+    /// The last two paths noted: consecutive frames of one tunnel share one (or two: the outer
+    /// endpoints swap with the direction), so they are matched against them by equality before
+    /// the path dictionary is hashed.
     private var lastPath: Int32 = -1
+    private var previousPath: Int32 = -1
 
     /// One tunnelled or tagged frame.
     func note(_ data: UnsafeRawBufferPointer, link: LinkType, frame: UInt64, input: Int) {
@@ -39,6 +41,8 @@ final class TunnelContexts {
         let index: Int32
         if lastPath >= 0, paths[Int(lastPath)] == scratch {
             index = lastPath
+        } else if previousPath >= 0, paths[Int(previousPath)] == scratch {
+            index = previousPath
         } else if let i = pathIndex[scratch] {
             index = i
         } else {
@@ -47,7 +51,10 @@ final class TunnelContexts {
             pathIndex[scratch] = index
             paths.append(scratch)
         }
-        lastPath = index
+        if index != lastPath {
+            previousPath = lastPath
+            lastPath = index
+        }
         while runs.count <= input { runs.append([]) }
         if let last = runs[input].last, last.path == index, last.last &+ 1 == frame {
             runs[input][runs[input].count - 1].last = frame
