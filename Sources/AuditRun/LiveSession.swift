@@ -181,6 +181,14 @@ public final class LiveSession {
         let deadline = s.duration.map { started + $0 }
         var nextTick = started + 1
         var writeErrorShown = false
+        /// Packets written so far reach the file; a failed write is shown once, while running.
+        func flushWrites() {
+            cap.flushWrites()
+            if !writeErrorShown, let e = cap.writeError {
+                writeErrorShown = true
+                printError("warning: " + e)
+            }
+        }
         let stream = s.stream
         if s.threads > 1 && s.references == nil {
             let options = s.analysis
@@ -193,11 +201,7 @@ public final class LiveSession {
                         let now = monotonicNow()
                         if now >= nextTick {
                             nextTick = now + 1
-                            cap.flushWrites()
-                            if !writeErrorShown, let e = cap.writeError {
-                                writeErrorShown = true
-                                printError("warning: " + e)
-                            }
+                            flushWrites()
                         }
                         if let deadline, now >= deadline { return false }
                         return true
@@ -223,11 +227,7 @@ public final class LiveSession {
                     refs.submitNew(from: analyzer.capturedAnswers, inputName: s.capture.interface)
                     if let stream { self.print(refs.drainNew(), stream) }
                 }
-                cap.flushWrites()
-                if !writeErrorShown, let e = cap.writeError {
-                    writeErrorShown = true
-                    printError("warning: " + e)
-                }
+                flushWrites()
             }
             if let deadline, now >= deadline { return false }
             return true
