@@ -101,7 +101,7 @@ final class PoisoningMonitor {
         lastQuerierEntry = e
         lastQuerier = obs.src
         queriers[entry: e].note(port: obs.sport, id: s.id, rd: rd, letters: letters, frame: obs.frame)
-        if outstanding.count >= 65_536 { outstanding.removeAll() }
+        if outstanding.count >= OutstandingTable.maxEntries { outstanding.removeAll() }
         outstanding.set(PoisoningMonitor.key(flowMix: flowMix, questionHash: s.questionHash), Outstanding(id: s.id, ts: obs.ts, frame: obs.frame))
     }
 
